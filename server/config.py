@@ -1,0 +1,596 @@
+"""The hall file: TOML in, a typed and validated :class:`Hall` out.
+
+Validation never stops at the first mistake: :func:`parse_hall` collects every
+problem as a :class:`ConfigProblem` with its key path and, where it can be
+found, the line in the file, so ``hallq check-config`` can print them all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROLES = ("clerk", "desk", "admin")
+KINDS = ("instant", "promised")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_WINDOW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
+_TIME_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    prefix: str
+    name: Mapping[str, str]
+    kind: str
+    expected_minutes: float
+    daily_quota: int | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    id: str
+    name: Mapping[str, str]
+    tiers: tuple[tuple[str, ...], ...]
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every service this window serves, best tier first."""
+        return tuple(s for tier in self.tiers for s in tier)
+
+    def tier_of(self, services: Sequence[str]) -> int | None:
+        """The tier at which this window takes a ticket for ``services``.
+
+        A ticket covering several services goes only to windows that serve all
+        of them, at the worst (highest) tier among them; ``None`` when the
+        window does not serve every one.
+        """
+        worst = -1
+        for service in services:
+            for index, tier in enumerate(self.tiers):
+                if service in tier:
+                    worst = max(worst, index)
+                    break
+            else:
+                return None
+        return worst if worst >= 0 else None
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: str
+    name: str
+    role: str
+    pin_hash: str = field(repr=False)
+
+    def check_pin(self, pin: str) -> bool:
+        """Whether ``pin`` matches the stored scrypt hash (constant-time compare)."""
+        return verify_pin(pin, self.pin_hash)
+
+
+@dataclass(frozen=True)
+class NoShowRules:
+    move_back: int = 3
+    max_times: int = 2
+    min_seconds_after_call: int = 15
+
+
+@dataclass(frozen=True)
+class AnnounceRules:
+    repeat: int = 2
+    templates: Mapping[str, str] = field(default_factory=dict)
+    voices: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rules:
+    no_show: NoShowRules = NoShowRules()
+    announce: AnnounceRules = AnnounceRules()
+
+
+@dataclass(frozen=True)
+class Hall:
+    id: str
+    name: Mapping[str, str]
+    languages: tuple[str, ...]
+    timezone: str
+    hours: Mapping[str, tuple[tuple[int, int], ...]]
+    ticket_cutoff: int
+    daily_reset: int
+    rating_timeout_s: int
+    event_retention: int
+    services: tuple[Service, ...]
+    windows: tuple[Window, ...]
+    staff: tuple[Staff, ...]
+    rules: Rules
+    source_text: str = field(default="", repr=False, compare=False)
+
+    def service(self, service_id: str) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def window(self, window_id: str) -> Window | None:
+        return next((w for w in self.windows if w.id == window_id), None)
+
+    def staff_member(self, staff_id: str) -> Staff | None:
+        return next((s for s in self.staff if s.id == staff_id), None)
+
+    def windows_serving(self, services: Sequence[str]) -> tuple[Window, ...]:
+        """Windows that serve every one of ``services``."""
+        return tuple(w for w in self.windows if w.tier_of(services) is not None)
+
+    def public(self) -> dict[str, Any]:
+        """The public config, as ``GET /api/halls/{hall}`` answers it."""
+        return {
+            "id": self.id,
+            "name": dict(self.name),
+            "languages": list(self.languages),
+            "timezone": self.timezone,
+            "services": [
+                {
+                    "id": s.id,
+                    "prefix": s.prefix,
+                    "name": dict(s.name),
+                    "kind": s.kind,
+                    "expected_minutes": s.expected_minutes,
+                }
+                for s in self.services
+            ],
+            "windows": [
+                {
+                    "id": w.id,
+                    "name": dict(w.name),
+                    "services": list(w.services),
+                    "tiers": [list(t) for t in w.tiers],
+                }
+                for w in self.windows
+            ],
+            "announce": {"repeat": self.rules.announce.repeat},
+            "rating_timeout_s": self.rating_timeout_s,
+        }
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One mistake in a hall file: where it is and what is wrong."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A hall file with one or more mistakes; ``problems`` lists them all."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+# --- PINs -------------------------------------------------------------------
+
+
+def hash_pin(pin: str, *, n: int = 2**14) -> str:
+    """A salted scrypt hash of ``pin`` in the form stored in hall files."""
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${n}$8$1${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    """Whether ``pin`` matches ``stored`` (a :func:`hash_pin` string)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def _valid_pin_hash(stored: str) -> bool:
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return False
+    try:
+        base64.b64decode(parts[4], validate=True)
+        base64.b64decode(parts[5], validate=True)
+        return int(parts[1]) >= 2**10 and int(parts[2]) > 0 and int(parts[3]) > 0
+    except ValueError:
+        return False
+
+
+# --- parsing ----------------------------------------------------------------
+
+
+def parse_time(text: str) -> int | None:
+    """Minutes since midnight for ``"HH:MM"`` (``"24:00"`` allowed), else None."""
+    match = _TIME_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    minutes = int(match.group(1)) * 60 + int(match.group(2))
+    return minutes if minutes <= 24 * 60 else None
+
+
+class _Locator:
+    """Finds the line of a key path in TOML text, well enough for messages.
+
+    tomllib keeps no positions, so we scan the text: ``windows[2].tiers`` is the
+    ``tiers =`` line after the third ``[[windows]]`` header.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def line_of(self, path: str) -> int | None:
+        parts = re.findall(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?", path)
+        start = 0
+        table: list[str] = []
+        for position, (key, index) in enumerate(parts):
+            if index:
+                header = "[[" + ".".join([*table, key]) + "]]"
+                found = self._nth(header, int(index), start)
+                if found is None:
+                    return None
+                start = found
+                table = [*table, key]
+                continue
+            is_last = position == len(parts) - 1
+            header = "[" + ".".join([*table, key]) + "]"
+            found = self._nth(header, 0, start)
+            if found is not None and not is_last:
+                start, table = found, [*table, key]
+                continue
+            for number in range(start, len(self.lines)):
+                stripped = self.lines[number].strip()
+                if re.match(rf"^{re.escape(key)}\s*=", stripped):
+                    return number + 1
+            return found + 1 if found is not None else None
+        return start + 1 if parts else None
+
+    def _nth(self, header: str, nth: int, start: int) -> int | None:
+        seen = 0
+        for number in range(start, len(self.lines)):
+            if self.lines[number].strip().replace(" ", "") == header.replace(" ", ""):
+                if seen == nth:
+                    return number
+                seen += 1
+        return None
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.locator = _Locator(text)
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(ConfigProblem(path, message, self.locator.line_of(path)))
+
+    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, Mapping):
+            self.problem(path, "must be a table")
+            return {}
+        return value
+
+    def string(self, data: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, "is required" if value is None else "must be a non-empty string")
+            return ""
+        return value
+
+    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(path, f"must be a whole number from {low} to {high}")
+            return default
+        return value
+
+    def names(self, data: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return {"zh": value, "en": value}
+        if not isinstance(value, Mapping) or not value:
+            self.problem(path, "must be a table of names per language, e.g. { zh = \"…\", en = \"…\" }")
+            return {}
+        result: dict[str, str] = {}
+        for lang, name in value.items():
+            if not isinstance(name, str) or not name.strip():
+                self.problem(f"{path}.{lang}", "must be a non-empty string")
+            else:
+                result[lang] = name
+        return result
+
+    def time(self, data: Mapping[str, Any], key: str, path: str, default: str) -> int:
+        raw = data.get(key, default)
+        minutes = parse_time(raw) if isinstance(raw, str) else None
+        if minutes is None:
+            self.problem(path, f"bad time {raw!r}: expected HH:MM, 00:00 to 24:00")
+            return parse_time(default) or 0
+        return minutes
+
+    # --- sections -------------------------------------------------------
+
+    def hall(self, root: Mapping[str, Any]) -> Hall | None:
+        hall = self.table(root, "hall", "hall")
+        hall_id = self.string(hall, "id", "hall.id")
+        if hall_id and not _ID_RE.match(hall_id):
+            self.problem("hall.id", "must be lowercase letters, digits, '-' or '_' (at most 32)")
+        name = self.names(hall, "name", "hall.name")
+        languages = hall.get("languages", ["zh", "en"])
+        if not isinstance(languages, list) or not languages:
+            self.problem("hall.languages", "must list at least one language, e.g. [\"zh\", \"en\"]")
+            languages = []
+        for index, lang in enumerate(languages):
+            if not isinstance(lang, str) or not _LANG_RE.match(lang):
+                self.problem(f"hall.languages[{index}]", f"bad language code {lang!r}")
+        if len(set(map(str, languages))) != len(languages):
+            self.problem("hall.languages", "lists a language twice")
+        timezone = self.string(hall, "timezone", "hall.timezone", "Asia/Shanghai")
+        if timezone:
+            try:
+                zoneinfo.ZoneInfo(timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                self.problem("hall.timezone", f"unknown time zone {timezone!r}")
+        hours = self.hours(self.table(hall, "hours", "hall.hours"))
+        cutoff = self.time(hall, "ticket_cutoff", "hall.ticket_cutoff", "24:00")
+        reset = self.time(hall, "daily_reset", "hall.daily_reset", "00:00")
+        if reset >= 24 * 60:
+            self.problem("hall.daily_reset", "must be before 24:00")
+            reset = 0
+        rating_timeout = self.integer(hall, "rating_timeout_s", "hall.rating_timeout_s", 60, 5, 3600)
+        retention = self.integer(hall, "event_retention", "hall.event_retention", 10_000, 10_000, 1_000_000)
+        services = self.services(root.get("services"))
+        service_ids = {s.id for s in services}
+        windows = self.windows(root.get("windows"), service_ids)
+        staff = self.staff(root.get("staff"))
+        rules = self.rules(self.table(root, "rules", "rules"), [str(lang) for lang in languages])
+        for service in services:
+            if not any(service.id in w.services for w in windows):
+                self.problem("services", f"service {service.id!r} is served by no window")
+        for lang in languages:
+            if lang not in name and name:
+                self.problem("hall.name", f"has no name in {lang!r}")
+        if self.problems:
+            return None
+        return Hall(
+            id=hall_id, name=name, languages=tuple(languages), timezone=timezone, hours=hours,
+            ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
+            event_retention=retention, services=services, windows=windows, staff=staff,
+            rules=rules, source_text=self.text,
+        )
+
+    def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
+        hours: dict[str, tuple[tuple[int, int], ...]] = {}
+        for day, spans in raw.items():
+            path = f"hall.hours.{day}"
+            if day not in WEEKDAYS:
+                self.problem(path, f"unknown weekday; use one of {', '.join(WEEKDAYS)}")
+                continue
+            if not isinstance(spans, list):
+                self.problem(path, "must be a list like [\"08:30-12:00\", \"13:30-17:30\"]")
+                continue
+            parsed: list[tuple[int, int]] = []
+            for index, span in enumerate(spans):
+                start_end = span.split("-") if isinstance(span, str) else []
+                times = [parse_time(t.strip()) for t in start_end]
+                if len(times) != 2 or None in times or times[0] >= times[1]:  # type: ignore[operator]
+                    self.problem(f"{path}[{index}]", f"bad opening span {span!r}: expected HH:MM-HH:MM")
+                    continue
+                parsed.append((times[0], times[1]))  # type: ignore[arg-type]
+            hours[day] = tuple(sorted(parsed))
+        if not raw:
+            hours = {day: ((0, 24 * 60),) for day in WEEKDAYS}
+        return hours
+
+    def services(self, raw: Any) -> tuple[Service, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.problem("services", "at least one [[services]] table is required")
+            return ()
+        result: list[Service] = []
+        seen_ids: set[str] = set()
+        seen_prefixes: set[str] = set()
+        for index, item in enumerate(raw):
+            path = f"services[{index}]"
+            if not isinstance(item, Mapping):
+                self.problem(path, "must be a table")
+                continue
+            service_id = self.string(item, "id", f"{path}.id")
+            if service_id and not _ID_RE.match(service_id):
+                self.problem(f"{path}.id", "must be lowercase letters, digits, '-' or '_'")
+            if service_id in seen_ids:
+                self.problem(f"{path}.id", f"duplicate service id {service_id!r}")
+            seen_ids.add(service_id)
+            prefix = self.string(item, "prefix", f"{path}.prefix")
+            if prefix and not re.fullmatch(r"[A-Z]", prefix):
+                self.problem(f"{path}.prefix", f"bad prefix {prefix!r}: one capital letter A–Z")
+            elif prefix in seen_prefixes:
+                self.problem(f"{path}.prefix", f"duplicate prefix {prefix!r}")
+            seen_prefixes.add(prefix)
+            kind = item.get("kind", "instant")
+            if kind not in KINDS:
+                self.problem(f"{path}.kind", f"must be one of {', '.join(KINDS)}")
+            expected = item.get("expected_minutes", 10)
+            if isinstance(expected, bool) or not isinstance(expected, int | float) or not 0 < expected <= 480:
+                self.problem(f"{path}.expected_minutes", "must be a number of minutes above 0, at most 480")
+                expected = 10
+            quota = item.get("daily_quota")
+            if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or not 1 <= quota <= 999):
+                self.problem(f"{path}.daily_quota", "must be a whole number from 1 to 999")
+                quota = None
+            result.append(
+                Service(
+                    id=service_id, prefix=prefix, name=self.names(item, "name", f"{path}.name"),
+                    kind=str(kind), expected_minutes=float(expected), daily_quota=quota,
+                )
+            )
+        return tuple(result)
+
+    def windows(self, raw: Any, service_ids: set[str]) -> tuple[Window, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.problem("windows", "at least one [[windows]] table is required")
+            return ()
+        result: list[Window] = []
+        seen: set[str] = set()
+        for index, item in enumerate(raw):
+            path = f"windows[{index}]"
+            if not isinstance(item, Mapping):
+                self.problem(path, "must be a table")
+                continue
+            window_id = item.get("id")
+            if isinstance(window_id, int) and not isinstance(window_id, bool):
+                window_id = str(window_id)
+            if not isinstance(window_id, str) or not _WINDOW_ID_RE.match(window_id):
+                self.problem(f"{path}.id", "must be a short id such as \"3\" or \"A1\"")
+                window_id = ""
+            if window_id in seen:
+                self.problem(f"{path}.id", f"duplicate window id {window_id!r}")
+            seen.add(window_id)
+            tiers_raw = item.get("tiers")
+            if tiers_raw is None and isinstance(item.get("services"), list):
+                tiers_raw = [item["services"]]
+            tiers: list[tuple[str, ...]] = []
+            if not isinstance(tiers_raw, list) or not tiers_raw:
+                self.problem(f"{path}.tiers", "window serves no service: list its services in tiers")
+            else:
+                listed: set[str] = set()
+                for tier_index, tier in enumerate(tiers_raw):
+                    tier_path = f"{path}.tiers[{tier_index}]"
+                    if not isinstance(tier, list) or not tier:
+                        self.problem(f"{path}.tiers", f"tier {tier_index} must be a non-empty list of service ids")
+                        continue
+                    for service in tier:
+                        if service not in service_ids:
+                            self.problem(f"{path}.tiers", f"unknown service {service!r} in {tier_path}")
+                        elif service in listed:
+                            self.problem(f"{path}.tiers", f"service {service!r} listed twice")
+                        listed.add(str(service))
+                    tiers.append(tuple(str(s) for s in tier))
+            name = item.get("name") or {"zh": f"{window_id}号窗口", "en": f"Window {window_id}"}
+            names = self.names({"name": name}, "name", f"{path}.name")
+            result.append(Window(id=window_id, name=names, tiers=tuple(tiers)))
+        return tuple(result)
+
+    def staff(self, raw: Any) -> tuple[Staff, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.problem("staff", "must be a list of [[staff]] tables")
+            return ()
+        result: list[Staff] = []
+        seen: set[str] = set()
+        for index, item in enumerate(raw):
+            path = f"staff[{index}]"
+            if not isinstance(item, Mapping):
+                self.problem(path, "must be a table")
+                continue
+            staff_id = self.string(item, "id", f"{path}.id")
+            if staff_id in seen:
+                self.problem(f"{path}.id", f"duplicate staff id {staff_id!r}")
+            seen.add(staff_id)
+            name = self.string(item, "name", f"{path}.name")
+            role = item.get("role")
+            if role not in ROLES:
+                self.problem(f"{path}.role", f"must be one of {', '.join(ROLES)}")
+            pin_hash = item.get("pin_hash")
+            if "pin" in item:
+                self.problem(f"{path}.pin", "a PIN is never stored in clear: use pin_hash (hallq hash-pin)")
+            if not isinstance(pin_hash, str) or not _valid_pin_hash(pin_hash):
+                self.problem(f"{path}.pin_hash", "must be a scrypt hash made by `hallq hash-pin`")
+                pin_hash = ""
+            result.append(Staff(id=staff_id, name=name, role=str(role), pin_hash=pin_hash))
+        return tuple(result)
+
+    def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
+        no_show_raw = self.table(raw, "no_show", "rules.no_show")
+        no_show = NoShowRules(
+            move_back=self.integer(no_show_raw, "move_back", "rules.no_show.move_back", 3, 0, 50),
+            max_times=self.integer(no_show_raw, "max_times", "rules.no_show.max_times", 2, 0, 10),
+            min_seconds_after_call=self.integer(
+                no_show_raw, "min_seconds_after_call", "rules.no_show.min_seconds_after_call", 15, 0, 600
+            ),
+        )
+        announce_raw = self.table(raw, "announce", "rules.announce")
+        templates_raw = self.table(announce_raw, "templates", "rules.announce.templates")
+        voices_raw = self.table(announce_raw, "voices", "rules.announce.voices")
+        templates = {**DEFAULT_TEMPLATES, **{k: v for k, v in templates_raw.items() if isinstance(v, str)}}
+        voices = {**DEFAULT_VOICES, **{k: v for k, v in voices_raw.items() if isinstance(v, str)}}
+        for lang in languages:
+            template = templates.get(lang)
+            path = f"rules.announce.templates.{lang}"
+            if template is None:
+                self.problem(path, f"no announcement template for language {lang!r}")
+            elif "{number}" not in template or "{window}" not in template:
+                self.problem(path, "must contain {number} and {window}")
+            else:
+                try:
+                    template.format(number="A001", window="1")
+                except (KeyError, IndexError, ValueError):
+                    self.problem(path, "may use only {number} and {window}")
+            if lang not in voices:
+                self.problem(f"rules.announce.voices.{lang}", f"no voice for language {lang!r}")
+        announce = AnnounceRules(
+            repeat=self.integer(announce_raw, "repeat", "rules.announce.repeat", 2, 1, 5),
+            templates=templates,
+            voices=voices,
+        )
+        return Rules(no_show=no_show, announce=announce)
+
+
+DEFAULT_TEMPLATES = {
+    "zh": "请{number}号到{window}号窗口办理",
+    "en": "Number {number}, please go to window {window}",
+}
+DEFAULT_VOICES = {"zh": "cmn", "en": "en"}
+
+
+def parse_hall(text: str) -> Hall:
+    """Parse and validate hall-file text; raise :class:`ConfigError` listing every mistake."""
+    try:
+        root = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError([ConfigProblem("(file)", str(exc), int(match.group(1)) if match else None)]) from exc
+    parser = _Parser(text)
+    hall = parser.hall(root)
+    if hall is None:
+        raise ConfigError(parser.problems)
+    return hall
+
+
+def load_hall(path: str | Path) -> Hall:
+    """Read and validate a hall file."""
+    return parse_hall(Path(path).read_text(encoding="utf-8"))
+
+
+def demo_text() -> str:
+    """The bundled demo hall file's text."""
+    return resources.files("server").joinpath("demo_hall.toml").read_text(encoding="utf-8")
+
+
+def load_demo() -> Hall:
+    """The bundled demo hall of CONTRACT.md."""
+    return parse_hall(demo_text())

@@ -1,0 +1,348 @@
+"""The queue engine: every change to a hall's queue as one atomic Redis script.
+
+The engine validates what it can from the hall file (known services, windows,
+formats), then runs exactly one Lua script per action: the script checks the
+live state, changes it, appends the event with the next ``seq`` and records the
+``request_id`` answer, or refuses and changes nothing. Python never reads,
+modifies and writes back; it holds no lock across an await.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from server.config import Hall, Staff
+from server.eta import estimate_wait_s
+from server.hours import hall_time, issuing_open
+from server.queue.errors import Refusal
+from server.queue.rules import group_of
+
+ACTIONS = (
+    "call_next", "recall", "start", "complete", "no_show", "transfer", "call",
+    "suspend", "resume", "pause", "unpause", "open", "close",
+)
+SCRIPTS = (*ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info")
+NUMBER_RE = re.compile(r"^[A-Z]\d{3}$")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+TOKEN_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,31})\.([A-Za-z0-9_-]{22,64})$")
+
+
+def hall_of_token(token: str) -> str | None:
+    """The hall id a ticket token belongs to, or None when it is not a token's shape."""
+    match = TOKEN_RE.match(token)
+    return match.group(1) if match else None
+
+
+def keys_prefix(hall_id: str) -> str:
+    """Every key of a hall starts with this; ``{hall}`` is its Redis Cluster hash tag."""
+    return f"hallq:{{{hall_id}}}:"
+
+
+def _load_lua(name: str) -> str:
+    return resources.files("server.queue").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+@dataclass
+class Engine:
+    """One hall's queue on Redis. Methods answer plain dicts or raise :class:`Refusal`."""
+
+    redis: Redis
+    hall: Hall
+    secret: bytes
+    clock: Callable[[], float] = time.time
+    _scripts: dict[str, AsyncScript] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        prelude = _load_lua("lib")
+        for name in SCRIPTS:
+            # Each action is its own script (prelude + body): one EVALSHA round trip per action.
+            self._scripts[name] = self.redis.register_script(prelude + "\n" + _load_lua(name))
+        self.prefix = keys_prefix(self.hall.id)
+        self._window_ids = [w.id for w in self.hall.windows]
+
+    # --- plumbing -------------------------------------------------------
+
+    async def _run(self, name: str, args: dict[str, Any], *, dated: bool = True) -> dict[str, Any]:
+        """Run script ``name``; roll the business day over first if it has changed."""
+        for _attempt in range(2):
+            now = self.clock()
+            moment = hall_time(now, self.hall)
+            payload = {
+                # absent, never null: Lua's cjson turns null into a truthy userdata
+                **{k: v for k, v in args.items() if v is not None},
+                "now": int(now * 1000),
+                "hour": moment.hour,
+                "hall": self.hall.id,
+                "retention": self.hall.event_retention,
+                "today": moment.day,
+            }
+            if dated:
+                payload["day"] = moment.day
+            raw = await self._scripts[name](keys=[self.prefix + "seq"], args=[json.dumps(payload)])
+            answer: dict[str, Any] = json.loads(raw)
+            if answer.get("ok"):
+                return answer
+            if answer.get("code") == "day_changed":
+                await self.rollover()
+                continue
+            extra = {k: v for k, v in answer.items() if k not in ("ok", "code", "message")}
+            raise Refusal(answer["code"], answer["message"], extra)
+        raise Refusal("day_changed", "the business day changed during the request; try again")
+
+    async def rollover(self) -> dict[str, Any]:
+        """Start a new business day if it has begun: leftovers expire, numbering restarts."""
+        return await self._run("rollover", {"rollover": True, "windows": self._window_ids})
+
+    def person_hash(self, id_number: str) -> str:
+        """A keyed hash of an ID number: equal numbers match, the number itself is never kept."""
+        normal = re.sub(r"\s+", "", id_number).upper()
+        return hmac.new(self.secret, f"{self.hall.id}:{normal}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    # --- visitors -------------------------------------------------------
+
+    async def issue(
+        self,
+        services: Sequence[str],
+        *,
+        priority: bool = False,
+        lang: str | None = None,
+        id_number: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Issue a ticket covering ``services``: ``{"ticket", "ahead", "eta_s", "seq"}``."""
+        services = list(services)
+        if not services:
+            raise Refusal("no_services", "choose at least one service")
+        if len(set(services)) != len(services):
+            raise Refusal("duplicate_service", "a service is listed twice")
+        for service_id in services:
+            if self.hall.service(service_id) is None:
+                raise Refusal("unknown_service", f"there is no service {service_id!r} in this hall")
+        if not self.hall.windows_serving(services):
+            raise Refusal("no_window_serves", "no window serves these services together; take separate tickets")
+        lang = lang or self.hall.languages[0]
+        if lang not in self.hall.languages:
+            raise Refusal("unknown_language", f"language {lang!r} is not offered here")
+        self._check_request_id(request_id)
+        if not issuing_open(self.clock(), self.hall):
+            raise Refusal("hall_closed", "ticket issuing has closed for today / 今日已停止取号")
+        first = self.hall.service(services[0])
+        assert first is not None
+        quotas = {s.id: s.daily_quota for s in self.hall.services if s.daily_quota and s.id in services}
+        args = {
+            "token": f"{self.hall.id}.{secrets.token_urlsafe(18)}",
+            "services": services,
+            "group": group_of(services),
+            "priority": bool(priority),
+            "lang": lang,
+            "prefix": first.prefix,
+            "quotas": quotas or {"": 0},
+            "windows": self._window_ids,
+            "rid": request_id,
+        }
+        if id_number:
+            args["person"] = self.person_hash(id_number)
+        answer = await self._run("issue", args)
+        return self._with_eta(answer)
+
+    async def ticket(self, token: str) -> dict[str, Any] | None:
+        """``{"ticket", "ahead", "eta_s"}`` for a token, or None when unknown."""
+        found = await self.tickets([token])
+        return found[0] if found else None
+
+    async def tickets(self, tokens: Sequence[str]) -> list[dict[str, Any]]:
+        """Several tickets by token in one round trip (unknown ones left out)."""
+        if not tokens:
+            return []
+        answer = await self._run("ticket_info", {"tokens": list(tokens), "windows": self._window_ids}, dated=False)
+        return [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
+
+    async def ticket_by_number(self, number: str) -> dict[str, Any] | None:
+        """Today's ticket ``number`` (e.g. "A012") with its token, or None."""
+        if not NUMBER_RE.match(number):
+            raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
+        answer = await self._run("ticket_info", {"number": number, "windows": self._window_ids}, dated=False)
+        items = _list(answer["tickets"])
+        return self._with_eta({**items[0], "eta": answer["eta"]}) if items else None
+
+    async def cancel(self, token: str) -> dict[str, Any]:
+        """Cancel a waiting or suspended ticket."""
+        return await self._run("cancel", {"token": token})
+
+    async def rate(
+        self,
+        score: int,
+        reasons: Sequence[str] = (),
+        *,
+        token: str | None = None,
+        window: str | None = None,
+        number: str | None = None,
+    ) -> dict[str, Any]:
+        """Record the one rating of a done visit, by token or at a window's rating pad."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise Refusal("bad_score", "score must be a whole number from 1 to 5")
+        reasons = [str(r) for r in reasons]
+        if len(reasons) > 8 or any(not re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
+            raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
+        args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
+        if window is not None:
+            self._window(window)
+            if number is None or not NUMBER_RE.match(number):
+                raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
+            args.update(window=window, number=number, timeout_ms=self.hall.rating_timeout_s * 1000)
+        else:
+            args["token"] = token
+        return await self._run("rate", args)
+
+    # --- windows --------------------------------------------------------
+
+    async def act(
+        self,
+        window_id: str,
+        action: str,
+        staff: Staff,
+        *,
+        ticket: str | None = None,
+        service: str | None = None,
+        to_window: str | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Perform a window action for ``staff``: ``{"window", "ticket", "seq"}``."""
+        window = self._window(window_id)
+        if action not in ACTIONS:
+            raise Refusal("unknown_action", f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+        self._check_request_id(request_id)
+        args: dict[str, Any] = {
+            "window": window.id,
+            "tiers": [list(t) for t in window.tiers],
+            "clerk": {"id": staff.id, "name": staff.name},
+            "rid": request_id,
+            "force": action == "close" and staff.role == "admin",
+        }
+        if action in ("call", "resume"):
+            if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
+                raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
+            args["number"] = ticket
+        if action == "transfer":
+            if not service and not to_window:
+                raise Refusal("missing_target", "transfer needs a service, a window or both")
+            if service:
+                if self.hall.service(service) is None:
+                    raise Refusal("unknown_service", f"there is no service {service!r} in this hall")
+                if not self.hall.windows_serving([service]):
+                    raise Refusal("no_window_serves", f"no window serves {service!r}")
+                args["services_new"] = [service]
+                args["service"] = service
+            if to_window:
+                target = self._window(to_window)
+                args["to_window"] = target.id
+                args["to_tiers"] = [list(t) for t in target.tiers]
+        if action == "no_show":
+            rules = self.hall.rules.no_show
+            args.update(
+                move_back=rules.move_back, max_times=rules.max_times,
+                min_ms=rules.min_seconds_after_call * 1000,
+            )
+        answer = await self._run(action, args)
+        return {"window": answer["window"], "ticket": answer["ticket"], "seq": answer["seq"]}
+
+    async def window_state(self, window_id: str) -> dict[str, Any]:
+        """One window as its pad sees it: the window (ticket with token), waiting, served today."""
+        window = self._window(window_id)
+        answer = await self._run("window_state", {"window": window.id}, dated=False)
+        waiting = _dict(answer["waiting"])
+        return {
+            "seq": answer["seq"],
+            "window": answer["window"],
+            "waiting": {s: int(waiting.get(s, 0)) for s in window.services},
+            "served_today": answer["served_today"],
+        }
+
+    # --- the hall -------------------------------------------------------
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The hall's state and the ``seq`` it reflects, as ``GET /state`` answers it."""
+        answer = await self._run("snapshot", {"windows": self._window_ids}, dated=False)
+        waiting = _dict(answer["waiting"])
+        since = _dict(answer["waiting_since"])
+        ids = [s.id for s in self.hall.services]
+        return {
+            "seq": answer["seq"],
+            "windows": _list(answer["windows"]),
+            "waiting": {s: int(waiting.get(s, 0)) for s in ids},
+            "waiting_since": {s: since.get(s) for s in ids},
+            "recent": _list(answer["recent"]),
+            "notice": answer["notice"],
+            "issuing_open": issuing_open(self.clock(), self.hall),
+            "served_today": answer["served_today"],
+            "day": answer["day"],
+        }
+
+    async def set_notice(self, text: str) -> dict[str, Any]:
+        """Set the notice line shown on every display (``hall.notice``)."""
+        if not isinstance(text, str) or len(text) > 200:
+            raise Refusal("bad_notice", "the notice must be text of at most 200 characters")
+        return await self._run("notice", {"text": text.strip()})
+
+    async def events_after(self, seq: int, limit: int = 10_000) -> list[dict[str, Any]] | None:
+        """Events with seq > ``seq`` in order, or None when some were already trimmed."""
+        key = self.prefix + "events"
+        entries = await self.redis.xrange(key, f"{seq + 1}-0", "+", count=limit)
+        if entries:
+            first = int(entries[0][0].split("-")[0])
+            return [json.loads(fields["e"]) for _id, fields in entries] if first == seq + 1 else None
+        current = int(await self.redis.get(self.prefix + "seq") or 0)
+        return [] if current <= seq else None
+
+    # --- helpers --------------------------------------------------------
+
+    def _window(self, window_id: str) -> Any:
+        window = self.hall.window(window_id)
+        if window is None:
+            raise Refusal("unknown_window", f"there is no window {window_id!r} in this hall")
+        return window
+
+    @staticmethod
+    def _check_request_id(request_id: str | None) -> None:
+        if request_id is not None and (not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id)):
+            raise Refusal("bad_request_id", "request_id must be 1–64 letters, digits or _.:-")
+
+    def _with_eta(self, answer: Mapping[str, Any]) -> dict[str, Any]:
+        ticket = answer["ticket"]
+        result = {"ticket": ticket, "ahead": answer["ahead"], "eta_s": 0}
+        if "seq" in answer:
+            result["seq"] = answer["seq"]
+        if ticket["status"] != "waiting":
+            return result
+        eta = answer["eta"]
+        recent = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta["recent"]).items()}
+        open_ids = set(_list(eta["open"]))
+        open_windows = {
+            s: sum(1 for w in self.hall.windows if w.id in open_ids and s in w.services)
+            for s in ticket["services"]
+        }
+        expected = {s.id: s.expected_minutes for s in self.hall.services}
+        result["eta_s"] = estimate_wait_s(answer["ahead"], ticket["services"], recent, open_windows, expected)
+        return result
+
+
+def _list(value: Any) -> list[Any]:
+    """Lua's cjson encodes an empty table as ``{}``; read it as an empty list."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """The other way round: an empty Lua table read where an object is meant."""
+    return value if isinstance(value, dict) else {}

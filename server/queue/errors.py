@@ -1,0 +1,41 @@
+"""Refusals: an action that is not possible, with the status and code the API answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: HTTP status per refusal code; anything not listed is 409 (not possible now).
+STATUS_BY_CODE = {
+    "unknown_ticket": 404,
+    "unknown_window": 404,
+    "unknown_service": 404,
+    "unknown_hall": 404,
+    "unknown_action": 422,
+    "unknown_language": 422,
+    "no_services": 422,
+    "duplicate_service": 422,
+    "bad_ticket_number": 422,
+    "bad_request_id": 422,
+    "bad_score": 422,
+    "bad_reasons": 422,
+    "bad_notice": 422,
+    "missing_target": 422,
+}
+
+
+class Refusal(Exception):
+    """A refused request: nothing was changed. ``code`` is machine-readable, ``message`` human."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    @property
+    def status(self) -> int:
+        return STATUS_BY_CODE.get(self.code, 409)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body of the contract, with any extra details (e.g. ``number``)."""
+        return {"error": {"code": self.code, "message": self.message, **self.details}}

@@ -1,0 +1,14 @@
+-- call_next: finish the window's current ticket (done), then call the next eligible one
+-- (ticket null when none waits). A.window, A.tiers (the window's service tiers), A.clerk.
+local w, err = check_window(A.window)
+if err then return err end
+if w.paused == '1' then return fail('window_paused', 'this window is paused; unpause it to call') end
+open_window(w)
+finish_current(w)
+local token = best_for_window(A.window, A.tiers)
+if token == nil then return action_answer(w, nil) end
+local t = load_ticket(token)
+dequeue(t)
+hand_to_window(t, w, 'called')
+emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name}}, w)
+return action_answer(w, t)

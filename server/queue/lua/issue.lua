@@ -1,0 +1,53 @@
+-- issue: a new ticket for A.services (validated by the engine: known services that some
+-- window serves together). Refuses quota_reached, duplicate_ticket, numbers_exhausted.
+for _, s in ipairs(A.services) do
+  local quota = A.quotas[s]
+  if quota then
+    local used = tonumber(redis.call('GET', P .. 'quota:' .. A.day .. ':' .. s) or '0')
+    if used >= quota then
+      return fail('quota_reached', 'all of today\'s ' .. quota .. ' tickets for this service are taken',
+        {service = s})
+    end
+  end
+end
+if A.person then
+  for _, s in ipairs(A.services) do
+    local other = load_ticket(redis.call('HGET', P .. 'person:' .. A.person, s) or '')
+    if other and OPEN[other.status] then
+      return fail('duplicate_ticket', 'you already hold ticket ' .. other.number ..
+        ' for this service; please keep that ticket', {number = other.number, service = s})
+    end
+  end
+end
+local counter = P .. 'ctr:' .. A.day .. ':' .. A.prefix
+local n = tonumber(redis.call('GET', counter) or '0') + 1
+if n > 999 then
+  return fail('numbers_exhausted', 'no more numbers for prefix ' .. A.prefix .. ' today')
+end
+redis.call('SET', counter, n, 'EX', 3 * 86400)
+local number = string.format('%s%03d', A.prefix, n)
+local t = {token = A.token}
+set_fields(t, {
+  token = A.token, number = number, services = table.concat(A.services, ','), group = A.group,
+  class = A.priority and 'p' or 'o', priority = A.priority and '1' or '0', lang = A.lang,
+  issued_at = tostring(NOW), ihour = A.hour, day = A.day, person = A.person or '', noshows = '0',
+  window = '', clerk = '', called_at = '', done_at = '', to_window = '', transferred = '',
+})
+redis.call('EXPIRE', tkey(A.token), 40 * 86400)
+redis.call('SET', P .. 'num:' .. A.day .. ':' .. number, A.token, 'EX', 3 * 86400)
+for _, s in ipairs(A.services) do
+  if A.quotas[s] then
+    redis.call('INCR', P .. 'quota:' .. A.day .. ':' .. s)
+    redis.call('EXPIRE', P .. 'quota:' .. A.day .. ':' .. s, 3 * 86400)
+  end
+  if A.person then redis.call('HSET', P .. 'person:' .. A.person, s, A.token) end
+end
+if A.person then redis.call('EXPIRE', P .. 'person:' .. A.person, 3 * 86400) end
+redis.call('SADD', P .. 'open', A.token)
+redis.call('RPUSH', P .. 'day:' .. A.day, A.token)
+redis.call('EXPIRE', P .. 'day:' .. A.day, 40 * 86400)
+enqueue(t, redis.call('INCR', P .. 'order'))
+stat(dims_for(t, A.hour, false), 'issued', 1)
+local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts()})
+return done({ticket = public(t, true), ahead = people_ahead(t), seq = seq,
+  eta = eta_inputs(A.windows, split(t.services))})

@@ -1,0 +1,414 @@
+-- Shared prelude of every hallq script; the engine prepends it to each action's body.
+--
+-- Calling convention: KEYS[1] = 'hallq:{HALL}:seq' (names the hall's Cluster slot; every
+-- other key is derived from it and shares the {HALL} hash tag), ARGV[1] = JSON arguments:
+-- now (epoch ms), day (business day), hour (local hour "HH"), hall, retention, rid
+-- (request_id, optional) and the action's own fields. Every script returns one JSON text:
+-- {"ok":true,...} or {"ok":false,"code":...,"message":...}. A refusal changes nothing:
+-- each body checks everything before its first write.
+
+local A = cjson.decode(ARGV[1])
+local P = string.sub(KEYS[1], 1, -4)
+local NOW = A.now
+local NULL = cjson.null
+local OPEN = {waiting = true, called = true, serving = true, suspended = true}
+local CLASSES = {'x', 'p', 'o'}
+
+local function fail(code, message, extra)
+  local r = {ok = false, code = code, message = message}
+  if extra then for k, v in pairs(extra) do r[k] = v end end
+  return cjson.encode(r)
+end
+
+local function done(result)
+  result.ok = true
+  local text = cjson.encode(result)
+  if A.rid then redis.call('SET', P .. 'req:' .. A.rid, text, 'EX', 86400) end
+  return text
+end
+
+local function split(s)
+  local out = {}
+  if s then for part in string.gmatch(s, '[^,]+') do out[#out + 1] = part end end
+  return out
+end
+
+local function blank(v) return v == nil or v == '' end
+
+-- tickets ---------------------------------------------------------------------
+
+local function tkey(token) return P .. 't:' .. token end
+
+local function load_ticket(token)
+  if blank(token) then return nil end
+  local flat = redis.call('HGETALL', tkey(token))
+  if #flat == 0 then return nil end
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+local function ticket_by_number(number)
+  return load_ticket(redis.call('GET', P .. 'num:' .. A.day .. ':' .. number) or '')
+end
+
+local function num_or_null(v)
+  if blank(v) then return NULL end
+  return tonumber(v)
+end
+
+local function public(t, with_token)
+  local p = {
+    number = t.number, services = split(t.services), priority = (t.priority == '1'),
+    status = t.status, window = blank(t.window) and NULL or t.window,
+    issued_at = tonumber(t.issued_at), called_at = num_or_null(t.called_at),
+    done_at = num_or_null(t.done_at), lang = t.lang,
+  }
+  if t.transferred == '1' then p.transferred = true end
+  if not blank(t.to_window) then p.to_window = t.to_window end
+  if not blank(t.rating) then p.rating = tonumber(t.rating) end
+  if with_token then p.token = t.token end
+  return p
+end
+
+local function set_fields(t, fields)
+  local args = {}
+  for k, v in pairs(fields) do
+    t[k] = v
+    args[#args + 1] = k
+    args[#args + 1] = v
+  end
+  redis.call('HSET', tkey(t.token), unpack(args))
+end
+
+-- statistics: one hash per business day, fields DIM|VALUE|METRIC (see server/stats.py) ----
+
+local function bucket(s)
+  if s < 600 then return s end
+  if s < 3600 then return 600 + math.floor((s - 600) / 10) * 10 end
+  return math.floor(s / 60) * 60
+end
+
+local function dims_for(t, hour, with_window)
+  local d = {'all|all', 'hour|' .. hour}
+  for _, s in ipairs(split(t.services)) do d[#d + 1] = 'service|' .. s end
+  if with_window and not blank(t.window) then d[#d + 1] = 'window|' .. t.window end
+  if with_window and not blank(t.clerk) then d[#d + 1] = 'clerk|' .. t.clerk end
+  return d
+end
+
+local function stat(dims, metric, inc)
+  local key = P .. 'stats:' .. (A.stats_day or A.day)
+  for _, d in ipairs(dims) do redis.call('HINCRBY', key, d .. '|' .. metric, inc) end
+  redis.call('EXPIRE', key, 460 * 86400)
+end
+
+local function stat_duration(dims, name, seconds)
+  stat(dims, name .. '_n', 1)
+  stat(dims, name .. '_sum', seconds)
+  stat(dims, name .. '_h:' .. bucket(seconds), 1)
+end
+
+-- events ----------------------------------------------------------------------
+
+local function waiting_counts()
+  local flat = redis.call('HGETALL', P .. 'waiting')
+  local w = {}
+  for i = 1, #flat, 2 do w[flat[i]] = tonumber(flat[i + 1]) end
+  return w
+end
+
+local function emit(ev)
+  local seq = redis.call('INCR', P .. 'seq')
+  ev.seq = seq
+  ev.at = NOW
+  ev.hall = A.hall
+  local json = cjson.encode(ev)
+  redis.call('XADD', P .. 'events', 'MAXLEN', '~', A.retention, seq .. '-0', 'e', json)
+  if ev.type == 'ticket.called' or ev.type == 'ticket.recalled' then
+    redis.call('LPUSH', P .. 'recent', json)
+    redis.call('LTRIM', P .. 'recent', 0, 9)
+  end
+  return seq
+end
+
+local function current_seq() return tonumber(redis.call('GET', P .. 'seq') or '0') end
+
+-- windows ---------------------------------------------------------------------
+
+local function wkey(id) return P .. 'w:' .. id end
+
+local function load_window(id)
+  local flat = redis.call('HGETALL', wkey(id))
+  local w = {id = id, clerk = '', clerk_name = '', paused = '', token = '', tstate = ''}
+  for i = 1, #flat, 2 do w[flat[i]] = flat[i + 1] end
+  return w
+end
+
+local function window_status(w)
+  if blank(w.clerk) then return 'closed' end
+  if w.paused == '1' then return 'paused' end
+  if not blank(w.tstate) then return w.tstate end
+  return 'idle'
+end
+
+local function set_window(w, fields)
+  local args = {}
+  for k, v in pairs(fields) do
+    w[k] = v
+    args[#args + 1] = k
+    args[#args + 1] = v
+  end
+  redis.call('HSET', wkey(w.id), unpack(args))
+end
+
+local function window_public(w, with_token)
+  local ticket = NULL
+  if not blank(w.token) then
+    local t = load_ticket(w.token)
+    if t then ticket = public(t, with_token) end
+  end
+  local clerk = NULL
+  if not blank(w.clerk) then clerk = {id = w.clerk, name = w.clerk_name} end
+  return {id = w.id, status = window_status(w), ticket = ticket, clerk = clerk}
+end
+
+-- An event about a window carries the window's new state, so screens need no other lookup.
+local function emit_window(ev, w)
+  ev.window = w.id
+  ev.window_state = window_public(w, false)
+  ev.waiting = waiting_counts()
+  return emit(ev)
+end
+
+-- waiting lines ---------------------------------------------------------------
+
+local function line_key(t)
+  if not blank(t.to_window) then return P .. 'wx:' .. t.to_window end
+  return P .. 'q:' .. t.group .. ':' .. t.class
+end
+
+local function enqueue(t, score)
+  local key = line_key(t)
+  redis.call('ZADD', key, score, t.token)
+  if blank(t.to_window) then redis.call('SADD', P .. 'groups', t.group) end
+  for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, 1) end
+  set_fields(t, {status = 'waiting', line = key, score = tostring(score), window = ''})
+end
+
+local function dequeue(t)
+  redis.call('ZREM', t.line, t.token)
+  for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, -1) end
+  set_fields(t, {line = ''})
+end
+
+local function tier_of(tiers, services)
+  local worst = -1
+  for _, s in ipairs(services) do
+    local found = nil
+    for i, tier in ipairs(tiers) do
+      for _, x in ipairs(tier) do if x == s then found = i - 1 end end
+      if found then break end
+    end
+    if found == nil then return nil end
+    if found > worst then worst = found end
+  end
+  return worst
+end
+
+-- The next ticket for a window: the least (rank, tier, score, token) among the heads of
+-- its lines. rank 0: transferred (to this window: tier -1; to one of its services), 1:
+-- priority, 2: ordinary; tier: the window's tier for the ticket's services; score: place
+-- in line (issue order). Mirrors server/queue/rules.py:next_for_window.
+local function best_for_window(window_id, tiers)
+  local best = nil
+  local function consider(key, rank, tier)
+    local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if #head == 0 then return false end
+    local score = tonumber(head[2])
+    local c = {rank, tier, score, head[1]}
+    if best == nil then best = c return true end
+    for i = 1, 4 do
+      if c[i] < best[i] then best = c return true end
+      if c[i] > best[i] then return true end
+    end
+    return true
+  end
+  consider(P .. 'wx:' .. window_id, 0, -1)
+  for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+    local tier = tier_of(tiers, split(g))
+    local any = false
+    for i, c in ipairs(CLASSES) do
+      local key = P .. 'q:' .. g .. ':' .. c
+      if tier ~= nil then
+        if consider(key, i - 1, tier) then any = true end
+      elseif redis.call('EXISTS', key) == 1 then
+        any = true
+      end
+    end
+    -- forget lines that have emptied, so the scan stays as short as the live groups
+    if not any then redis.call('SREM', P .. 'groups', g) end
+  end
+  if best == nil then return nil end
+  return best[4]
+end
+
+-- People ahead of a waiting ticket: in every line sharing a service with it, the tickets
+-- of a better class, and those of its class placed before it. Mirrors rules.people_ahead.
+local function people_ahead(t)
+  if t.status ~= 'waiting' then return 0 end
+  local own = tonumber(t.score)
+  if not blank(t.to_window) then
+    return redis.call('ZCOUNT', t.line, '-inf', '(' .. own)
+  end
+  local mine = {}
+  for _, s in ipairs(split(t.services)) do mine[s] = true end
+  local rank = ({x = 1, p = 2, o = 3})[t.class]
+  local count = 0
+  for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+    local shares = false
+    for _, s in ipairs(split(g)) do if mine[s] then shares = true end end
+    if shares then
+      for i, c in ipairs(CLASSES) do
+        local key = P .. 'q:' .. g .. ':' .. c
+        if i < rank then
+          count = count + redis.call('ZCARD', key)
+        elseif i == rank then
+          count = count + redis.call('ZCOUNT', key, '-inf', '(' .. own)
+        end
+      end
+    end
+  end
+  return count
+end
+
+-- What an ETA needs, read in the same script as the ticket: recent handling seconds per
+-- service (newest first) and the windows open for calling.
+local function eta_inputs(window_ids, services)
+  local recent = {}
+  for _, s in ipairs(services) do
+    local list = redis.call('LRANGE', P .. 'ht:' .. s, 0, -1)
+    local nums = {}
+    for i, v in ipairs(list) do nums[i] = tonumber(v) end
+    recent[s] = nums
+  end
+  local open = {}
+  for _, id in ipairs(window_ids) do
+    local w = load_window(id)
+    local status = window_status(w)
+    if status ~= 'closed' and status ~= 'paused' then open[#open + 1] = id end
+  end
+  return {recent = recent, open = open}
+end
+
+-- Where ticket t goes back to after a no-show: behind the next k tickets of its own line
+-- (the ones that were behind it), as a score between two neighbours. Mirrors
+-- rules.requeue_score.
+local function requeue_score(key, original, k)
+  if k <= 0 then return original end
+  local ahead = redis.call('ZCOUNT', key, '-inf', '(' .. original)
+  local j = ahead + k - 1
+  local r = redis.call('ZRANGE', key, j, j + 1, 'WITHSCORES')
+  if #r == 4 then return (tonumber(r[2]) + tonumber(r[4])) / 2 end
+  if #r == 2 then return tonumber(r[2]) + 1 end
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if #last == 2 and tonumber(last[2]) >= original then return tonumber(last[2]) + 1 end
+  return original
+end
+
+-- life-cycle helpers ------------------------------------------------------------
+
+local function release_person(t)
+  if blank(t.person) then return end
+  local key = P .. 'person:' .. t.person
+  for _, s in ipairs(split(t.services)) do
+    if redis.call('HGET', key, s) == t.token then redis.call('HDEL', key, s) end
+  end
+end
+
+local function close_ticket(t, status)
+  set_fields(t, {status = status, done_at = tostring(NOW)})
+  release_person(t)
+  redis.call('SREM', P .. 'open', t.token)
+end
+
+-- Marks the window's current ticket done (call_next, call, resume, complete all do this).
+-- Returns the finished ticket, or nil when the window had none in hand.
+local function finish_current(w)
+  if blank(w.token) then return nil end
+  local t = load_ticket(w.token)
+  if t == nil or (t.status ~= 'called' and t.status ~= 'serving') then
+    set_window(w, {token = '', tstate = ''})
+    return nil
+  end
+  close_ticket(t, 'done')
+  local handle = math.max(0, math.floor((NOW - tonumber(t.called_at)) / 1000))
+  local dims = dims_for(t, A.hour, true)
+  stat(dims, 'served', 1)
+  stat_duration(dims, 'handle', handle)
+  for _, s in ipairs(split(t.services)) do
+    redis.call('LPUSH', P .. 'ht:' .. s, handle)
+    redis.call('LTRIM', P .. 'ht:' .. s, 0, 19)
+  end
+  redis.call('HSET', P .. 'lastdone:' .. w.id, 'token', t.token, 'number', t.number, 'at', NOW)
+  set_window(w, {token = '', tstate = ''})
+  emit_window({type = 'ticket.completed', ticket = public(t)}, w)
+  return t
+end
+
+-- Puts ticket t in the window's hands as called (announced) or serving (resumed).
+local function hand_to_window(t, w, status)
+  local fields = {status = status, window = w.id, clerk = w.clerk}
+  if status == 'called' then
+    fields.called_at = tostring(NOW)
+    if blank(t.first_called_at) then
+      fields.first_called_at = tostring(NOW)
+      local wait = math.max(0, math.floor((NOW - tonumber(t.issued_at)) / 1000))
+      local dims = dims_for(t, t.ihour, false)
+      dims[#dims + 1] = 'window|' .. w.id
+      dims[#dims + 1] = 'clerk|' .. w.clerk
+      stat_duration(dims, 'wait', wait)
+    end
+  end
+  set_fields(t, fields)
+  set_window(w, {token = t.token, tstate = (status == 'called') and 'calling' or 'serving'})
+end
+
+-- Every window action but open/close is done by the clerk who holds the window; the first
+-- action of a clerk at a closed window opens it. check_window only looks (a refusal must
+-- change nothing); open_window, called once the action's checks have passed, writes.
+local function check_window(window_id)
+  local w = load_window(window_id)
+  if not blank(w.clerk) and w.clerk ~= A.clerk.id and not A.force then
+    return nil, fail('window_taken', 'window ' .. window_id .. ' is open for clerk ' .. w.clerk ..
+      '; it must be closed before another clerk acts there')
+  end
+  return w, nil
+end
+
+local function open_window(w)
+  if not blank(w.clerk) then return end
+  set_window(w, {clerk = A.clerk.id, clerk_name = A.clerk.name, paused = '', since = tostring(NOW)})
+  emit_window({type = 'window.opened', clerk = {id = A.clerk.id, name = A.clerk.name}}, w)
+end
+
+local function action_answer(w, t)
+  local ticket = NULL
+  if t then ticket = public(t, true) end
+  return done({window = window_public(w, true), ticket = ticket, seq = current_seq()})
+end
+
+-- the prelude's checks, run before any body -----------------------------------
+
+if A.rid then
+  local previous = redis.call('GET', P .. 'req:' .. A.rid)
+  if previous then return previous end
+end
+if A.day then
+  local current = redis.call('GET', P .. 'day')
+  if not current then
+    redis.call('SET', P .. 'day', A.day)
+  elseif current ~= A.day and not A.rollover then
+    return fail('day_changed', 'the business day changed; roll over first', {day = current})
+  end
+end

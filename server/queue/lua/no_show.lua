@@ -1,0 +1,28 @@
+-- no_show (过号): the called visitor did not come. At least A.min_ms after the call; the
+-- ticket goes back A.move_back places in its line, at most A.max_times times, then closes.
+local w, err = check_window(A.window)
+if err then return err end
+local t = load_ticket(w.token)
+if t == nil or t.status ~= 'called' then
+  return fail('nothing_called', 'no called ticket at this window to mark as no-show')
+end
+local since = NOW - tonumber(t.called_at)
+if since < A.min_ms then
+  return fail('too_early', 'a no-show can be marked ' .. math.floor(A.min_ms / 1000) ..
+    ' s after the call; please wait or recall', {retry_after_ms = A.min_ms - since})
+end
+local count = tonumber(t.noshows or '0') + 1
+local dims = dims_for(t, A.hour, true)
+set_window(w, {token = '', tstate = ''})
+if count > A.max_times then
+  set_fields(t, {noshows = tostring(count)})
+  close_ticket(t, 'no_show')
+  stat(dims, 'no_show', 1)
+  emit_window({type = 'ticket.no_show', ticket = public(t)}, w)
+else
+  set_fields(t, {noshows = tostring(count), clerk = ''})
+  local score = requeue_score(line_key(t), tonumber(t.score), A.move_back)
+  enqueue(t, score)
+  emit_window({type = 'ticket.requeued', ticket = public(t), places = A.move_back, no_shows = count}, w)
+end
+return action_answer(w, t)

@@ -1,0 +1,27 @@
+-- rate (好差评): one rating A.score (1..5) per visit, once it is done. By token (the
+-- visitor's phone) or at a window's rating pad (A.window + A.number: only the ticket just
+-- completed there, within A.timeout_ms). Nothing about the rater is stored.
+local t
+if A.window then
+  local last = redis.call('HMGET', P .. 'lastdone:' .. A.window, 'token', 'number', 'at')
+  if last[2] ~= A.number or NOW - tonumber(last[3] or '0') > A.timeout_ms then
+    return fail('not_rateable', 'only the visit just completed at this window can be rated here')
+  end
+  t = load_ticket(last[1])
+else
+  t = load_ticket(A.token)
+end
+if t == nil then return fail('unknown_ticket', 'no such ticket') end
+if t.status ~= 'done' then return fail('not_done', 'a visit can be rated once it is done') end
+if not blank(t.rating) then return fail('already_rated', 'this visit has already been rated') end
+set_fields(t, {rating = tostring(A.score), rating_reasons = table.concat(A.reasons, ',')})
+local dims = dims_for(t, A.hour, true)
+stat(dims, 'rating_' .. A.score, 1)
+stat(dims, 'rated', 1)
+local entry = {at = NOW, ticket = t.number, window = t.window, clerk = t.clerk,
+  services = split(t.services), score = A.score, reasons = table.concat(A.reasons, ',')}
+redis.call('RPUSH', P .. 'ratings:' .. A.day, cjson.encode(entry))
+redis.call('EXPIRE', P .. 'ratings:' .. A.day, 460 * 86400)
+local seq = emit({type = 'ticket.rated', ticket = public(t), window = t.window, score = A.score,
+  bad = (A.score <= 2), reasons = table.concat(A.reasons, ',')})
+return done({ticket = public(t), seq = seq})

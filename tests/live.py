@@ -1,0 +1,1 @@
+"""Fixtures for live servers and browsers (filled in with the server)."""
