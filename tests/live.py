@@ -1,1 +1,202 @@
-"""Fixtures for live servers and browsers (filled in with the server)."""
+"""Fixtures for tests against real `hallq serve` processes and a real headless Chromium.
+
+``live_server`` starts the real CLI (uvicorn, speech worker, hub) on a free port
+against the session's real redis-server, on a fresh Redis database of its own,
+so each test sees an empty hall. ``browser`` is Debian's Chromium driven by
+Playwright (never a downloaded browser).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.embedded import EmbeddedRedis, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+_databases = itertools.cycle(range(1, 16))
+
+
+class LiveServer:
+    """A real ``hallq serve`` subprocess; can be stopped, killed and started again on its port."""
+
+    def __init__(self, redis_url: str, data_dir: Path, config: str | None = None, workers: int = 1) -> None:
+        self.redis_url = redis_url
+        self.data_dir = data_dir
+        self.config = config
+        self.workers = workers
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def start(self, timeout: float = 30.0) -> None:
+        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
+                   "--data", str(self.data_dir), "--workers", str(self.workers), "--no-access-log"]
+        if self.config:
+            command += ["--config", self.config]
+        env = {**os.environ, "REDIS_URL": self.redis_url, "HALLQ_SECRET": "test-secret"}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hallq serve exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.05)
+        raise RuntimeError(f"hallq serve did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    # --- a small HTTP client for tests (stdlib, so sync tests need no event loop) ---
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                raw = answer.read()
+                status = answer.status
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            status = error.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def login(self, staff: str = "s01", pin: str = "1234", hall: str = "demo") -> str:
+        status, body = self.request("POST", "/api/auth/login", {"hall": hall, "staff": staff, "pin": pin})
+        assert status == 200, body
+        return str(body["token"])
+
+    def issue(self, services: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+        status, body = self.request("POST", "/api/halls/demo/tickets",
+                                    {"services": services or ["register"], **extra})
+        assert status == 201, body
+        return dict(body)
+
+    def act(self, token: str, window: str, action: str, **extra: Any) -> tuple[int, Any]:
+        return self.request("POST", f"/api/halls/demo/windows/{window}/actions",
+                            {"action": action, **extra}, token=token)
+
+
+@pytest.fixture(scope="session")
+def live_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data folder for every live server of the session, so the audio cache is shared."""
+    return tmp_path_factory.mktemp("live")
+
+
+def fresh_database(redis_server: EmbeddedRedis) -> str:
+    import redis as sync_redis
+
+    number = next(_databases)
+    url = f"redis://127.0.0.1:{redis_server.port}/{number}"
+    client = sync_redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture
+def live_server(redis_server: EmbeddedRedis, live_data: Path) -> Iterator[LiveServer]:
+    """A real ``hallq serve`` on the demo hall, on an empty Redis database."""
+    server = LiveServer(fresh_database(redis_server), live_data)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server_factory(redis_server: EmbeddedRedis, live_data: Path) -> Iterator[Any]:
+    """Start several servers (e.g. two processes on one Redis); all stopped at the end."""
+    started: list[LiveServer] = []
+
+    def start(redis_url: str | None = None, **options: Any) -> LiveServer:
+        server = LiveServer(redis_url or fresh_database(redis_server), live_data, **options)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright; autoplay allowed, audio not muted."""
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        reason = f"!!! BROWSER TESTS NOT RUN: {CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk) !!!"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, ignore_default_args=["--mute-audio"]
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page at 1920×1080."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    yield context.new_page()
+    context.close()

@@ -20,6 +20,17 @@ STATUS_BY_CODE = {
     "bad_reasons": 422,
     "bad_notice": 422,
     "missing_target": 422,
+    "bad_field": 422,
+    "bad_frame": 422,
+    "bad_json": 400,
+    "invalid_date": 422,
+    "invalid_range": 422,
+    "range_too_long": 422,
+    "invalid_by": 422,
+    "invalid_format": 422,
+    "unknown_phrase": 404,
+    "speech_unavailable": 503,
+    "redis_unavailable": 503,
 }
 
 

@@ -1,0 +1,385 @@
+"""The HTTP API of CONTRACT.md: thin handlers over the engine.
+
+Each handler validates its input (unknown fields, wrong types and oversize
+bodies are refused before anything changes), checks who is asking, and makes
+one engine call. Errors are the contract's JSON ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from datetime import date, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server import ratelimit, stats
+from server.auth import Session, require
+from server.hours import hall_time
+from server.qr import qr_svg
+from server.queue.engine import hall_of_token, keys_prefix
+from server.queue.errors import Refusal
+from server.runtime import HallRuntime, Runtime
+from server.validation import Field, read_json
+
+STAFF = ("clerk", "desk", "admin")
+CLERKS = ("clerk", "admin")
+DESK = ("desk", "admin")
+ADMIN = ("admin",)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get("hallq_session")
+
+
+async def session_of(request: Request) -> Session | None:
+    return await runtime_of(request).sessions.lookup(bearer(request))
+
+
+async def anonymous_limit(request: Request, hall_id: str, scope: str, session: Session | None) -> None:
+    """Anonymous requests are rate limited per client address; staff are exempt."""
+    if session is None:
+        await ratelimit.check(runtime_of(request).redis, hall_id, scope, client_of(request))
+
+
+def ticket_hall(request: Request, token: str) -> HallRuntime:
+    hall_id = hall_of_token(token)
+    if hall_id is None or hall_id not in runtime_of(request).halls:
+        raise Refusal("unknown_ticket", "no such ticket")
+    return runtime_of(request).hall(hall_id)
+
+
+# --- the hall ------------------------------------------------------------------
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        await runtime_of(request).redis.ping()
+    except Exception:
+        return JSONResponse({"status": "redis_unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def hall_config(request: Request) -> Response:
+    return JSONResponse(runtime_of(request).hall(request.path_params["hall"]).hall.public())
+
+
+async def hall_state(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    return JSONResponse(await hall.hub.snapshot())
+
+
+# --- tickets -------------------------------------------------------------------
+
+ISSUE_FIELDS = {
+    "services": Field(list, required=True),
+    "priority": Field(bool),
+    "lang": Field(str),
+    "id_number": Field(str, max_length=32),
+    "request_id": Field(str),
+}
+
+
+async def issue_ticket(request: Request) -> Response:
+    runtime = runtime_of(request)
+    hall = runtime.hall(request.path_params["hall"])
+    body = await read_json(request, ISSUE_FIELDS)
+    session = await session_of(request)
+    await anonymous_limit(request, hall.hall.id, "issue", session)
+    services = body["services"]
+    if not all(isinstance(s, str) for s in services) or len(services) > 10:
+        raise Refusal("bad_field", "services must be a list of up to 10 service ids")
+    answer = await hall.engine.issue(
+        services,
+        priority=body.get("priority", False),
+        lang=body.get("lang"),
+        id_number=body.get("id_number") or None,
+        request_id=body.get("request_id"),
+    )
+    answer.pop("seq", None)
+    return JSONResponse(answer, status_code=201)
+
+
+async def find_ticket(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    require(await session_of(request), hall.hall.id, STAFF)
+    found = await hall.engine.ticket_by_number(request.query_params.get("number", ""))
+    if found is None:
+        raise Refusal("unknown_ticket", "there is no such ticket today")
+    return JSONResponse(found)
+
+
+async def get_ticket(request: Request) -> Response:
+    token = request.path_params["token"]
+    hall = ticket_hall(request, token)
+    await anonymous_limit(request, hall.hall.id, "anon", await session_of(request))
+    found = await hall.engine.ticket(token)
+    if found is None:
+        raise Refusal("unknown_ticket", "no such ticket")
+    return JSONResponse(found)
+
+
+async def cancel_ticket(request: Request) -> Response:
+    token = request.path_params["token"]
+    hall = ticket_hall(request, token)
+    await anonymous_limit(request, hall.hall.id, "anon", await session_of(request))
+    answer = await hall.engine.cancel(token)
+    return JSONResponse({"ticket": answer["ticket"]})
+
+
+async def ticket_qr(request: Request) -> Response:
+    token = request.path_params["token"]
+    ticket_hall(request, token)
+    url = str(request.url_for("visitor_page", token=token))
+    return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"})
+
+
+RATING_FIELDS = {"score": Field(int, required=True), "reasons": Field(list)}
+
+
+async def rate_ticket(request: Request) -> Response:
+    token = request.path_params["token"]
+    hall = ticket_hall(request, token)
+    body = await read_json(request, RATING_FIELDS)
+    await anonymous_limit(request, hall.hall.id, "rate", await session_of(request))
+    answer = await hall.engine.rate(body["score"], body.get("reasons") or [], token=token)
+    return JSONResponse({"ticket": answer["ticket"]}, status_code=201)
+
+
+PAD_RATING_FIELDS = {**RATING_FIELDS, "ticket": Field(str, required=True)}
+
+
+async def rate_at_window(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    body = await read_json(request, PAD_RATING_FIELDS)
+    await anonymous_limit(request, hall.hall.id, "rate", await session_of(request))
+    answer = await hall.engine.rate(
+        body["score"], body.get("reasons") or [], window=request.path_params["window"], number=body["ticket"]
+    )
+    return JSONResponse({"ticket": answer["ticket"]}, status_code=201)
+
+
+# --- staff -----------------------------------------------------------------------
+
+LOGIN_FIELDS = {
+    "hall": Field(str, required=True, max_length=64),
+    "staff": Field(str, required=True, max_length=64),
+    "pin": Field(str, required=True, max_length=64),
+}
+
+
+async def login(request: Request) -> Response:
+    body = await read_json(request, LOGIN_FIELDS)
+    token, session = await runtime_of(request).sessions.login(
+        body["hall"], body["staff"], body["pin"], client_of(request)
+    )
+    response = JSONResponse({"token": token, "staff": session.public(), "hall": session.hall})
+    response.set_cookie("hallq_session", token, httponly=True, samesite="strict", max_age=12 * 3600)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    token = bearer(request)
+    if not token or not await runtime_of(request).sessions.logout(token):
+        raise Refusal("not_logged_in", "no live session to log out")
+    response = JSONResponse({"ok": True})
+    response.delete_cookie("hallq_session")
+    return response
+
+
+async def me(request: Request) -> Response:
+    session = await session_of(request)
+    if session is None:
+        from server.auth import AuthError
+
+        raise AuthError("not_logged_in", "log in first", 401)
+    return JSONResponse({"staff": session.public(), "hall": session.hall})
+
+
+ACTION_FIELDS = {
+    "action": Field(str, required=True, max_length=32),
+    "ticket": Field(str, max_length=8),
+    "service": Field(str, max_length=64),
+    "to_window": Field(str, max_length=16),
+    "request_id": Field(str, max_length=64),
+}
+
+
+async def window_action(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    body = await read_json(request, ACTION_FIELDS)
+    session = require(await session_of(request), hall.hall.id, CLERKS)
+    answer = await perform(hall, session, request.path_params["window"], body)
+    return JSONResponse(answer)
+
+
+async def perform(hall: HallRuntime, session: Session, window: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One window action for a clerk (HTTP and the pad socket share it)."""
+    return await hall.engine.act(
+        window,
+        body["action"],
+        session.staff,
+        ticket=body.get("ticket"),
+        service=body.get("service"),
+        to_window=body.get("to_window"),
+        request_id=body.get("request_id"),
+    )
+
+
+# --- the manager -----------------------------------------------------------------
+
+NOTICE_FIELDS = {"text": Field(str, required=True, max_length=200)}
+
+
+async def set_notice(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    require(await session_of(request), hall.hall.id, ADMIN)
+    body = await read_json(request, NOTICE_FIELDS)
+    answer = await hall.engine.set_notice(body["text"])
+    return JSONResponse({"seq": answer["seq"], "text": body["text"].strip()})
+
+
+def _today(hall: HallRuntime) -> date:
+    return date.fromisoformat(hall_time(hall.engine.clock(), hall.hall).day)
+
+
+async def get_stats(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    require(await session_of(request), hall.hall.id, ADMIN)
+    try:
+        query = stats.parse_query(request.query_params, today=_today(hall))
+    except stats.StatsQueryError as exc:
+        raise Refusal(exc.code, exc.message) from exc
+    keys = stats.day_keys(hall.hall.id, query.date_from, query.date_to)
+    async with runtime_of(request).redis.pipeline(transaction=False) as pipe:
+        for _day, key in keys:
+            pipe.hgetall(key)
+        hashes = await pipe.execute()
+    known = {
+        "service": [s.id for s in hall.hall.services],
+        "window": [w.id for w in hall.hall.windows],
+        "clerk": [s.id for s in hall.hall.staff if s.role == "clerk"],
+        "hour": [f"{h:02d}" for h in range(24)],
+    }.get(query.by)
+    report = stats.report(
+        {day: fields for (day, _key), fields in zip(keys, hashes, strict=True)},
+        by=query.by, date_from=query.date_from, date_to=query.date_to, keys=known,
+    )
+    if query.format == "csv":
+        return Response(stats.report_csv(report), media_type="text/csv; charset=utf-8")
+    return JSONResponse(report)
+
+
+async def get_ratings(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    require(await session_of(request), hall.hall.id, ADMIN)
+    try:
+        query = stats.parse_query({**request.query_params, "by": "day"}, today=_today(hall))
+    except stats.StatsQueryError as exc:
+        raise Refusal(exc.code, exc.message) from exc
+    only_bad = request.query_params.get("bad") in ("1", "true")
+    prefix = keys_prefix(hall.hall.id)
+    async with runtime_of(request).redis.pipeline(transaction=False) as pipe:
+        for day in query.days:
+            pipe.lrange(f"{prefix}ratings:{day}", 0, -1)
+        lists = await pipe.execute()
+    ratings = []
+    for entries in lists:
+        for raw in entries:
+            entry = json.loads(raw)
+            entry["reasons"] = [r for r in str(entry.get("reasons") or "").split(",") if r]
+            if not only_bad or entry["score"] <= 2:
+                ratings.append(entry)
+    ratings.sort(key=lambda e: e["at"], reverse=True)
+    return JSONResponse({"ratings": ratings})
+
+
+async def history_csv(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    require(await session_of(request), hall.hall.id, ADMIN)
+    day = request.query_params.get("day") or _today(hall).isoformat()
+    try:
+        date.fromisoformat(day)
+    except ValueError as exc:
+        raise Refusal("invalid_date", "day must be a date YYYY-MM-DD") from exc
+    prefix = keys_prefix(hall.hall.id)
+    redis = runtime_of(request).redis
+    tokens = await redis.lrange(f"{prefix}day:{day}", 0, -1)
+    async with redis.pipeline(transaction=False) as pipe:
+        for token in tokens:
+            pipe.hgetall(f"{prefix}t:{token}")
+        rows = await pipe.execute()
+    history = [
+        {
+            "number": r.get("number"), "services": [s for s in r.get("services", "").split(",") if s],
+            "priority": r.get("priority") == "1", "status": r.get("status"), "window": r.get("window"),
+            "clerk": r.get("clerk"), "issued_at": _int(r.get("issued_at")),
+            "called_at": _int(r.get("first_called_at")), "done_at": _int(r.get("done_at")),
+            "rating": _int(r.get("rating")),
+        }
+        for r in rows if r
+    ]
+    text = stats.history_csv(history, tz=zoneinfo.ZoneInfo(hall.hall.timezone))
+    headers = {"Content-Disposition": f'attachment; filename="{hall.hall.id}-{day}.csv"'}
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _int(value: str | None) -> int | None:
+    return int(float(value)) if value else None
+
+
+async def hall_file(request: Request) -> Response:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    require(await session_of(request), hall.hall.id, ADMIN)
+    lines = [
+        'pin_hash = "(hidden)"' if line.strip().startswith("pin_hash") else line
+        for line in hall.hall.source_text.splitlines()
+    ]
+    return Response("\n".join(lines) + "\n", media_type="text/plain; charset=utf-8")
+
+
+async def server_time(request: Request) -> Response:
+    """The server's clock, so screens can show the hall's time even when theirs is off."""
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    now = hall.engine.clock()
+    local = datetime.fromtimestamp(now, zoneinfo.ZoneInfo(hall.hall.timezone))
+    return JSONResponse({"now": int(now * 1000), "local": local.isoformat()})
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/api/halls/{hall}", hall_config),
+    Route("/api/halls/{hall}/state", hall_state),
+    Route("/api/halls/{hall}/time", server_time),
+    Route("/api/halls/{hall}/tickets", issue_ticket, methods=["POST"]),
+    Route("/api/halls/{hall}/tickets", find_ticket, methods=["GET"]),
+    Route("/api/tickets/{token}", get_ticket, methods=["GET"]),
+    Route("/api/tickets/{token}", cancel_ticket, methods=["DELETE"]),
+    Route("/api/tickets/{token}/qr.svg", ticket_qr),
+    Route("/api/tickets/{token}/rating", rate_ticket, methods=["POST"]),
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/auth/me", me),
+    Route("/api/halls/{hall}/windows/{window}/actions", window_action, methods=["POST"]),
+    Route("/api/halls/{hall}/windows/{window}/rating", rate_at_window, methods=["POST"]),
+    Route("/api/halls/{hall}/notice", set_notice, methods=["POST"]),
+    Route("/api/halls/{hall}/stats", get_stats),
+    Route("/api/halls/{hall}/ratings", get_ratings),
+    Route("/api/halls/{hall}/history.csv", history_csv),
+    Route("/api/halls/{hall}/config.toml", hall_file),
+]

@@ -1,0 +1,71 @@
+"""The ASGI application: routes, error handlers and the lifespan that starts a process's parts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server import api, audio, pages, sockets
+from server.config import Hall, load_demo, load_hall
+from server.queue.errors import Refusal
+from server.runtime import Runtime
+
+log = logging.getLogger("hallq")
+
+
+async def refusal_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refusal)
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def redis_down_response(request: Request, exc: Exception) -> Response:
+    log.warning("redis unavailable: %s", exc)
+    body = {"error": {"code": "redis_unavailable", "message": "the queue store is unreachable; try again shortly"}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+
+
+async def http_error_response(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+
+
+def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
+    """An app serving ``halls`` from the Redis at ``redis_url``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = Runtime(redis_url, halls, data_dir)
+        await runtime.start()
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return Starlette(
+        routes=[*api.routes, *sockets.routes, *audio.routes, *pages.routes],
+        lifespan=lifespan,
+        exception_handlers={
+            Refusal: refusal_response,
+            RedisError: redis_down_response,
+            HTTPException: http_error_response,
+        },
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
+    configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
+    halls = [load_hall(c) for c in configs] or [load_demo()]
+    redis_url = os.environ["REDIS_URL"]
+    return create_app(halls, redis_url, Path(os.environ.get("HALLQ_DATA", "var")))

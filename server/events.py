@@ -1,0 +1,348 @@
+"""The hub: one stream reader per process per hall, fanning events out to sockets.
+
+The reader follows the hall's Redis stream (``XREAD BLOCK`` from the last seq it
+saw), enriches each event once (the ``announce`` of a call), encodes it once and
+offers the same frame to every subscriber: displays first, then pads. Visitors'
+phones get a personal message (people ahead, ETA) from :class:`VisitorTracker`.
+
+A subscriber is added *before* its snapshot or replay is read; events arriving
+meanwhile wait in its ``pending`` list, and every frame carries its seq, so the
+client sees each seq exactly once and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server.config import Hall
+from server.fanout import Outlet, text_frame
+from server.phrasing import announcement
+from server.queue.engine import Engine
+
+log = logging.getLogger("hallq.events")
+
+#: Subscribers served first to last: the lobby must never wait behind phones.
+KINDS = ("display", "pad")
+MAX_PENDING = 2_000
+
+
+def encode(message: dict[str, Any]) -> tuple[bytes, str]:
+    """A message as (WebSocket frame, text), encoded once."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    return text_frame(text.encode()), text
+
+
+def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
+    """Adds what the stream leaves out because it is a function of the hall file.
+
+    ``ticket.called`` and ``ticket.recalled`` get ``announce`` {lang: {text, audio}};
+    Lua's empty tables are read back as the lists or objects they stand for.
+    """
+    if event.get("type") in ("ticket.called", "ticket.recalled"):
+        ticket = event.get("ticket") or {}
+        event["announce"] = announcement(hall, ticket.get("number", ""), str(event.get("window", "")))
+    for key in ("waiting",):
+        if event.get(key) == []:
+            event[key] = {}
+    return event
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One socket following a hall: what it has been sent, and where frames go."""
+
+    kind: str
+    outlet: Outlet
+    window: str | None = None
+    last_seq: int = 0
+    pending: list[tuple[int, bytes, str]] | None = field(default_factory=list)
+
+    def deliver(self, seq: int, frame: bytes, text: str) -> bool:
+        """Offer an event frame; False when the socket is gone or fell behind."""
+        if self.pending is not None:
+            if len(self.pending) >= MAX_PENDING:
+                return False
+            self.pending.append((seq, frame, text))
+            return True
+        if seq and seq <= self.last_seq:
+            return True
+        if seq:
+            self.last_seq = seq
+        return self.outlet.offer(frame, text)
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Send a message that is not a hall event (snapshot, result, status) now."""
+        frame, text = encode(message)
+        if "seq" in message and message.get("type") == "snapshot":
+            self.last_seq = int(message["seq"])
+        return self.outlet.offer(frame, text)
+
+    def go_live(self) -> bool:
+        """After the snapshot or replay: flush what arrived meanwhile, then send directly."""
+        pending, self.pending = self.pending or [], None
+        return all(self.deliver(seq, frame, text) for seq, frame, text in pending)
+
+
+class HallHub:
+    """Follows one hall's event stream and offers every event to its subscribers."""
+
+    def __init__(self, engine: Engine, reader: Redis) -> None:
+        self.engine = engine
+        self.hall = engine.hall
+        self.reader = reader
+        self.subscribers: dict[str, set[Subscriber]] = {kind: set() for kind in KINDS}
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.redis_up = True
+        self.last_seq = 0
+        self._task: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()
+
+    # --- subscribers ------------------------------------------------------
+
+    def add(self, subscriber: Subscriber) -> None:
+        self.subscribers[subscriber.kind].add(subscriber)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        self.subscribers[subscriber.kind].discard(subscriber)
+        subscriber.outlet.close()
+
+    def count(self) -> int:
+        return sum(len(s) for s in self.subscribers.values())
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Encode ``event`` once and offer it to every subscriber, displays first."""
+        frame, text = encode(event)
+        seq = int(event.get("seq", 0))
+        for kind in KINDS:
+            dropped = [s for s in self.subscribers[kind] if not s.deliver(seq, frame, text)]
+            for subscriber in dropped:
+                self.remove(subscriber)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not stop the hall's screens
+                log.exception("event listener failed")
+
+    def broadcast_status(self, up: bool) -> None:
+        """Tell every socket whether Redis is reachable (``{"type":"status","redis":…}``)."""
+        frame, text = encode({"type": "status", "redis": "up" if up else "down"})
+        for kind in KINDS:
+            for subscriber in list(self.subscribers[kind]):
+                if subscriber.pending is None:
+                    subscriber.outlet.offer(frame, text)
+        for listener in self.listeners:
+            with contextlib.suppress(Exception):
+                listener({"type": "status", "redis": "up" if up else "down"})
+
+    # --- the reader -------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"hub-{self.hall.id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        key = self.engine.prefix + "events"
+        while True:
+            try:
+                if not self.started.is_set():
+                    self.last_seq = int(await self.reader.get(self.engine.prefix + "seq") or 0)
+                    self.started.set()
+                answer = await self.reader.xread({key: f"{self.last_seq}-0"}, block=2_000, count=500)
+                if not self.redis_up:
+                    self.redis_up = True
+                    log.warning("redis is reachable again; catching up from seq %d", self.last_seq)
+                    self.broadcast_status(True)
+                backoff = 0.1
+                for _key, entries in answer or []:
+                    for entry_id, fields in entries:
+                        seq = int(entry_id.split("-")[0])
+                        if seq != self.last_seq + 1:
+                            await self._resync_all(seq)
+                        self.last_seq = seq
+                        self.publish(enrich(self.hall, json.loads(fields["e"])))
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.redis_up:
+                    self.redis_up = False
+                    log.error("redis unreachable for hall %s: %s", self.hall.id, exc)
+                    self.broadcast_status(False)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception:  # never die silently: log and keep following
+                log.exception("hub reader for hall %s failed; restarting it", self.hall.id)
+                await asyncio.sleep(1.0)
+
+    async def _resync_all(self, seq: int) -> None:
+        """The stream was trimmed past us (a very long outage): send everyone a snapshot."""
+        log.warning("events %d..%d were trimmed before this process read them", self.last_seq + 1, seq - 1)
+        snapshot = await self.snapshot()
+        for kind in KINDS:
+            for subscriber in list(self.subscribers[kind]):
+                if subscriber.pending is None:
+                    subscriber.send({"type": "snapshot", "seq": snapshot["seq"], "state": snapshot})
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The hall's state with its seq, ``recent`` calls enriched like live events."""
+        state = await self.engine.snapshot()
+        state["recent"] = [enrich(self.hall, event) for event in state["recent"]]
+        return state
+
+    async def catch_up(self, subscriber: Subscriber, since: int | None) -> None:
+        """Bring a new subscriber to the present: replay after ``since``, or a snapshot."""
+        events = await self.engine.events_after(since) if since is not None else None
+        if events is None:
+            state = await self.snapshot()
+            subscriber.send({"type": "snapshot", "seq": state["seq"], "state": state})
+        else:
+            subscriber.last_seq = since or 0
+            for event in events:
+                frame, text = encode(enrich(self.hall, event))
+                subscriber.last_seq = int(event["seq"])
+                subscriber.outlet.offer(frame, text)
+        subscriber.go_live()
+
+
+class Debounced:
+    """Runs an async job soon after it is poked, never twice at once, again if poked meanwhile."""
+
+    def __init__(self, job: Callable[[], Awaitable[None]], delay: float = 0.02) -> None:
+        self.job = job
+        self.delay = delay
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def poke(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            await asyncio.sleep(self.delay)
+            try:
+                await self.job()
+            except (RedisError, OSError) as exc:
+                log.warning("refresh skipped, redis unreachable: %s", exc)
+            except Exception:
+                log.exception("refresh failed")
+            if not self._again:
+                return
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class VisitorTracker:
+    """Keeps every connected visitor's phone current: status, people ahead, ETA.
+
+    After hall events it re-reads all connected tickets in one script call and
+    sends each phone its message only when it changed.
+    """
+
+    def __init__(self, hub: HallHub) -> None:
+        self.hub = hub
+        self.by_token: dict[str, set[Subscriber]] = {}
+        self.last_sent: dict[str, str] = {}
+        self.refresh = Debounced(self._refresh)
+        hub.listeners.append(self._on_event)
+
+    def add(self, token: str, subscriber: Subscriber) -> None:
+        self.by_token.setdefault(token, set()).add(subscriber)
+
+    def remove(self, token: str, subscriber: Subscriber) -> None:
+        subscribers = self.by_token.get(token)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self.by_token[token]
+                self.last_sent.pop(token, None)
+        subscriber.outlet.close()
+
+    def send_to(self, token: str, message: dict[str, Any]) -> None:
+        frame, text = encode(message)
+        self.last_sent[token] = text
+        for subscriber in list(self.by_token.get(token, ())):
+            if not subscriber.outlet.offer(frame, text):
+                self.remove(token, subscriber)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "status":
+            frame, text = encode(event)
+            for subscribers in self.by_token.values():
+                for subscriber in subscribers:
+                    subscriber.outlet.offer(frame, text)
+            return
+        if self.by_token:
+            self.refresh.poke()
+
+    async def _refresh(self) -> None:
+        tokens = list(self.by_token)
+        if not tokens:
+            return
+        for item in await self.hub.engine.tickets(tokens):
+            token = item["ticket"]["token"]
+            message = {"type": "ticket", **item}
+            message.pop("seq", None)
+            _frame, text = encode(message)
+            if self.last_sent.get(token) != text:
+                self.send_to(token, message)
+
+
+class PadTracker:
+    """Sends each window's pads a fresh ``window_state`` after the hall changes."""
+
+    def __init__(self, hub: HallHub) -> None:
+        self.hub = hub
+        self.by_window: dict[str, set[Subscriber]] = {}
+        self.last_sent: dict[str, str] = {}
+        self.refresh = Debounced(self._refresh)
+        hub.listeners.append(self._on_event)
+
+    def add(self, subscriber: Subscriber) -> None:
+        assert subscriber.window is not None
+        self.by_window.setdefault(subscriber.window, set()).add(subscriber)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        if subscriber.window in self.by_window:
+            self.by_window[subscriber.window].discard(subscriber)
+            if not self.by_window[subscriber.window]:
+                del self.by_window[subscriber.window]
+                self.last_sent.pop(subscriber.window, None)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if self.by_window and event.get("type") != "status":
+            self.refresh.poke()
+
+    async def state_message(self, window: str) -> dict[str, Any]:
+        return {"type": "window_state", **await self.hub.engine.window_state(window)}
+
+    async def _refresh(self) -> None:
+        for window in list(self.by_window):
+            message = await self.state_message(window)
+            comparable = json.dumps({k: v for k, v in message.items() if k != "seq"}, sort_keys=True)
+            if self.last_sent.get(window) == comparable:
+                continue
+            self.last_sent[window] = comparable
+            for subscriber in list(self.by_window.get(window, ())):
+                subscriber.send(message)

@@ -1,0 +1,104 @@
+"""The pages: jinja2 templates from display/, kiosk/, caller/ and admin/, and their static files."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.queue.engine import hall_of_token
+from server.queue.errors import Refusal
+from server.runtime import Runtime
+
+PAGE_PACKAGES = ("display", "kiosk", "caller", "admin")
+
+
+def package_dir(package: str, sub: str) -> Path:
+    return Path(str(resources.files(package).joinpath(sub)))
+
+
+environment = jinja2.Environment(
+    loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(package_dir(p, "templates")) for p in PAGE_PACKAGES]),
+    autoescape=jinja2.select_autoescape(["html"]),
+    auto_reload=False,
+)
+
+
+def render(template: str, status: int = 200, **context: Any) -> Response:
+    html = environment.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-cache"})
+
+
+def hall_context(request: Request) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    hall = runtime.hall(request.path_params["hall"]).hall
+    return {"hall": hall.public(), "lang": hall.languages[0]}
+
+
+def window_context(request: Request) -> dict[str, Any]:
+    context = hall_context(request)
+    window = request.path_params["window"]
+    if window not in {w["id"] for w in context["hall"]["windows"]}:
+        raise Refusal("unknown_window", f"there is no window {window!r}")
+    return {**context, "window_id": window}
+
+
+async def lobby(request: Request) -> Response:
+    return render("lobby.html", **hall_context(request))
+
+
+async def window_screen(request: Request) -> Response:
+    return render("window.html", **window_context(request))
+
+
+async def kiosk(request: Request) -> Response:
+    return render("kiosk.html", **hall_context(request))
+
+
+async def desk(request: Request) -> Response:
+    return render("desk.html", **hall_context(request))
+
+
+async def pad(request: Request) -> Response:
+    return render("pad.html", **hall_context(request))
+
+
+async def rating_pad(request: Request) -> Response:
+    return render("rate.html", **window_context(request))
+
+
+async def admin(request: Request) -> Response:
+    return render("admin.html", **hall_context(request))
+
+
+async def visitor(request: Request) -> Response:
+    """A visitor's ticket page; an unknown or expired token gets a clear page (404), not an error."""
+    runtime: Runtime = request.app.state.runtime
+    token = request.path_params["token"]
+    hall_runtime = runtime.halls.get(hall_of_token(token) or "")
+    found = await hall_runtime.engine.ticket(token) if hall_runtime else None
+    if hall_runtime is None or found is None:
+        first = next(iter(runtime.halls.values()))
+        return render("visitor.html", status=404, hall=first.hall.public(), lang=first.hall.languages[0],
+                      token="", ticket_missing=True)
+    hall = hall_runtime.hall
+    return render("visitor.html", hall=hall.public(), lang=hall.languages[0], token=token, ticket_missing=False)
+
+
+routes = [
+    Route("/display/{hall}", lobby),
+    Route("/display/{hall}/windows/{window}", window_screen),
+    Route("/kiosk/{hall}", kiosk),
+    Route("/desk/{hall}", desk),
+    Route("/pad/{hall}", pad),
+    Route("/t/{token}", visitor, name="visitor_page"),
+    Route("/rate/{hall}/{window}", rating_pad),
+    Route("/admin/{hall}", admin),
+    *[Mount(f"/static/{p}", StaticFiles(directory=package_dir(p, "static")), name=f"static-{p}") for p in PAGE_PACKAGES],
+]

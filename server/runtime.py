@@ -1,0 +1,127 @@
+"""What one server process holds: Redis clients, and per hall its engine, hub and trackers.
+
+Nothing here is state of the queue (that lives in Redis only); a process can be
+restarted or run beside others at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from server.auth import Sessions
+from server.config import Hall
+from server.events import HallHub, PadTracker, VisitorTracker
+from server.queue.engine import Engine
+from server.queue.errors import Refusal
+from server.speech import SpeechService
+
+log = logging.getLogger("hallq")
+
+
+@dataclass
+class HallRuntime:
+    """One hall in this process."""
+
+    hall: Hall
+    engine: Engine
+    hub: HallHub
+    visitors: VisitorTracker
+    pads: PadTracker
+
+
+@dataclass
+class Runtime:
+    redis_url: str
+    halls_config: list[Hall]
+    data_dir: Path
+    redis: Redis = field(init=False)
+    reader: Redis = field(init=False)
+    halls: dict[str, HallRuntime] = field(default_factory=dict)
+    sessions: Sessions = field(init=False)
+    speech: SpeechService = field(init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        options = {"decode_responses": True, "socket_connect_timeout": 2.0, "health_check_interval": 10}
+        self.redis = Redis.from_url(self.redis_url, socket_timeout=5.0, **options)  # type: ignore[arg-type]
+        # The hub's blocking XREADs get their own pool so they never hold up requests.
+        self.reader = Redis.from_url(self.redis_url, socket_timeout=10.0, **options)  # type: ignore[arg-type]
+        secret = await self._secret()
+        for hall in self.halls_config:
+            engine = Engine(self.redis, hall, secret=secret)
+            hub = HallHub(engine, self.reader)
+            runtime = HallRuntime(hall, engine, hub, VisitorTracker(hub), PadTracker(hub))
+            self.halls[hall.id] = runtime
+            hub.listeners.append(self._prewarm_listener(hall))
+            hub.start()
+        self.sessions = Sessions(self.redis, {h.id: h for h in self.halls_config})
+        self.speech = SpeechService(self.data_dir / "audio-cache")
+        await self.speech.start()
+        self._tasks.append(asyncio.create_task(self._roll_days(), name="rollover"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for runtime in self.halls.values():
+            await runtime.hub.stop()
+            await runtime.visitors.refresh.stop()
+            await runtime.pads.refresh.stop()
+        with contextlib.suppress(Exception):
+            await self.speech.stop()
+        await self.redis.aclose()
+        await self.reader.aclose()
+
+    def hall(self, hall_id: str) -> HallRuntime:
+        runtime = self.halls.get(hall_id)
+        if runtime is None:
+            raise Refusal("unknown_hall", f"there is no hall {hall_id!r}")
+        return runtime
+
+    async def _secret(self) -> bytes:
+        """The key of ID-number hashes: ``HALLQ_SECRET``, else one random key kept in Redis."""
+        configured = os.environ.get("HALLQ_SECRET")
+        if configured:
+            return configured.encode()
+        for _attempt in range(50):
+            try:
+                await self.redis.set("hallq:secret", secrets.token_hex(32), nx=True)
+                value = await self.redis.get("hallq:secret")
+                return str(value).encode()
+            except RedisError as exc:
+                log.warning("waiting for redis at start-up: %s", exc)
+                await asyncio.sleep(0.2)
+        raise RuntimeError("redis is unreachable; cannot start")
+
+    def _prewarm_listener(self, hall: Hall):  # type: ignore[no-untyped-def]
+        """Synthesise a ticket's calls when it is issued, so its audio is ready when called."""
+
+        def listener(event: dict[str, object]) -> None:
+            if event.get("type") == "ticket.issued":
+                ticket = event.get("ticket")
+                if isinstance(ticket, dict):
+                    services = ticket.get("services") or []
+                    windows = [w.id for w in hall.windows_serving(list(services))]  # type: ignore[arg-type]
+                    self.speech.prewarm(hall, str(ticket.get("number")), windows)
+
+        return listener
+
+    async def _roll_days(self) -> None:
+        """Starts each hall's new business day at its reset time, even with nobody acting."""
+        while True:
+            for runtime in self.halls.values():
+                try:
+                    await runtime.engine.rollover()
+                except (RedisError, OSError) as exc:
+                    log.debug("rollover check skipped: %s", exc)
+                except Exception:
+                    log.exception("rollover of hall %s failed", runtime.hall.id)
+            await asyncio.sleep(20)

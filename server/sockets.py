@@ -1,0 +1,189 @@
+"""The WebSockets of CONTRACT.md: lobby/window displays, clerk pads, visitors' phones.
+
+Every socket joins its hall's hub *before* reading what it missed, so nothing
+falls between the catch-up and the live events (see :mod:`server.events`).
+Frames from clients are bounded by the server's ``ws_max_size``; a malformed one
+gets an error answer, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.exceptions import RedisError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.api import CLERKS, ACTION_FIELDS, perform
+from server.auth import require
+from server.events import Subscriber, encode
+from server.fanout import close_quietly, outlet_for
+from server.queue.engine import hall_of_token
+from server.queue.errors import Refusal
+from server.runtime import HallRuntime, Runtime
+from server.validation import check_fields
+
+log = logging.getLogger("hallq.sockets")
+
+#: Largest frame a pad may send us (an action is ~200 bytes).
+MAX_CLIENT_FRAME = 8 * 1024
+
+
+def runtime_of(websocket: WebSocket) -> Runtime:
+    runtime: Runtime = websocket.app.state.runtime
+    return runtime
+
+
+async def refuse(websocket: WebSocket, code: str, message: str, close_code: int) -> None:
+    """Accept, say why in the contract's error form, and close."""
+    await websocket.accept()
+    await websocket.send_text(json.dumps({"type": "error", "error": {"code": code, "message": message}}))
+    await close_quietly(websocket, close_code, code)
+
+
+async def wait_for_close(websocket: WebSocket) -> None:
+    """Read and ignore what a read-only client sends, until it goes."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def display_socket(websocket: WebSocket) -> None:
+    runtime = runtime_of(websocket)
+    hall = runtime.halls.get(websocket.path_params["hall"])
+    if hall is None:
+        await refuse(websocket, "unknown_hall", "there is no such hall", 4404)
+        return
+    since_text = websocket.query_params.get("since")
+    since = int(since_text) if since_text and since_text.isdigit() else None
+    await websocket.accept()
+    await follow(websocket, hall, Subscriber("display", outlet_for(websocket)), since)
+
+
+async def follow(websocket: WebSocket, hall: HallRuntime, subscriber: Subscriber, since: int | None) -> None:
+    """Catch ``subscriber`` up, keep it live until the client leaves."""
+    hall.hub.add(subscriber)
+    try:
+        if not hall.hub.redis_up:
+            subscriber.send({"type": "status", "redis": "down"})
+        await hall.hub.catch_up(subscriber, since)
+        await wait_for_close(websocket)
+    except RedisError:
+        # Tell the client and let it reconnect (with since=) once Redis is back.
+        subscriber.send({"type": "status", "redis": "down"})
+        await close_quietly(websocket, 1013, "redis unavailable")
+    finally:
+        hall.hub.remove(subscriber)
+
+
+async def pad_socket(websocket: WebSocket) -> None:
+    runtime = runtime_of(websocket)
+    hall = runtime.halls.get(websocket.path_params["hall"])
+    window = websocket.path_params["window"]
+    if hall is None or hall.hall.window(window) is None:
+        await refuse(websocket, "unknown_window", "there is no such hall or window", 4404)
+        return
+    token = websocket.query_params.get("token")
+    if token is None:
+        token = websocket.cookies.get("hallq_session")
+        if token is not None and not same_origin(websocket):
+            await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only", 4403)
+            return
+    try:
+        session = require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
+    except Refusal as refusal:
+        await refuse(websocket, refusal.code, refusal.message, 4401 if refusal.status == 401 else 4403)
+        return
+    await websocket.accept()
+    subscriber = Subscriber("pad", outlet_for(websocket), window=window)
+    hall.hub.add(subscriber)
+    hall.pads.add(subscriber)
+    try:
+        state = await hall.pads.state_message(window)
+        subscriber.send(state)
+        subscriber.last_seq = int(state["seq"])
+        subscriber.go_live()
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            answer = await pad_action(runtime, hall, token or "", window, message.get("text"))
+            subscriber.send(answer)
+            if answer.get("ok"):
+                subscriber.send(await hall.pads.state_message(window))
+    except RedisError:
+        subscriber.send({"type": "status", "redis": "down"})
+        await close_quietly(websocket, 1013, "redis unavailable")
+    except WebSocketDisconnect:
+        return
+    finally:
+        hall.pads.remove(subscriber)
+        hall.hub.remove(subscriber)
+
+
+async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: str, text: Any) -> dict[str, Any]:
+    """Run one action a pad sent; always answer a ``result`` (ok or the error)."""
+    request_id = None
+    try:
+        if not isinstance(text, str) or len(text) > MAX_CLIENT_FRAME:
+            raise Refusal("bad_frame", "send one JSON text frame of at most 8 KB per action")
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            raise Refusal("bad_json", "the frame is not valid JSON") from exc
+        if isinstance(body, dict):
+            request_id = body.get("request_id")
+            body.pop("type", None)
+        body = check_fields(body, ACTION_FIELDS)
+        # Re-checked per action: a logout or an expired session stops the pad at once.
+        session = require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
+        answer = await perform(hall, session, window, body)
+        return {"type": "result", "request_id": request_id, "ok": True, **answer}
+    except Refusal as refusal:
+        return {"type": "result", "request_id": request_id, "ok": False, **refusal.body()}
+
+
+def same_origin(websocket: WebSocket) -> bool:
+    """Whether the socket's Origin header names this server (cookie-authenticated sockets)."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    return bool(origin and host and urlsplit(origin).netloc == host)
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    runtime = runtime_of(websocket)
+    token = websocket.path_params["token"]
+    hall_id = hall_of_token(token)
+    hall = runtime.halls.get(hall_id or "")
+    if hall is None:
+        await refuse(websocket, "unknown_ticket", "no such ticket", 4404)
+        return
+    try:
+        found = await hall.engine.ticket(token)
+    except RedisError:
+        await refuse(websocket, "redis_unavailable", "the queue is unreachable; retrying", 1013)
+        return
+    if found is None:
+        await refuse(websocket, "unknown_ticket", "no such ticket", 4404)
+        return
+    await websocket.accept()
+    subscriber = Subscriber("visitor", outlet_for(websocket))
+    hall.visitors.add(token, subscriber)
+    try:
+        found.pop("seq", None)
+        frame, text = encode({"type": "ticket", **found})
+        subscriber.outlet.offer(frame, text)
+        await wait_for_close(websocket)
+    finally:
+        hall.visitors.remove(token, subscriber)
+
+
+routes = [
+    WebSocketRoute("/ws/halls/{hall}/display", display_socket),
+    WebSocketRoute("/ws/halls/{hall}/windows/{window}", pad_socket),
+    WebSocketRoute("/ws/tickets/{token}", visitor_socket),
+]
