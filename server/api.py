@@ -319,7 +319,7 @@ async def history_csv(request: Request) -> Response:
         raise Refusal("invalid_date", "day must be a date YYYY-MM-DD") from exc
     prefix = keys_prefix(hall.hall.id)
     redis = runtime_of(request).redis
-    tokens = await redis.lrange(f"{prefix}day:{day}", 0, -1)
+    tokens: list[Any] = await redis.lrange(f"{prefix}day:{day}", 0, -1)
     async with redis.pipeline(transaction=False) as pipe:
         for token in tokens:
             pipe.hgetall(f"{prefix}t:{token}")

@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "announce":
         from display.announcer import main as announce
 
-        return announce(argv[1:])
+        return int(announce(argv[1:]))
     if argv and argv[0] == "pad":
         from caller.keypad import main as pad
 
-        return pad(argv[1:])
+        return int(pad(argv[1:]))
     parser = argparse.ArgumentParser(prog="hallq", description="hall queue display and calling system")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve HTTP, WebSockets, pages and audio")

@@ -162,7 +162,7 @@ class HallHub:
                 if not self.started.is_set():
                     self.last_seq = int(await self.reader.get(self.engine.prefix + "seq") or 0)
                     self.started.set()
-                answer = await self.reader.xread({key: f"{self.last_seq}-0"}, block=2_000, count=500)
+                answer: Any = await self.reader.xread({key: f"{self.last_seq}-0"}, block=2_000, count=500)
                 if not self.redis_up:
                     self.redis_up = True
                     log.warning("redis is reachable again; catching up from seq %d", self.last_seq)

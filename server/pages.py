@@ -100,5 +100,8 @@ routes = [
     Route("/t/{token}", visitor, name="visitor_page"),
     Route("/rate/{hall}/{window}", rating_pad),
     Route("/admin/{hall}", admin),
-    *[Mount(f"/static/{p}", StaticFiles(directory=package_dir(p, "static")), name=f"static-{p}") for p in PAGE_PACKAGES],
+    *[
+        Mount(f"/static/{p}", StaticFiles(directory=package_dir(p, "static")), name=f"static-{p}")
+        for p in PAGE_PACKAGES
+    ],
 ]

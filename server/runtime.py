@@ -108,8 +108,8 @@ class Runtime:
             if event.get("type") == "ticket.issued":
                 ticket = event.get("ticket")
                 if isinstance(ticket, dict):
-                    services = ticket.get("services") or []
-                    windows = [w.id for w in hall.windows_serving(list(services))]  # type: ignore[arg-type]
+                    services: list[object] = ticket.get("services") or []
+                    windows = [w.id for w in hall.windows_serving([str(s) for s in services])]
                     self.speech.prewarm(hall, str(ticket.get("number")), windows)
 
         return listener

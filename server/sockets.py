@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.api import CLERKS, ACTION_FIELDS, perform
+from server.api import ACTION_FIELDS, CLERKS, perform
 from server.auth import require
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
@@ -94,7 +94,7 @@ async def pad_socket(websocket: WebSocket) -> None:
             await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only", 4403)
             return
     try:
-        session = require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
+        require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
     except Refusal as refusal:
         await refuse(websocket, refusal.code, refusal.message, 4401 if refusal.status == 401 else 4403)
         return

@@ -299,7 +299,7 @@ class Engine:
     async def events_after(self, seq: int, limit: int = 10_000) -> list[dict[str, Any]] | None:
         """Events with seq > ``seq`` in order, or None when some were already trimmed."""
         key = self.prefix + "events"
-        entries = await self.redis.xrange(key, f"{seq + 1}-0", "+", count=limit)
+        entries: list[Any] = await self.redis.xrange(key, f"{seq + 1}-0", "+", count=limit)  # type: ignore[assignment]
         if entries:
             first = int(entries[0][0].split("-")[0])
             return [json.loads(fields["e"]) for _id, fields in entries] if first == seq + 1 else None
