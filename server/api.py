@@ -331,6 +331,8 @@ async def history_csv(request: Request) -> Response:
             "clerk": r.get("clerk"), "issued_at": _int(r.get("issued_at")),
             "called_at": _int(r.get("first_called_at")), "done_at": _int(r.get("done_at")),
             "rating": _int(r.get("rating")),
+            # handling runs from the last call (a no-show's requeue is waiting, not handling)
+            "handle_s": _seconds(r.get("called_at"), r.get("done_at")),
         }
         for r in rows if r
     ]
@@ -341,6 +343,11 @@ async def history_csv(request: Request) -> Response:
 
 def _int(value: str | None) -> int | None:
     return int(float(value)) if value else None
+
+
+def _seconds(start: str | None, end: str | None) -> int | None:
+    begin, finish = _int(start), _int(end)
+    return (finish - begin) // 1000 if begin is not None and finish is not None else None
 
 
 async def hall_file(request: Request) -> Response:

@@ -50,9 +50,11 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
     if event.get("type") in ("ticket.called", "ticket.recalled"):
         ticket = event.get("ticket") or {}
         event["announce"] = announcement(hall, ticket.get("number", ""), str(event.get("window", "")))
-    for key in ("waiting",):
-        if event.get(key) == []:
-            event[key] = {}
+    if event.get("waiting") == []:
+        event["waiting"] = {}
+    if isinstance(event.get("reasons"), str):
+        # Lua cannot encode an empty list, so the script sends reasons comma-joined
+        event["reasons"] = [r for r in event["reasons"].split(",") if r]
     return event
 
 
@@ -206,6 +208,10 @@ class HallHub:
     async def catch_up(self, subscriber: Subscriber, since: int | None) -> None:
         """Bring a new subscriber to the present: replay after ``since``, or a snapshot."""
         events = await self.engine.events_after(since) if since is not None else None
+        if since and events == [] and int(await self.engine.redis.get(self.engine.prefix + "seq") or 0) < since:
+            # The client saw seqs this Redis never made (it was replaced or restored from
+            # an older copy): replaying "nothing" would leave its screen stale for good.
+            events = None
         if events is None:
             state = await self.snapshot()
             subscriber.send({"type": "snapshot", "seq": state["seq"], "state": state})

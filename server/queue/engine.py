@@ -304,7 +304,8 @@ class Engine:
             first = int(entries[0][0].split("-")[0])
             return [json.loads(fields["e"]) for _id, fields in entries] if first == seq + 1 else None
         current = int(await self.redis.get(self.prefix + "seq") or 0)
-        return [] if current <= seq else None
+        # A client ahead of us remembers another Redis (e.g. data lost): it needs a snapshot.
+        return [] if current == seq else None
 
     # --- helpers --------------------------------------------------------
 

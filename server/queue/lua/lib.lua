@@ -20,7 +20,12 @@ local function fail(code, message, extra)
   return cjson.encode(r)
 end
 
+-- The business day a hall that has none yet starts with; written by done(), so that a
+-- refused first request leaves Redis untouched.
+local FIRST_DAY = nil
+
 local function done(result)
+  if FIRST_DAY then redis.call('SET', P .. 'day', FIRST_DAY) end
   result.ok = true
   local text = cjson.encode(result)
   if A.rid then redis.call('SET', P .. 'req:' .. A.rid, text, 'EX', 86400) end
@@ -358,7 +363,7 @@ end
 
 -- Puts ticket t in the window's hands as called (announced) or serving (resumed).
 local function hand_to_window(t, w, status)
-  local fields = {status = status, window = w.id, clerk = w.clerk}
+  local fields = {status = status, window = w.id, clerk = w.clerk, clerk_name = w.clerk_name}
   if status == 'called' then
     fields.called_at = tostring(NOW)
     if blank(t.first_called_at) then
@@ -407,7 +412,7 @@ end
 if A.day then
   local current = redis.call('GET', P .. 'day')
   if not current then
-    redis.call('SET', P .. 'day', A.day)
+    FIRST_DAY = A.day
   elseif current ~= A.day and not A.rollover then
     return fail('day_changed', 'the business day changed; roll over first', {day = current})
   end

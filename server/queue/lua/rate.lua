@@ -23,5 +23,6 @@ local entry = {at = NOW, ticket = t.number, window = t.window, clerk = t.clerk,
 redis.call('RPUSH', P .. 'ratings:' .. A.day, cjson.encode(entry))
 redis.call('EXPIRE', P .. 'ratings:' .. A.day, 460 * 86400)
 local seq = emit({type = 'ticket.rated', ticket = public(t), window = t.window, score = A.score,
+  clerk = {id = t.clerk or '', name = t.clerk_name or ''},
   bad = (A.score <= 2), reasons = table.concat(A.reasons, ',')})
 return done({ticket = public(t), seq = seq})

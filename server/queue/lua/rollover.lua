@@ -2,7 +2,8 @@
 -- old day's statistics), lines and windows are cleared, numbering restarts (counters are
 -- per day), history stays. A no-op when the day is already A.day.
 local old = redis.call('GET', P .. 'day')
-if old == A.day then return done({rolled = false, seq = current_seq()}) end
+-- (a hall with no day yet just takes A.day: done() records it)
+if old == A.day or FIRST_DAY then return done({rolled = false, seq = current_seq()}) end
 A.stats_day = old
 local expired = 0
 for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do
