@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -80,6 +81,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
         for label, path in PAGES:
             print(f"  {label:18} {base}{path.format(hall=hall.id, window=hall.windows[0].id)}", flush=True)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn them into SystemExit
+    # so the `finally` below still stops the embedded Redis instead of leaving it running.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
     try:
         uvicorn.run(
             "server.app:create_app_from_env",
@@ -100,6 +105,10 @@ def serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,451 @@
+/* Clerk pad (叫号器) page: log in, choose a window, then drive it over the pad socket
+ * /ws/halls/{hall}/windows/{window}?token=… .
+ *
+ * Exactly-once presses: every press gets a request_id. While it is unanswered further presses are
+ * ignored (a double tap calls one visitor). If the connection drops, or the answer is late, the
+ * socket is reopened and the SAME message (same request_id) is sent again; the server performs an
+ * action once per request_id and answers a repeat with the first answer. */
+(function () {
+  "use strict";
+  var HQ = window.HQ;
+  var P = window.HQPad;
+  HQ.init();
+
+  var hallId = HQ.hall.id;
+  var KEY = "hallq.pad." + hallId;
+  var ANSWER_TIMEOUT_MS = 8000;  // no answer this long on an open socket: reopen it and resend
+  var AUTH_CLOSE_CODES = [1008, 4001, 4003, 4401, 4403];
+
+  var session = load();
+  var keymap = null;
+  var windowId = null;
+  var ws = null;
+  var wsOpen = false;
+  var stopped = true;
+  var backoff = 500;
+  var win = null;           // {id, status, ticket, clerk} from window_state
+  var waiting = {};
+  var served = 0;
+  var pending = null;       // the unanswered action message (with its request_id)
+  var closeWaiter = null;   // resolves when the "close" action is answered (logout / change window)
+  var openedOnce = false;
+  var clockSkew = null;     // server clock minus ours: the largest (at − now) seen, as events
+                            // arrive after they happen; used for "time since the call"
+  var connection = document.querySelector("[data-connection]");
+
+  function byId(id) { return document.getElementById(id); }
+  function load() { try { return JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { return null; } }
+  function token() { return session && session.token; }
+  function myServices() {
+    var w = HQ.windowInfo(windowId);
+    return (w && w.services) || [];
+  }
+
+  // ---- screens ----
+  function show(name) {
+    ["login", "choose", "pad"].forEach(function (s) { byId(s).hidden = s !== name; });
+    byId("logout").hidden = name === "login";
+    byId("change-window").hidden = name !== "pad";
+    document.body.setAttribute("data-screen", name);
+  }
+  function showLogin(messageKey) {
+    disconnect();
+    session = null;
+    sessionStorage.removeItem(KEY);
+    byId("who").textContent = "";
+    byId("window-title").textContent = "";
+    byId("login-message").textContent = messageKey ? HQ.t(messageKey) : "";
+    show("login");
+    byId("login-staff").focus();
+  }
+  function showChoose() {
+    disconnect();
+    windowId = null;
+    byId("window-title").textContent = "";
+    byId("who").textContent = session.staff.name || session.staff.id;
+    var list = byId("window-list");
+    list.textContent = "";
+    (HQ.hall.windows || []).forEach(function (w) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "hq-btn";
+      b.setAttribute("data-window", w.id);
+      var name = document.createElement("span");
+      name.textContent = HQ.windowName(w.id);
+      var sv = document.createElement("small");
+      sv.textContent = (w.services || []).map(function (s) { return HQ.serviceName(s); }).join("、");
+      b.appendChild(name); b.appendChild(sv);
+      b.addEventListener("click", function () { openWindow(String(w.id)); });
+      list.appendChild(b);
+    });
+    show("choose");
+    var first = list.querySelector("button");
+    if (first) first.focus();
+  }
+  function openWindow(id) {
+    windowId = id;
+    win = null; waiting = {}; served = 0; pending = null; openedOnce = false;
+    byId("window-title").textContent = "· " + HQ.windowName(id);
+    setOutcome("");
+    buildButtons();
+    show("pad");
+    connect();
+  }
+
+  // ---- login / logout ----
+  byId("login").addEventListener("submit", function (e) {
+    e.preventDefault();
+    HQ.api("POST", "/api/auth/login", {
+      hall: hallId, staff: byId("login-staff").value.trim(), pin: byId("login-pin").value,
+    }).then(function (res) {
+      byId("login-pin").value = "";
+      if (!res.ok) {
+        byId("login-message").textContent = res.status === 401 ? HQ.t("d_bad_login") : HQ.errorText(res);
+        return;
+      }
+      if (!isClerk(res.data.staff)) {
+        byId("login-message").textContent = HQ.t("p_not_clerk");
+        HQ.api("POST", "/api/auth/logout", {}, res.data.token);
+        return;
+      }
+      session = { token: res.data.token, staff: res.data.staff };
+      sessionStorage.setItem(KEY, JSON.stringify(session));
+      afterLogin();
+    });
+  });
+  /** The pad socket takes clerks and admins (CONTRACT: clerk actions); a desk account cannot. */
+  function isClerk(staff) { return !!staff && (staff.role === "clerk" || staff.role === "admin"); }
+  function afterLogin() {
+    var w = new URLSearchParams(location.search).get("window");
+    if (w && HQ.windowInfo(w)) { byId("who").textContent = session.staff.name || session.staff.id; openWindow(w); }
+    else showChoose();
+  }
+
+  /**
+   * Leave the window (action "close"), waiting briefly for the answer. Resolves true when the
+   * pad may go (closed, or no answer in time); false when the server refused — a window with a
+   * ticket in hand cannot close, and the clerk is told to finish it first.
+   */
+  function closeWindow() {
+    if (!windowId || !wsOpen) return Promise.resolve(true);
+    if (pending) { setOutcome(HQ.t("p_busy")); return Promise.resolve(false); }
+    return new Promise(function (resolve) {
+      var id = HQ.requestId();
+      // No answer in time (server gone): leave anyway; the session still ends at logout.
+      var timer = setTimeout(function () { closeWaiter = null; resolve(true); }, 5000);
+      closeWaiter = {
+        request_id: id,
+        done: function (msg) {
+          clearTimeout(timer);
+          closeWaiter = null;
+          if (!msg.ok) setOutcome(HQ.t("r_failed", { message: (msg.error && msg.error.message) || "?" }), true);
+          resolve(!!msg.ok);
+        },
+      };
+      ws.send(JSON.stringify({ action: "close", request_id: id }));
+    });
+  }
+  byId("logout").addEventListener("click", function () {
+    var ask = windowId ? HQ.ask(HQ.t("p_logout_confirm"), HQ.t("d_logout"), HQ.t("back")) : Promise.resolve(true);
+    ask.then(function (yes) {
+      if (!yes) return;
+      var t = token();
+      closeWindow().then(function (closed) {
+        if (!closed) return;
+        var done = t ? HQ.api("POST", "/api/auth/logout", {}, t) : Promise.resolve();
+        return done.then(function () { showLogin(); });
+      });
+    });
+  });
+  byId("change-window").addEventListener("click", function () {
+    closeWindow().then(function (closed) { if (closed) showChoose(); });
+  });
+
+  // ---- socket ----
+  function connect() {
+    stopped = false;
+    var url = HQ.wsUrl("/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId) +
+      "?token=" + encodeURIComponent(token()));
+    var sock = new WebSocket(url);
+    ws = sock;
+    sock.onopen = function () {
+      if (ws !== sock) return;
+      wsOpen = true;
+      backoff = 500;
+      connection.hidden = true;
+      if (pending) transmit();   // a press that was not answered before the drop: same request_id
+      render();
+    };
+    sock.onmessage = function (e) {
+      if (ws !== sock) return;
+      var msg;
+      try { msg = JSON.parse(e.data); } catch (err) { return; }
+      onMessage(msg);
+    };
+    sock.onclose = function (e) {
+      if (ws !== sock) return;
+      ws = null;
+      wsOpen = false;
+      if (stopped) return;
+      if (AUTH_CLOSE_CODES.indexOf(e.code) >= 0) { showLogin("p_session_over"); return; }
+      connection.hidden = false;
+      connection.textContent = HQ.t("offline");
+      render();
+      setTimeout(function () { if (!stopped && !ws) connect(); }, backoff);
+      backoff = Math.min(backoff * 2, 5000);
+    };
+  }
+  function disconnect() {
+    stopped = true;
+    wsOpen = false;
+    if (ws) { var s = ws; ws = null; s.close(); }
+    connection.hidden = true;
+  }
+
+  function onMessage(msg) {
+    if (typeof msg.at === "number") {
+      var sample = msg.at - Date.now();
+      clockSkew = clockSkew === null ? sample : Math.max(clockSkew, sample);
+    }
+    if (msg.type === "window_state") {
+      win = msg.window;
+      if (msg.waiting) waiting = msg.waiting;
+      if (typeof msg.served_today === "number") served = msg.served_today;
+      if (!openedOnce && win && win.status === "closed" && !pending) { openedOnce = true; send("open"); }
+      openedOnce = true;
+      render();
+    } else if (msg.type === "result") {
+      if (closeWaiter && msg.request_id === closeWaiter.request_id) { closeWaiter.done(msg); return; }
+      if (!pending || msg.request_id !== pending.request_id) return;  // another pad's answer
+      var action = pending.action;
+      pending = null;
+      if (msg.ok) {
+        var number = (msg.ticket && msg.ticket.number) || (win && win.ticket && win.ticket.number) || "";
+        var key = action === "call_next" && !msg.ticket ? "r_ok_call_next_none" : "r_ok_" + action;
+        setOutcome(HQ.t(key, { number: number }));
+      } else {
+        var err = msg.error || {};
+        if (err.code === "unauthorized" || err.code === "not_logged_in") { showLogin("p_session_over"); return; }
+        setOutcome(HQ.t("r_failed", { message: err.message || err.code || "?" }), true);
+      }
+      render();
+    } else if (msg.type === "status") {
+      connection.hidden = msg.redis !== "down";
+      connection.textContent = HQ.t("redis_down");
+    } else if (msg.type === "error") {
+      var e2 = msg.error || {};
+      if (/auth|token|forbidden|login/.test(e2.code || "")) showLogin("p_session_over");
+      else setOutcome(HQ.t("r_failed", { message: e2.message || e2.code }), true);
+    }
+    // Hall events need no handling here: the server follows each with a fresh window_state
+    // (waiting counts for this window's services, served today), which replaces ours.
+  }
+
+  // ---- actions ----
+  function allowed() {
+    var t = win && win.ticket;
+    return P.allowedActions(win ? win.status : "closed", t ? t.status : null);
+  }
+
+  /** Send an action once. Ignored (returns false) while another is unanswered or not allowed. */
+  function send(action, extra) {
+    if (pending) { setOutcome(HQ.t("p_busy")); return false; }
+    if (action !== "open" && action !== "close" && !allowed()[action]) return false;
+    pending = { action: action, request_id: HQ.requestId() };
+    if (extra) Object.keys(extra).forEach(function (k) { pending[k] = extra[k]; });
+    setOutcome(HQ.t("p_busy"));
+    transmit();
+    render();
+    return true;
+  }
+  function transmit() {
+    if (!pending) return;
+    pending.sentAt = Date.now();
+    if (wsOpen && ws) {
+      var msg = {};
+      Object.keys(pending).forEach(function (k) { if (k !== "sentAt") msg[k] = pending[k]; });
+      ws.send(JSON.stringify(msg));
+    } else {
+      setOutcome(HQ.t("p_queued"));
+    }
+  }
+  // A socket that swallowed a message without answering is reopened; onopen resends it.
+  setInterval(function () {
+    if (pending && wsOpen && ws && Date.now() - pending.sentAt > ANSWER_TIMEOUT_MS) ws.close(4000, "no answer");
+  }, 1000);
+
+  function press(action) {
+    if (pending || !wsOpen) return;
+    if (!allowed()[action]) return;
+    if (action === "call" || action === "resume") askNumber(action);
+    else if (action === "transfer") askTransfer();
+    else send(action);
+  }
+
+  // ---- the button grid ----
+  function buildButtons() {
+    var box = byId("actions");
+    box.textContent = "";
+    P.ACTIONS.forEach(function (a) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "hq-btn pad-action";
+      b.setAttribute("data-action", a);
+      var main = document.createElement("span"); main.className = "a-main";
+      var sub = document.createElement("span"); sub.className = "a-sub";
+      var kbd = document.createElement("kbd");
+      kbd.textContent = keymap ? P.keyHint(keymap, a) : "";
+      b.appendChild(main); b.appendChild(sub); b.appendChild(kbd);
+      b.addEventListener("click", function () { press(a); });
+      box.appendChild(b);
+    });
+    render();
+  }
+
+  function setOutcome(text, isError) {
+    var o = byId("outcome");
+    o.textContent = text;
+    o.classList.toggle("hq-error", !!isError);
+  }
+
+  function render() {
+    if (!windowId) return;
+    var t = win && win.ticket;
+    byId("cur-number").textContent = t ? t.number : HQ.t("p_none");
+    byId("cur-services").textContent = t ? t.services.map(function (s) { return HQ.serviceName(s); }).join("、") : "";
+    byId("cur-status").textContent = t ? HQ.t("st_" + t.status) : "";
+    byId("cur-priority").hidden = !(t && t.priority);
+    byId("win-status").textContent = win ? HQ.t("ws_" + win.status) : "–";
+    byId("win-status").setAttribute("data-status", win ? win.status : "");
+    renderSince();
+    var total = 0, parts = [];
+    myServices().forEach(function (s) {
+      var n = waiting[s] || 0;
+      total += n;
+      parts.push(HQ.serviceName(s) + " " + n);
+    });
+    byId("waiting-total").textContent = String(total);
+    byId("waiting-services").textContent = parts.join(" · ");
+    byId("served").textContent = String(served);
+
+    var ok = allowed();
+    var other = HQ.languages().filter(function (l) { return l !== HQ.lang; });
+    Array.prototype.forEach.call(byId("actions").querySelectorAll("[data-action]"), function (b) {
+      var a = b.getAttribute("data-action");
+      b.querySelector(".a-main").textContent = HQ.t("a_" + a);
+      b.querySelector(".a-sub").textContent = other.map(function (l) { return HQ.t("a_" + a, null, l); }).join(" / ");
+      b.disabled = !ok[a] || !wsOpen || !!pending;
+      b.classList.toggle("pad-inflight", !!pending && pending.action === a);
+    });
+    document.body.setAttribute("data-pending", pending ? pending.action : "");
+  }
+  function renderSince() {
+    var t = win && win.ticket;
+    byId("cur-since").textContent = t && t.called_at
+      ? HQ.t("p_since_call", { t: HQ.clock(Date.now() + (clockSkew || 0) - t.called_at) }) : "";
+  }
+  setInterval(function () { if (windowId) renderSince(); }, 1000);
+  HQ.onLang(function () { if (windowId) { byId("window-title").textContent = "· " + HQ.windowName(windowId); render(); } });
+
+  // ---- prompts: call / resume a number, transfer ----
+  var numberAction = null;
+  function prefixes() { return (HQ.hall.services || []).map(function (s) { return s.prefix; }); }
+  function askNumber(action) {
+    numberAction = action;
+    var dlg = byId("dlg-number");
+    byId("dlg-number-title").textContent = HQ.t("a_" + action) + " · " + HQ.t("p_number_title");
+    byId("number-input").value = "";
+    byId("number-message").textContent = "";
+    var box = byId("number-prefixes");
+    box.textContent = "";
+    prefixes().forEach(function (p) {
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "hq-btn"; b.textContent = p;
+      b.addEventListener("click", function () { byId("number-input").value = p; byId("number-input").focus(); });
+      box.appendChild(b);
+    });
+    dlg.showModal();
+    byId("number-input").focus();
+  }
+  byId("form-number").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var number = P.parseTicketCode(byId("number-input").value, prefixes());
+    if (!number) { byId("number-message").textContent = HQ.t("p_bad_number"); return; }
+    byId("dlg-number").close();
+    send(numberAction, { ticket: number });
+  });
+
+  function askTransfer() {
+    var dlg = byId("dlg-transfer");
+    byId("transfer-input").value = "";
+    byId("transfer-message").textContent = "";
+    var sbox = byId("transfer-services"), wbox = byId("transfer-windows");
+    sbox.textContent = ""; wbox.textContent = "";
+    (HQ.hall.services || []).forEach(function (s, i) {
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "hq-btn"; b.setAttribute("data-service", s.id);
+      b.textContent = (i + 1) + " " + HQ.name(s.name);
+      b.addEventListener("click", function () { dlg.close(); send("transfer", { service: s.id }); });
+      sbox.appendChild(b);
+    });
+    (HQ.hall.windows || []).forEach(function (w) {
+      if (String(w.id) === windowId) return;
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "hq-btn"; b.setAttribute("data-to-window", w.id);
+      b.textContent = HQ.windowName(w.id);
+      b.addEventListener("click", function () { dlg.close(); send("transfer", { to_window: String(w.id) }); });
+      wbox.appendChild(b);
+    });
+    dlg.showModal();
+    byId("transfer-input").focus();
+  }
+  byId("form-transfer").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var target = P.parseTransferCode(byId("transfer-input").value,
+      (HQ.hall.services || []).map(function (s) { return s.id; }),
+      (HQ.hall.windows || []).map(function (w) { return String(w.id); }).filter(function (w) { return w !== windowId; }));
+    if (!target) { byId("transfer-message").textContent = HQ.t("p_bad_number"); return; }
+    byId("dlg-transfer").close();
+    send("transfer", target);
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("dialog [data-close]"), function (b) {
+    b.addEventListener("click", function () { b.closest("dialog").close(); });
+  });
+  // The keypad's "-" cancels an open prompt (it has no Escape key).
+  Array.prototype.forEach.call(document.querySelectorAll("dialog input"), function (input) {
+    input.addEventListener("keydown", function (e) {
+      if (keymap && (e.key === "-" || e.code === "NumpadSubtract")) { e.preventDefault(); input.closest("dialog").close(); }
+    });
+  });
+
+  // ---- keyboard / USB numeric keypad ----
+  document.addEventListener("keydown", function (e) {
+    if (!keymap || !windowId || byId("pad").hidden) return;
+    if (document.querySelector("dialog[open]")) return;
+    var tag = e.target && e.target.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
+    // Enter or Space on a focused button activates that button, as keyboard users expect.
+    if ((tag === "BUTTON" || tag === "SUMMARY") && (e.key === "Enter" || e.key === " ")) return;
+    if (e.ctrlKey || e.altKey || e.metaKey) return;
+    var action = P.keyAction(keymap, e.key, e.code);
+    if (!action || action === "help") return;
+    e.preventDefault();
+    press(action);
+  });
+
+  // ---- start ----
+  fetch("/static/caller/keymap.json").then(function (r) { return r.json(); }).then(function (km) {
+    keymap = km;
+    if (windowId) buildButtons();
+  }, function () { /* buttons still work without key bindings */ });
+
+  if (token()) {
+    HQ.api("GET", "/api/auth/me", null, token()).then(function (res) {
+      if (res.ok && res.data && isClerk(res.data.staff)) { session.staff = res.data.staff; afterLogin(); }
+      else showLogin(res.status === 401 ? "p_session_over" : null);
+    });
+  } else {
+    showLogin();
+  }
+})();

@@ -1,0 +1,194 @@
+/* The "take a ticket" form, shared by the kiosk (visitor alone) and the desk (staff on a visitor's
+ * behalf): services (several = one combined ticket), the priority lane with a confirmation step,
+ * an optional ID number against duplicate tickets, then POST /api/halls/{hall}/tickets. */
+(function (global) {
+  "use strict";
+  var HQ = global.HQ;
+
+  // Mainland ID numbers: 15 digits (old cards) or 17 digits + a digit or X.
+  var ID_RE = /^(\d{15}|\d{17}[\dX])$/;
+
+  function el(tag, cls, key) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (key) e.setAttribute("data-i18n", key);
+    return e;
+  }
+  function button(cls, key) {
+    var b = el("button", "hq-btn " + (cls || ""), key);
+    b.type = "button";
+    return b;
+  }
+
+  /**
+   * Build the form inside `root`. opts:
+   *   token()      → a staff token to send as Bearer (desk), or null (kiosk)
+   *   onIssued(a)  → called with the 201 answer {ticket, ahead, eta_s}
+   *   onClosed()   → issuing has closed (409 hall_closed)
+   *   onActivity() → any interaction (the kiosk restarts its idle timer)
+   * Returns {reset(), setWaiting(map), element}.
+   */
+  HQ.IssueForm = function (root, opts) {
+    var selected = [];
+    var priority = false;
+    var busy = false;
+    var waiting = {};
+    var activity = opts.onActivity || function () {};
+
+    var form = el("form", "issue");
+    form.noValidate = true;
+    form.setAttribute("data-testid", "issue-form");
+
+    var head = el("h2", "issue-title", "k_choose");
+    var hint = el("p", "hq-muted", "k_choose_hint");
+    var grid = el("div", "issue-services");
+    grid.setAttribute("role", "group");
+    grid.setAttribute("data-i18n-aria", "k_choose");
+    var buttons = {};
+    (HQ.hall.services || []).forEach(function (s) {
+      var b = button("issue-service");
+      b.setAttribute("aria-pressed", "false");
+      b.setAttribute("data-service", s.id);
+      var letter = el("span", "issue-prefix"); letter.textContent = s.prefix;
+      letter.setAttribute("aria-hidden", "true");
+      var name = el("span", "issue-name");
+      var count = el("span", "issue-count");
+      b.appendChild(letter); b.appendChild(name); b.appendChild(count);
+      b.addEventListener("click", function () { toggle(s.id); });
+      buttons[s.id] = { button: b, name: name, count: count, service: s };
+      grid.appendChild(b);
+    });
+
+    var prio = button("issue-priority");
+    prio.setAttribute("aria-pressed", "false");
+    prio.setAttribute("data-priority", "");
+    var prioText = el("span", "issue-priority-text", "k_priority");
+    var prioHint = el("span", "issue-priority-hint", "k_priority_hint");
+    prio.appendChild(prioText); prio.appendChild(prioHint);
+    prio.addEventListener("click", function () {
+      activity();
+      if (priority) { setPriority(false); return; }
+      HQ.ask(HQ.t("k_priority_title") + "\n" + HQ.t("k_priority_text"), HQ.t("k_priority_yes"), HQ.t("k_priority_no"))
+        .then(function (yes) { setPriority(yes); prio.focus(); });
+    });
+
+    var idBox = el("details", "issue-id");
+    var idSummary = el("summary", "hq-btn", "k_id");
+    var idLabel = el("label", "visually-hidden", "k_id"); // the summary shows the same words
+    idLabel.setAttribute("for", root.id + "-id");
+    var idInput = el("input", "hq-input");
+    idInput.id = root.id + "-id";
+    idInput.setAttribute("inputmode", "numeric");
+    idInput.setAttribute("autocomplete", "off");
+    idInput.setAttribute("maxlength", "18");
+    idInput.setAttribute("spellcheck", "false");
+    idInput.setAttribute("data-id-number", "");
+    var idHint = el("p", "hq-muted", "k_id_hint");
+    idInput.addEventListener("input", function () {
+      idInput.value = idInput.value.toUpperCase().replace(/[^0-9X]/g, "").slice(0, 18);
+      activity();
+    });
+    // On-screen keypad: a kiosk has no keyboard.
+    var pad = el("div", "issue-keypad");
+    "123456789X0".split("").forEach(function (ch) {
+      var k = button("issue-key"); k.textContent = ch;
+      k.addEventListener("click", function () {
+        if (idInput.value.length < 18) idInput.value += ch;
+        activity();
+      });
+      pad.appendChild(k);
+    });
+    var del = button("issue-key");
+    del.textContent = "⌫";
+    del.setAttribute("data-i18n-aria", "k_id_delete");
+    del.addEventListener("click", function () { idInput.value = idInput.value.slice(0, -1); activity(); });
+    var clr = button("issue-key issue-key-clear", "k_id_clear");
+    clr.addEventListener("click", function () { idInput.value = ""; activity(); });
+    pad.appendChild(del); pad.appendChild(clr);
+    idBox.appendChild(idSummary); idBox.appendChild(idLabel); idBox.appendChild(idInput);
+    idBox.appendChild(idHint); idBox.appendChild(pad);
+
+    var message = el("div", "hq-message");
+    message.setAttribute("role", "alert");
+    message.setAttribute("data-issue-message", "");
+
+    var submit = el("button", "hq-btn hq-primary hq-big hq-wide issue-submit", "k_take");
+    submit.type = "submit";
+    submit.setAttribute("data-submit", "");
+
+    form.appendChild(head); form.appendChild(hint); form.appendChild(grid); form.appendChild(prio);
+    form.appendChild(idBox); form.appendChild(message); form.appendChild(submit);
+    root.appendChild(form);
+
+    function toggle(id) {
+      activity();
+      var i = selected.indexOf(id);
+      if (i >= 0) selected.splice(i, 1); else selected.push(id);
+      showMessage("");
+      render();
+    }
+    function setPriority(on) {
+      priority = on;
+      render();
+    }
+    function showMessage(text, isError) {
+      message.textContent = text;
+      message.classList.toggle("hq-error", !!isError);
+    }
+    function render() {
+      Object.keys(buttons).forEach(function (id) {
+        var b = buttons[id];
+        b.button.setAttribute("aria-pressed", selected.indexOf(id) >= 0 ? "true" : "false");
+        b.name.textContent = HQ.name(b.service.name);
+        b.count.textContent = waiting[id] === undefined ? "" : HQ.t("k_waiting", { n: waiting[id] });
+      });
+      prio.setAttribute("aria-pressed", priority ? "true" : "false");
+      prioText.textContent = HQ.t(priority ? "k_priority_on" : "k_priority");
+      submit.disabled = busy;
+      submit.textContent = HQ.t(busy ? "k_taking" : "k_take");
+      submit.setAttribute("aria-disabled", selected.length ? "false" : "true");
+    }
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      activity();
+      if (busy) return;
+      if (!selected.length) { showMessage(HQ.t("k_select_first"), true); return; }
+      var id = idInput.value.trim();
+      if (id && !ID_RE.test(id)) { showMessage(HQ.t("k_id_invalid"), true); idBox.open = true; idInput.focus(); return; }
+      var body = { services: selected.slice(), priority: priority, lang: HQ.lang };
+      if (id) body.id_number = id;
+      busy = true; showMessage(""); render();
+      HQ.api("POST", "/api/halls/" + encodeURIComponent(HQ.hall.id) + "/tickets", body, opts.token ? opts.token() : null)
+        .then(function (res) {
+          busy = false; render();
+          var err = (res.data && res.data.error) || {};
+          if (res.status === 201 || (res.ok && res.data && res.data.ticket)) { opts.onIssued(res.data); return; }
+          if (err.code === "duplicate_ticket") {
+            showMessage(HQ.t("k_duplicate", { number: err.number || "" }), true);
+          } else if (err.code === "hall_closed") {
+            if (opts.onClosed) opts.onClosed();
+          } else if (err.code === "no_window_serves") {
+            showMessage(HQ.t("k_no_window"), true);
+          } else if (/quota/.test(err.code || "")) {
+            showMessage(HQ.t("k_quota"), true);
+          } else {
+            showMessage(HQ.errorText(res), true);
+          }
+        });
+    });
+
+    HQ.applyLabels(form); // built after the page's labels were applied; later switches cover it
+    HQ.onLang(render);
+    render();
+
+    return {
+      element: form,
+      reset: function () {
+        selected = []; priority = false; busy = false;
+        idInput.value = ""; idBox.open = false; showMessage(""); render();
+      },
+      setWaiting: function (map) { waiting = map || {}; render(); },
+    };
+  };
+})(window);

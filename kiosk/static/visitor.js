@@ -1,0 +1,237 @@
+/* Visitor's ticket page (/t/{token}): where they stand, live over /ws/tickets/{token}; an
+ * unmissable call (big window, flashing, vibration, chime); what to do after a no-show, transfer or
+ * suspension; cancel; rate the visit when done. Holds no personal data. */
+(function () {
+  "use strict";
+  var HQ = window.HQ;
+  var data = HQ.readJSON("visitor-data") || {};
+  var token = data.token;
+  var savedLang = null;
+  try { savedLang = sessionStorage.getItem("hallq.lang"); } catch (e) { /* private mode */ }
+  HQ.init();
+
+  var READY_AHEAD = 3;           // at or below this many people ahead: "get ready"
+  var VIBRATE = [400, 200, 400, 200, 800];
+  var chime = null;
+  var soundOn = false;
+  var userChoseLang = !!savedLang;  // otherwise the page follows the language chosen at the kiosk
+  var last = null;               // last {ticket, ahead, eta_s}
+  var notice = null;             // {key, vars}: what happened, until the ticket moves on
+  var ws = null;
+  var backoff = 500;
+  var gone = false;              // unknown ticket: stop reconnecting
+  var connection = document.querySelector("[data-connection]");
+
+  function byId(id) { return document.getElementById(id); }
+
+  if (data.missing || !token) { showMissing(); return; }
+
+  HQ.onLang(function () { userChoseLang = true; render(); });
+
+  function showMissing() {
+    gone = true;
+    byId("view").hidden = true;
+    byId("missing").hidden = false;
+    connection.hidden = true;
+    document.title = HQ.t("v_missing_title");
+  }
+
+  // ---- socket ----
+  function connect() {
+    if (gone) return;
+    ws = new WebSocket(HQ.wsUrl("/ws/tickets/" + encodeURIComponent(token)));
+    ws.onopen = function () { backoff = 500; connection.hidden = true; };
+    ws.onmessage = function (e) {
+      var msg;
+      try { msg = JSON.parse(e.data); } catch (err) { return; }
+      if (msg.type === "ticket") update(msg);
+      else if (msg.type === "error") {
+        if (msg.error && (msg.error.code === "unknown_ticket" || msg.error.code === "not_found")) showMissing();
+      } else if (msg.type === "status") {
+        connection.hidden = msg.redis !== "down";
+        connection.textContent = HQ.t("redis_down");
+      }
+    };
+    ws.onclose = function () {
+      ws = null;
+      if (gone) return;
+      connection.hidden = false;
+      connection.textContent = HQ.t("offline");
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+  }
+  // A phone wakes from sleep with a dead socket: reconnect at once instead of after the backoff.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && !ws && !gone) { backoff = 500; connect(); }
+  });
+
+  // ---- state ----
+  function sameSet(a, b) {
+    if (!a || !b || a.length !== b.length) return false;
+    return a.every(function (x) { return b.indexOf(x) >= 0; });
+  }
+
+  /** What happened between two versions of the ticket, as a notice to show (or null). */
+  function whatHappened(prev, t, eventType) {
+    if (t.status === "no_show") return { key: "v_no_show" };
+    if (t.status === "suspended") return { key: "v_suspended", vars: { window: windowOf(t, prev) } };
+    if (t.status === "cancelled") return { key: "v_cancelled" };
+    if (t.status === "expired") return { key: "v_expired" };
+    if (t.status !== "waiting") return null;
+    var transferred = eventType === "ticket.transferred";
+    var requeued = eventType === "ticket.requeued";
+    var resumed = eventType === "ticket.resumed";
+    if (!eventType) {
+      // The socket carries the ticket, not the event: tell from how the ticket changed. A
+      // transferred ticket is marked (transferred, to_window); one put back after a no-show is not.
+      if (prev && (prev.status === "called" || prev.status === "serving")) {
+        if (!sameSet(prev.services, t.services) || (t.transferred && !prev.transferred) ||
+            (t.to_window && t.to_window !== prev.to_window)) transferred = true;
+        else requeued = true;
+      } else if (prev && prev.status === "suspended") {
+        resumed = true;
+      } else if (!prev && t.transferred) {
+        transferred = true; // opened the page after the transfer
+      }
+    }
+    if (transferred) {
+      var to = t.to_window ? HQ.windowName(t.to_window)
+        : t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
+      return { key: "v_transferred", vars: { to: to } };
+    }
+    if (requeued) return { key: "v_requeued" };
+    if (resumed) return { key: "v_resumed" };
+    return notice; // still waiting: keep whatever we said last
+  }
+  function windowOf(t, prev) {
+    var w = t.window || (prev && prev.window);
+    return w ? HQ.windowName(w) : HQ.t("v_the_window");
+  }
+
+  function update(msg) {
+    var prev = last && last.ticket;
+    var t = msg.ticket;
+    if (!userChoseLang && t.lang && HQ.languages().indexOf(t.lang) >= 0 && t.lang !== HQ.lang) {
+      HQ.setLang(t.lang);
+      userChoseLang = false;
+    }
+    notice = whatHappened(prev, t, msg.event || null);
+    var newCall = t.status === "called" && (!prev || prev.status !== "called" || prev.called_at !== t.called_at);
+    last = msg;
+    render();
+    if (newCall) alertCall(!!prev);
+  }
+
+  function render() {
+    if (!last) return;
+    var t = last.ticket;
+    byId("view").hidden = false;
+    byId("missing").hidden = true;
+    byId("number").textContent = t.number;
+    byId("priority").hidden = !t.priority;
+    byId("services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
+    byId("status").textContent = HQ.t("st_" + t.status);
+    document.body.setAttribute("data-status", t.status);
+
+    var waiting = t.status === "waiting";
+    byId("queue").hidden = !waiting;
+    if (waiting) {
+      var n = last.ahead;
+      byId("ahead").textContent = n === 0 ? HQ.t("v_ahead_none") : n === 1 ? HQ.t("v_ahead_one") : HQ.t("v_ahead", { n: n });
+      byId("ahead").setAttribute("data-ahead", String(n));
+      byId("eta").textContent = HQ.t("v_eta", { d: HQ.formatWait(last.eta_s) });
+    }
+    byId("ready").hidden = !(waiting && last.ahead <= READY_AHEAD);
+
+    var callout = byId("callout");
+    var called = t.status === "called" || t.status === "serving";
+    callout.hidden = !called;
+    if (called) {
+      var w = t.window ? HQ.windowName(t.window) : HQ.t("v_the_window");
+      byId("callout-sub").textContent = HQ.t(t.status === "called" ? "v_called_sub" : "st_serving");
+      byId("callout-window").textContent = HQ.t(t.status === "called" ? "v_called" : "v_serving", { window: w });
+      callout.setAttribute("data-window", t.window || "");
+    }
+
+    var n2 = byId("notice");
+    var showNotice = notice && !called && t.status !== "done";
+    n2.hidden = !showNotice;
+    if (showNotice) n2.textContent = HQ.t(notice.key, notice.vars);
+    if (t.status === "done") { n2.hidden = false; n2.textContent = HQ.t("v_done"); }
+
+    byId("cancel").hidden = !waiting;
+    renderRating(t);
+    document.title = (t.status === "called" ? "🔔 " : "") + t.number + " · " + HQ.t("v_title");
+  }
+
+  // ---- the call ----
+  function alertCall(live) {
+    var callout = byId("callout");
+    callout.classList.remove("v-flash");
+    void callout.offsetWidth; // restart the animation on a recall
+    callout.classList.add("v-flash");
+    if (!live) return; // opening the page on an old call: show it, but do not buzz
+    if (navigator.vibrate) { try { navigator.vibrate(VIBRATE); } catch (e) { /* not allowed */ } }
+    playChime();
+  }
+  function playChime() {
+    if (!chime) chime = new Audio("/audio/chime.wav");
+    chime.currentTime = 0;
+    var p = chime.play();
+    if (p && p.catch) p.catch(function () { /* autoplay blocked until the visitor taps "turn on sound" */ });
+  }
+  byId("sound").addEventListener("click", function () {
+    // A tap is the user gesture browsers require before a page may play sound later.
+    soundOn = true;
+    playChime();
+    byId("sound").setAttribute("aria-pressed", "true");
+    byId("sound").setAttribute("data-i18n", "v_sound_is_on");
+    byId("sound").textContent = HQ.t("v_sound_is_on");
+  });
+
+  // ---- cancel ----
+  byId("cancel").addEventListener("click", function () {
+    if (!last) return;
+    HQ.ask(HQ.t("v_cancel_confirm", { number: last.ticket.number }), HQ.t("v_cancel"), HQ.t("back")).then(function (yes) {
+      if (!yes) return;
+      HQ.api("DELETE", "/api/tickets/" + encodeURIComponent(token)).then(function (res) {
+        if (!res.ok) {
+          var err = res.data && res.data.error;
+          byId("message").textContent = HQ.t("v_cancel_failed", { message: (err && err.message) || res.status });
+          return;
+        }
+        byId("message").textContent = "";
+        if (res.data && res.data.ticket) update({ type: "ticket", ticket: res.data.ticket, ahead: 0, eta_s: 0 });
+      });
+    });
+  });
+
+  // ---- rating ----
+  var RATED_KEY = "hallq.rated." + token;
+  function rated() { try { return localStorage.getItem(RATED_KEY); } catch (e) { return null; } }
+  function renderRating(t) {
+    var section = byId("rate");
+    section.hidden = t.status !== "done";
+    var r = t.rating ? String(t.rating) : rated(); // the server's record first
+    var buttons = section.querySelectorAll("[data-score]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].disabled = !!r;
+      buttons[i].setAttribute("aria-pressed", r === buttons[i].getAttribute("data-score") ? "true" : "false");
+    }
+    if (r) byId("rate-message").textContent = HQ.t(r === "closed" ? "v_rate_closed" : "v_rated");
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("#rate [data-score]"), function (b) {
+    b.addEventListener("click", function () {
+      var score = parseInt(b.getAttribute("data-score"), 10);
+      HQ.api("POST", "/api/tickets/" + encodeURIComponent(token) + "/rating", { score: score }).then(function (res) {
+        var mark = res.ok ? String(score) : res.status === 409 ? "closed" : null;
+        if (mark) { try { localStorage.setItem(RATED_KEY, mark); } catch (e) { /* ignore */ } }
+        else byId("rate-message").textContent = HQ.errorText(res);
+        if (last) renderRating(last.ticket);
+      });
+    });
+  });
+
+  connect();
+})();

@@ -1,0 +1,314 @@
+"""The clerk pad page (/pad/{hall}) in real headless Chromium against a real server.
+
+Checked: the pure button/key rules (in the browser, and that they agree with caller/keypad.py),
+buttons enabled only when their action is possible, every action's outcome, the numeric-keypad
+mapping, live waiting and served counts, a double tap calling one visitor, a dropped connection
+retried with the same request_id acting once, logout closing the window, and the phone layout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from caller.keypad import KEYMAP_PATH, parse_ticket_code, parse_transfer_code
+from tests.live import LiveServer
+from tests.test_keypad import CutProxy, calls_of, window_of
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture
+def cut_proxy(live_server: LiveServer) -> Iterator[CutProxy]:
+    proxy = CutProxy(live_server.port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def open_pad(browser: Any, base: str, staff: str, window: str, viewport: tuple[int, int] = (1024, 768)) -> Any:
+    """A fresh context with the pad logged in as ``staff`` at ``window``, connected and idle."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(f"{base}/pad/demo")
+    page.fill("#login-staff", staff)
+    page.fill("#login-pin", "1234")
+    page.click("#login button[type=submit]")
+    page.click(f"#window-list [data-window='{window}']")
+    # Connected, the window opened by the pad, nothing in flight.
+    page.wait_for_selector("#win-status[data-status='idle']", timeout=TIMEOUT_MS)
+    page.wait_for_function("document.body.dataset.pending === ''", timeout=TIMEOUT_MS)
+    return page
+
+
+def enabled(page: Any) -> set[str]:
+    return set(
+        page.eval_on_selector_all(
+            "#actions [data-action]", "els => els.filter(b => !b.disabled).map(b => b.dataset.action)"
+        )
+    )
+
+
+def settle(page: Any) -> None:
+    """Wait until no action is in flight."""
+    page.wait_for_function("document.body.dataset.pending === ''", timeout=TIMEOUT_MS)
+
+
+def press(page: Any, action: str) -> None:
+    page.click(f"#actions [data-action='{action}']")
+    settle(page)
+
+
+# --- pure rules in the browser ----------------------------------------------------------------------
+
+
+def test_pad_rules_in_the_browser_agree_with_the_keypad(browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.set_content("<!doctype html><title>rules</title>")
+        page.add_script_tag(path=str(ROOT / "kiosk/static/hq.js"))
+        page.add_script_tag(path=str(ROOT / "caller/static/padlogic.js"))
+        keymap = json.loads(KEYMAP_PATH.read_text(encoding="utf-8"))
+        allowed = page.evaluate(
+            """() => ({
+                idle: HQPad.allowedActions('idle', null),
+                calling: HQPad.allowedActions('calling', 'called'),
+                serving: HQPad.allowedActions('serving', 'serving'),
+                paused: HQPad.allowedActions('paused', null),
+            })"""
+        )
+        on = {k: {a for a, ok in v.items() if ok} for k, v in allowed.items()}
+        assert on["idle"] == {"call_next", "call", "resume", "pause"}
+        assert on["calling"] == {
+            "call_next",
+            "recall",
+            "no_show",
+            "start",
+            "complete",
+            "transfer",
+            "call",
+            "suspend",
+            "resume",
+            "pause",
+        }
+        assert on["serving"] == {"call_next", "complete", "transfer", "call", "suspend", "resume", "pause"}
+        assert on["paused"] == {"unpause"}
+
+        keys = page.evaluate(
+            """(km) => [
+                ['Enter', 'Enter'], ['Enter', 'NumpadEnter'], ['+', 'NumpadAdd'], ['.', 'NumpadDecimal'],
+                ['Delete', 'NumpadDecimal'], ['0', 'Numpad0'], ['End', 'Numpad1'], ['2', 'Digit2'],
+                ['x', 'KeyX'],
+            ].map(([k, c]) => HQPad.keyAction(km, k, c))""",
+            keymap,
+        )
+        assert keys == ["call_next", "call_next", "call_next", "recall", "recall", "no_show", "start", "complete", None]
+
+        prefixes = ["A", "B", "C", "D"]
+        codes = ["A12", "d007", "1012", "45", "5012", "Z001", "A0123", "", "4", "b1"]
+        js = page.evaluate("([codes, p]) => codes.map(c => HQPad.parseTicketCode(c, p))", [codes, prefixes])
+        assert js == [parse_ticket_code(c, prefixes) for c in codes]
+        services, windows = ["register", "transfer", "pension", "photo"], ["2", "3", "5"]
+        targets = ["photo", "2", "05", "01", "9", "0", ""]
+        js = page.evaluate("([t, s, w]) => t.map(c => HQPad.parseTransferCode(c, s, w))", [targets, services, windows])
+        assert js == [parse_transfer_code(c, services, windows) for c in targets]
+
+        # about:blank is not a secure context, like a pad on plain http:// in a LAN:
+        # crypto.randomUUID is missing there and request ids come from getRandomValues.
+        ids = page.evaluate("() => [typeof crypto.randomUUID, ...Array.from({length: 50}, () => HQ.requestId())]")
+        assert ids[0] == "undefined"
+        assert len(set(ids[1:])) == 50
+        assert all(len(i) == 36 and i[14] == "4" for i in ids[1:])
+    finally:
+        page.close()
+
+
+# --- live ----------------------------------------------------------------------------------------------
+
+
+def test_pad_drives_a_window_and_disables_impossible_actions(browser: Any, live_server: LiveServer) -> None:
+    a1 = live_server.issue(["register"])["ticket"]["number"]
+    a2 = live_server.issue(["register"])["ticket"]["number"]
+    page = open_pad(browser, live_server.url, "s01", "1")
+    try:
+        assert page.inner_text("#waiting-total") == "2"
+        assert enabled(page) == {"call_next", "call", "resume", "pause"}
+
+        press(page, "call_next")
+        assert page.inner_text("#cur-number") == a1
+        assert a1 in page.inner_text("#outcome")
+        assert window_of(live_server, "1")["ticket"]["number"] == a1
+        assert {"recall", "no_show", "start", "complete", "transfer", "suspend"} <= enabled(page)
+        assert page.inner_text("#waiting-total") == "1"
+        page.wait_for_function("document.querySelector('#cur-since').textContent.includes('0:0')")
+
+        press(page, "recall")
+        assert "重呼" in page.inner_text("#outcome")
+        _, state = live_server.request("GET", "/api/halls/demo/state")
+        assert state["recent"][0]["type"] == "ticket.recalled"
+
+        press(page, "start")
+        page.wait_for_selector("#win-status[data-status='serving']")
+        assert "recall" not in enabled(page) and "start" not in enabled(page)
+        assert "complete" in enabled(page)
+
+        # A visitor takes a ticket elsewhere: this window's waiting count follows.
+        live_server.issue(["photo"])
+        page.wait_for_function("document.querySelector('#waiting-total').textContent === '2'", timeout=2000)
+
+        press(page, "complete")
+        page.wait_for_function("document.querySelector('#served').textContent === '1'", timeout=2000)
+        assert enabled(page) == {"call_next", "call", "resume", "pause"}
+
+        press(page, "pause")
+        page.wait_for_selector("#win-status[data-status='paused']")
+        assert enabled(page) == {"unpause"}
+        assert window_of(live_server, "1")["status"] == "paused"
+        press(page, "unpause")
+        page.wait_for_selector("#win-status[data-status='idle']")
+
+        # The numeric keypad: + calls the next visitor, . recalls (NumLock on or off).
+        page.keyboard.press("NumpadAdd")
+        page.wait_for_function(f"document.querySelector('#cur-number').textContent === '{a2}'", timeout=TIMEOUT_MS)
+        settle(page)
+        page.keyboard.press("NumpadDecimal")
+        settle(page)
+        _, state = live_server.request("GET", "/api/halls/demo/state")
+        assert state["recent"][0]["type"] == "ticket.recalled" and state["recent"][0]["ticket"]["number"] == a2
+
+        # 3 = transfer: the prompt takes the service position (4 = photo) and Enter.
+        page.keyboard.press("Numpad3")
+        page.wait_for_selector("#dlg-transfer[open]")
+        page.keyboard.type("4")
+        page.keyboard.press("Enter")
+        settle(page)
+        assert a2 in page.inner_text("#outcome")
+        status, found = live_server.request(
+            "GET", f"/api/halls/demo/tickets?number={a2}", token=live_server.login("desk", "1234")
+        )
+        assert status == 200 and found["ticket"]["services"] == ["photo"]
+        assert found["ticket"]["status"] == "waiting"
+
+        # 4 = call a number; a typed number that is not a ticket is refused before sending.
+        page.keyboard.press("4")
+        page.wait_for_selector("#dlg-number[open]")
+        page.keyboard.type("9999")
+        page.keyboard.press("Enter")
+        assert page.inner_text("#number-message") != ""
+        page.keyboard.press("NumpadSubtract")  # the keypad's "-" cancels
+        page.wait_for_function("!document.querySelector('#dlg-number').open")
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_double_tap_on_call_next_calls_one_visitor(browser: Any, live_server: LiveServer) -> None:
+    a1 = live_server.issue(["register"])["ticket"]["number"]
+    a2 = live_server.issue(["register"])["ticket"]["number"]
+    page = open_pad(browser, live_server.url, "s02", "2")
+    try:
+        page.dblclick("#actions [data-action='call_next']")
+        settle(page)
+        page.wait_for_timeout(1000)  # room for a second call, were one sent
+        assert page.inner_text("#cur-number") == a1
+        assert calls_of(live_server, a1) == 1
+        assert calls_of(live_server, a2) == 0
+        _, state = live_server.request("GET", "/api/halls/demo/state")
+        assert state["waiting"]["register"] == 1
+        assert [w["ticket"]["number"] for w in state["windows"] if w["ticket"]] == [a1]
+    finally:
+        page.context.close()
+
+
+def test_dropped_connection_is_retried_with_the_same_request_id(
+    browser: Any, live_server: LiveServer, cut_proxy: CutProxy
+) -> None:
+    a1 = live_server.issue(["register"])["ticket"]["number"]
+    a2 = live_server.issue(["register"])["ticket"]["number"]
+    page = open_pad(browser, cut_proxy.url, "s03", "3")
+    try:
+        cut_proxy.arm()
+        page.click("#actions [data-action='call_next']")
+        # The answer is lost and the socket cut; the pad reconnects and resends.
+        page.wait_for_function(f"document.querySelector('#cur-number').textContent === '{a1}'", timeout=TIMEOUT_MS)
+        settle(page)
+        assert cut_proxy.cuts == 1
+        sent = cut_proxy.actions("call_next")
+        assert len(sent) == 2 and sent[0]["request_id"] == sent[1]["request_id"]
+        assert calls_of(live_server, a1) == 1 and calls_of(live_server, a2) == 0
+        assert window_of(live_server, "3")["ticket"]["number"] == a1
+        assert a1 in page.inner_text("#outcome")
+    finally:
+        page.context.close()
+
+
+def test_logout_closes_the_window_and_ends_the_session(browser: Any, live_server: LiveServer) -> None:
+    live_server.issue(["register"])
+    page = open_pad(browser, live_server.url, "s04", "4")
+    try:
+        token = json.loads(page.evaluate("sessionStorage.getItem('hallq.pad.demo')"))["token"]
+        press(page, "call_next")
+        # A window with a ticket in hand cannot close: the pad says so and stays.
+        page.click("#logout")
+        page.click(".hq-dialog [data-answer='yes']")
+        page.wait_for_function("document.querySelector('#outcome').classList.contains('hq-error')")
+        assert not page.is_hidden("#pad")
+        press(page, "complete")
+        page.click("#logout")
+        page.click(".hq-dialog [data-answer='yes']")
+        page.wait_for_selector("#login:not([hidden])", timeout=TIMEOUT_MS)
+        assert window_of(live_server, "4")["status"] == "closed"
+        status, _ = live_server.request("GET", "/api/auth/me", token=token)
+        assert status == 401
+        assert page.evaluate("sessionStorage.getItem('hallq.pad.demo')") is None
+    finally:
+        page.context.close()
+
+
+def test_pad_fits_a_phone(browser: Any, live_server: LiveServer, artifacts: Path) -> None:
+    live_server.issue(["register"])
+    page = open_pad(browser, live_server.url, "s05", "5", viewport=(360, 640))
+    try:
+        press(page, "call_next")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        small = page.eval_on_selector_all(
+            "button:not([hidden])",
+            """els => els.filter(e => e.offsetParent !== null)
+                .map(e => [e.textContent.trim(), e.getBoundingClientRect()])
+                .filter(([, r]) => r.width < 48 || r.height < 48)""",
+        )
+        assert small == []
+        page.screenshot(path=str(artifacts / "pad-360x640.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_pad_login_errors_are_clear(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 640})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/pad/demo")
+        page.fill("#login-staff", "s01")
+        page.fill("#login-pin", "9999")
+        started = time.monotonic()
+        page.click("#login button[type=submit]")
+        page.wait_for_function("document.querySelector('#login-message').textContent !== ''")
+        assert time.monotonic() - started < 5
+        assert "密码" in page.inner_text("#login-message")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        # The desk account may not drive a window: said at once, not after a refused socket.
+        page.fill("#login-staff", "desk")
+        page.fill("#login-pin", "1234")
+        page.click("#login button[type=submit]")
+        page.wait_for_function("document.querySelector('#login-message').textContent.includes('叫号器')")
+        assert page.is_hidden("#choose")
+    finally:
+        context.close()
