@@ -21,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HALL_KEYS = (
+    "id", "name", "languages", "timezone", "hours", "ticket_cutoff", "daily_reset", "rating_timeout_s",
+    "event_retention",
+)
 ROLES = ("clerk", "desk", "admin")
 KINDS = ("instant", "promised")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _WINDOW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
 _TIME_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
+# a table header line: [a.b] or [[a.b]] with bare keys (never a line of a multi-line array)
+_HEADER_RE = re.compile(r"^\[\[?\s*[A-Za-z0-9_-]+(\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(#.*)?$")
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,11 @@ class Hall:
                 }
                 for w in self.windows
             ],
-            "announce": {"repeat": self.rules.announce.repeat},
+            "announce": {
+                "repeat": self.rules.announce.repeat,
+                "templates": {lang: self.rules.announce.templates[lang] for lang in self.languages},
+                "voices": {lang: self.rules.announce.voices[lang] for lang in self.languages},
+            },
             "rating_timeout_s": self.rating_timeout_s,
         }
 
@@ -247,27 +257,45 @@ class _Locator:
         parts = re.findall(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?", path)
         start = 0
         table: list[str] = []
+        anchored = False  # whether line `start` is the header of `table`
         for position, (key, index) in enumerate(parts):
+            is_last = position == len(parts) - 1
             if index:
                 header = "[[" + ".".join([*table, key]) + "]]"
                 found = self._nth(header, int(index), start)
-                if found is None:
-                    return None
-                start = found
-                table = [*table, key]
-                continue
-            is_last = position == len(parts) - 1
+                if found is not None:
+                    start, table, anchored = found, [*table, key], True
+                    continue
+                # not an array of tables but an array value (`mon = ["08:30-12:00"]`): its key's line
             header = "[" + ".".join([*table, key]) + "]"
             found = self._nth(header, 0, start)
             if found is not None and not is_last:
-                start, table = found, [*table, key]
+                start, table, anchored = found, [*table, key], True
                 continue
-            for number in range(start, len(self.lines)):
-                stripped = self.lines[number].strip()
-                if re.match(rf"^{re.escape(key)}\s*=", stripped):
-                    return number + 1
-            return found + 1 if found is not None else None
-        return start + 1 if parts else None
+            line = self._key_line(key, start, anchored) if anchored or not table else None
+            if line is not None:
+                return line
+            if found is not None:
+                return found + 1
+            if not is_last and not index:
+                # a table with no header of its own (`[rules.no_show]` but no `[rules]`): go inside
+                table, anchored = [*table, key], False
+                continue
+            # a missing key: point at its table's header rather than at nothing
+            return start + 1 if anchored else None
+        return start + 1 if anchored else None
+
+    def _key_line(self, key: str, start: int, in_table: bool) -> int | None:
+        """The line of ``key = …`` within the table whose header is line ``start``
+        (the top of the file when not ``in_table``), stopping at the next header so a
+        missing key is never found in a later table."""
+        for number in range(start + 1 if in_table else 0, len(self.lines)):
+            stripped = self.lines[number].strip()
+            if _HEADER_RE.match(stripped):
+                return None
+            if re.match(rf"^{re.escape(key)}\s*=", stripped):
+                return number + 1
+        return None
 
     def _nth(self, header: str, nth: int, start: int) -> int | None:
         seen = 0
@@ -284,9 +312,18 @@ class _Parser:
         self.text = text
         self.locator = _Locator(text)
         self.problems: list[ConfigProblem] = []
+        self.service_index: dict[str, int] = {}  # service id → its [[services]] table's index
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message, self.locator.line_of(path)))
+
+    def known(self, data: Mapping[str, Any], path: str, keys: Sequence[str]) -> None:
+        """Report keys a table should not have: a misspelt key would otherwise be ignored
+        silently (``[hall.hourz]`` would leave the hall open around the clock)."""
+        for key in data:
+            if key not in keys:
+                where = f"{path}.{key}" if path else key
+                self.problem(where, f"unknown key {key!r}; expected one of {', '.join(keys)}")
 
     def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = data.get(key, {})
@@ -335,7 +372,9 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
+        self.known(root, "", ("hall", "services", "windows", "staff", "rules"))
         hall = self.table(root, "hall", "hall")
+        self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
         if hall_id and not _ID_RE.match(hall_id):
             self.problem("hall.id", "must be lowercase letters, digits, '-' or '_' (at most 32)")
@@ -349,6 +388,8 @@ class _Parser:
                 self.problem(f"hall.languages[{index}]", f"bad language code {lang!r}")
         if len(set(map(str, languages))) != len(languages):
             self.problem("hall.languages", "lists a language twice")
+        # only well-formed codes go on to the checks below (a list in the list must not crash them)
+        languages = [lang for lang in languages if isinstance(lang, str) and _LANG_RE.match(lang)]
         timezone = self.string(hall, "timezone", "hall.timezone", "Asia/Shanghai")
         if timezone:
             try:
@@ -369,8 +410,10 @@ class _Parser:
         staff = self.staff(root.get("staff"))
         rules = self.rules(self.table(root, "rules", "rules"), [str(lang) for lang in languages])
         for service in services:
-            if not any(service.id in w.services for w in windows):
-                self.problem("services", f"service {service.id!r} is served by no window")
+            # (a service without a valid id has been reported already)
+            if service.id and not any(service.id in w.services for w in windows):
+                self.problem(f"services[{self.service_index[service.id]}].id",
+                             f"service {service.id!r} is served by no window")
         for lang in languages:
             if lang not in name and name:
                 self.problem("hall.name", f"has no name in {lang!r}")
@@ -418,7 +461,9 @@ class _Parser:
             if not isinstance(item, Mapping):
                 self.problem(path, "must be a table")
                 continue
+            self.known(item, path, ("id", "prefix", "name", "kind", "expected_minutes", "daily_quota"))
             service_id = self.string(item, "id", f"{path}.id")
+            self.service_index.setdefault(service_id, index)
             if service_id and not _ID_RE.match(service_id):
                 self.problem(f"{path}.id", "must be lowercase letters, digits, '-' or '_'")
             if service_id in seen_ids:
@@ -460,6 +505,7 @@ class _Parser:
             if not isinstance(item, Mapping):
                 self.problem(path, "must be a table")
                 continue
+            self.known(item, path, ("id", "name", "tiers", "services"))
             window_id = item.get("id")
             if isinstance(window_id, int) and not isinstance(window_id, bool):
                 window_id = str(window_id)
@@ -507,6 +553,7 @@ class _Parser:
             if not isinstance(item, Mapping):
                 self.problem(path, "must be a table")
                 continue
+            self.known(item, path, ("id", "name", "role", "pin_hash", "pin"))
             staff_id = self.string(item, "id", f"{path}.id")
             if staff_id in seen:
                 self.problem(f"{path}.id", f"duplicate staff id {staff_id!r}")
@@ -525,7 +572,9 @@ class _Parser:
         return tuple(result)
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
+        self.known(raw, "rules", ("no_show", "announce"))
         no_show_raw = self.table(raw, "no_show", "rules.no_show")
+        self.known(no_show_raw, "rules.no_show", ("move_back", "max_times", "min_seconds_after_call"))
         no_show = NoShowRules(
             move_back=self.integer(no_show_raw, "move_back", "rules.no_show.move_back", 3, 0, 50),
             max_times=self.integer(no_show_raw, "max_times", "rules.no_show.max_times", 2, 0, 10),
@@ -534,6 +583,7 @@ class _Parser:
             ),
         )
         announce_raw = self.table(raw, "announce", "rules.announce")
+        self.known(announce_raw, "rules.announce", ("repeat", "templates", "voices"))
         templates_raw = self.table(announce_raw, "templates", "rules.announce.templates")
         voices_raw = self.table(announce_raw, "voices", "rules.announce.voices")
         templates = {**DEFAULT_TEMPLATES, **{k: v for k, v in templates_raw.items() if isinstance(v, str)}}

@@ -22,7 +22,7 @@ from server.config import Hall
 from server.events import HallHub, PadTracker, VisitorTracker
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
-from server.speech import SpeechService
+from server.speech import SpeechError, SpeechService
 
 log = logging.getLogger("hallq")
 
@@ -65,7 +65,12 @@ class Runtime:
             hub.start()
         self.sessions = Sessions(self.redis, {h.id: h for h in self.halls_config})
         self.speech = SpeechService(self.data_dir / "audio-cache")
-        await self.speech.start()
+        try:
+            await self.speech.start()
+        except SpeechError:
+            # The queue matters more than its voice: serve without audio (/audio answers 503,
+            # screens fall back to the browser's speech) and let the service retry per request.
+            log.exception("speech worker failed to start; serving without server audio for now")
         self._tasks.append(asyncio.create_task(self._roll_days(), name="rollover"))
 
     async def stop(self) -> None:

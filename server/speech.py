@@ -1,0 +1,531 @@
+"""Spoken phrases as cached WAV files, synthesised by one pyttsx3 worker process.
+
+pyttsx3 keeps one engine per process and is not thread-safe, and espeak-ng
+can be initialised only once per process, so synthesis lives in a single
+child process (``spawn`` context: no inherited threads or event loop) that
+owns the engine. :class:`SpeechService` talks to it over a pipe, one request
+at a time, from asyncio:
+
+* a phrase is cached as ``<cache_dir>/<sha256(voice + text)>.wav``; a cached
+  phrase is answered from the file system without touching the worker, and
+  the audio URL of a call is thus a function of its phrase;
+* concurrent requests for one phrase share one synthesis (single-flight);
+* a worker that dies (crash, ``kill -9``) is restarted and the request retried
+  once, with a warning logged; a synthesis that takes longer than ``timeout``
+  kills the worker (it is restarted on the next request) and raises
+  :class:`SpeechTimeout`, logged as an error;
+* files appear atomically (written to a temporary name, then renamed), so
+  several server processes may share one cache directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import hashlib
+import logging
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import wave
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from server.config import Hall
+from server.phrasing import (
+    PhraseError,
+    check_number,
+    check_window,
+    hall_spoken_text,
+    voice_for,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = 165
+"""Speaking rate in words per minute (espeak's default is 175, pyttsx3's 200).
+A hall is noisy and echoes; a little slower is clearer. Changing it does not
+invalidate cached files: clear the cache directory when you change it."""
+
+MAX_TEXT = 500
+PRUNE_EVERY = 200
+PREWARM_MAX_PHRASES = 24
+FINISH_WAIT_S = 120.0  # the server's own timeout (default 10 s) normally strikes first
+_WAV_HEADER = 44
+
+
+class SpeechError(RuntimeError):
+    """A phrase could not be synthesised."""
+
+
+class SpeechTimeout(SpeechError):
+    """The worker did not answer within the timeout; it has been killed."""
+
+
+class _WorkerDied(Exception):
+    """The worker process exited or its pipe broke while serving a request."""
+
+
+@dataclass(frozen=True)
+class SynthTiming:
+    """Where the time of the last synthesis went (for the benchmark)."""
+
+    total_s: float
+    worker_s: float
+
+
+def cache_name(voice: str, text: str) -> str:
+    """The cache file name of a phrase: ``sha256(voice, text)`` in hex, plus ``.wav``."""
+    digest = hashlib.sha256(f"{voice}\n{text}".encode()).hexdigest()
+    return f"{digest}.wav"
+
+
+def _is_ready(path: Path) -> bool:
+    try:
+        return path.stat().st_size > _WAV_HEADER
+    except OSError:
+        return False
+
+
+class SpeechService:
+    """Asyncio front of the speech worker; use ``async with SpeechService(dir) as speech``."""
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str],
+        *,
+        timeout: float = 10.0,
+        start_timeout: float = 30.0,
+        rate: int = DEFAULT_RATE,
+        prewarm_limit: int = 2000,
+        max_cache_bytes: int | None = 2 << 30,
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.timeout = timeout
+        self.start_timeout = start_timeout
+        self.rate = rate
+        self.syntheses = 0
+        """Phrases synthesised by this service's worker (cache misses served)."""
+        self.restarts = 0
+        """Times the worker was found dead or killed and started again."""
+        self.last_timing: SynthTiming | None = None
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()  # one request at a time to the worker
+        self._inflight: dict[Path, asyncio.Task[Path]] = {}
+        self._next_id = 0
+        self._prewarm: deque[tuple[str, str]] = deque(maxlen=prewarm_limit)
+        self._prewarm_task: asyncio.Task[None] | None = None
+        self.max_cache_bytes = max_cache_bytes
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the cache directory and start the worker; returns once it is ready."""
+        self._closed = False
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        async with self._lock:
+            if not self._worker_alive():
+                await self._start_worker()
+
+    async def stop(self) -> None:
+        """Cancel pending work and stop the worker (it is killed if it does not exit)."""
+        self._closed = True
+        tasks = [t for t in (self._prewarm_task, *self._inflight.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._prewarm.clear()
+        await self._stop_worker()
+
+    async def __aenter__(self) -> SpeechService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id while it runs (tests kill it to check recovery)."""
+        return self._process.pid if self._worker_alive() and self._process else None
+
+    # --- phrases ---------------------------------------------------------
+
+    def cache_path(self, voice: str, text: str) -> Path:
+        """Where the WAV of (voice, text) is, or will be, cached."""
+        return self.cache_dir / cache_name(voice, text)
+
+    def prune(self, max_bytes: int) -> int:
+        """Delete the oldest cached phrases until the cache holds at most ``max_bytes``.
+
+        Returns how many files were deleted. Runs by itself every
+        ``PRUNE_EVERY`` syntheses when ``max_cache_bytes`` is set (default
+        2 GiB, some 12,000 phrases): ticket numbers recur daily, so most
+        phrases are worth keeping, but the disk must not fill up.
+        """
+        files = []
+        for entry in os.scandir(self.cache_dir):
+            if entry.name.endswith(".wav") and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    stat = entry.stat()
+                    files.append((stat.st_mtime, stat.st_size, entry.path))
+        total = sum(size for _, size, _ in files)
+        deleted = 0
+        for _, size, path in sorted(files):
+            if total <= max_bytes:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                deleted += 1
+            total -= size
+        if deleted:
+            log.info("speech cache pruned: %d old phrases deleted", deleted)
+        return deleted
+
+    def is_cached(self, voice: str, text: str) -> bool:
+        """Whether the phrase is already synthesised."""
+        return _is_ready(self.cache_path(voice, text))
+
+    async def wav_path(self, voice: str, text: str) -> Path:
+        """The cached WAV (mono 16-bit PCM) of ``text`` in espeak ``voice``, made on first request.
+
+        Raises :class:`SpeechError` (or :class:`SpeechTimeout`) when it cannot
+        be made, ``ValueError`` for an empty or over-long text.
+        """
+        if not voice or not text.strip() or len(text) > MAX_TEXT:
+            raise ValueError(f"cannot speak {text!r} in voice {voice!r}")
+        if self._closed:
+            raise SpeechError("speech service is stopped")
+        path = self.cache_path(voice, text)
+        if _is_ready(path):
+            return path
+        task = self._inflight.get(path)
+        if task is None:
+            task = asyncio.create_task(self._synthesise(voice, text, path))
+            self._inflight[path] = task
+            task.add_done_callback(functools.partial(self._forget, path))
+        # shield: a caller that gives up must not cancel the synthesis others wait for.
+        return await asyncio.shield(task)
+
+    async def announcement_wav(self, hall: Hall, lang: str, number: str, window: str) -> Path:
+        """The WAV of a call's phrase in ``lang``, as ``/audio/{hall}/{lang}/{number}/{window}.wav``
+        serves it.
+
+        Raises :class:`~server.phrasing.PhraseError` for a malformed number or
+        window id, a window the hall does not have, a prefix none of its
+        services uses, or a language it does not announce in: only phrases a
+        hall can really call get synthesised, which bounds the cache.
+        """
+        _check_call(hall, number, window)
+        text = hall_spoken_text(hall, lang, number, window)
+        return await self.wav_path(voice_for(hall.rules.announce.voices, lang), text)
+
+    def prewarm(self, hall: Hall, number: str, windows: Iterable[str] | None = None) -> int:
+        """Queue background synthesis of ``number``'s calls so they are cached when called.
+
+        Call it on ``ticket.issued`` with the windows that may call the ticket
+        (default: every window of the hall). Runs one phrase at a time and
+        never ahead of a foreground request by more than one phrase. Returns
+        how many phrases were queued (not already cached); malformed input is
+        ignored (0). The queue is bounded: the oldest entries are dropped.
+
+        A ticket that more than ``PREWARM_MAX_PHRASES`` phrases would cover (a
+        big hall's comprehensive service: 145 windows x 2 languages) is not
+        prewarmed at all: that would cost seconds of worker time and ~50 MB
+        of cache per ticket, while a cold phrase costs ~12 ms when called.
+        """
+        if self._closed:
+            return 0
+        window_ids = [w.id for w in hall.windows] if windows is None else list(windows)
+        if len(window_ids) * len(hall.languages) > PREWARM_MAX_PHRASES:
+            return 0
+        queued = 0
+        for window in window_ids:
+            try:
+                _check_call(hall, number, window)
+                for lang in hall.languages:
+                    voice = voice_for(hall.rules.announce.voices, lang)
+                    text = hall_spoken_text(hall, lang, number, window)
+                    if not self.is_cached(voice, text):
+                        self._prewarm.append((voice, text))
+                        queued += 1
+            except PhraseError:
+                continue
+        if queued and (self._prewarm_task is None or self._prewarm_task.done()):
+            self._prewarm_task = asyncio.create_task(self._run_prewarm())
+        return queued
+
+    # --- internals -------------------------------------------------------
+
+    def _forget(self, path: Path, task: asyncio.Task[Path]) -> None:
+        self._inflight.pop(path, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: waiters re-raise it; no "never retrieved" noise
+
+    async def _run_prewarm(self) -> None:
+        while self._prewarm and not self._closed:
+            voice, text = self._prewarm.popleft()
+            try:
+                await self.wav_path(voice, text)
+            except (SpeechError, ValueError) as exc:
+                log.warning("prewarm of %r in voice %r failed: %s", text, voice, exc)
+
+    async def _synthesise(self, voice: str, text: str, path: Path) -> Path:
+        async with self._lock:
+            if _is_ready(path):  # made meanwhile, e.g. by another server process
+                return path
+            for attempt in (1, 2):
+                try:
+                    if not self._worker_alive():
+                        if self._process is not None:
+                            log.warning(
+                                "speech worker pid %s is gone (exit code %s); restarting it",
+                                self._process.pid,
+                                self._process.exitcode,
+                            )
+                            self.restarts += 1
+                        await self._start_worker()
+                    return await self._roundtrip(voice, text, path)
+                except _WorkerDied as exc:
+                    self.restarts += 1
+                    if attempt == 2:
+                        log.error("speech worker died twice on %r (%s); giving up", text, exc)
+                        raise SpeechError(f"speech worker died: {exc}") from exc
+                    log.warning("speech worker died on %r (%s); restarting and retrying", text, exc)
+                    await self._stop_worker()
+            raise AssertionError("unreachable")
+
+    def _worker_alive(self) -> bool:
+        return self._process is not None and self._process.is_alive() and self._conn is not None
+
+    async def _start_worker(self) -> None:
+        await self._stop_worker()
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, self.rate), name="hallq-speech", daemon=True
+        )
+        await asyncio.to_thread(process.start)
+        child.close()
+        self._process, self._conn = process, parent
+        ready = await asyncio.to_thread(parent.poll, self.start_timeout)
+        try:
+            message = parent.recv() if ready else ("failed", "no answer in time")
+        except (EOFError, OSError) as exc:
+            message = ("failed", f"exited while starting ({exc!r}, exit code {process.exitcode})")
+        if message[0] != "ready":
+            await self._stop_worker()
+            log.error("speech worker failed to start: %s", message[1])
+            raise SpeechError(f"speech worker failed to start: {message[1]}")
+        log.info("speech worker started, pid %s", process.pid)
+
+    async def _stop_worker(self) -> None:
+        process, conn = self._process, self._conn
+        self._process, self._conn = None, None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send(None)  # asks the worker to exit
+        if process is not None:
+            await asyncio.to_thread(process.join, 2.0)
+            if process.is_alive():
+                process.kill()
+                await asyncio.to_thread(process.join, 2.0)
+        if conn is not None:
+            conn.close()
+
+    async def _roundtrip(self, voice: str, text: str, path: Path) -> Path:
+        assert self._conn is not None and self._process is not None
+        conn, process = self._conn, self._process
+        self._next_id += 1
+        request_id = self._next_id
+        started = time.perf_counter()
+        try:
+            conn.send((request_id, voice, text, str(path)))
+        except OSError as exc:
+            raise _WorkerDied(f"pipe broken: {exc!r}") from exc
+        deadline = started + self.timeout
+        while True:
+            remaining = deadline - time.perf_counter()
+            ready = remaining > 0 and await asyncio.to_thread(conn.poll, remaining)
+            if not ready:
+                log.error(
+                    "speech worker pid %s took over %g s on %r; killing it",
+                    process.pid,
+                    self.timeout,
+                    text,
+                )
+                process.kill()
+                await self._stop_worker()
+                self.restarts += 1
+                raise SpeechTimeout(f"synthesis of {text!r} took over {self.timeout} s")
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError) as exc:
+                await asyncio.to_thread(process.join, 1.0)
+                raise _WorkerDied(f"pid {process.pid}, exit code {process.exitcode}") from exc
+            if reply[0] == request_id:
+                break
+            # An answer to an earlier request abandoned by a timeout: skip it.
+        _, ok, worker_s, error, broken = reply
+        if not ok:
+            log.error("speech worker could not say %r in voice %r: %s", text, voice, error)
+            if broken:  # its engine may be stuck mid-loop: start afresh next time
+                await self._stop_worker()
+                self.restarts += 1
+            raise SpeechError(f"cannot say {text!r} in voice {voice!r}: {error}")
+        self.syntheses += 1
+        if self.max_cache_bytes is not None and self.syntheses % PRUNE_EVERY == 0:
+            await asyncio.to_thread(self.prune, self.max_cache_bytes)
+        self.last_timing = SynthTiming(time.perf_counter() - started, worker_s)
+        return path
+
+
+def _check_call(hall: Hall, number: str, window: str) -> None:
+    check_number(number)
+    check_window(window)
+    if hall.window(window) is None:
+        raise PhraseError(f"hall {hall.id!r} has no window {window!r}")
+    if number[0] not in {s.prefix for s in hall.services}:
+        raise PhraseError(f"hall {hall.id!r} issues no tickets with prefix {number[0]!r}")
+
+
+# --- the worker process -------------------------------------------------------
+
+
+def _load_espeak() -> None:
+    """Make the espeak-ng of the ``espeakng_loader`` wheel the one pyttsx3 uses.
+
+    On Linux always: distributions ship older espeak-ng builds (Debian's 1.51
+    reads Chinese characters letter by letter as English), and the wheel's
+    1.52 with its own data reads them right. Elsewhere only when no system
+    library is found. The library is loaded RTLD_GLOBAL under its soname
+    ``libespeak-ng.so.1``, so pyttsx3's own ``LoadLibrary("libespeak-ng.so.1")``
+    gets this copy; ESPEAK_DATA_PATH points it at the matching data.
+    """
+    if not sys.platform.startswith("linux") and ctypes.util.find_library("espeak-ng"):
+        return
+    try:
+        import espeakng_loader
+    except ImportError:
+        return
+    ctypes.CDLL(espeakng_loader.get_library_path(), mode=ctypes.RTLD_GLOBAL)
+    os.environ["ESPEAK_DATA_PATH"] = espeakng_loader.get_data_path()
+
+
+def _silence_stdout() -> None:
+    # pyttsx3 prints "Audio saved to …" after each file; keep the server's stdout clean,
+    # at the file-descriptor level too in case the C library writes to it.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+class _Engine:
+    """The worker's pyttsx3 engine, with errors surfaced instead of swallowed."""
+
+    def __init__(self, rate: int) -> None:
+        _load_espeak()
+        import pyttsx3
+
+        # pyttsx3 reports driver errors (an unknown voice, say) through its "error"
+        # callback and carries on with the previous voice; collect them to raise.
+        self.errors: list[BaseException] = []
+        self.broken = False  # set when the run loop failed: the engine may be unusable
+        self.finished = threading.Event()
+        self.engine: Any = pyttsx3.init("espeak")
+        self.engine.connect("error", self._on_error)
+        self.engine.connect("finished-utterance", self._on_finished)
+        self.engine.setProperty("rate", rate)
+        self._raise_errors()
+
+    def _on_error(self, name: object = None, exception: BaseException | None = None) -> None:
+        self.errors.append(exception or RuntimeError("unknown pyttsx3 error"))
+
+    def _on_finished(self, name: object = None, completed: bool = True) -> None:
+        self.finished.set()  # called from espeak's synthesis thread
+
+    def _raise_errors(self) -> None:
+        if self.errors:
+            error, self.errors = self.errors[0], []
+            raise error
+
+    def save(self, voice: str, text: str, path: Path) -> None:
+        """Write ``text`` in ``voice`` to ``path`` as WAV, atomically; raise on any failure."""
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            self.engine.setProperty("voice", voice)
+            self._raise_errors()
+            self.finished.clear()
+            self.engine.save_to_file(text, str(temporary))
+            # save_to_file only queues; runAndWait does the work, once per file.
+            try:
+                self.engine.runAndWait()
+            except BaseException:
+                self.broken = True
+                raise
+            # pyttsx3 2.99's espeak driver runs espeak asynchronously and its
+            # runAndWait returns after one 10 ms tick of its loop, whether or not
+            # synthesis is done; the file is written by espeak's thread at the
+            # end. Wait for that ("finished-utterance"), else a slow phrase (the
+            # first of a voice, a loaded machine) would be missing or cut.
+            if not self.finished.wait(FINISH_WAIT_S):
+                self.broken = True
+                raise RuntimeError(f"espeak did not finish within {FINISH_WAIT_S} s")
+            self._raise_errors()
+            if not _is_ready(temporary):
+                raise RuntimeError("espeak produced no audio")
+            with wave.open(str(temporary), "rb") as check:  # also proves it is WAV
+                if check.getnchannels() != 1 or check.getsampwidth() != 2 or not check.getnframes():
+                    raise RuntimeError(f"unexpected audio format {check.getparams()}")
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+
+
+def _worker_main(conn: Connection, rate: int) -> None:
+    """Body of the worker process: answer (id, voice, text, path) requests until told to stop."""
+    _silence_stdout()
+    try:
+        engine = _Engine(rate)
+    except Exception as exc:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return  # the server went away
+        if request is None:
+            return
+        request_id, voice, text, path = request
+        started = time.perf_counter()
+        try:
+            engine.save(voice, text, Path(path))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            conn.send((request_id, False, time.perf_counter() - started, error, engine.broken))
+            if engine.broken:
+                return  # the server starts a fresh worker
+            continue
+        conn.send((request_id, True, time.perf_counter() - started, "", False))
