@@ -335,7 +335,13 @@ class Engine:
             for s in ticket["services"]
         }
         expected = {s.id: s.expected_minutes for s in self.hall.services}
-        result["eta_s"] = estimate_wait_s(answer["ahead"], ticket["services"], recent, open_windows, expected)
+        # the services of each visitor ahead: a photo ticket behind pension cases waits longer
+        groups = _dict(answer.get("ahead_groups"))
+        ahead_services = [group.split(",") for group, n in sorted(groups.items()) for _ in range(int(n))]
+        result["eta_s"] = estimate_wait_s(
+            answer["ahead"], ticket["services"], recent, open_windows, expected,
+            ahead_services=ahead_services if len(ahead_services) == answer["ahead"] else None,
+        )
         return result
 
 

@@ -49,5 +49,6 @@ redis.call('EXPIRE', P .. 'day:' .. A.day, 40 * 86400)
 enqueue(t, redis.call('INCR', P .. 'order'))
 stat(dims_for(t, A.hour, false), 'issued', 1)
 local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts()})
-return done({ticket = public(t, true), ahead = people_ahead(t), seq = seq,
+local ahead, ahead_groups = people_ahead(t)
+return done({ticket = public(t, true), ahead = ahead, ahead_groups = ahead_groups, seq = seq,
   eta = eta_inputs(A.windows, split(t.services))})

@@ -24,8 +24,20 @@ end
 -- refused first request leaves Redis untouched.
 local FIRST_DAY = nil
 
+-- Statistics counters of this action, summed here and written once by done(): a refusal
+-- writes none, and each counter is one HINCRBY however many times the action touches it.
+local STATS = {}
+
+local function flush_stats()
+  for key, fields in pairs(STATS) do
+    for field, inc in pairs(fields) do redis.call('HINCRBY', key, field, inc) end
+    redis.call('EXPIRE', key, 460 * 86400)
+  end
+end
+
 local function done(result)
   if FIRST_DAY then redis.call('SET', P .. 'day', FIRST_DAY) end
+  flush_stats()
   result.ok = true
   local text = cjson.encode(result)
   if A.rid then redis.call('SET', P .. 'req:' .. A.rid, text, 'EX', 86400) end
@@ -104,8 +116,15 @@ end
 
 local function stat(dims, metric, inc)
   local key = P .. 'stats:' .. (A.stats_day or A.day)
-  for _, d in ipairs(dims) do redis.call('HINCRBY', key, d .. '|' .. metric, inc) end
-  redis.call('EXPIRE', key, 460 * 86400)
+  local fields = STATS[key]
+  if fields == nil then
+    fields = {}
+    STATS[key] = fields
+  end
+  for _, d in ipairs(dims) do
+    local field = d .. '|' .. metric
+    fields[field] = (fields[field] or 0) + inc
+  end
 end
 
 local function stat_duration(dims, name, seconds)
@@ -260,31 +279,37 @@ end
 
 -- People ahead of a waiting ticket: in every line sharing a service with it, the tickets
 -- of a better class, and those of its class placed before it. Mirrors rules.people_ahead.
+-- Also returns how many of them stand in each group (their services), for the ETA.
 local function people_ahead(t)
-  if t.status ~= 'waiting' then return 0 end
+  if t.status ~= 'waiting' then return 0, {} end
   local own = tonumber(t.score)
   if not blank(t.to_window) then
-    return redis.call('ZCOUNT', t.line, '-inf', '(' .. own)
+    local n = redis.call('ZCOUNT', t.line, '-inf', '(' .. own)
+    return n, {[t.group] = n}
   end
   local mine = {}
   for _, s in ipairs(split(t.services)) do mine[s] = true end
   local rank = ({x = 1, p = 2, o = 3})[t.class]
   local count = 0
+  local by_group = {}
   for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
     local shares = false
     for _, s in ipairs(split(g)) do if mine[s] then shares = true end end
     if shares then
+      local n = 0
       for i, c in ipairs(CLASSES) do
         local key = P .. 'q:' .. g .. ':' .. c
         if i < rank then
-          count = count + redis.call('ZCARD', key)
+          n = n + redis.call('ZCARD', key)
         elseif i == rank then
-          count = count + redis.call('ZCOUNT', key, '-inf', '(' .. own)
+          n = n + redis.call('ZCOUNT', key, '-inf', '(' .. own)
         end
       end
+      if n > 0 then by_group[g] = n end
+      count = count + n
     end
   end
-  return count
+  return count, by_group
 end
 
 -- What an ETA needs, read in the same script as the ticket: recent handling seconds per
@@ -414,6 +439,13 @@ if A.day then
   if not current then
     FIRST_DAY = A.day
   elseif current ~= A.day and not A.rollover then
-    return fail('day_changed', 'the business day changed; roll over first', {day = current})
+    -- Days only move forward. A request dated before Redis's day comes from a server whose
+    -- clock is a little behind another's (or stepped back): it acts in the day Redis is in,
+    -- and never rolls the hall back to yesterday, which would expire today's tickets.
+    if A.day < current then
+      A.day = current
+    else
+      return fail('day_changed', 'the business day changed; roll over first', {day = current})
+    end
   end
 end

@@ -3,7 +3,8 @@
 -- per day), history stays. A no-op when the day is already A.day.
 local old = redis.call('GET', P .. 'day')
 -- (a hall with no day yet just takes A.day: done() records it)
-if old == A.day or FIRST_DAY then return done({rolled = false, seq = current_seq()}) end
+-- (and never to an earlier day: see the prelude's day check)
+if old == A.day or FIRST_DAY or (old and A.day < old) then return done({rolled = false, seq = current_seq()}) end
 A.stats_day = old
 local expired = 0
 for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do

@@ -10,7 +10,8 @@ local services = {}
 for _, token in ipairs(tokens) do
   local t = load_ticket(token)
   if t then
-    found[#found + 1] = {ticket = public(t, true), ahead = people_ahead(t)}
+    local ahead, ahead_groups = people_ahead(t)
+    found[#found + 1] = {ticket = public(t, true), ahead = ahead, ahead_groups = ahead_groups}
     for _, s in ipairs(split(t.services)) do services[s] = true end
   end
 end

