@@ -79,3 +79,12 @@ def artifacts() -> Path:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps its own event loop running in the main thread for as long as
+    the (session-wide) browser lives; async tests after it would find "another loop running".
+    """
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
