@@ -15,7 +15,7 @@ for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
   for _, c in ipairs(CLASSES) do oldest(P .. 'q:' .. g .. ':' .. c, split(g)) end
 end
 local recent = {}
-for i, text in ipairs(redis.call('LRANGE', P .. 'recent', 0, 9)) do recent[i] = cjson.decode(text) end
+for i, text in ipairs(redis.call('LRANGE', P .. 'recent', 0, 15)) do recent[i] = cjson.decode(text) end
 local day = redis.call('GET', P .. 'day') or A.today
 return done({
   seq = current_seq(), windows = windows, waiting = waiting_counts(), waiting_since = since,

@@ -1,0 +1,214 @@
+/*
+ * hallsocket.js — a hall WebSocket that never needs a page reload.
+ *
+ * Classic script (no modules, no build step): it defines window.HallSocket.
+ *
+ *   var hs = new HallSocket({
+ *     url: '/ws/halls/demo/display',      // absolute ws(s):// URL or a path on this host
+ *     onSnapshot: function (state, frame) {},   // replace your state with `state`
+ *     onEvent: function (evt) {},               // apply one event, called in seq order
+ *     onStatus: function (status) {},           // 'online' | 'offline' | 'redis-down'
+ *     onMessage: function (frame) {},           // any other frame (window_state, result, ticket, error…)
+ *     since: 42,                                // optional: resume after this seq (else a snapshot)
+ *   });
+ *   hs.start();
+ *
+ * Behaviour
+ * - Tracks the seq of the last event it applied (hs.seq). Every (re)connect asks for
+ *   `?since=SEQ`, so the server replays exactly what was missed, or sends a snapshot when
+ *   that is no longer kept. Events with seq <= the applied seq are dropped (replays overlap).
+ * - A gap (an event whose seq is more than applied + 1) means something was lost: the socket
+ *   is closed and reopened with `since`, so the server fills the gap (a second gap within
+ *   2 s asks for a snapshot instead).
+ * - A snapshot replaces everything, including the seq (it may go down after a hall was reset).
+ * - Reconnects with exponential backoff, 0.5 s doubling up to 5 s, with ±20 % jitter so that a
+ *   hall's screens do not all knock at once after a server restart. The delay goes back to
+ *   0.5 s once a connection has delivered a frame.
+ * - `{"type":"status","redis":"down"|"up"}` frames switch the status between 'redis-down'
+ *   and 'online'. Closing the socket makes the status 'offline'.
+ * - Frames of other types (window_state, result, ticket, error …) go to onMessage;
+ *   {"type":"ping"} frames are ignored.
+ *
+ * Other pages reuse this; keep the API (constructor options, start, stop, resync, send,
+ * seq, status) stable.
+ */
+(function (global) {
+  'use strict';
+
+  var MIN_DELAY_MS = 500;
+  var MAX_DELAY_MS = 5000;
+
+  function noop() {}
+
+  /** Turn a path like "/ws/halls/demo/display" into ws(s)://host/… for this page. */
+  function absoluteWsUrl(url) {
+    if (/^wss?:\/\//i.test(url)) return url;
+    var loc = global.location;
+    var scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+    return scheme + '//' + loc.host + (url.charAt(0) === '/' ? '' : '/') + url;
+  }
+
+  /** An event is a frame whose type names something that happened ("ticket.called"). */
+  function isEvent(frame) {
+    return typeof frame.seq === 'number' && typeof frame.type === 'string' &&
+      frame.type.indexOf('.') > 0;
+  }
+
+  function HallSocket(options) {
+    if (!options || !options.url) throw new Error('HallSocket needs {url}');
+    this.url = options.url;
+    this.onSnapshot = options.onSnapshot || noop;
+    this.onEvent = options.onEvent || noop;
+    this.onStatus = options.onStatus || noop;
+    this.onMessage = options.onMessage || noop;
+    /** Seq of the last applied event or snapshot; null until the first one. */
+    this.seq = typeof options.since === 'number' ? options.since : null;
+    /** 'online' | 'offline' | 'redis-down' */
+    this.status = 'offline';
+    this._redisDown = false;
+    this._ws = null;
+    this._delay = MIN_DELAY_MS;
+    this._retryTimer = null;
+    this._stopped = true;
+    this._lastGapAt = 0;
+  }
+
+  HallSocket.prototype.start = function () {
+    if (!this._stopped) return this;
+    this._stopped = false;
+    this._connect();
+    return this;
+  };
+
+  HallSocket.prototype.stop = function () {
+    this._stopped = true;
+    clearTimeout(this._retryTimer);
+    if (this._ws) {
+      var ws = this._ws;
+      this._ws = null;
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(); } catch (e) { /* already closed */ }
+    }
+    this._setStatus('offline');
+    return this;
+  };
+
+  /** Forget the seq and reconnect: the server answers with a fresh snapshot. */
+  HallSocket.prototype.resync = function () {
+    this.seq = null;
+    this._reconnectNow();
+  };
+
+  /** Send a JSON frame; returns false when the socket is not open (nothing is queued). */
+  HallSocket.prototype.send = function (obj) {
+    if (!this._ws || this._ws.readyState !== 1) return false;
+    this._ws.send(JSON.stringify(obj));
+    return true;
+  };
+
+  HallSocket.prototype.currentUrl = function () {
+    var url = absoluteWsUrl(this.url);
+    if (this.seq === null) return url;
+    return url + (url.indexOf('?') >= 0 ? '&' : '?') + 'since=' + encodeURIComponent(this.seq);
+  };
+
+  HallSocket.prototype._connect = function () {
+    var self = this;
+    if (self._stopped) return;
+    var ws;
+    try {
+      ws = new global.WebSocket(self.currentUrl());
+    } catch (e) {
+      self._scheduleRetry();
+      return;
+    }
+    self._ws = ws;
+    ws.onopen = function () {
+      if (self._ws !== ws) return;
+      self._redisDown = false;
+      self._setStatus('online');
+    };
+    ws.onmessage = function (msg) {
+      if (self._ws !== ws) return;
+      self._delay = MIN_DELAY_MS;
+      var frame;
+      try { frame = JSON.parse(msg.data); } catch (e) { return; }
+      if (frame && typeof frame === 'object') self._dispatch(frame);
+    };
+    ws.onerror = function () { /* onclose follows and does the work */ };
+    ws.onclose = function () {
+      if (self._ws !== ws) return;
+      self._ws = null;
+      self._setStatus('offline');
+      self._scheduleRetry();
+    };
+  };
+
+  HallSocket.prototype._dispatch = function (frame) {
+    if (frame.type === 'snapshot') {
+      this.seq = typeof frame.seq === 'number' ? frame.seq : null;
+      this._safe(this.onSnapshot, frame.state || {}, frame);
+      return;
+    }
+    if (frame.type === 'status') {
+      if (frame.redis === 'down') this._redisDown = true;
+      else if (frame.redis === 'up') this._redisDown = false;
+      this._setStatus(this._redisDown ? 'redis-down' : 'online');
+      return;
+    }
+    if (isEvent(frame)) {
+      if (this.seq !== null && frame.seq <= this.seq) return; // already applied
+      if (this.seq !== null && frame.seq > this.seq + 1) {
+        // Missed something: reopen with since=seq so the server fills the gap in order.
+        // A second gap soon after means replay does not help: ask for a snapshot instead.
+        var now = Date.now();
+        if (now - this._lastGapAt < 2000) this.seq = null;
+        this._lastGapAt = now;
+        this._reconnectNow();
+        return;
+      }
+      this.seq = frame.seq;
+      this._safe(this.onEvent, frame);
+      return;
+    }
+    if (frame.type === 'ping') return;
+    this._safe(this.onMessage, frame);
+  };
+
+  /** Run a page callback; a bug in the page must not kill the socket loop. */
+  HallSocket.prototype._safe = function (fn, a, b) {
+    try { fn(a, b); } catch (e) {
+      if (global.console) global.console.error('HallSocket callback failed', e);
+    }
+  };
+
+  HallSocket.prototype._setStatus = function (status) {
+    if (status === this.status) return;
+    this.status = status;
+    this._safe(this.onStatus, status);
+  };
+
+  HallSocket.prototype._scheduleRetry = function () {
+    var self = this;
+    if (self._stopped) return;
+    clearTimeout(self._retryTimer);
+    var jitter = 0.8 + Math.random() * 0.4;
+    var wait = Math.round(self._delay * jitter);
+    self._delay = Math.min(MAX_DELAY_MS, self._delay * 2);
+    self._retryTimer = setTimeout(function () { self._connect(); }, wait);
+  };
+
+  HallSocket.prototype._reconnectNow = function () {
+    if (this._stopped) return;
+    clearTimeout(this._retryTimer);
+    var ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try { ws.close(); } catch (e) { /* ignore */ }
+    }
+    this._connect();
+  };
+
+  global.HallSocket = HallSocket;
+})(window);

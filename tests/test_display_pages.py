@@ -1,0 +1,656 @@
+"""The lobby wall screen and the window screens, end to end.
+
+A real ``hallq serve`` (fixture ``live_server``, on a real redis-server) and Debian's
+headless Chromium (fixture ``browser``: autoplay allowed, audio not muted). Clerks act
+over HTTP as their pads would; the pages must show it, speak it and lay it out for a
+hall. The pages play sound by themselves: tests only read ``window.hallqPlaybackLog``
+(what was played, in order) and never start audio from the test.
+Screenshots land in tests/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live import LiveServer
+
+HALL = "demo"
+SHOWN_WITHIN_S = 1.0
+#: A call is chime (~1 s) + zh (~4 s) + en (~4 s) per round: leave room for two calls.
+SPOKEN_TIMEOUT_MS = 60_000
+LANDSCAPE = (1920, 1080)
+PORTRAIT = (1080, 1920)
+UHD = (3840, 2160)
+
+
+class Clerks:
+    """The clerks of windows 1–5 (staff s01…s05), acting over HTTP."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.tokens: dict[str, str] = {}
+
+    def act(self, window: str, action: str, **extra: Any) -> dict[str, Any]:
+        token = self.tokens.get(window)
+        if token is None:
+            token = self.tokens[window] = self.server.login(f"s0{window}")
+        status, body = self.server.act(token, window, action, **extra)
+        assert status == 200, (action, window, body)
+        return dict(body)
+
+    def call_next(self, window: str) -> str:
+        body = self.act(window, "call_next")
+        assert body["ticket"], f"nobody waiting for window {window}"
+        return str(body["ticket"]["number"])
+
+    def notice(self, text: str) -> None:
+        token = self.server.login("admin", "admin1234")
+        status, body = self.server.request("POST", f"/api/halls/{HALL}/notice", {"text": text}, token=token)
+        assert status in (200, 201), body
+
+
+@pytest.fixture
+def clerks(live_server: LiveServer) -> Clerks:
+    return Clerks(live_server)
+
+
+@pytest.fixture
+def screens(browser: Any) -> Iterator[Callable[..., Any]]:
+    """Open a screen in its own browser context (own viewport); all closed at the end."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_screen(url: str, size: tuple[int, int] = LANDSCAPE, ready: bool = True) -> Any:
+        context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{url}: {error}"))
+        page.goto(url)
+        if ready:
+            wait_ready(page)
+        return page
+
+    yield open_screen
+    for context in contexts:
+        context.close()
+    assert errors == [], errors  # a script error on a wall screen is a bug
+
+
+def wait_ready(page: Any) -> None:
+    """Until the screen has its first snapshot (the socket is up and the state drawn)."""
+    page.wait_for_selector("html[data-seq]", state="attached", timeout=10_000)
+
+
+def lobby_url(server: LiveServer) -> str:
+    return f"{server.url}/display/{HALL}"
+
+
+def window_url(server: LiveServer, window: str) -> str:
+    return f"{server.url}/display/{HALL}/windows/{window}"
+
+
+def played(page: Any) -> list[dict[str, Any]]:
+    log: list[dict[str, Any]] = page.evaluate("window.hallqPlaybackLog")
+    return log
+
+
+def finished_clips(page: Any, count: int) -> list[dict[str, Any]]:
+    """Wait until ``count`` clips have been played to their end; return the whole log."""
+    page.wait_for_function(
+        "n => window.hallqPlaybackLog.filter(e => e.ended_at !== null).length >= n",
+        arg=count, timeout=SPOKEN_TIMEOUT_MS,
+    )
+    return played(page)
+
+
+def shape(log: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
+    return [(e["kind"], e["lang"], e["number"]) for e in log]
+
+
+def call_clips(number: str, rounds: int) -> list[tuple[str, str | None, str]]:
+    """What one call sounds like: the chime, then zh and en, ``rounds`` times."""
+    return [("chime", None, number)] + [("voice", lang, number) for _ in range(rounds) for lang in ("zh", "en")]
+
+
+def assert_one_at_a_time(log: list[dict[str, Any]]) -> None:
+    for before, after in itertools.pairwise(log):
+        assert before["ended_at"] is not None, before
+        assert after["started_at"] >= before["ended_at"], (before, after)
+
+
+# --- calls appear at once ---------------------------------------------------------------
+
+
+def test_a_call_shows_on_lobby_and_window_screen_within_a_second(
+    live_server: LiveServer, clerks: Clerks, screens: Callable[..., Any]
+) -> None:
+    lobby = screens(lobby_url(live_server))
+    window = screens(window_url(live_server, "1"))
+    live_server.issue(["register"])
+
+    started = time.monotonic()
+    number = clerks.call_next("1")
+    lobby.wait_for_selector(f"#now[data-number='{number}'][data-window='1']", timeout=5_000)
+    window.wait_for_selector(f"#ws-ticket-panel[data-number='{number}']", timeout=5_000)
+    elapsed = time.monotonic() - started
+    assert elapsed < SHOWN_WITHIN_S, f"the call took {elapsed:.3f} s to show"
+
+    assert lobby.text_content("#now-number") == number
+    assert "1号窗口" in (lobby.text_content("#now-window") or "")
+    cell = lobby.locator(".win[data-window='1']")
+    assert cell.get_attribute("data-status") == "calling"
+    assert cell.get_attribute("data-number") == number
+    assert "newest" in (cell.get_attribute("class") or "")
+    assert lobby.locator("#recent li").first.get_attribute("data-number") == number
+    # The newest call flashes (three times, then stays highlighted).
+    animation = lobby.evaluate(
+        "document.getAnimations().filter(a => a.animationName === 'hallq-flash')"
+        ".map(a => [a.effect.target.id || a.effect.target.className, a.effect.getTiming().iterations])"
+    )
+    assert ["now", 3] in [list(a) for a in animation], animation
+    status = window.text_content("#ws-status") or ""
+    assert f"请{number}号" in status and f"Please come, {number}" in status
+
+
+def test_window_screen_follows_the_window(
+    live_server: LiveServer, clerks: Clerks, screens: Callable[..., Any]
+) -> None:
+    screen = screens(window_url(live_server, "2"))
+    lobby = screens(lobby_url(live_server))
+
+    def status() -> str:
+        return str(screen.get_attribute("body", "data-status"))
+
+    assert status() == "closed"
+    assert "未开放" in (screen.text_content("#ws-status") or "")
+    assert screen.text_content("#ws-window-number") == "2"
+    assert "2号窗口" in (screen.text_content("#ws-window-name") or "")
+
+    clerks.act("2", "open")
+    screen.wait_for_selector("body[data-status='idle']", timeout=5_000)
+    assert "空闲" in (screen.text_content("#ws-status") or "")
+    assert "Idle" in (screen.text_content("#ws-status") or "")
+    assert screen.text_content("#ws-clerk-name") == "王芳"
+    assert screen.text_content("#ws-clerk-id") == "s02"
+
+    live_server.issue(["transfer"])
+    number = clerks.call_next("2")
+    screen.wait_for_selector(f"body[data-status='calling'] #ws-ticket-panel[data-number='{number}']",
+                             timeout=5_000)
+    assert screen.text_content("#ws-ticket") == number
+
+    clerks.act("2", "start")
+    screen.wait_for_selector("body[data-status='serving']", timeout=5_000)
+    assert "办理中" in (screen.text_content("#ws-status") or "")
+    assert screen.text_content("#ws-ticket") == number
+
+    clerks.act("2", "complete")
+    screen.wait_for_selector("body[data-status='idle']", timeout=5_000)
+    assert screen.text_content("#ws-ticket") == ""
+
+    clerks.act("2", "pause")
+    screen.wait_for_selector("body[data-status='paused']", timeout=5_000)
+    assert "暂停服务" in (screen.text_content("#ws-status") or "")
+    # …and the lobby marks the paused window too.
+    lobby.wait_for_selector(".win[data-window='2'][data-status='paused']", timeout=5_000)
+    assert "暂停服务" in (lobby.text_content(".win[data-window='2'] .win-status") or "")
+
+    clerks.act("2", "close")
+    screen.wait_for_selector("body[data-status='closed']", timeout=5_000)
+    assert screen.is_hidden("#ws-clerk")
+    lobby.wait_for_selector(".win[data-window='2']", state="detached", timeout=5_000)
+
+
+def test_lobby_shows_waiting_counts_and_notice(
+    live_server: LiveServer, clerks: Clerks, screens: Callable[..., Any]
+) -> None:
+    lobby = screens(lobby_url(live_server))
+    for services in (["register"], ["register"], ["photo"]):
+        live_server.issue(services)
+    lobby.wait_for_function(
+        "document.querySelector(\"#waiting li[data-service='register'] .w-count\").textContent === '2'",
+        timeout=5_000,
+    )
+    assert lobby.text_content("#waiting li[data-service='photo'] .w-count") == "1"
+    assert lobby.text_content("#waiting li[data-service='pension'] .w-count") == "0"
+    assert "参保登记" in (lobby.text_content("#waiting li[data-service='register']") or "")
+
+    clerks.call_next("1")
+    lobby.wait_for_function(
+        "document.querySelector(\"#waiting li[data-service='register'] .w-count\").textContent === '1'",
+        timeout=5_000,
+    )
+    clerks.notice("请携带身份证原件")
+    lobby.wait_for_selector("#notice:not([hidden])", timeout=5_000)
+    assert lobby.text_content("#notice-text") == "请携带身份证原件"
+
+
+# --- calls are heard, in order, once ----------------------------------------------------
+
+
+def test_two_quick_calls_are_played_in_order_without_overlap(
+    live_server: LiveServer, clerks: Clerks, screens: Callable[..., Any]
+) -> None:
+    lobby = screens(lobby_url(live_server))
+    live_server.issue(["register"])
+    live_server.issue(["register"])
+    first = clerks.call_next("1")
+    second = clerks.call_next("2")
+
+    # The second call waits, so the first is said once (catch-up); the second, with nothing
+    # behind it, gets its repeat (announce.repeat = 2 in the demo hall).
+    log = finished_clips(lobby, 8)
+    assert shape(log) == call_clips(first, 1) + call_clips(second, 2), shape(log)
+    assert_one_at_a_time(log)
+    for entry in log:
+        assert entry["via"] == "audio", entry
+        if entry["kind"] == "chime":
+            assert entry["src"] == "/audio/chime.wav"
+        else:
+            window = "1" if entry["number"] == first else "2"
+            assert entry["src"] == f"/audio/{HALL}/{entry['lang']}/{entry['number']}/{window}.wav"
+            assert entry["window"] == window
+
+
+def test_a_recall_is_announced_again(
+    live_server: LiveServer, clerks: Clerks, screens: Callable[..., Any]
+) -> None:
+    lobby = screens(lobby_url(live_server))
+    live_server.issue(["photo"])
+    number = clerks.call_next("3")
+    finished_clips(lobby, 5)  # chime + zh, en twice
+    clerks.act("3", "recall")
+    log = finished_clips(lobby, 10)
+    assert shape(log) == call_clips(number, 2) * 2
+    assert [e["type"] for e in log] == ["ticket.called"] * 5 + ["ticket.recalled"] * 5
+    assert_one_at_a_time(log)
+
+
+def test_blocked_autoplay_shows_a_button_that_enables_sound(
+    browser: Any, live_server: LiveServer, clerks: Clerks, artifacts: Path
+) -> None:
+    # A browser with Chromium's ordinary autoplay policy: sound needs a user gesture.
+    strict = browser.browser_type.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--headless", "--no-sandbox", "--autoplay-policy=document-user-activation-required"],
+        ignore_default_args=["--mute-audio"],
+    )
+    try:
+        page = strict.new_page(viewport={"width": 1920, "height": 1080})
+        # Playwright's own waits run scripts with a user gesture, which would unlock audio:
+        # follow the socket's frames instead, and only look at the page after the call.
+        with page.expect_websocket() as socket_info:
+            page.goto(lobby_url(live_server))
+        socket_info.value.wait_for_event("framereceived", timeout=10_000)  # the snapshot
+        live_server.issue(["register"])
+        number = clerks.call_next("1")
+        time.sleep(1.5)
+        assert page.is_visible("#sound-unlock"), "no button although autoplay was refused"
+        text = page.text_content("#sound-unlock") or ""
+        assert "点击开启声音" in text and "Tap to enable sound" in text
+        assert played(page) == []
+        page.screenshot(path=str(artifacts / "lobby-sound-locked.png"))
+
+        page.click("#sound-unlock")
+        log = finished_clips(page, 3)
+        assert shape(log)[:3] == call_clips(number, 1)
+        assert page.is_hidden("#sound-unlock")
+    finally:
+        strict.close()
+
+
+def test_failed_server_audio_falls_back_to_speech_synthesis(
+    live_server: LiveServer, clerks: Clerks, screens: Callable[..., Any]
+) -> None:
+    lobby = screens(lobby_url(live_server))
+    # The server's voice files fail (the chime still plays): the page must say the text itself.
+    lobby.route(f"**/audio/{HALL}/**", lambda route: route.fulfill(status=503, body="speech worker down"))
+    live_server.issue(["register"])
+    number = clerks.call_next("4")
+    lobby.wait_for_function("window.hallqAudioFailures.length >= 2", timeout=SPOKEN_TIMEOUT_MS)
+    failures = lobby.evaluate("window.hallqAudioFailures")
+    assert [(f["lang"], f["fallback"], f["number"]) for f in failures[:2]] == [
+        ("zh", "speech", number), ("en", "speech", number)]
+    assert failures[0]["text"] == f"请{number}号到4号窗口办理"
+    assert failures[1]["text"] == f"Number {number}, please go to window 4"
+    # Whatever the browser's speech engine could do, the queue went on: the chime was played
+    # and the page did not stall on the broken clips.
+    log = played(lobby)
+    assert shape(log)[0] == ("chime", None, number)
+    assert all(e["via"] != "audio" or e["kind"] == "chime" for e in log), log
+
+
+# --- reconnecting -----------------------------------------------------------------------
+
+
+def test_lobby_catches_up_after_a_server_restart_without_reload(
+    live_server: LiveServer,
+    live_server_factory: Callable[..., LiveServer],
+    screens: Callable[..., Any],
+) -> None:
+    """The lobby's server goes away; calls go on through another process on the same Redis.
+
+    The lobby shows the reconnect banner after 5 s, resumes with ``since=SEQ`` when its
+    server is back, shows every missed call, speaks the fresh one and not the one that is
+    more than 30 s old by then — all without a reload.
+    """
+    other = live_server_factory(redis_url=live_server.redis_url)
+    desk = Clerks(other)
+    sockets: list[str] = []
+    lobby = screens(lobby_url(live_server))
+    lobby.on("websocket", lambda socket: sockets.append(socket.url))
+    lobby.evaluate("window.__sameDocument = 'yes'")
+    for _ in range(3):
+        other.issue(["register"])
+    first = desk.call_next("1")
+    lobby.wait_for_selector(f"#now[data-number='{first}']", timeout=5_000)
+    finished_clips(lobby, 5)
+    seq_before = int(lobby.get_attribute("html", "data-seq") or "0")
+
+    live_server.stop()
+    went_down = time.monotonic()
+    lobby.wait_for_selector("#conn[data-status='offline']", timeout=5_000)
+    stale = desk.call_next("2")  # will be > 30 s old when the lobby hears of it
+    lobby.wait_for_selector("#banner", state="visible", timeout=10_000)
+    assert time.monotonic() - went_down >= 4.5, "the banner came before 5 s offline"
+    banner = lobby.text_content("#banner") or ""
+    assert "正在重新连接" in banner and "Reconnecting" in banner
+    assert lobby.get_attribute("#now", "data-number") == first  # nothing new while offline
+
+    time.sleep(max(0.0, 31 - (time.monotonic() - went_down)))
+    fresh = desk.call_next("3")
+    live_server.start()
+
+    lobby.wait_for_selector(f"#now[data-number='{fresh}'][data-window='3']", timeout=15_000)
+    lobby.wait_for_selector("#banner", state="hidden", timeout=5_000)
+    assert lobby.get_attribute("#conn", "data-status") == "online"
+    recent = lobby.eval_on_selector_all("#recent li", "els => els.map(e => e.dataset.number)")
+    assert recent[:3] == [fresh, stale, first]
+    assert lobby.get_attribute(".win[data-window='2']", "data-number") == stale
+    assert lobby.evaluate("window.__sameDocument") == "yes"
+    assert any(url.endswith(f"?since={seq_before}") for url in sockets), sockets
+
+    log = finished_clips(lobby, 10)
+    assert shape(log) == call_clips(first, 2) + call_clips(fresh, 2)
+    skipped = lobby.evaluate("window.hallqSkippedCalls")
+    assert [(s["number"], s["reason"]) for s in skipped] == [(stale, "too old")]
+
+
+def test_display_socket_applies_each_event_once_and_refills_a_gap(
+    live_server: LiveServer, clerks: Clerks, browser: Any
+) -> None:
+    """HallSocket against the real server's frames, with the network misbehaving in between.
+
+    A frame delivered twice is applied (and spoken) once; a lost frame is noticed at the
+    next one (its seq jumps) and the page reconnects with ``since=`` to get it replayed.
+    """
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    plan = {"mode": "pass"}
+    urls: list[str] = []
+
+    def relay(page_side: Any) -> None:
+        urls.append(page_side.url)
+        server_side = page_side.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if plan["mode"] == "double" and '"ticket.called"' in str(message):
+                plan["mode"] = "pass"
+                page_side.send(message)
+            elif plan["mode"] == "drop" and '"ticket.issued"' in str(message):
+                plan["mode"] = "pass"
+                return  # lost on the way
+            page_side.send(message)
+
+        server_side.on_message(from_server)
+
+    try:
+        page.route_web_socket(re.compile(r".*/ws/halls/demo/display.*"), relay)
+        page.goto(lobby_url(live_server))
+        wait_ready(page)
+
+        plan["mode"] = "double"
+        live_server.issue(["register"])
+        number = clerks.call_next("1")
+        page.wait_for_selector(f"#now[data-number='{number}']", timeout=5_000)
+        log = finished_clips(page, 5)
+        time.sleep(1.5)  # a second application would be speaking again by now
+        assert shape(played(page)) == call_clips(number, 2), shape(played(page))
+        assert log[0]["seq"] == int(page.get_attribute("html", "data-seq") or 0)
+        assert len(urls) == 1
+
+        plan["mode"] = "drop"
+        applied = int(page.get_attribute("html", "data-seq") or 0)
+        live_server.issue(["photo"])  # its event is lost…
+        live_server.issue(["photo"])  # …and this one shows the gap
+        page.wait_for_function(
+            "document.querySelector(\"#waiting li[data-service='photo'] .w-count\").textContent === '2'",
+            timeout=5_000,
+        )
+        assert len(urls) == 2 and urls[1].endswith(f"?since={applied}"), urls
+        assert page.get_attribute("html", "data-seq") == str(applied + 2)
+    finally:
+        context.close()
+
+
+# --- fitting a hall's screens -------------------------------------------------------------
+
+
+def busy_hall(server: LiveServer, clerks: Clerks) -> str:
+    """Five windows in every state, ten calls made, a notice: returns the newest number."""
+    for services in (["register"], ["transfer"], ["pension"], ["photo"]) * 3:
+        server.issue(services)
+    newest = ""
+    for _ in range(2):
+        for window in ("1", "2", "3", "4"):
+            newest = clerks.call_next(window)
+    clerks.act("2", "start")
+    clerks.act("1", "complete")
+    clerks.act("5", "open")
+    clerks.act("5", "pause")
+    newest = clerks.call_next("3")
+    clerks.notice("今日下午14:00起暂停办理社保卡补办业务，请到3号窗口咨询")
+    return newest
+
+
+# Every visible text node: where it is drawn, its box, colours and size.
+TEXT_REPORT = """() => {
+  const out = [];
+  const pen = document.createElement('canvas').getContext('2d');
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const parse = c => { const m = c.match(/[\\d.]+/g).map(Number); return m.length === 3 ? m.concat([1]) : m; };
+  function background(el) {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let rgb = [255, 255, 255];  // the canvas behind everything
+    for (const c of layers.reverse()) rgb = rgb.map((v, i) => c[i] * c[3] + v * (1 - c[3]));
+    return rgb;
+  }
+  function clipBox(el) {
+    for (let e = el.parentElement; e; e = e.parentElement) {
+      const s = getComputedStyle(e);
+      if (s.overflowX !== 'visible' || s.overflowY !== 'visible') return e.getBoundingClientRect();
+    }
+    return {left: 0, top: 0, right: innerWidth, bottom: innerHeight};
+  }
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el.checkVisibility({visibilityProperty: true})) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const r = range.getBoundingClientRect();
+    if (!r.width) continue;
+    const s = getComputedStyle(el);
+    const clip = clipBox(el);
+    // The glyphs' own extent: line boxes of CJK fonts are much taller than the ink.
+    pen.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+    const m = pen.measureText(node.textContent.trim());
+    const inkTop = r.top + m.fontBoundingBoxAscent - m.actualBoundingBoxAscent;
+    const inkBottom = r.bottom - m.fontBoundingBoxDescent + m.actualBoundingBoxDescent;
+    out.push({text: node.textContent.trim().slice(0, 40), id: el.id, cls: String(el.className),
+      fontSize: parseFloat(s.fontSize), color: parse(s.color), bg: background(el),
+      rect: [r.left, r.top, r.right, r.bottom], ink: [r.left, inkTop, r.right, inkBottom],
+      clip: [clip.left, clip.top, clip.right, clip.bottom],
+      scrolling: !!el.closest('.scroll')});
+  }
+  return out;
+}"""
+
+
+def luminance(rgb: list[float]) -> float:
+    def channel(value: float) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg: list[float], bg: list[float]) -> float:
+    a, b = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def cut_off(item: dict[str, Any]) -> bool:
+    """Whether a text's glyphs are clipped by the box that hides overflow around it."""
+    left, top, right, bottom = ink(item)
+    c_left, c_top, c_right, c_bottom = item["clip"]
+    return left < c_left - 1 or right > c_right + 1 or top < c_top - 1 or bottom > c_bottom + 1
+
+
+def ink(item: dict[str, Any]) -> tuple[float, float, float, float]:
+    left, top, right, bottom = item["ink"]
+    return left, top, right, bottom
+
+
+def overlapping(texts: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Pairs of texts whose glyphs would be drawn over each other."""
+    pairs = []
+    for i, a in enumerate(texts):
+        for b in texts[i + 1:]:
+            al, at, ar, ab = ink(a)
+            bl, bt, br, bb = ink(b)
+            if min(ar, br) - max(al, bl) > 1 and min(ab, bb) - max(at, bt) > 1:
+                pairs.append((a["text"], b["text"]))
+    return pairs
+
+
+def rendered_fonts(page: Any, selector: str) -> dict[str, int]:
+    """The fonts Chromium really drew the text under ``selector`` with: {family: glyphs}."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        nodes = cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": f"{selector}, {selector} *"})
+        fonts: dict[str, int] = {}
+        for node in nodes["nodeIds"]:
+            for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]:
+                fonts[font["familyName"]] = fonts.get(font["familyName"], 0) + font["glyphCount"]
+        return fonts
+    finally:
+        cdp.detach()
+
+
+@pytest.mark.parametrize("size", [LANDSCAPE, PORTRAIT, UHD], ids=["1920x1080", "1080x1920", "3840x2160"])
+def test_lobby_fits_the_screen_readably(
+    size: tuple[int, int],
+    live_server: LiveServer,
+    clerks: Clerks,
+    screens: Callable[..., Any],
+    artifacts: Path,
+) -> None:
+    newest = busy_hall(live_server, clerks)
+    lobby = screens(lobby_url(live_server), size)
+    lobby.wait_for_selector(f"#now[data-number='{newest}']", timeout=5_000)
+    lobby.wait_for_selector("#notice:not([hidden])", timeout=5_000)
+    width, height = size
+    name = f"lobby-{width}x{height}"
+
+    # Mid-flash (the inverted phase) must be as readable as at rest.
+    clerks.act("3", "recall")
+    lobby.wait_for_selector("#now.flash", timeout=5_000)
+    lobby.evaluate("document.getAnimations().filter(a => a.animationName === 'hallq-flash')"
+                   ".forEach(a => { a.pause(); a.currentTime = 100; })")
+    lobby.screenshot(path=str(artifacts / f"{name}-flash.png"))
+    flashing = lobby.evaluate(TEXT_REPORT)
+    lobby.evaluate("document.getAnimations().forEach(a => a.finish())")
+    lobby.screenshot(path=str(artifacts / f"{name}.png"))
+    texts = lobby.evaluate(TEXT_REPORT)
+
+    metrics = lobby.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight, innerWidth, innerHeight]"
+    )
+    assert metrics[0] <= metrics[2] and metrics[1] <= metrics[3], f"the page scrolls: {metrics}"
+    too_wide = lobby.evaluate(
+        "[...document.querySelectorAll('[data-fit]')].filter(e => e.clientWidth && e.scrollWidth > e.clientWidth + 1)"
+        ".map(e => [e.id || e.className, e.textContent, e.scrollWidth, e.clientWidth])"
+    )
+    assert too_wide == [], too_wide
+    clipped = [(t["text"], t["ink"], t["clip"]) for t in texts if not t["scrolling"] and cut_off(t)]
+    assert clipped == [], clipped
+    assert overlapping(texts) == []
+
+    # What must be on it: every open window, paused marked, the notice, 8 recent calls.
+    assert lobby.locator(".win").count() == 5
+    assert "暂停服务" in (lobby.text_content(".win[data-window='5']") or "")
+    assert lobby.locator("#recent li").count() == 8
+    assert all(t["rect"][2] <= width + 1 and t["rect"][3] <= height + 1 for t in texts)
+
+    # Contrast ≥ 7:1 for every text, at rest and while flashing.
+    for report in (texts, flashing):
+        low = [(t["text"], round(contrast(t["color"], t["bg"]), 2)) for t in report
+               if contrast(t["color"], t["bg"]) < 7]
+        assert low == [], low
+
+    # The newest number is the largest text on screen and at least 8 % of its height.
+    number = next(t for t in texts if t["id"] == "now-number")
+    assert number["text"] == newest
+    assert number["fontSize"] >= 0.08 * height, (number["fontSize"], height)
+    others = [t for t in texts if t["id"] != "now-number"]
+    largest = max(others, key=lambda t: t["fontSize"])
+    assert number["fontSize"] > largest["fontSize"], largest
+
+    # Chinese is drawn with a CJK font, not as tofu boxes.
+    fonts = rendered_fonts(lobby, "#hall-name")
+    cjk = {family: n for family, n in fonts.items() if "CJK" in family or "SC" in family}
+    assert sum(cjk.values()) >= len("人力社保服务中心"), fonts
+
+
+@pytest.mark.parametrize("size", [LANDSCAPE, PORTRAIT], ids=["1920x1080", "1080x1920"])
+def test_window_screen_fits_and_is_readable(
+    size: tuple[int, int],
+    live_server: LiveServer,
+    clerks: Clerks,
+    screens: Callable[..., Any],
+    artifacts: Path,
+) -> None:
+    live_server.issue(["register"])
+    number = clerks.call_next("1")
+    screen = screens(window_url(live_server, "1"), size)
+    screen.wait_for_selector(f"#ws-ticket-panel[data-number='{number}']", timeout=5_000)
+    screen.evaluate("document.getAnimations().forEach(a => a.finish())")
+    screen.screenshot(path=str(artifacts / f"window-{size[0]}x{size[1]}.png"))
+    texts = screen.evaluate(TEXT_REPORT)
+    metrics = screen.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight, innerWidth, innerHeight]"
+    )
+    assert metrics[0] <= metrics[2] and metrics[1] <= metrics[3], metrics
+    assert [(t["text"], t["ink"], t["clip"]) for t in texts if cut_off(t)] == []
+    assert overlapping(texts) == []
+    low = [(t["text"], round(contrast(t["color"], t["bg"]), 2)) for t in texts if contrast(t["color"], t["bg"]) < 7]
+    assert low == [], low
+    ticket = next(t for t in texts if t["id"] == "ws-ticket")
+    assert ticket["fontSize"] >= 0.08 * size[1]
+    assert ticket["fontSize"] >= max(t["fontSize"] for t in texts)
