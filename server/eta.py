@@ -80,7 +80,8 @@ def estimate_wait_s(
     if ahead_services is None:
         work = ahead * own
     else:
-        times = {s: visit_s(s) for visitor in ahead_services for s in visitor}
+        # one mean per service, not per visitor: a queue of thousands costs one pass
+        times = {s: visit_s(s) for s in {s for visitor in ahead_services for s in visitor}}
         work = sum(sum(times[s] for s in visitor) for visitor in ahead_services)
     windows = max(1, min(open_windows.get(s, 0) for s in services))
     return max(0, round((work + 0.5 * own) / windows))
