@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import ratelimit, stats
-from server.auth import Session, require
+from server.auth import AuthError, Session, require
 from server.hours import hall_time
 from server.qr import qr_svg
 from server.queue.engine import hall_of_token, keys_prefix
@@ -196,7 +196,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     token = bearer(request)
     if not token or not await runtime_of(request).sessions.logout(token):
-        raise Refusal("not_logged_in", "no live session to log out")
+        raise AuthError("not_logged_in", "no live session to log out", 401)
     response = JSONResponse({"ok": True})
     response.delete_cookie("hallq_session")
     return response
@@ -205,8 +205,6 @@ async def logout(request: Request) -> Response:
 async def me(request: Request) -> Response:
     session = await session_of(request)
     if session is None:
-        from server.auth import AuthError
-
         raise AuthError("not_logged_in", "log in first", 401)
     return JSONResponse({"staff": session.public(), "hall": session.hall})
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server import api, audio, pages, sockets
 from server.config import Hall, load_demo, load_hall
+from server.fanout import KeepRawSend
 from server.queue.errors import Refusal
 from server.runtime import Runtime
 
@@ -55,6 +57,8 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
     return Starlette(
         routes=[*api.routes, *sockets.routes, *audio.routes, *pages.routes],
         lifespan=lifespan,
+        # outermost of ours: it sees uvicorn's own send, so fan-out can write frames directly
+        middleware=[Middleware(KeepRawSend)],
         exception_handlers={
             Refusal: refusal_response,
             RedisError: redis_down_response,

@@ -7,9 +7,14 @@ bounded queue: a socket whose buffer is above :data:`MAX_BEHIND_BYTES` is behind
 and is dropped (it reconnects with ``since=SEQ`` and resyncs) so that it never
 delays the others.
 
-The direct path needs uvicorn's sans-I/O websockets protocol (our server). Under
-any other ASGI server (e.g. starlette's TestClient) :class:`QueuedOutlet` does the
-same job with a bounded queue and one sender task per socket.
+The direct path needs uvicorn's sans-I/O websockets protocol (our server), reached
+through the raw ``send`` that :class:`KeepRawSend` keeps in the scope (starlette
+wraps ``send`` in closures before the endpoint sees it). Under any other ASGI
+server (e.g. starlette's TestClient) :class:`QueuedOutlet` does the same job with a
+bounded queue and one sender task per socket.
+
+``HALLQ_FANOUT=naive`` switches to :class:`NaiveOutlet` (one ``send_text`` task per
+socket per event): the baseline of ``bench/bench_fanout.py``, never for production.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import struct
 from typing import Any, Protocol
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 log = logging.getLogger("hallq.fanout")
@@ -28,6 +36,12 @@ log = logging.getLogger("hallq.fanout")
 MAX_BEHIND_BYTES = 512 * 1024
 #: The same bound for the queued path, in messages.
 MAX_QUEUED = 256
+#: The kernel's send buffer of a socket. Linux would otherwise grow it to ~4 MB
+#: (tcp_wmem), so a stuck client would hold megabytes before we even saw it behind;
+#: 64 KB (128 KB as the kernel counts) still carries hundreds of events per round trip.
+KERNEL_SEND_BUFFER = 64 * 1024
+#: Where :class:`KeepRawSend` keeps the server's own ``send`` in the scope.
+RAW_SEND = "hallq.raw_send"
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -48,6 +62,15 @@ class Outlet(Protocol):
     def offer(self, frame: bytes, text: str) -> bool:
         """Send without waiting; False when the socket is gone or was dropped for being behind."""
 
+    def offer_batch(self, frames: bytes, texts: list[str]) -> bool:
+        """Offer several messages at once: ``frames`` is their frames joined, ``texts`` their texts."""
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until most of what was offered has gone out; False when it never does."""
+
+    def drop(self) -> None:
+        """End the connection now (the client reconnects with ``since=`` and resyncs)."""
+
     def close(self) -> None:
         """Stop sending (the socket has ended)."""
 
@@ -59,6 +82,10 @@ class DirectOutlet:
         self.protocol = protocol
         self.transport: asyncio.WriteTransport = protocol.transport
         self.alive = True
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
 
     def offer(self, frame: bytes, text: str) -> bool:
         if not self.alive or self.protocol.close_sent or self.transport.is_closing():
@@ -66,11 +93,27 @@ class DirectOutlet:
             return False
         if self.transport.get_write_buffer_size() > MAX_BEHIND_BYTES:
             log.warning("dropping a socket that is %d bytes behind", self.transport.get_write_buffer_size())
-            self.alive = False
-            self.transport.abort()
+            self.drop()
             return False
         self.transport.write(frame)
         return True
+
+    def offer_batch(self, frames: bytes, texts: list[str]) -> bool:
+        return self.offer(frames, "")
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.alive and not self.transport.is_closing():
+            if self.transport.get_write_buffer_size() <= MAX_BEHIND_BYTES // 4:
+                return True
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return False
+
+    def drop(self) -> None:
+        self.alive = False
+        self.transport.abort()
 
     def close(self) -> None:
         self.alive = False
@@ -100,18 +143,90 @@ class QueuedOutlet:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("dropping a socket that is %d messages behind", self.queue.qsize())
-            self.close()
+            self.drop()
             return False
         return True
+
+    def offer_batch(self, frames: bytes, texts: list[str]) -> bool:
+        return all(self.offer(b"", text) for text in texts)
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.alive:
+            if self.queue.qsize() <= MAX_QUEUED // 4:
+                return True
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return False
+
+    def drop(self) -> None:
+        self.close()
+        self.closing = asyncio.ensure_future(close_quietly(self.websocket, 1013, "too far behind"))
 
     def close(self) -> None:
         self.alive = False
         self.task.cancel()
 
 
+class NaiveOutlet:
+    """The benchmark's baseline: one ``send_text`` task per socket per event, unbounded."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.alive = True
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def offer(self, frame: bytes, text: str) -> bool:
+        if not self.alive:
+            return False
+        task = asyncio.ensure_future(self._send(text))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    def offer_batch(self, frames: bytes, texts: list[str]) -> bool:
+        return all(self.offer(b"", text) for text in texts)
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self.websocket.send_text(text)
+        except Exception:
+            self.alive = False
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        return self.alive
+
+    def drop(self) -> None:
+        self.alive = False
+        self.closing = asyncio.ensure_future(close_quietly(self.websocket, 1013, "too far behind"))
+
+    def close(self) -> None:
+        self.alive = False
+
+
+class KeepRawSend:
+    """ASGI middleware keeping the server's own ``send`` in a websocket's scope.
+
+    Starlette hands endpoints a ``send`` wrapped in closures (exception handling), so
+    the uvicorn protocol behind it, and its transport, are reachable only from here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send
+        await self.app(scope, receive, send)
+
+
 def outlet_for(websocket: WebSocket) -> Outlet:
     """The fastest outlet this server allows for ``websocket``."""
-    protocol = getattr(websocket._send, "__self__", None)  # uvicorn's protocol object
+    if os.environ.get("HALLQ_FANOUT") == "naive":
+        return NaiveOutlet(websocket)
+    send = websocket.scope.get(RAW_SEND, websocket._send)
+    protocol = getattr(send, "__self__", None)  # uvicorn's protocol object
     if protocol is not None and hasattr(protocol, "transport") and hasattr(protocol, "close_sent"):
         return DirectOutlet(protocol)
     return QueuedOutlet(websocket)

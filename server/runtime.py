@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from server.auth import Sessions
@@ -25,6 +25,9 @@ from server.queue.errors import Refusal
 from server.speech import SpeechError, SpeechService
 
 log = logging.getLogger("hallq")
+
+#: Redis connections of one process for requests and sockets (the hub has its own).
+REDIS_CONNECTIONS = 64
 
 
 @dataclass
@@ -52,7 +55,13 @@ class Runtime:
 
     async def start(self) -> None:
         options = {"decode_responses": True, "socket_connect_timeout": 2.0, "health_check_interval": 10}
-        self.redis = Redis.from_url(self.redis_url, socket_timeout=5.0, **options)  # type: ignore[arg-type]
+        # A blocking pool: when a thousand screens reconnect at once (a restart), requests
+        # queue for a connection instead of failing with "Too many connections" (redis-py's
+        # default pool raises past 100) and telling screens that Redis is down.
+        pool = BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10, socket_timeout=5.0, **options
+        )
+        self.redis = Redis.from_pool(pool)
         # The hub's blocking XREADs get their own pool so they never hold up requests.
         self.reader = Redis.from_url(self.redis_url, socket_timeout=10.0, **options)  # type: ignore[arg-type]
         secret = await self._secret()

@@ -70,10 +70,13 @@ async def follow(websocket: WebSocket, hall: HallRuntime, subscriber: Subscriber
     try:
         if not hall.hub.redis_up:
             subscriber.send({"type": "status", "redis": "down"})
-        await hall.hub.catch_up(subscriber, since)
+        if not await hall.hub.catch_up(subscriber, since):
+            subscriber.outlet.drop()
+            return
         await wait_for_close(websocket)
-    except RedisError:
+    except RedisError as exc:
         # Tell the client and let it reconnect (with since=) once Redis is back.
+        log.warning("redis unavailable while catching a %s up: %r", subscriber.kind, exc)
         subscriber.send({"type": "status", "redis": "down"})
         await close_quietly(websocket, 1013, "redis unavailable")
     finally:
@@ -145,6 +148,10 @@ async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: st
         return {"type": "result", "request_id": request_id, "ok": True, **answer}
     except Refusal as refusal:
         return {"type": "result", "request_id": request_id, "ok": False, **refusal.body()}
+    except RedisError:
+        # Answered like HTTP's 503, and the pad stays: it may retry with the same request_id.
+        unavailable = Refusal("redis_unavailable", "the queue store is unreachable; try again shortly")
+        return {"type": "result", "request_id": request_id, "ok": False, **unavailable.body()}
 
 
 def same_origin(websocket: WebSocket) -> bool:

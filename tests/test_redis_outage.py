@@ -1,0 +1,132 @@
+"""Redis stopped and started again under a live server with sockets open.
+
+While Redis is away, HTTP answers 503 (``redis_unavailable``), every socket is told
+``{"type":"status","redis":"down"}`` and nothing else breaks; when it is back the
+sockets hear ``"up"`` and the events made next arrive with the seq continuing,
+nothing missed, without anybody reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.embedded import EmbeddedRedis, free_port
+from tests.live import LiveServer
+from tests.test_api import assert_error
+from tests.test_sockets import display_url, is_event, open_socket, pad_url, visitor_url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A durable redis-server of this test's own, so it can be stopped and started."""
+    redis = EmbeddedRedis(tmp_path / "redis", port=free_port(), durable=True)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def server(own_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(own_redis.url, tmp_path)
+    live.start()
+    yield live
+    live.stop()
+
+
+def status_of(message: dict[str, Any]) -> str | None:
+    return message.get("redis") if message.get("type") == "status" else None
+
+
+async def wait_healthy(server: LiveServer, healthy: bool, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _ = await asyncio.to_thread(server.request, "GET", "/healthz")
+        if (status == 200) == healthy:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"/healthz never became {'200' if healthy else '503'}")
+
+
+async def test_sockets_are_told_and_catch_up_when_redis_returns(
+    server: LiveServer, own_redis: EmbeddedRedis
+) -> None:
+    clerk = await asyncio.to_thread(server.login, "s01")
+    await asyncio.to_thread(server.issue, ["register"])
+    mine = (await asyncio.to_thread(server.issue, ["register"]))["ticket"]
+    async with contextlib.AsyncExitStack() as stack:
+        display = await stack.enter_async_context(open_socket(display_url(server)))
+        pad = await stack.enter_async_context(open_socket(pad_url(server, "1", clerk)))
+        phone = await stack.enter_async_context(open_socket(visitor_url(server, mine["token"])))
+        assert (await display.recv())["seq"] == 2
+        assert (await pad.recv())["type"] == "window_state"
+        assert (await phone.recv())["ahead"] == 1
+        await asyncio.to_thread(server.act, clerk, "1", "call_next")
+        assert [m["seq"] for m in (await display.recv(), await display.recv())] == [3, 4]
+        assert (await phone.recv())["ahead"] == 0
+
+        # --- Redis goes away ---------------------------------------------------------
+        own_redis.stop()
+        for peer in (display, pad, phone):
+            await peer.until(lambda m: status_of(m) == "down", timeout=10)
+        assert (await asyncio.to_thread(server.request, "GET", "/healthz"))[0] == 503
+        for method, path, body in (
+            ("GET", "/api/halls/demo/state", None),
+            ("POST", "/api/halls/demo/tickets", {"services": ["register"]}),
+            ("GET", f"/api/tickets/{mine['token']}", None),
+            ("POST", "/api/auth/login", {"hall": "demo", "staff": "s02", "pin": "1234"}),
+        ):
+            assert_error(await asyncio.to_thread(server.request, method, path, body), 503, "redis_unavailable")
+        assert_error(await asyncio.to_thread(server.act, clerk, "1", "recall"), 503, "redis_unavailable")
+        # a pad's action is answered, and the pad stays
+        await pad.send({"action": "recall", "request_id": "during-outage"})
+        result = await pad.until(lambda m: m.get("type") == "result")
+        assert result["ok"] is False and result["error"]["code"] == "redis_unavailable"
+        # a screen that connects now hears why it gets nothing, and is asked to come back
+        async with open_socket(display_url(server)) as newcomer:
+            assert status_of(await newcomer.recv()) == "down"
+        # the pages themselves are still served (they need no Redis)
+        assert (await asyncio.to_thread(server.request, "GET", "/api/halls/demo"))[0] == 200
+
+        # --- Redis is back (its append-only file kept everything) ---------------------
+        own_redis.start()
+        for peer in (display, pad, phone):
+            await peer.until(lambda m: status_of(m) == "up", timeout=10)
+        await wait_healthy(server, True)
+        await asyncio.to_thread(server.issue, ["photo"])
+        status, called = await asyncio.to_thread(server.act, clerk, "1", "call_next")
+        assert status == 200 and called["ticket"]["number"] == "A002"
+        after = [await display.recv() for _ in range(3)]
+        assert [(m["seq"], m["type"]) for m in after] == [
+            (5, "ticket.issued"), (6, "ticket.completed"), (7, "ticket.called"),
+        ]
+        pad_events = await pad.collect(lambda m: is_event(m) and m["seq"] == 7)
+        assert [m["seq"] for m in pad_events if is_event(m)] == [5, 6, 7]
+        update = await phone.until(lambda m: m.get("type") == "ticket")
+        assert update["ticket"]["status"] == "called" and update["ticket"]["window"] == "1"
+        await pad.send({"action": "start", "request_id": "after-outage"})
+        assert (await pad.until(lambda m: m.get("type") == "result"))["ok"] is True
+        assert (await display.recv())["seq"] == 8
+
+
+async def test_a_server_started_while_redis_is_briefly_away_recovers(
+    server: LiveServer, own_redis: EmbeddedRedis
+) -> None:
+    """A restart of Redis between events: the hub's blocking read resumes at the right seq."""
+    for _ in range(3):
+        await asyncio.to_thread(server.issue, ["register"])
+    async with open_socket(display_url(server)) as display:
+        assert (await display.recv())["seq"] == 3
+        own_redis.stop()
+        own_redis.start()
+        await wait_healthy(server, True)
+        await asyncio.to_thread(server.issue, ["register"])
+        messages = await display.collect(lambda m: is_event(m), timeout=10)
+        assert [m["seq"] for m in messages if is_event(m)] == [4]
+        assert all(m.get("type") in ("status", "ticket.issued") for m in messages)
