@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ log = logging.getLogger("hallq.events")
 #: Subscribers served first to last: the lobby must never wait behind phones.
 KINDS = ("display", "pad")
 MAX_PENDING = 2_000
+#: Seconds between the hub's app-level pings to every socket (HALLQ_HEARTBEAT_S overrides).
+HEARTBEAT_S = float(os.environ.get("HALLQ_HEARTBEAT_S", "15"))
 #: Replayed events written before waiting for the client to take them.
 REPLAY_BATCH = 200
 
@@ -118,6 +121,7 @@ class HallHub:
         self.redis_up = True
         self.last_seq = 0
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
 
     # --- subscribers ------------------------------------------------------
@@ -163,23 +167,37 @@ class HallHub:
             except Exception:  # a listener's bug must not stop the hall's screens
                 log.exception("event listener failed")
 
-    def broadcast_status(self, up: bool) -> None:
-        """Tell every socket whether Redis is reachable (``{"type":"status","redis":…}``)."""
-        frame, text = encode({"type": "status", "redis": "up" if up else "down"})
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Send a message that is not a hall event (no seq) to every live socket, phones included."""
+        frame, text = encode(message)
         for kind in KINDS:
             for subscriber in list(self.subscribers[kind]):
                 if subscriber.pending is None:
                     subscriber.outlet.offer(frame, text)
         for listener in self.listeners:
             with contextlib.suppress(Exception):
-                listener({"type": "status", "redis": "up" if up else "down"})
+                listener(message)
+
+    def broadcast_status(self, up: bool) -> None:
+        """Tell every socket whether Redis is reachable (``{"type":"status","redis":…}``)."""
+        self.broadcast({"type": "status", "redis": "up" if up else "down"})
+
+    async def _heartbeat(self) -> None:
+        """``{"type":"ping"}`` every :data:`HEARTBEAT_S`: a browser cannot see a half-open
+        connection on a socket it never writes to, so screens reconnect after a silence."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self.broadcast({"type": "ping"})
 
     # --- the reader -------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"hub-{self.hall.id}")
+        self._beat = asyncio.create_task(self._heartbeat(), name=f"heartbeat-{self.hall.id}")
 
     async def stop(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -335,7 +353,7 @@ class VisitorTracker:
                 self.remove(token, subscriber)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "status":
+        if event.get("type") in ("status", "ping"):
             frame, text = encode(event)
             for subscribers in self.by_token.values():
                 for subscriber in subscribers:
@@ -379,7 +397,7 @@ class PadTracker:
                 self.last_sent.pop(subscriber.window, None)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        if self.by_window and event.get("type") != "status":
+        if self.by_window and "seq" in event:
             self.refresh.poke()
 
     async def state_message(self, window: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from server.config import Hall, Staff, demo_text, load_demo, parse_hall
 from server.embedded import EmbeddedRedis
-from server.queue.engine import Engine, keys_prefix
+from server.queue.engine import RECENT_CALLS, Engine, keys_prefix
 from server.queue.errors import Refusal
 from server.queue.rules import WaitingTicket, next_for_window, people_ahead
 from tests.conftest import DEMO_MORNING, HallClock
@@ -674,7 +674,7 @@ def apply(state: dict[str, Any], event: dict[str, Any]) -> None:
     if "waiting" in event:
         state["waiting"] = {s: int(event["waiting"].get(s, 0)) for s in state["waiting"]}
     if event["type"] in ("ticket.called", "ticket.recalled"):
-        state["recent"] = [event, *state["recent"]][:10]
+        state["recent"] = [event, *state["recent"]][:RECENT_CALLS]
     if event["type"] == "hall.notice":
         state["notice"] = event["text"]
     state["seq"] = event["seq"]

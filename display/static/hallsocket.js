@@ -71,11 +71,23 @@
     this._retryTimer = null;
     this._stopped = true;
     this._lastGapAt = 0;
+    this._lastFrameAt = 0;
+    this._watchdog = null;
   }
+
+  /** The server sends {"type":"ping"} every 15 s: this long without any frame means the
+   *  connection is half-open (e.g. Wi-Fi dropped without a close), so reconnect. */
+  var SILENCE_MS = 45000;
 
   HallSocket.prototype.start = function () {
     if (!this._stopped) return this;
     this._stopped = false;
+    var self = this;
+    this._watchdog = setInterval(function () {
+      if (self._ws && self._ws.readyState === 1 && Date.now() - self._lastFrameAt > SILENCE_MS) {
+        self._reconnectNow();
+      }
+    }, 5000);
     this._connect();
     return this;
   };
@@ -83,6 +95,7 @@
   HallSocket.prototype.stop = function () {
     this._stopped = true;
     clearTimeout(this._retryTimer);
+    clearInterval(this._watchdog);
     if (this._ws) {
       var ws = this._ws;
       this._ws = null;
@@ -125,12 +138,14 @@
     self._ws = ws;
     ws.onopen = function () {
       if (self._ws !== ws) return;
+      self._lastFrameAt = Date.now();
       self._redisDown = false;
       self._setStatus('online');
     };
     ws.onmessage = function (msg) {
       if (self._ws !== ws) return;
       self._delay = MIN_DELAY_MS;
+      self._lastFrameAt = Date.now();
       var frame;
       try { frame = JSON.parse(msg.data); } catch (e) { return; }
       if (frame && typeof frame === 'object') self._dispatch(frame);

@@ -34,6 +34,8 @@ ACTIONS = (
     "suspend", "resume", "pause", "unpause", "open", "close",
 )
 SCRIPTS = (*ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info")
+#: How many call/recall events the hall keeps for screens' "recent calls" (lua/lib.lua trims to it).
+RECENT_CALLS = 16
 NUMBER_RE = re.compile(r"^[A-Z]\d{3}$")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 TOKEN_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,31})\.([A-Za-z0-9_-]{22,64})$")
