@@ -31,12 +31,7 @@ class AuthError(Refusal):
     """401/403/429 refusals of the auth layer."""
 
     def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(code, message)
-        self._status = status
-
-    @property
-    def status(self) -> int:
-        return self._status
+        super().__init__(code, message, status=status)
 
 
 @dataclass(frozen=True)

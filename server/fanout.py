@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -75,6 +76,18 @@ class Outlet(Protocol):
         """Stop sending (the socket has ended)."""
 
 
+async def _wait_until(ready: Callable[[], bool], alive: Callable[[], bool], timeout: float) -> bool:
+    """Poll until ``ready()`` (True), the socket dies or ``timeout`` passes (False): pacing for replays."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while alive():
+        if ready():
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return False
+
+
 class DirectOutlet:
     """Writes pre-encoded frames straight to a uvicorn websocket connection's transport."""
 
@@ -102,14 +115,11 @@ class DirectOutlet:
         return self.offer(frames, "")
 
     async def drain(self, timeout: float = 10.0) -> bool:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.alive and not self.transport.is_closing():
-            if self.transport.get_write_buffer_size() <= MAX_BEHIND_BYTES // 4:
-                return True
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.005)
-        return False
+        return await _wait_until(
+            lambda: self.transport.get_write_buffer_size() <= MAX_BEHIND_BYTES // 4,
+            lambda: self.alive and not self.transport.is_closing(),
+            timeout,
+        )
 
     def drop(self) -> None:
         self.alive = False
@@ -151,14 +161,7 @@ class QueuedOutlet:
         return all(self.offer(b"", text) for text in texts)
 
     async def drain(self, timeout: float = 10.0) -> bool:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.alive:
-            if self.queue.qsize() <= MAX_QUEUED // 4:
-                return True
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.005)
-        return False
+        return await _wait_until(lambda: self.queue.qsize() <= MAX_QUEUED // 4, lambda: self.alive, timeout)
 
     def drop(self) -> None:
         self.close()

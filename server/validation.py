@@ -16,12 +16,7 @@ class BadRequest(Refusal):
     """400/413/422 refusals of a malformed request."""
 
     def __init__(self, code: str, message: str, status: int = 422) -> None:
-        super().__init__(code, message)
-        self._status = status
-
-    @property
-    def status(self) -> int:
-        return self._status
+        super().__init__(code, message, status=status)
 
 
 @dataclass(frozen=True)

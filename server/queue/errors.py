@@ -37,15 +37,19 @@ STATUS_BY_CODE = {
 class Refusal(Exception):
     """A refused request: nothing was changed. ``code`` is machine-readable, ``message`` human."""
 
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, details: dict[str, Any] | None = None, *, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details or {}
+        self._status = status
 
     @property
     def status(self) -> int:
-        return STATUS_BY_CODE.get(self.code, 409)
+        """The HTTP status: as given, else by code (409, not possible now, by default)."""
+        return self._status or STATUS_BY_CODE.get(self.code, 409)
 
     def body(self) -> dict[str, Any]:
         """The JSON error body of the contract, with any extra details (e.g. ``number``)."""
