@@ -283,8 +283,9 @@ def _figures(key: str, t: _Tally) -> Group:
         "cancelled": c.get("cancelled", 0),
         "expired": c.get("expired", 0),
         "transferred": c.get("transferred", 0),
-        "wait": _timing(c.get("wait_n", 0), c.get("wait_sum", 0), t.wait_h),
-        "handle": _timing(c.get("handle_n", 0), c.get("handle_sum", 0), t.handle_h),
+        # the count is the histogram's total (older data also kept an explicit *_n counter)
+        "wait": _timing(c.get("wait_n", sketch.total(t.wait_h)), c.get("wait_sum", 0), t.wait_h),
+        "handle": _timing(c.get("handle_n", sketch.total(t.handle_h)), c.get("handle_sum", 0), t.handle_h),
         "ratings": ratings,
     }
 

@@ -25,7 +25,7 @@ from redis.commands.core import AsyncScript
 
 from server.config import Hall, Staff
 from server.eta import estimate_wait_s
-from server.hours import hall_time, issuing_open
+from server.hours import HallTime, hall_time, issuing_open
 from server.queue.errors import Refusal
 from server.queue.rules import group_of
 
@@ -65,6 +65,7 @@ class Engine:
     secret: bytes
     clock: Callable[[], float] = time.time
     _scripts: dict[str, AsyncScript] = field(default_factory=dict, init=False, repr=False)
+    _moment_cache: tuple[int, HallTime] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         prelude = _load_lua("lib")
@@ -80,7 +81,7 @@ class Engine:
         """Run script ``name``; roll the business day over first if it has changed."""
         for _attempt in range(2):
             now = self.clock()
-            moment = hall_time(now, self.hall)
+            moment = self._moment(now)
             payload = {
                 # absent, never null: Lua's cjson turns null into a truthy userdata
                 **{k: v for k, v in args.items() if v is not None},
@@ -102,6 +103,13 @@ class Engine:
             extra = {k: v for k, v in answer.items() if k not in ("ok", "code", "message")}
             raise Refusal(answer["code"], answer["message"], extra)
         raise Refusal("day_changed", "the business day changed during the request; try again")
+
+    def _moment(self, now: float) -> HallTime:
+        """``hall_time`` of ``now``, computed once per second (it is on every action's path)."""
+        second = int(now)
+        if self._moment_cache is None or self._moment_cache[0] != second:
+            self._moment_cache = (second, hall_time(now, self.hall))
+        return self._moment_cache[1]
 
     async def rollover(self) -> dict[str, Any]:
         """Start a new business day if it has begun: leftovers expire, numbering restarts."""

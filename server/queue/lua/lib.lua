@@ -128,7 +128,7 @@ local function stat(dims, metric, inc)
 end
 
 local function stat_duration(dims, name, seconds)
-  stat(dims, name .. '_n', 1)
+  -- (no name_n counter: the histogram's total is the count, one HINCRBY less per dimension)
   stat(dims, name .. '_sum', seconds)
   stat(dims, name .. '_h:' .. bucket(seconds), 1)
 end
