@@ -73,6 +73,9 @@
     this._lastGapAt = 0;
     this._lastFrameAt = 0;
     this._watchdog = null;
+    this.silenceMs = options.silenceMs || SILENCE_MS;
+    /** How many times the socket (re)opened: 1 after the first connection. */
+    this.connections = 0;
   }
 
   /** The server sends {"type":"ping"} every 15 s: this long without any frame means the
@@ -84,10 +87,10 @@
     this._stopped = false;
     var self = this;
     this._watchdog = setInterval(function () {
-      if (self._ws && self._ws.readyState === 1 && Date.now() - self._lastFrameAt > SILENCE_MS) {
+      if (self._ws && self._ws.readyState === 1 && Date.now() - self._lastFrameAt > self.silenceMs) {
         self._reconnectNow();
       }
-    }, 5000);
+    }, Math.min(5000, self.silenceMs / 4));
     this._connect();
     return this;
   };
@@ -138,6 +141,7 @@
     self._ws = ws;
     ws.onopen = function () {
       if (self._ws !== ws) return;
+      self.connections += 1;
       self._lastFrameAt = Date.now();
       self._redisDown = false;
       self._setStatus('online');
