@@ -104,6 +104,9 @@ class AnnounceRules:
 class Rules:
     no_show: NoShowRules = NoShowRules()
     announce: AnnounceRules = AnnounceRules()
+    #: A window's next call (call_next, 特呼) is refused with ``just_called`` this many seconds
+    #: after its ticket in hand was called, so a double tap never closes a visitor unserved.
+    min_call_interval_s: int = 3
 
 
 @dataclass(frozen=True)
@@ -572,7 +575,7 @@ class _Parser:
         return tuple(result)
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
-        self.known(raw, "rules", ("no_show", "announce"))
+        self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s"))
         no_show_raw = self.table(raw, "no_show", "rules.no_show")
         self.known(no_show_raw, "rules.no_show", ("move_back", "max_times", "min_seconds_after_call"))
         no_show = NoShowRules(
@@ -607,7 +610,8 @@ class _Parser:
             templates=templates,
             voices=voices,
         )
-        return Rules(no_show=no_show, announce=announce)
+        min_call_interval_s = self.integer(raw, "min_call_interval_s", "rules.min_call_interval_s", 3, 0, 60)
+        return Rules(no_show=no_show, announce=announce, min_call_interval_s=min_call_interval_s)
 
 
 DEFAULT_TEMPLATES = {
