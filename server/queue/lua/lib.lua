@@ -459,7 +459,7 @@ end
 -- When window w closes or pauses, the tickets transferred to it (its wx: line) go back to
 -- their services' lines as transferred (class x) tickets with their old scores: still
 -- ahead of ordinary tickets, in their original order. One ticket.transferred event each,
--- with reason. Waiting counts do not change (they stay waiting).
+-- with reason (window: the window they left). Waiting counts do not change.
 local function return_reserved(w, reason)
   local key = P .. 'wx:' .. w.id
   local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
@@ -471,8 +471,8 @@ local function return_reserved(w, reason)
       redis.call('ZADD', line, flat[i + 1], t.token)
       redis.call('SADD', P .. 'groups', t.group)
       set_fields(t, {to_window = '', line = line})
-      emit({type = 'ticket.transferred', ticket = public(t), reason = reason, from_window = w.id,
-        to_window = NULL, to_service = NULL, waiting = waiting_counts()})
+      emit_window({type = 'ticket.transferred', ticket = public(t), reason = reason, from_window = w.id,
+        to_window = NULL, to_service = NULL}, w)
     end
   end
 end
