@@ -171,6 +171,8 @@ class Hall:
                 "voices": {lang: self.rules.announce.voices[lang] for lang in self.languages},
             },
             "rating_timeout_s": self.rating_timeout_s,
+            # pads wait this long between calls themselves (the server refuses just_called)
+            "min_call_interval_s": self.rules.min_call_interval_s,
         }
 
 

@@ -31,6 +31,7 @@ async def status_of(engine: Engine, number: str) -> str:
 
 async def test_demo_hall_guards_calls_for_three_seconds() -> None:
     assert load_demo().rules.min_call_interval_s == 3
+    assert load_demo().public()["min_call_interval_s"] == 3, "pads read it to guard their own taps"
 
 
 async def test_double_tap_on_call_next_calls_one_visitor(redis: Redis, clock: HallClock) -> None:
