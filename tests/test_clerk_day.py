@@ -5,14 +5,32 @@ Every refusal is proven to change nothing (``refused``)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from server.config import Hall, demo_text, load_demo, parse_hall
+from server.config import Hall, Staff, demo_text, load_demo, parse_hall
+from server.embedded import EmbeddedRedis
 from server.queue.engine import Engine
+from server.queue.errors import Refusal
 from tests.conftest import HallClock
-from tests.test_engine import P, clerk, demo_variant, dump, events, refused, seq_of
+from tests.test_engine import (
+    RULES_HALL,
+    SERVICES,
+    WINDOWS,
+    P,
+    call_and_compare,
+    check_against_rules,
+    clerk,
+    demo_variant,
+    dump,
+    events,
+    refused,
+    seq_of,
+)
 
 
 def guarded(redis: Redis, clock: HallClock, hall: Hall | None = None) -> Engine:
@@ -339,3 +357,86 @@ async def test_a_stranded_reservation_goes_back_to_its_line(redis: Redis, clock:
     assert [(t["number"], t["reason"]) for t in settled["returned"]] == [("D001", "window_closed")]
     assert await redis.zcard(P + "wx:5") == 0
     assert (await engine.act("1", "call_next", s01))["ticket"]["number"] == "D001"
+
+
+# --- on random days: nothing ever waits for a window that is not open ----------------------
+
+window_ops = st.one_of(
+    st.tuples(st.just("issue"), st.lists(st.sampled_from(SERVICES), min_size=1, max_size=2, unique=True)),
+    st.tuples(st.just("call"), st.sampled_from(WINDOWS), st.sampled_from(WINDOWS)),
+    st.tuples(st.just("call"), st.sampled_from(WINDOWS), st.sampled_from(WINDOWS)),
+    st.tuples(st.just("pause"), st.sampled_from(WINDOWS)),
+    st.tuples(st.just("unpause"), st.sampled_from(WINDOWS)),
+    st.tuples(st.just("close"), st.sampled_from(WINDOWS)),
+    st.tuples(st.just("special"), st.sampled_from(WINDOWS), st.integers(0, 100)),
+)
+
+
+async def nothing_waits_for_a_window_not_open(redis: Redis) -> None:
+    for window in WINDOWS:
+        fields = await redis.hgetall(P + "w:" + window)
+        open_now = bool(fields.get("clerk")) and fields.get("paused") != "1"
+        if not open_now:
+            assert await redis.zcard(P + "wx:" + window) == 0, f"tickets wait for window {window}, not open"
+
+
+async def run_window_day(url: str, steps: list[tuple[Any, ...]]) -> None:
+    """Clerks call, transfer to windows, pause, unpause and close at random; after every step
+    no ticket waits for a window that is not open, the bookkeeping holds, and each call_next
+    calls the ticket the pure rules choose."""
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        await redis.flushall()
+        clock = HallClock()
+        engine = Engine(redis, parse_hall(RULES_HALL), secret=b"k", clock=clock, min_call_interval_s=0)
+        staff = {w: Staff(f"c{w}", f"clerk {w}", "clerk", "") for w in WINDOWS}
+        issued: list[str] = []
+        allowed = {
+            "window_not_open",
+            "window_cannot_serve",
+            "same_window",
+            "window_paused",
+            "window_busy",
+            "already_paused",
+            "not_paused",
+            "not_waiting",
+            "unknown_ticket",
+            "no_window_serves",
+        }
+        for step in steps:
+            clock.advance(1)
+            try:
+                if step[0] == "issue":
+                    issued.append((await engine.issue(step[1]))["ticket"]["token"])
+                elif step[0] == "call":
+                    window, target = step[1], step[2]
+                    await engine.act(window, "open", staff[window])
+                    if await redis.hget(P + "w:" + window, "paused") != "1":
+                        called = await call_and_compare(engine, redis, window, staff[window])
+                        if called:
+                            await engine.act(window, "transfer", staff[window], to_window=target)
+                elif step[0] == "special" and issued:
+                    info = await engine.ticket(issued[step[2] % len(issued)])
+                    assert info is not None
+                    await engine.act(step[1], "call", staff[step[1]], ticket=info["ticket"]["number"])
+                elif step[0] == "close":
+                    window = step[1]
+                    if await redis.hget(P + "w:" + window, "token"):
+                        await engine.act(window, "complete", staff[window])
+                    await engine.act(window, "close", staff[window])
+                elif step[0] in ("pause", "unpause"):
+                    await engine.act(step[1], step[0], staff[step[1]])
+            except Refusal as refusal:
+                assert refusal.code in allowed, refusal.code
+            await nothing_waits_for_a_window_not_open(redis)
+            await check_against_rules(engine, redis, issued)
+    finally:
+        await redis.aclose()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(window_ops, min_size=5, max_size=40))
+def test_random_days_never_strand_a_ticket_at_a_window(
+    redis_server: EmbeddedRedis, steps: list[tuple[Any, ...]]
+) -> None:
+    asyncio.run(run_window_day(redis_server.url, steps))
