@@ -92,6 +92,7 @@ def hallq_server(data: Path) -> Iterator[str]:
     """A real ``hallq serve`` on a free port with its own embedded Redis in ``data``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["HALLQ_MIN_CALL_INTERVAL_S"] = "0"  # calls at machine speed: no double-tap guard
     log = (data / "server.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data", str(data),

@@ -136,8 +136,8 @@ async def run_pattern(url: str, mode: str, pattern: str, actions: int, backlog: 
         await admin.flushall()
         clock = Clock()
         hall = load_demo()
-        engine = Engine(client, hall, secret=b"bench", clock=clock)
-        engines = [engine, *(Engine(c, hall, secret=b"bench", clock=clock) for c in others)]
+        engine = Engine(client, hall, secret=b"bench", clock=clock, min_call_interval_s=0)
+        engines = [engine, *(Engine(c, hall, secret=b"bench", clock=clock, min_call_interval_s=0) for c in others)]
         clerk = Staff("s01", "bench", "clerk", "")
         rng = random.Random(7)
         latencies: list[float] = []

@@ -78,7 +78,8 @@ class Server:
         self.port = free_port()
         self.data = Path(tempfile.mkdtemp(prefix="hallq-bench-"))
         self.redis = None if redis_url else EmbeddedRedis(self.data / "redis", durable=True)
-        self.env = {**os.environ, "HALLQ_SECRET": "bench", **(env or {})}
+        # calls at machine speed: the double-tap guard (rules.min_call_interval_s) is off
+        self.env = {**os.environ, "HALLQ_SECRET": "bench", "HALLQ_MIN_CALL_INTERVAL_S": "0", **(env or {})}
         self.env["REDIS_URL"] = redis_url or (self.redis.url if self.redis else "")
         self.process: subprocess.Popen[bytes] | None = None
 

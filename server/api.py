@@ -7,6 +7,7 @@ one engine call. Errors are the contract's JSON ``{"error": {"code", "message"}}
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zoneinfo
 from datetime import date, datetime
@@ -45,6 +46,15 @@ def bearer(request: Request) -> str | None:
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     return request.cookies.get("hallq_session")
+
+
+def caller_id(token: str | None, client: str) -> str:
+    """Who sent a request, as request_id answers are scoped (CONTRACT.md): a staff session
+    by a stable digest of its token (never the token: stored keys must not hold a usable
+    one), else the anonymous client's address."""
+    if token:
+        return "s:" + hashlib.sha256(b"hallq-request-scope:" + token.encode()).hexdigest()[:24]
+    return "a:" + client
 
 
 async def session_of(request: Request) -> Session | None:
@@ -91,7 +101,7 @@ ISSUE_FIELDS = {
     "priority": Field(bool),
     "lang": Field(str),
     "id_number": Field(str, max_length=32),
-    "request_id": Field(str),
+    "request_id": Field(str, max_length=64),
 }
 
 
@@ -110,6 +120,7 @@ async def issue_ticket(request: Request) -> Response:
         lang=body.get("lang"),
         id_number=body.get("id_number") or None,
         request_id=body.get("request_id"),
+        caller=caller_id(bearer(request) if session else None, client_of(request)),
     )
     answer.pop("seq", None)
     return JSONResponse(answer, status_code=201)
@@ -222,12 +233,16 @@ async def window_action(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     body = await read_json(request, ACTION_FIELDS)
     session = require(await session_of(request), hall.hall.id, CLERKS)
-    answer = await perform(hall, session, request.path_params["window"], body)
+    caller = caller_id(bearer(request), client_of(request))
+    answer = await perform(hall, session, request.path_params["window"], body, caller)
     return JSONResponse(answer)
 
 
-async def perform(hall: HallRuntime, session: Session, window: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One window action for a clerk (HTTP and the pad socket share it)."""
+async def perform(
+    hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str
+) -> dict[str, Any]:
+    """One window action for a clerk (HTTP and the pad socket share it); ``caller``
+    (:func:`caller_id` of the session) scopes its request_id."""
     return await hall.engine.act(
         window,
         body["action"],
@@ -236,6 +251,7 @@ async def perform(hall: HallRuntime, session: Session, window: str, body: dict[s
         service=body.get("service"),
         to_window=body.get("to_window"),
         request_id=body.get("request_id"),
+        caller=caller,
     )
 
 

@@ -34,6 +34,74 @@ def check_config(args: argparse.Namespace) -> int:
         print(f"{args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     print(f"{args.file}: ok — hall {hall.id!r}, {len(hall.services)} services, {len(hall.windows)} windows")
+    if args.against:
+        return check_against(hall, args.file, args.against)
+    return 0
+
+
+#: ``check-config --against`` found open tickets this hall file would orphan.
+ORPHANS_FOUND = 3
+
+
+def check_against(hall: Hall, file: str, against: str) -> int:
+    """List the open tickets in the store ``against`` (a Redis URL, or the data folder of
+    the embedded store) that ``serve`` with this hall file would expire or send back to
+    their line; it changes nothing. Exit 0 when none, ``ORPHANS_FOUND`` when some."""
+    import asyncio
+
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from server.embedded import EmbeddedRedis
+    from server.queue.engine import Engine
+
+    embedded = None
+    if "://" in against:
+        url = against
+    else:
+        folder = Path(against) / "redis"
+        if not folder.is_dir():
+            print(f"{against}: no embedded store here (no {folder})", file=sys.stderr)
+            return 1
+        embedded = EmbeddedRedis(folder)
+        if embedded._answers():  # a running `serve` holds it: ask that one
+            url, embedded = embedded.url, None
+        else:
+            url = embedded.start()
+
+    async def dry_run() -> dict[str, object]:
+        client = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0)
+        try:
+            return await Engine(client, hall, secret=b"").orphans(dry_run=True)
+        finally:
+            await client.aclose()
+
+    try:
+        found = asyncio.run(dry_run())
+    except (RedisError, OSError) as exc:
+        print(f"{against}: cannot read the store: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    expired, returned = found["expired"], found["returned"]
+    assert isinstance(expired, list) and isinstance(returned, list)
+    for item in expired:
+        print(
+            f"warning: ticket {item['number']} ({','.join(item['services'])}, {item['status']}) "
+            f"would expire: {item['reason']}",
+            file=sys.stderr,
+        )
+    for item in returned:
+        print(
+            f"warning: ticket {item['number']} reserved for window {item['window']} would go back "
+            f"to its services' line: {item['reason']}",
+            file=sys.stderr,
+        )
+    if expired or returned:
+        print(f"{file}: {len(expired)} open ticket(s) would expire, {len(returned)} would go back to their line")
+        return ORPHANS_FOUND
+    print(f"{file}: no open ticket in {against} is orphaned by this file")
     return 0
 
 
@@ -134,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=serve)
     check = commands.add_parser("check-config", help="validate a hall file and list every problem")
     check.add_argument("file")
+    check.add_argument(
+        "--against", metavar="DATA",
+        help="also list the open tickets this file would orphan in a store: the data folder of "
+        "the embedded Redis (serve --data) or a Redis URL; exit 3 when there are some",
+    )
     check.set_defaults(func=check_config)
     pin = commands.add_parser("hash-pin", help="print the pin_hash of a PIN for a hall file")
     pin.add_argument("pin", nargs="?")

@@ -106,6 +106,9 @@ class AnnounceRules:
 class Rules:
     no_show: NoShowRules = NoShowRules()
     announce: AnnounceRules = AnnounceRules()
+    #: A window's next call (call_next, 特呼) is refused with ``just_called`` this many seconds
+    #: after its ticket in hand was called, so a double tap never closes a visitor unserved.
+    min_call_interval_s: int = 3
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class Hall:
                 "voices": {lang: self.rules.announce.voices[lang] for lang in self.languages},
             },
             "rating_timeout_s": self.rating_timeout_s,
+            # pads wait this long between calls themselves (the server refuses just_called)
+            "min_call_interval_s": self.rules.min_call_interval_s,
         }
 
 
@@ -574,7 +579,7 @@ class _Parser:
         return tuple(result)
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
-        self.known(raw, "rules", ("no_show", "announce"))
+        self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s"))
         no_show_raw = self.table(raw, "no_show", "rules.no_show")
         self.known(no_show_raw, "rules.no_show", ("places_back", "move_back", "max_times", "min_seconds_after_call"))
         places_key = "move_back" if "move_back" in no_show_raw and "places_back" not in no_show_raw else "places_back"
@@ -610,7 +615,8 @@ class _Parser:
             templates=templates,
             voices=voices,
         )
-        return Rules(no_show=no_show, announce=announce)
+        min_call_interval_s = self.integer(raw, "min_call_interval_s", "rules.min_call_interval_s", 3, 0, 60)
+        return Rules(no_show=no_show, announce=announce, min_call_interval_s=min_call_interval_s)
 
 
 DEFAULT_TEMPLATES = {

@@ -65,8 +65,12 @@ class Runtime:
         # The hub's blocking XREADs get their own pool so they never hold up requests.
         self.reader = Redis.from_url(self.redis_url, socket_timeout=10.0, **options)  # type: ignore[arg-type]
         secret = await self._secret()
+        interval = os.environ.get("HALLQ_MIN_CALL_INTERVAL_S")
         for hall in self.halls_config:
-            engine = Engine(self.redis, hall, secret=secret)
+            engine = Engine(
+                self.redis, hall, secret=secret, min_call_interval_s=float(interval) if interval else None
+            )
+            await self._settle_orphans(engine)
             hub = HallHub(engine, self.reader)
             runtime = HallRuntime(hall, engine, hub, VisitorTracker(hub), PadTracker(hub))
             self.halls[hall.id] = runtime
@@ -93,6 +97,26 @@ class Runtime:
             await self.speech.stop()
         await self.redis.aclose()
         await self.reader.aclose()
+
+    async def _settle_orphans(self, engine: Engine) -> None:
+        """Tickets the hall file can no longer serve (a service or window removed) are
+        reported here and expired or sent back to their line in one script (see
+        :meth:`Engine.orphans`); every worker may run it, the second finds nothing."""
+        try:
+            found = await engine.orphans()
+        except (RedisError, OSError, Refusal) as exc:
+            log.warning("hall %s: could not check for orphaned tickets: %s", engine.hall.id, exc)
+            return
+        for item in found["expired"]:
+            log.warning(
+                "hall %s: ticket %s (%s, %s) expired: %s", engine.hall.id, item["number"],
+                ",".join(item["services"]), item["status"], item["reason"],
+            )
+        for item in found["returned"]:
+            log.warning(
+                "hall %s: ticket %s went back to its services' line from window %s: %s",
+                engine.hall.id, item["number"], item["window"], item["reason"],
+            )
 
     def hall(self, hall_id: str) -> HallRuntime:
         runtime = self.halls.get(hall_id)

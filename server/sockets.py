@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.api import ACTION_FIELDS, CLERKS, perform
+from server.api import ACTION_FIELDS, CLERKS, caller_id, perform
 from server.auth import require
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
@@ -144,7 +144,8 @@ async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: st
         body = check_fields(body, ACTION_FIELDS)
         # Re-checked per action: a logout or an expired session stops the pad at once.
         session = require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
-        answer = await perform(hall, session, window, body)
+        # the same caller as this session's HTTP requests: one request_id namespace per session
+        answer = await perform(hall, session, window, body, caller_id(token, ""))
         return {"type": "result", "request_id": request_id, "ok": True, **answer}
     except Refusal as refusal:
         return {"type": "result", "request_id": request_id, "ok": False, **refusal.body()}

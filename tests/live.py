@@ -43,11 +43,17 @@ _databases = itertools.cycle(range(1, 16))
 class LiveServer:
     """A real ``hallq serve`` subprocess; can be stopped, killed and started again on its port."""
 
-    def __init__(self, redis_url: str, data_dir: Path, config: str | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, redis_url: str, data_dir: Path, config: str | None = None, workers: int = 1,
+        min_call_interval_s: float | None = 0,
+    ) -> None:
         self.redis_url = redis_url
         self.data_dir = data_dir
         self.config = config
         self.workers = workers
+        # Scripted clerks call at machine speed: the double-tap guard is off unless a test
+        # asks for it (None: the hall file's rules.min_call_interval_s).
+        self.min_call_interval_s = min_call_interval_s
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
@@ -69,6 +75,8 @@ class LiveServer:
         if self.config:
             command += ["--config", self.config]
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALLQ_SECRET": "test-secret"}
+        if self.min_call_interval_s is not None:
+            env["HALLQ_MIN_CALL_INTERVAL_S"] = str(self.min_call_interval_s)
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
             self.process = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

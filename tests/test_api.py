@@ -390,3 +390,83 @@ def test_unknown_routes_answer_json_errors(live_server: LiveServer) -> None:
     assert_error(live_server.request("GET", "/api/nothing/here"), 404, "not_found")
     assert_error(live_server.request("PUT", "/api/halls/demo/tickets", {"services": ["register"]}), 405,
                  "method_not_allowed")
+
+
+# --- a clerk's day (issue 9: points 2, 3 and 5) ------------------------------------------
+
+
+def test_a_double_tap_on_call_next_calls_one_visitor(live_server_factory: Any) -> None:
+    import time
+
+    server = live_server_factory(min_call_interval_s=None)  # the demo hall's own 3 s
+    for _ in range(2):
+        server.issue(["register"])
+    clerk = server.login("s01")
+    status, first = server.act(clerk, "1", "call_next", request_id="tap-1")
+    assert status == 200 and first["ticket"]["number"] == "A001"
+    before = seq_of(server)
+    time.sleep(0.25)
+    answer = server.act(clerk, "1", "call_next", request_id="tap-2")
+    assert_error(answer, 409, "just_called")
+    assert 0 < answer[1]["error"]["retry_after_ms"] <= 3000 and answer[1]["error"]["number"] == "A001"
+    assert seq_of(server) == before, "the refused tap changed nothing"
+    _status, ticket = server.request("GET", f"/api/tickets/{first['ticket']['token']}")
+    assert ticket["ticket"]["status"] == "called", "the visitor just called is not closed"
+
+
+def test_transfer_to_a_closed_window_then_a_window_closing_with_reserved_tickets(live_server: LiveServer) -> None:
+    """Point 3 end to end: refused transfer names the open windows; a closing window's
+    reserved ticket goes back to the photo line; 特呼 of it works at another window."""
+    visitor = live_server.issue(["photo"])  # D001
+    live_server.issue(["register"])  # A001
+    s01, s02, s05 = live_server.login("s01"), live_server.login("s02"), live_server.login("s05")
+    assert live_server.act(s02, "2", "open")[0] == 200
+    assert live_server.act(s01, "1", "call", ticket="D001")[0] == 200
+    before = seq_of(live_server)
+    refused = live_server.act(s01, "1", "transfer", to_window="5")
+    assert_error(refused, 409, "window_not_open")
+    assert refused[1]["error"]["open_windows"] == ["2"] and "window 5 is closed" in refused[1]["error"]["message"]
+    assert seq_of(live_server) == before
+    assert live_server.act(s05, "5", "open")[0] == 200
+    status, moved = live_server.act(s01, "1", "transfer", to_window="5")
+    assert status == 200 and moved["ticket"]["to_window"] == "5"
+    status, closed = live_server.act(s05, "5", "close")
+    assert status == 200 and closed["window"]["status"] == "closed"
+    _status, mine = live_server.request("GET", f"/api/tickets/{visitor['ticket']['token']}")
+    assert mine["ticket"]["status"] == "waiting" and "to_window" not in mine["ticket"]
+    assert mine["ahead"] == 0, "back in the photo line ahead of everybody"
+    status, called = live_server.act(s02, "2", "call", ticket="D001")
+    assert status == 200 and called["ticket"]["window"] == "2"
+
+
+def test_request_id_is_one_namespace_per_caller_and_action(live_server: LiveServer) -> None:
+    for _ in range(2):
+        live_server.issue(["register"])
+    clerk_a, clerk_b = live_server.login("s01"), live_server.login("s02")
+    status, a = live_server.act(clerk_a, "1", "call_next", request_id="same-id")
+    assert status == 200 and a["ticket"]["number"] == "A001"
+    # clerk B's own action with A's id: B's visitor at B's window, never A's answer or token
+    status, b = live_server.act(clerk_b, "2", "call_next", request_id="same-id")
+    assert status == 200 and b["window"]["id"] == "2" and b["ticket"]["number"] == "A002"
+    assert b["ticket"]["token"] != a["ticket"]["token"]
+    # an anonymous kiosk reusing a clerk's id gets its own ticket (it was a 500)
+    status, kiosk = live_server.request(
+        "POST", "/api/halls/demo/tickets", {"services": ["photo"], "request_id": "same-id"}
+    )
+    assert status == 201, kiosk
+    assert kiosk["ticket"]["number"] == "D001" and kiosk["ahead"] == 0
+    # the kiosk retrying after a lost answer: the same ticket, no ghost
+    before = seq_of(live_server)
+    status, again = live_server.request(
+        "POST", "/api/halls/demo/tickets", {"services": ["photo"], "request_id": "same-id"}
+    )
+    assert status == 201 and again == kiosk and seq_of(live_server) == before
+    # the same clerk retrying: the same answer, one call
+    assert live_server.act(clerk_a, "1", "call_next", request_id="same-id") == (200, a)
+    assert seq_of(live_server) == before
+    # a desk (staff) issuing with that id is another caller again
+    desk = live_server.login("desk")
+    status, by_desk = live_server.request(
+        "POST", "/api/halls/demo/tickets", {"services": ["photo"], "request_id": "same-id"}, desk
+    )
+    assert status == 201 and by_desk["ticket"]["number"] == "D002"

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from server.config import demo_text
+import redis as sync_redis
+from redis.asyncio import Redis
+
+from server.config import demo_text, load_demo
+from server.embedded import EmbeddedRedis
+from server.queue.engine import Engine, keys_prefix
+from tests.live import LiveServer
+from tests.test_clerk_day import without_photo_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +82,90 @@ def test_missing_file_exits_non_zero(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "nowhere.toml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- a hall file that drops a service (issue 9, point 9) ----------------------------------
+
+
+def check_against(path: Path, against: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "check-config", str(path), "--against", against],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )
+
+
+def test_check_config_against_a_store_lists_the_tickets_it_would_orphan(
+    tmp_path: Path, live_server: LiveServer
+) -> None:
+    live_server.issue(["photo"])  # D001
+    live_server.issue(["register"])  # A001
+    live_server.issue(["photo", "register"])  # D002, combined
+    smaller, same = tmp_path / "no-photo.toml", tmp_path / "demo.toml"
+    smaller.write_text(without_photo_text(), encoding="utf-8")
+    same.write_text(demo_text(), encoding="utf-8")
+    seq = live_server.request("GET", "/api/halls/demo/state")[1]["seq"]
+    result = check_against(smaller, live_server.redis_url)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "ticket D001 (photo, waiting) would expire: service_removed" in result.stderr
+    assert "ticket D002 (photo,register, waiting) would expire" in result.stderr
+    assert "A001" not in result.stderr
+    assert "2 open ticket(s) would expire" in result.stdout
+    assert live_server.request("GET", "/api/halls/demo/state")[1]["seq"] == seq, "a check changes nothing"
+    unchanged = check_against(same, live_server.redis_url)
+    assert unchanged.returncode == 0 and "no open ticket" in unchanged.stdout, unchanged.stderr
+
+
+def test_check_config_against_the_embedded_data_folder(tmp_path: Path) -> None:
+    store = EmbeddedRedis(tmp_path / "data" / "redis")
+    url = store.start()
+
+    async def issue_photo() -> None:
+        client = Redis.from_url(url, decode_responses=True)
+        await Engine(client, load_demo(), secret=b"k").issue(["photo"])
+        await client.aclose()
+
+    try:
+        asyncio.run(issue_photo())
+    finally:
+        store.stop()
+    smaller = tmp_path / "no-photo.toml"
+    smaller.write_text(without_photo_text(), encoding="utf-8")
+    result = check_against(smaller, str(tmp_path / "data"))
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "ticket D001 (photo, waiting) would expire" in result.stderr
+    assert check_against(smaller, str(tmp_path / "nothing")).returncode == 1
+
+
+def test_serve_on_a_hall_file_without_photo_expires_its_tickets(
+    tmp_path: Path, live_server_factory: Any
+) -> None:
+    first = live_server_factory()
+    photo = first.issue(["photo"])  # D001
+    register = first.issue(["register"])  # A001
+    clerk = first.login("s05")
+    assert first.act(clerk, "5", "call_next")[1]["ticket"]["number"] == "D001"
+    assert first.act(clerk, "5", "suspend")[0] == 200  # a suspended photo ticket is open too
+    first.issue(["photo"])  # D002, waiting
+    first.stop()
+    smaller = tmp_path / "no-photo.toml"
+    smaller.write_text(without_photo_text(), encoding="utf-8")
+    second = live_server_factory(redis_url=first.redis_url, config=str(smaller))
+    log = second.log_path.read_text()
+    assert "ticket D001 (photo, suspended) expired: service_removed" in log, log[-2000:]
+    assert "ticket D002 (photo, waiting) expired: service_removed" in log
+    status, mine = second.request("GET", f"/api/tickets/{photo['ticket']['token']}")
+    assert status == 200 and mine["ticket"]["status"] == "expired"
+    assert second.request("GET", f"/api/tickets/{register['ticket']['token']}")[1]["ticket"]["status"] == "waiting"
+    client = sync_redis.Redis.from_url(first.redis_url, decode_responses=True)
+    try:
+        entries = client.xrange(keys_prefix("demo") + "events")
+    finally:
+        client.close()
+    expired = [json.loads(fields["e"]) for _id, fields in entries]
+    expired = [e for e in expired if e["type"] == "ticket.expired"]
+    assert sorted((e["ticket"]["number"], e["reason"]) for e in expired) == [
+        ("D001", "service_removed"), ("D002", "service_removed"),
+    ]
+    # a restart on the same file finds nothing more to settle
+    third = live_server_factory(redis_url=first.redis_url, config=str(smaller))
+    assert "expired:" not in third.log_path.read_text()

@@ -268,6 +268,20 @@ class DayMachine(RuleBasedStateMachine):
             return window
         return busy[WINDOWS.index(window) % len(busy)]
 
+    def just_called(self, window: str) -> bool:
+        """Whether the window's ticket in hand was called within the double-tap interval."""
+        token = self.windows[window].token
+        called_at = self.tickets[token].called_at if token else None
+        return called_at is not None and self.clock.now - called_at < self.hall.rules.min_call_interval_s
+
+    def return_reserved(self, window: str) -> None:
+        """A window that pauses or closes sends the tickets reserved for it back to their
+        services' lines, still transferred (ahead of ordinary tickets), in their order."""
+        for ticket in self.waiting():
+            if ticket.to_window == window:
+                ticket.to_window = None
+                self.seen["reserved ticket returned"] += 1
+
     def taken(self, window: str, clerk: Staff) -> bool:
         holder = self.windows[window].clerk
         return holder is not None and holder.id != clerk.id
@@ -367,6 +381,9 @@ class DayMachine(RuleBasedStateMachine):
         if self.windows[window].paused:
             self.refused("window_paused", coro)
             return
+        if self.just_called(window):
+            self.refused("just_called", coro)
+            return
         expected_token = None
         best = next_for_window([t.waiting() for t in self.waiting()], window, TIERS[window])
         answer = self.run(coro)
@@ -402,14 +419,19 @@ class DayMachine(RuleBasedStateMachine):
         if ticket.status != "waiting":
             self.refused("not_waiting", coro)
             return
-        can = ticket.to_window == window if ticket.to_window else tier_of(TIERS[window], ticket.services) is not None
-        if not can:
+        # any window serving its services may call it, even one reserved for another window
+        if tier_of(TIERS[window], ticket.services) is None and ticket.to_window != window:
             self.refused("window_cannot_serve", coro)
             return
         if self.windows[window].paused:
             self.refused("window_paused", coro)
             return
+        if self.just_called(window):
+            self.refused("just_called", coro)
+            return
         answer = self.run(coro)
+        if ticket.to_window != window:
+            ticket.to_window = None
         self.open_window(window, clerk)
         self.finish_current(window)
         self.assert_ticket(answer, ticket)
@@ -527,6 +549,9 @@ class DayMachine(RuleBasedStateMachine):
         if to_window is not None and tier_of(TIERS[to_window], services) is None:
             self.refused("window_cannot_serve", coro)
             return
+        if to_window is not None and self.windows[to_window].status in ("closed", "paused"):
+            self.refused("window_not_open", coro)
+            return
         self.run(coro)
         self.order += 1
         w.token, w.serving = None, False
@@ -585,6 +610,7 @@ class DayMachine(RuleBasedStateMachine):
         self.run(coro)
         self.open_window(window, clerk)
         self.windows[window].paused = True
+        self.return_reserved(window)
 
     @rule(window=window_st)
     def unpause(self, window: str) -> None:
@@ -606,6 +632,8 @@ class DayMachine(RuleBasedStateMachine):
             self.refused("window_busy", coro)
             return
         self.run(coro)
+        if w.clerk is not None:
+            self.return_reserved(window)
         self.windows[window] = Window()
 
     @rule(window=window_st)
@@ -648,6 +676,7 @@ class DayMachine(RuleBasedStateMachine):
             self.rollover()
             self.open_window("1", clerk)
             self.windows["1"].paused = True
+            self.return_reserved("1")
         else:
             self.advance(seconds)
 

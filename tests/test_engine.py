@@ -152,7 +152,7 @@ async def test_no_window_serves_the_combination(redis: Redis, clock: HallClock) 
          'tiers = [["register", "transfer", "pension"]]')
         for n in "1234"
     ), ('tiers = [["photo"], ["register", "transfer", "pension"]]', 'tiers = [["photo"]]'))
-    engine = Engine(redis, hall, secret=b"k", clock=clock)
+    engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     await engine.issue(["photo"])
     await refused(redis, "no_window_serves", engine.issue(["photo", "register"]))
 
@@ -171,7 +171,7 @@ async def test_tokens_are_unguessable(engine: Engine) -> None:
 
 async def test_quota_reached(redis: Redis, clock: HallClock) -> None:
     hall = demo_variant(("expected_minutes = 6", "expected_minutes = 6\ndaily_quota = 2"))
-    engine = Engine(redis, hall, secret=b"k", clock=clock)
+    engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     await engine.issue(["register"])
     await engine.issue(["register", "photo"])
     refusal = await refused(redis, "quota_reached", engine.issue(["register"]))
@@ -223,7 +223,7 @@ async def test_numbers_exhausted(redis: Redis, engine: Engine) -> None:
 
 async def test_hall_closed_after_cutoff_while_calling_continues(redis: Redis, clock: HallClock) -> None:
     hall = demo_variant(('ticket_cutoff = "23:59"', 'ticket_cutoff = "16:30"'))
-    engine = Engine(redis, hall, secret=b"k", clock=clock)
+    engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     s01 = clerk(hall, "s01")
     await engine.issue(["register"])
     await engine.issue(["pension"])
@@ -238,7 +238,7 @@ async def test_hall_closed_after_cutoff_while_calling_continues(redis: Redis, cl
 
 async def test_hall_closed_outside_opening_hours(redis: Redis, clock: HallClock) -> None:
     hall = demo_variant(('wed = ["00:00-24:00"]', 'wed = ["08:30-12:00", "13:30-17:30"]'))
-    engine = Engine(redis, hall, secret=b"k", clock=clock)
+    engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     await engine.issue(["register"])  # Wednesday 10:00
     clock.now = DEMO_MORNING + 2.5 * HOUR  # 12:30, lunch
     await refused(redis, "hall_closed", engine.issue(["register"]))
@@ -443,6 +443,7 @@ async def test_transfer_to_a_window_keeps_the_number_and_goes_first(
     called = await engine.act("1", "call_next", s01)
     assert called["ticket"]["number"] == "D001", "priority first"
     await refused(redis, "same_window", engine.act("1", "transfer", s01, to_window="1"))
+    await engine.act("5", "open", s05)  # a transfer goes to an open window only
     moved = await engine.act("1", "transfer", s01, to_window="5")
     assert moved["ticket"]["number"] == "D001" and moved["ticket"]["status"] == "waiting"
     assert moved["ticket"]["to_window"] == "5" and moved["ticket"]["transferred"] is True
@@ -470,13 +471,14 @@ async def test_transfer_to_a_service_goes_ahead_of_priority(engine: Engine) -> N
 
 async def test_transfer_refused_where_the_window_cannot_serve(redis: Redis, clock: HallClock) -> None:
     hall = demo_variant(('tiers = [["photo"], ["register", "transfer", "pension"]]', 'tiers = [["photo"]]'))
-    engine = Engine(redis, hall, secret=b"k", clock=clock)
+    engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     s01, s05 = clerk(hall, "s01"), clerk(hall, "s05")
     await engine.issue(["register"])
     await engine.issue(["pension"])
     await engine.act("1", "call_next", s01)
     await refused(redis, "window_cannot_serve", engine.act("1", "transfer", s01, to_window="5"))
-    # with a service it does serve, the transfer to window 5 is fine
+    # with a service it does serve, the transfer to (open) window 5 is fine
+    await engine.act("5", "open", s05)
     moved = await engine.act("1", "transfer", s01, service="photo", to_window="5")
     assert moved["ticket"]["services"] == ["photo"]
     # a specific call is refused at a window that cannot serve the ticket
@@ -1023,7 +1025,7 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
     redis = Redis.from_url(url, decode_responses=True)
     try:
         await redis.flushall()
-        engine = Engine(redis, parse_hall(RULES_HALL), secret=b"k", clock=(clock := HallClock()))
+        engine = Engine(redis, parse_hall(RULES_HALL), secret=b"k", clock=(clock := HallClock()), min_call_interval_s=0)
         staff = {w: Staff(f"c{w}", f"clerk {w}", "clerk", "") for w in WINDOWS}
         issued: list[str] = []
         stats: Counter[str] = Counter()
@@ -1061,6 +1063,7 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
             except Refusal as refusal:
                 assert refusal.code in {
                     "missing_target", "same_window", "window_cannot_serve", "not_waiting", "not_suspended",
+                    "window_not_open",
                 }, refusal.code
             await check_against_rules(engine, redis, issued)
         # then every window calls in turn until nobody waits (each call removes a ticket)
@@ -1096,9 +1099,10 @@ async def test_a_server_with_a_lagging_clock_never_rolls_the_day_back(redis: Red
     """Two server processes whose clocks differ by two seconds around the 03:00 reset: the
     one behind must not "roll over" to yesterday, expiring the new day's tickets."""
     ahead, behind = HallClock(DEMO_MORNING + 17 * HOUR + 1), HallClock(DEMO_MORNING + 17 * HOUR - 1)
-    first = Engine(redis, hall, secret=b"k", clock=HallClock(DEMO_MORNING))
+    first = Engine(redis, hall, secret=b"k", clock=HallClock(DEMO_MORNING), min_call_interval_s=0)
     await first.issue(["register"])  # yesterday's A001
-    fast, slow = Engine(redis, hall, secret=b"k", clock=ahead), Engine(redis, hall, secret=b"k", clock=behind)
+    fast = Engine(redis, hall, secret=b"k", clock=ahead, min_call_interval_s=0)
+    slow = Engine(redis, hall, secret=b"k", clock=behind, min_call_interval_s=0)
     today = await fast.issue(["register"])
     assert today["ticket"]["number"] == "A001"
     late = await slow.issue(["register"])

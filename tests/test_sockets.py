@@ -553,3 +553,28 @@ async def test_a_socket_that_never_reads_is_dropped_and_delays_nobody(live_serve
     async with open_socket(display_url(live_server, since=0)) as late:
         replayed = [await late.recv() for _ in range(notices)]
         assert seqs(replayed) == list(range(1, notices + 1))
+
+
+async def test_pad_request_ids_are_scoped_to_the_session(live_server: LiveServer) -> None:
+    """Clerk B's pad sending clerk A's request_id performs B's own call; A's session
+    retrying the id over HTTP gets A's answer again (one namespace per session)."""
+    for _ in range(2):
+        await issue(live_server, ["register"])
+    token_a = await asyncio.to_thread(live_server.login, "s01")
+    token_b = await asyncio.to_thread(live_server.login, "s02")
+    async with open_socket(pad_url(live_server, "1", token_a)) as pad_a, open_socket(
+        pad_url(live_server, "2", token_b)
+    ) as pad_b:
+        await pad_a.recv()
+        await pad_b.recv()
+        await pad_a.send({"action": "call_next", "request_id": "tap-1"})
+        a = await pad_a.until(lambda m: m.get("type") == "result")
+        await pad_b.send({"action": "call_next", "request_id": "tap-1"})
+        b = await pad_b.until(lambda m: m.get("type") == "result")
+        assert a["ok"] and b["ok"], (a, b)
+        assert a["ticket"]["number"] == "A001" and b["ticket"]["number"] == "A002"
+        assert b["window"]["id"] == "2" and b["ticket"]["token"] != a["ticket"]["token"]
+        again = await call(live_server, token_a, "1", request_id="tap-1")
+        assert again == {k: a[k] for k in ("window", "ticket", "seq")}
+        _status, state = await asyncio.to_thread(live_server.request, "GET", "/api/halls/demo/state")
+        assert state["seq"] == b["seq"] == a["seq"] + 2, "B's open and call, and nothing more"

@@ -33,7 +33,12 @@ ACTIONS = (
     "call_next", "recall", "start", "complete", "no_show", "transfer", "call",
     "suspend", "resume", "pause", "unpause", "open", "close",
 )
-SCRIPTS = (*ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info")
+SCRIPTS = (
+    *ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info", "orphans",
+)
+#: The actions that finish the window's ticket and call another: refused (``just_called``)
+#: within the hall's ``rules.min_call_interval_s`` of the call of the ticket in hand.
+CALLING_ACTIONS = ("call_next", "call")
 #: How many call/recall events the hall keeps for screens' "recent calls" (lua/lib.lua trims to it).
 RECENT_CALLS = 16
 NUMBER_RE = re.compile(r"^[A-Z]\d{3}$")
@@ -52,6 +57,15 @@ def keys_prefix(hall_id: str) -> str:
     return f"hallq:{{{hall_id}}}:"
 
 
+def scoped_request_id(action: str, caller: str, request_id: str) -> str:
+    """The key a ``request_id`` answer is stored under: one namespace per (action, caller).
+
+    ``caller`` names who sent it (a staff session's stable id, or an anonymous client's
+    address); another caller's id, or the same id for another action, is never a replay.
+    """
+    return f"{action}|{caller}|{request_id}"
+
+
 def _load_lua(name: str) -> str:
     return resources.files("server.queue").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
@@ -64,6 +78,9 @@ class Engine:
     hall: Hall
     secret: bytes
     clock: Callable[[], float] = time.time
+    #: Overrides the hall's ``rules.min_call_interval_s`` (None: the hall's; 0: no guard,
+    #: for benchmarks and scripted tests that call at machine speed).
+    min_call_interval_s: float | None = None
     _scripts: dict[str, AsyncScript] = field(default_factory=dict, init=False, repr=False)
     _moment_cache: tuple[int, HallTime] | None = field(default=None, init=False, repr=False)
 
@@ -74,8 +91,6 @@ class Engine:
             self._scripts[name] = self.redis.register_script(prelude + "\n" + _load_lua(name))
         self.prefix = keys_prefix(self.hall.id)
         self._window_ids = [w.id for w in self.hall.windows]
-        # every window's tiers, for the scripts that place a ticket in the hall's merged order
-        self._hall_windows = [{"id": w.id, "tiers": [list(t) for t in w.tiers]} for w in self.hall.windows]
 
     # --- plumbing -------------------------------------------------------
 
@@ -132,8 +147,12 @@ class Engine:
         lang: str | None = None,
         id_number: str | None = None,
         request_id: str | None = None,
+        caller: str = "anonymous",
     ) -> dict[str, Any]:
-        """Issue a ticket covering ``services``: ``{"ticket", "ahead", "eta_s", "seq"}``."""
+        """Issue a ticket covering ``services``: ``{"ticket", "ahead", "eta_s", "seq"}``.
+
+        The same ``request_id`` from the same ``caller`` issues once and answers the same.
+        """
         services = list(services)
         if not services:
             raise Refusal("no_services", "choose at least one service")
@@ -162,8 +181,8 @@ class Engine:
             "prefix": first.prefix,
             "quotas": quotas or {"": 0},
             "windows": self._window_ids,
-            "hall_windows": self._hall_windows,
-            "rid": request_id,
+            "all_windows": self._all_windows(),
+            "rid": scoped_request_id("issue", caller, request_id) if request_id else None,
         }
         if id_number:
             args["person"] = self.person_hash(id_number)
@@ -181,7 +200,7 @@ class Engine:
             return []
         answer = await self._run(
             "ticket_info",
-            {"tokens": list(tokens), "windows": self._window_ids, "hall_windows": self._hall_windows},
+            {"tokens": list(tokens), "windows": self._window_ids, "all_windows": self._all_windows()},
             dated=False,
         )
         return [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
@@ -192,7 +211,7 @@ class Engine:
             raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
         answer = await self._run(
             "ticket_info",
-            {"number": number, "windows": self._window_ids, "hall_windows": self._hall_windows},
+            {"number": number, "windows": self._window_ids, "all_windows": self._all_windows()},
             dated=False,
         )
         items = _list(answer["tickets"])
@@ -239,19 +258,32 @@ class Engine:
         service: str | None = None,
         to_window: str | None = None,
         request_id: str | None = None,
+        caller: str | None = None,
     ) -> dict[str, Any]:
-        """Perform a window action for ``staff``: ``{"window", "ticket", "seq"}``."""
+        """Perform a window action for ``staff``: ``{"window", "ticket", "seq"}``.
+
+        The same ``request_id`` from the same ``caller`` (default: the staff member) for the
+        same action at the same window performs it once and answers the same.
+        """
         window = self._window(window_id)
         if action not in ACTIONS:
             raise Refusal("unknown_action", f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         self._check_request_id(request_id)
+        rid = None
+        if request_id:
+            rid = scoped_request_id(f"{action}@{window.id}", caller or f"staff:{staff.id}", request_id)
         args: dict[str, Any] = {
             "window": window.id,
             "tiers": [list(t) for t in window.tiers],
             "clerk": {"id": staff.id, "name": staff.name},
-            "rid": request_id,
+            "rid": rid,
             "force": action == "close" and staff.role == "admin",
         }
+        if action in CALLING_ACTIONS:
+            interval = self.min_call_interval_s
+            if interval is None:
+                interval = self.hall.rules.min_call_interval_s
+            args["min_call_ms"] = int(interval * 1000)
         if action in ("call", "resume"):
             if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
                 raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
@@ -270,14 +302,31 @@ class Engine:
                 target = self._window(to_window)
                 args["to_window"] = target.id
                 args["to_tiers"] = [list(t) for t in target.tiers]
+                args["all_windows"] = self._all_windows()
         if action == "no_show":
             rules = self.hall.rules.no_show
             args.update(
                 places_back=rules.places_back, max_times=rules.max_times,
-                min_ms=rules.min_seconds_after_call * 1000, hall_windows=self._hall_windows,
+                min_ms=rules.min_seconds_after_call * 1000, all_windows=self._all_windows(),
             )
         answer = await self._run(action, args)
         return {"window": answer["window"], "ticket": answer["ticket"], "seq": answer["seq"]}
+
+    async def orphans(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Settle open tickets this hall file can no longer serve (after an edit of the file).
+
+        ``{"expired": [...], "returned": [...], "seq"}``, each item ``{"number", "status",
+        "services", "window", "reason"}``: tickets with a service the hall no longer has,
+        that no window serves, or in hand at a window that is gone, expire
+        (``ticket.expired`` with ``reason``); tickets transferred to a window that is gone,
+        closed or paused go back to their services' line (``ticket.transferred``). One
+        atomic script; ``dry_run`` only lists and writes nothing.
+        """
+        args = {"services": [s.id for s in self.hall.services], "all_windows": self._all_windows()}
+        if dry_run:
+            args["dry"] = True
+        answer = await self._run("orphans", args, dated=not dry_run)
+        return {"expired": _list(answer["expired"]), "returned": _list(answer["returned"]), "seq": answer["seq"]}
 
     async def window_state(self, window_id: str) -> dict[str, Any]:
         """One window as its pad sees it: the window (ticket with token), waiting, served today."""
@@ -329,6 +378,10 @@ class Engine:
         return [] if current == seq else None
 
     # --- helpers --------------------------------------------------------
+
+    def _all_windows(self) -> list[dict[str, Any]]:
+        """Every window with its tiers, in the hall file's order (for scripts that pick one)."""
+        return [{"id": w.id, "tiers": [list(t) for t in w.tiers]} for w in self.hall.windows]
 
     def _window(self, window_id: str) -> Any:
         window = self.hall.window(window_id)

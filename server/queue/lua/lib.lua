@@ -280,7 +280,7 @@ end
 -- The lines whose tickets a window able to serve t would call before it, each with a mode: 2 when
 -- such a window calls the whole line first (a better class or tier there, or transferred to
 -- it), 1 when one holds the line in t's class and tier (its place in line decides). Reads the
--- hall's windows (A.hall_windows: [{id, tiers}]) and the live groups: O(lines x windows) in
+-- hall's windows (A.all_windows: [{id, tiers}]) and the live groups: O(lines x windows) in
 -- Lua, no Redis command per ticket. Cached per (window, services, class) for this script.
 local PLANS = {}
 local TIERS = {}
@@ -300,7 +300,7 @@ local function line_plan(t)
   if PLANS[cache] then return PLANS[cache] end
   local plan = {}
   local able = {}
-  for _, w in ipairs(A.hall_windows or {}) do
+  for _, w in ipairs(A.all_windows or {}) do
     if blank(t.to_window) then
       local tier = tier_cached(w, t.group)
       if tier ~= nil then able[#able + 1] = {w = w, tier = tier} end
@@ -484,8 +484,59 @@ local function action_answer(w, t)
   return done({window = window_public(w, true), ticket = ticket, seq = current_seq()})
 end
 
+-- A double tap on 叫号 must not close the visitor just called: a call (call_next, call)
+-- is refused while the window holds a ticket called less than A.min_call_ms ago. Only
+-- looks; returns the refusal or nil.
+local function check_call_interval(w)
+  if blank(w.token) or not A.min_call_ms or A.min_call_ms <= 0 then return nil end
+  local t = load_ticket(w.token)
+  if t == nil or (t.status ~= 'called' and t.status ~= 'serving') or blank(t.called_at) then return nil end
+  local since = NOW - tonumber(t.called_at)
+  if since >= A.min_call_ms then return nil end
+  local wait = A.min_call_ms - since
+  return fail('just_called', t.number .. ' was called ' .. string.format('%.1f', since / 1000) ..
+    ' s ago at this window; wait ' .. string.format('%.1f', wait / 1000) .. ' s before the next call',
+    {retry_after_ms = wait, number = t.number})
+end
+
+-- The open (neither closed nor paused) windows, of A.all_windows ({id, tiers} in the hall
+-- file's order), whose tiers cover services; 'except' is left out.
+local function open_windows_for(services, except)
+  local out = {}
+  for _, cand in ipairs(A.all_windows or {}) do
+    if cand.id ~= except and tier_of(cand.tiers, services) ~= nil then
+      local status = window_status(load_window(cand.id))
+      if status ~= 'closed' and status ~= 'paused' then out[#out + 1] = cand.id end
+    end
+  end
+  return out
+end
+
+-- When window w closes or pauses, the tickets transferred to it (its wx: line) go back to
+-- their services' lines as transferred (class x) tickets with their old scores: still
+-- ahead of ordinary tickets, in their original order. One ticket.transferred event each,
+-- with reason (window: the window they left). Waiting counts do not change.
+local function return_reserved(w, reason)
+  local key = P .. 'wx:' .. w.id
+  local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for i = 1, #flat, 2 do
+    local t = load_ticket(flat[i])
+    redis.call('ZREM', key, flat[i])
+    if t then
+      local line = P .. 'q:' .. t.group .. ':x'
+      redis.call('ZADD', line, flat[i + 1], t.token)
+      redis.call('SADD', P .. 'groups', t.group)
+      set_fields(t, {to_window = '', line = line})
+      emit_window({type = 'ticket.transferred', ticket = public(t), reason = reason, from_window = w.id,
+        to_window = NULL, to_service = NULL}, w)
+    end
+  end
+end
+
 -- the prelude's checks, run before any body -----------------------------------
 
+-- A.rid is the request_id already scoped by the engine to (action, caller): one caller's
+-- id never answers another's request, nor another action (server/queue/engine.py).
 if A.rid then
   local previous = redis.call('GET', P .. 'req:' .. A.rid)
   if previous then return previous end

@@ -16,6 +16,17 @@ table.sort(group)
 if A.to_window and A.to_tiers and tier_of(A.to_tiers, services) == nil then
   return fail('window_cannot_serve', 'window ' .. A.to_window .. ' does not serve this ticket\'s services')
 end
+if A.to_window then
+  -- nobody could call a ticket waiting for a closed or paused window: name the open ones
+  local status = window_status(load_window(A.to_window))
+  if status == 'closed' or status == 'paused' then
+    local open = open_windows_for(services, A.window)
+    local names = #open > 0 and ('; open windows that can take it: ' .. table.concat(open, ', ')) or
+      '; no other window that can take it is open (transfer to its service instead)'
+    return fail('window_not_open', 'window ' .. A.to_window .. ' is ' .. status .. names,
+      {to_window = A.to_window, window_status = status, open_windows = open})
+  end
+end
 open_window(w)
 set_window(w, {token = '', tstate = ''})
 stat(dims_for(t, A.hour, true), 'transferred', 1)
