@@ -88,7 +88,9 @@ class Staff:
 
 @dataclass(frozen=True)
 class NoShowRules:
-    move_back: int = 3
+    #: how many tickets a no-show goes back behind (``rules.no_show.places_back``; the older
+    #: key ``move_back`` is read as the same)
+    places_back: int = 3
     max_times: int = 2
     min_seconds_after_call: int = 15
 
@@ -579,9 +581,10 @@ class _Parser:
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
         self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s"))
         no_show_raw = self.table(raw, "no_show", "rules.no_show")
-        self.known(no_show_raw, "rules.no_show", ("move_back", "max_times", "min_seconds_after_call"))
+        self.known(no_show_raw, "rules.no_show", ("places_back", "move_back", "max_times", "min_seconds_after_call"))
+        places_key = "move_back" if "move_back" in no_show_raw and "places_back" not in no_show_raw else "places_back"
         no_show = NoShowRules(
-            move_back=self.integer(no_show_raw, "move_back", "rules.no_show.move_back", 3, 0, 50),
+            places_back=self.integer(no_show_raw, places_key, f"rules.no_show.{places_key}", 3, 0, 50),
             max_times=self.integer(no_show_raw, "max_times", "rules.no_show.max_times", 2, 0, 10),
             min_seconds_after_call=self.integer(
                 no_show_raw, "min_seconds_after_call", "rules.no_show.min_seconds_after_call", 15, 0, 600

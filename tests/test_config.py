@@ -101,7 +101,7 @@ def test_demo_hall_staff_and_pins() -> None:
 
 def test_demo_hall_rules_and_public_config() -> None:
     hall = load_demo()
-    assert hall.rules.no_show.move_back == 3
+    assert hall.rules.no_show.places_back == 3
     assert hall.rules.no_show.max_times == 2
     assert hall.rules.announce.repeat == 2
     assert "{number}" in hall.rules.announce.templates["zh"]
@@ -261,9 +261,9 @@ def test_a_valid_variant_parses(hall: Hall) -> None:
 
 def test_place_inside_a_table_without_its_own_header() -> None:
     """The demo has [rules.no_show] but no [rules]: the line is still found."""
-    text = replace_once(demo_text(), "move_back = 3", "move_back = \"three\"")
-    problem = only(problems_of(text), "rules.no_show.move_back")
-    assert problem.line == line_of(text, 'move_back = "three"')
+    text = replace_once(demo_text(), "places_back = 3", "places_back = \"three\"")
+    problem = only(problems_of(text), "rules.no_show.places_back")
+    assert problem.line == line_of(text, 'places_back = "three"')
     text = replace_once(demo_text(), 'zh = "请{number}号到{window}号窗口办理"', 'zh = "请{number}号办理"')
     problem = only(problems_of(text), "rules.announce.templates.zh")
     assert "{number} and {window}" in problem.message
@@ -301,7 +301,7 @@ def test_wrong_types_are_problems_with_places(old: str, new: str) -> None:
     ("old", "new", "path"),
     [
         ("[hall.hours]", "[hall.hourz]", "hall.hourz"),
-        ("move_back = 3", "moveback = 3", "rules.no_show.moveback"),
+        ("places_back = 3", "placesback = 3", "rules.no_show.placesback"),
         (
             'kind = "promised"\nexpected_minutes = 12',
             'kind = "promised"\nexpected_minuets = 12',

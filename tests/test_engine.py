@@ -22,7 +22,7 @@ from server.config import Hall, Staff, demo_text, load_demo, parse_hall
 from server.embedded import EmbeddedRedis
 from server.queue.engine import RECENT_CALLS, Engine, keys_prefix
 from server.queue.errors import Refusal
-from server.queue.rules import WaitingTicket, next_for_window, people_ahead
+from server.queue.rules import HallWindows, WaitingTicket, next_for_window, people_ahead, requeue_score
 from tests.conftest import DEMO_MORNING, HallClock
 
 P = keys_prefix("demo")
@@ -117,8 +117,8 @@ async def test_issue_numbers_per_prefix(engine: Engine) -> None:
     assert a2["ticket"]["priority"] is True and a2["ticket"]["lang"] == "en"
     assert combo["ticket"]["services"] == ["pension", "register"]
     assert a1["ahead"] == 0 and a2["ahead"] == 0, "a priority ticket stands before ordinary ones"
-    assert b1["ahead"] == 0, "no ticket ahead shares a service with it"
-    assert combo["ahead"] == 2, "A001 and the priority A002 share register with it"
+    assert b1["ahead"] == 2, "the comprehensive windows call A001 and A002 before it (merged order)"
+    assert combo["ahead"] == 3, "A001, A002 and B001 come first at a window serving both"
     assert [e["type"] for e in await events(engine)] == ["ticket.issued"] * 4
     assert [a1["seq"], a2["seq"], b1["seq"], combo["seq"]] == [1, 2, 3, 4]
 
@@ -127,11 +127,11 @@ async def test_issue_ahead_counts(engine: Engine) -> None:
     await engine.issue(["register"])
     await engine.issue(["transfer"])
     third = await engine.issue(["register"])
-    assert third["ahead"] == 1
+    assert third["ahead"] == 2, "A001, and B001 which the comprehensive windows call first"
     prio = await engine.issue(["register"], priority=True)
     assert prio["ahead"] == 0
     found = await engine.ticket(third["ticket"]["token"])
-    assert found is not None and found["ahead"] == 2
+    assert found is not None and found["ahead"] == 3
     assert found["eta_s"] > 0
 
 
@@ -386,6 +386,42 @@ async def test_no_show_moves_back_then_closes(redis: Redis, engine: Engine, cloc
     assert closed["ticket"]["status"] == "no_show" and closed["ticket"]["done_at"] is not None
     assert (await events(engine))[-1]["type"] == "ticket.no_show"
     assert await numbers_called(engine, "1", s01, 1) == [None]
+
+
+async def test_a_no_show_does_not_come_straight_back_at_a_comprehensive_window(
+    engine: Engine, clock: HallClock
+) -> None:
+    """Issue 9, as seen: D001 (photo), then A001, B001, C001. Window 1 (all four services in
+    one tier) calls D001 and marks it no-show after the allowed delay; the next calls are
+    A001, B001, C001, then D001, and the phone says 3 ahead, not "next is you"."""
+    s01 = clerk(engine.hall, "s01")
+    d001 = await engine.issue(["photo"])
+    for service in ("register", "transfer", "pension"):
+        await engine.issue([service])
+    assert (await engine.act("1", "call_next", s01))["ticket"]["number"] == "D001"
+    clock.advance(engine.hall.rules.no_show.min_seconds_after_call)
+    requeued = await engine.act("1", "no_show", s01)
+    assert requeued["ticket"]["status"] == "waiting"
+    info = await engine.ticket(d001["ticket"]["token"])
+    assert info is not None and info["ahead"] == 3, "A001, B001, C001 are called first"
+    assert info["eta_s"] > 0
+    clock.advance(5)
+    assert await numbers_called(engine, "1", s01, 4) == ["A001", "B001", "C001", "D001"]
+
+
+async def test_a_no_show_never_jumps_over_priority_nor_behind_more_than_its_places(
+    engine: Engine, clock: HallClock
+) -> None:
+    s01 = clerk(engine.hall, "s01")
+    for service in ("register", "transfer", "pension", "register", "transfer"):
+        await engine.issue([service])  # A001 B001 C001 A002 B002
+    assert (await engine.act("2", "call_next", s01))["ticket"]["number"] == "A001"
+    await engine.issue(["pension"], priority=True)  # C002, priority, issued after
+    clock.advance(15)
+    back = await engine.act("2", "no_show", s01)
+    info = await engine.ticket(back["ticket"]["token"])
+    assert info is not None and info["ahead"] == 4, "C002 (priority), then B001, C001, A002"
+    assert await numbers_called(engine, "2", s01, 6) == ["C002", "B001", "C001", "A002", "A001", "B002"]
 
 
 async def test_no_show_refused_once_serving(redis: Redis, engine: Engine, clock: HallClock) -> None:
@@ -932,12 +968,18 @@ async def check_invariants(redis: Redis, tokens: list[str]) -> None:
     assert set(held) == {t for t, f in tickets.items() if f["status"] in ("called", "serving")}
 
 
+def hall_windows(hall: Hall) -> HallWindows:
+    """Every window of ``hall``: id → tiers, as the rules take them."""
+    return {w.id: w.tiers for w in hall.windows}
+
+
 async def check_against_rules(engine: Engine, redis: Redis, issued: list[str]) -> list[WaitingTicket]:
     """People ahead as the rules count them, waiting counts, and the bookkeeping invariants."""
     waiting = await waiting_tickets(redis)
     answers = {a["ticket"]["token"]: a for a in await engine.tickets([t.token for t in waiting])}
+    windows = hall_windows(engine.hall)
     for ticket in waiting:
-        assert answers[ticket.token]["ahead"] == people_ahead(waiting, ticket), ticket
+        assert answers[ticket.token]["ahead"] == people_ahead(waiting, ticket, windows), ticket
     counts = Counter(s for t in waiting for s in t.services)
     snapshot = await engine.snapshot()
     assert snapshot["waiting"] == {s: counts[s] for s in SERVICES}
@@ -955,6 +997,26 @@ async def call_and_compare(engine: Engine, redis: Redis, window: str, staff: Sta
         f"window {window}: Lua called {called and called['number']}, rules say {expected and expected.token}"
     )
     return called
+
+
+async def no_show_and_compare(engine: Engine, redis: Redis, window: str, staff: Staff, token: str) -> None:
+    """no_show at ``window``, checking the ticket goes back where ``rules.requeue_score`` puts it
+    in the hall's merged order (or closes once it has used up its no-shows)."""
+    fields = {str(k): str(v) for k, v in (await redis.hgetall(P + "t:" + token)).items()}
+    me = WaitingTicket(
+        token=token, services=tuple(fields["services"].split(",")), cls=fields["class"],
+        score=float(fields["score"]), to_window=fields["to_window"] or None,
+    )
+    rules = engine.hall.rules.no_show
+    expected = requeue_score(await waiting_tickets(redis), me, hall_windows(engine.hall), rules.places_back)
+    answer = await engine.act(window, "no_show", staff)
+    if int(fields["noshows"]) + 1 > rules.max_times:
+        assert answer["ticket"]["status"] == "no_show"
+        return
+    assert answer["ticket"]["status"] == "waiting"
+    placed = float(await redis.hget(P + "t:" + token, "score") or "nan")
+    assert placed == expected, f"Lua put the no-show at {placed}, the rules at {expected}"
+    assert await redis.zscore(str(await redis.hget(P + "t:" + token, "line")), token) == expected
 
 
 async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
@@ -983,7 +1045,7 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
                     stats[f"called:{called is not None}"] += 1
                     if called and follow == "no_show":
                         clock.advance(engine.hall.rules.no_show.min_seconds_after_call)
-                        await engine.act(window, "no_show", staff[window])
+                        await no_show_and_compare(engine, redis, window, staff[window], called["token"])
                         stats["no_show"] += 1
                     elif called and follow == "transfer":
                         await engine.act(window, "transfer", staff[window], service=service, to_window=to_window)

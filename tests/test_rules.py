@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.queue.rules import WaitingTicket, group_of, next_for_window, people_ahead, requeue_score, tier_of
+from server.queue.rules import (
+    WaitingTicket,
+    called_before,
+    competes_with,
+    group_of,
+    next_for_window,
+    people_ahead,
+    requeue_score,
+    tier_of,
+)
 
 ALL = ("register", "transfer", "pension", "photo")
 COMPREHENSIVE = (ALL,)
 PHOTO_FIRST = (("photo",), ("register", "transfer", "pension"))
 
 
-def ticket(
-    token: str, *services: str, cls: str = "o", score: float = 0, to_window: str | None = None
-) -> WaitingTicket:
+def ticket(token: str, *services: str, cls: str = "o", score: float = 0, to_window: str | None = None) -> WaitingTicket:
     return WaitingTicket(token=token, services=services, cls=cls, score=score, to_window=to_window)
 
 
@@ -107,10 +116,15 @@ def test_tier_of_and_group_of() -> None:
     assert ticket("t", "transfer", "register").group == "register,transfer"
 
 
-# --- people_ahead -------------------------------------------------------------------
+# --- people_ahead: the hall's merged order ---------------------------------------------
+
+#: the demo hall: windows 1-4 comprehensive, window 5 photo first with the rest as fallback
+DEMO = {"1": COMPREHENSIVE, "2": COMPREHENSIVE, "3": COMPREHENSIVE, "4": COMPREHENSIVE, "5": PHOTO_FIRST}
+#: a hall of specialised windows: no window serves both register and photo
+SPLIT = {"1": (("register",),), "2": (("photo",),), "3": (("register", "pension"),)}
 
 
-def test_people_ahead_counts_lines_sharing_a_service() -> None:
+def test_people_ahead_counts_every_line_a_comprehensive_window_calls_first() -> None:
     me = ticket("me", "register", score=5)
     waiting = [
         ticket("before", "register", score=1),
@@ -120,16 +134,42 @@ def test_people_ahead_counts_lines_sharing_a_service() -> None:
         ticket("prio-after", "register", cls="p", score=20),
         ticket("moved-after", "register", cls="x", score=30),
         ticket("prio-other", "photo", cls="p", score=0),
-        ticket("to-window", "register", cls="x", score=0, to_window="2"),
+        ticket("to-window", "register", cls="x", score=40, to_window="2"),
+        ticket("photo-after", "photo", score=6),
         me,
     ]
-    assert people_ahead(waiting, me) == 4  # before, combo-before, prio-after, moved-after
+    # window 1 calls all but "after" and "photo-after" before "me"; window 5 (photo first, register
+    # as fallback) calls "photo-after" first too
+    assert people_ahead(waiting, me, DEMO) == 8
+    assert people_ahead(waiting, me, {"1": COMPREHENSIVE}) == 6, "no window 2 there to call to-window"
+
+
+def test_people_ahead_counts_only_windows_able_to_serve_the_ticket() -> None:
+    me = ticket("me", "register", score=5)
+    waiting = [
+        me,
+        ticket("photo-before", "photo", score=1),  # no window serving register takes photo
+        ticket("pension-before", "pension", score=2),  # window 3 calls it first
+        ticket("prio-photo", "photo", cls="p", score=3),
+        ticket("to-window-2", "photo", cls="x", score=4, to_window="2"),
+        ticket("to-window-3", "pension", cls="x", score=9, to_window="3"),
+    ]
+    assert people_ahead(waiting, me, SPLIT) == 2  # pension-before, to-window-3
+
+
+def test_people_ahead_through_a_fallback_tier() -> None:
+    """Window 5 takes photo first, but windows 1-4 go by arrival: a register ticket issued
+    before a photo ticket is ahead of it (some window would call it first)."""
+    me = ticket("me", "photo", score=5)
+    waiting = [me, ticket("reg", "register", score=1), ticket("photo-later", "photo", score=6)]
+    assert people_ahead(waiting, me, DEMO) == 1
+    assert people_ahead(waiting, me, {"5": PHOTO_FIRST}) == 0, "window 5 alone calls photo first"
 
 
 def test_people_ahead_of_a_priority_ticket() -> None:
     me = ticket("me", "pension", cls="p", score=5)
     waiting = [me, ticket("o", "pension", score=1), ticket("p", "pension", cls="p", score=3)]
-    assert people_ahead(waiting, me) == 1
+    assert people_ahead(waiting, me, DEMO) == 1
 
 
 def test_people_ahead_of_a_ticket_sent_to_a_window() -> None:
@@ -140,49 +180,140 @@ def test_people_ahead_of_a_ticket_sent_to_a_window() -> None:
         ticket("other-window", "photo", cls="x", score=1, to_window="4"),
         ticket("prio", "photo", cls="p", score=0),
     ]
-    assert people_ahead(waiting, me) == 1
+    assert people_ahead(waiting, me, DEMO) == 1
 
 
 def test_first_in_line_has_nobody_ahead() -> None:
     me = ticket("me", "register", score=1)
-    assert people_ahead([me, ticket("later", "register", score=2)], me) == 0
+    assert people_ahead([me, ticket("later", "register", score=2)], me, DEMO) == 0
 
 
-# --- requeue_score ------------------------------------------------------------------
+def test_ties_in_score_go_by_token_as_the_windows_call() -> None:
+    me = ticket("m", "register", score=4)
+    waiting = [me, ticket("a", "pension", score=4), ticket("z", "photo", score=4)]
+    assert people_ahead(waiting, me, {"1": COMPREHENSIVE}) == 1
+    assert next_for_window(waiting, "1", COMPREHENSIVE) == waiting[1]
+
+
+# --- requeue_score: a no-show goes back in the merged order ----------------------------
+
+
+def test_a_no_show_goes_behind_the_other_services_a_comprehensive_window_calls() -> None:
+    """Issue 9: D001 (photo), then A001, B001, C001; window 1 calls D001, marks it no-show:
+    it must come back after A001, B001 and C001, not straight away."""
+    d001 = ticket("d001", "photo", score=1)
+    others = [
+        ticket("a001", "register", score=2),
+        ticket("b001", "transfer", score=3),
+        ticket("c001", "pension", score=4),
+    ]
+    score = requeue_score(others, d001, DEMO, 3)
+    assert 4 < score < 5
+    back = ticket("d001", "photo", score=score)
+    assert people_ahead([*others, back], back, DEMO) == 3
+    assert chosen([*others, back], "1", COMPREHENSIVE) == "a001"
 
 
 def test_requeue_moves_back_between_neighbours() -> None:
-    # line without the ticket: 4, 5, 6, 7; the ticket stood at 3 (first)
-    score = requeue_score([4, 5, 6, 7], 3, 3)
-    assert 6 < score < 7
-    assert score == 6.5
+    me = ticket("me", "register", score=3)
+    line = [ticket(f"t{s}", "register", score=s) for s in (4, 5, 6, 7)]
+    assert requeue_score(line, me, DEMO, 3) == 6.5
 
 
 def test_requeue_goes_to_the_end_when_few_are_behind() -> None:
-    assert requeue_score([4, 5], 3, 3) == 6
-    assert requeue_score([1, 4, 5, 6], 3, 3) == 7, "exactly three behind: just after the last"
+    me = ticket("me", "register", score=3)
+    assert requeue_score([ticket("a", "register", score=4), ticket("b", "transfer", score=5)], me, DEMO, 3) == 5.5
+    line = [ticket(f"t{s}", "pension", score=s) for s in (1, 4, 5, 6)]
+    assert requeue_score(line, me, DEMO, 3) == 6.5, "exactly three behind: just after the last"
+    assert requeue_score([ticket("a", "register", score=7.5)], me, DEMO, 3) == 7.75, "before the next issued (8)"
 
 
 def test_requeue_with_nobody_behind_keeps_its_place() -> None:
-    assert requeue_score([], 3, 3) == 3
-    assert requeue_score([1, 2], 3, 3) == 3
+    me = ticket("me", "register", score=3)
+    assert requeue_score([], me, DEMO, 3) == 3, "an empty hall"
+    before = [ticket("a", "register", score=1), ticket("b", "photo", score=2)]
+    assert requeue_score(before, me, DEMO, 3) == 3
 
 
 def test_requeue_with_zero_places() -> None:
-    assert requeue_score([4, 5], 3, 0) == 3
+    me = ticket("me", "register", score=3)
+    assert requeue_score([ticket("a", "register", score=4)], me, DEMO, 0) == 3
 
 
-@given(
-    st.lists(st.integers(0, 200), unique=True, max_size=30),
-    st.integers(0, 200),
-    st.integers(0, 6),
+def test_requeue_keeps_the_class_order() -> None:
+    """An ordinary no-show never jumps over priority tickets (they stay ahead, whenever issued)
+    and counts only ordinary tickets behind it; a priority no-show counts only priority ones."""
+    me = ticket("me", "register", score=3)
+    waiting = [
+        ticket("prio-late", "pension", cls="p", score=10),
+        ticket("moved", "photo", cls="x", score=11),
+        ticket("o4", "register", score=4),
+        ticket("o5", "pension", score=5),
+        ticket("o6", "transfer", score=6),
+        ticket("o7", "register", score=7),
+    ]
+    score = requeue_score(waiting, me, DEMO, 3)
+    assert score == 6.5
+    back = ticket("me", "register", score=score)
+    assert people_ahead([*waiting, back], back, DEMO) == 5
+    prio = ticket("prio", "register", cls="p", score=3)
+    assert requeue_score(waiting, prio, DEMO, 3) == 10.5, "behind the one priority ticket behind it"
+
+
+def test_requeue_of_a_ticket_sent_to_a_window_stays_in_that_window_line() -> None:
+    me = ticket("me", "photo", cls="x", score=3, to_window="5")
+    waiting = [
+        ticket("w5-a", "register", cls="x", score=4, to_window="5"),
+        ticket("w4", "photo", cls="x", score=5, to_window="4"),
+        ticket("photo", "photo", score=6),
+    ]
+    assert requeue_score(waiting, me, DEMO, 3) == 4.5
+
+
+def test_requeue_at_a_specialised_hall_counts_only_lines_its_windows_share() -> None:
+    me = ticket("me", "register", score=1)
+    waiting = [
+        ticket("photo", "photo", score=2),
+        ticket("pension", "pension", score=3),
+        ticket("reg", "register", score=4),
+    ]
+    assert requeue_score(waiting, me, SPLIT, 1) == 3.5, "behind pension (window 3), photo does not count"
+
+
+HALLS = [DEMO, SPLIT, {"1": COMPREHENSIVE}, {"5": PHOTO_FIRST, "6": (("pension",), ("photo",))}]
+waiting_sets = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(ALL), min_size=1, max_size=2, unique=True),
+        st.sampled_from(["o", "o", "o", "p", "x"]),
+        st.one_of(st.none(), st.none(), st.none(), st.sampled_from(["1", "5"])),
+    ),
+    max_size=25,
 )
-def test_requeue_property(line: list[int], original: int, move_back: int) -> None:
-    """The ticket ends behind exactly min(move_back, behind) more tickets than before."""
-    scores = [float(s) for s in line if s != original]
-    ahead = sum(1 for s in scores if s < original)
-    behind = len(scores) - ahead
-    new = requeue_score(scores, float(original), move_back)
-    assert sum(1 for s in scores if s < new) == ahead + min(move_back, behind)
-    if move_back and behind:
-        assert new not in scores
+
+
+@given(waiting_sets, st.integers(0, 24), st.sampled_from(HALLS), st.integers(0, 5), st.randoms())
+def test_requeue_property(
+    specs: list[tuple[list[str], str, str | None]], pick: int, hall: dict[str, Any], places: int, rnd: Any
+) -> None:
+    """On random halls and queues (unique scores): after the requeue everyone who was ahead is
+    still ahead, plus exactly the next min(places, behind) competing tickets, and nobody else."""
+    scores = rnd.sample(range(1, 1000), len(specs) + 1)
+    tickets_ = [
+        WaitingTicket(f"t{i:02d}", tuple(sv), "x" if tw else cls, float(scores[i]), tw)
+        for i, (sv, cls, tw) in enumerate(specs)
+    ]
+    me = WaitingTicket("me", ("register",), "o", float(scores[-1]))
+    if tickets_:
+        me = tickets_.pop(pick % len(tickets_))
+    before = {o.token for o in tickets_ if called_before(o, me, hall)}
+    behind = sorted(
+        (o for o in tickets_ if competes_with(o, me, hall) and o.token not in before), key=lambda o: o.score
+    )
+    new = requeue_score(tickets_, me, hall, places)
+    moved = WaitingTicket(me.token, me.services, me.cls, new, me.to_window)
+    after = {o.token for o in tickets_ if called_before(o, moved, hall)}
+    assert after == before | {o.token for o in behind[:places]}
+    assert people_ahead([*tickets_, moved], moved, hall) == len(before) + min(places, len(behind))
+    assert new not in {o.score for o in tickets_}
+    if not places or not behind:
+        assert new == me.score

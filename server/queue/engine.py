@@ -27,7 +27,7 @@ from server.config import Hall, Staff
 from server.eta import estimate_wait_s
 from server.hours import HallTime, hall_time, issuing_open
 from server.queue.errors import Refusal
-from server.queue.rules import group_of
+from server.queue.rules import group_of, tier_of
 
 ACTIONS = (
     "call_next", "recall", "start", "complete", "no_show", "transfer", "call",
@@ -181,6 +181,7 @@ class Engine:
             "prefix": first.prefix,
             "quotas": quotas or {"": 0},
             "windows": self._window_ids,
+            "all_windows": self._all_windows(),
             "rid": scoped_request_id("issue", caller, request_id) if request_id else None,
         }
         if id_number:
@@ -197,14 +198,22 @@ class Engine:
         """Several tickets by token in one round trip (unknown ones left out)."""
         if not tokens:
             return []
-        answer = await self._run("ticket_info", {"tokens": list(tokens), "windows": self._window_ids}, dated=False)
+        answer = await self._run(
+            "ticket_info",
+            {"tokens": list(tokens), "windows": self._window_ids, "all_windows": self._all_windows()},
+            dated=False,
+        )
         return [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
 
     async def ticket_by_number(self, number: str) -> dict[str, Any] | None:
         """Today's ticket ``number`` (e.g. "A012") with its token, or None."""
         if not NUMBER_RE.match(number):
             raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
-        answer = await self._run("ticket_info", {"number": number, "windows": self._window_ids}, dated=False)
+        answer = await self._run(
+            "ticket_info",
+            {"number": number, "windows": self._window_ids, "all_windows": self._all_windows()},
+            dated=False,
+        )
         items = _list(answer["tickets"])
         return self._with_eta({**items[0], "eta": answer["eta"]}) if items else None
 
@@ -297,8 +306,8 @@ class Engine:
         if action == "no_show":
             rules = self.hall.rules.no_show
             args.update(
-                move_back=rules.move_back, max_times=rules.max_times,
-                min_ms=rules.min_seconds_after_call * 1000,
+                places_back=rules.places_back, max_times=rules.max_times,
+                min_ms=rules.min_seconds_after_call * 1000, all_windows=self._all_windows(),
             )
         answer = await self._run(action, args)
         return {"window": answer["window"], "ticket": answer["ticket"], "seq": answer["seq"]}
@@ -395,10 +404,16 @@ class Engine:
         eta = answer["eta"]
         recent = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta["recent"]).items()}
         open_ids = set(_list(eta["open"]))
-        open_windows = {
-            s: sum(1 for w in self.hall.windows if w.id in open_ids and s in w.services)
-            for s in ticket["services"]
-        }
+        # the open windows able to serve the ticket work through the visitors ahead (the same
+        # windows whose calling order counts them as ahead: rules.people_ahead)
+        to_window = ticket.get("to_window")
+        able = sum(
+            1
+            for w in self.hall.windows
+            if w.id in open_ids
+            and (w.id == to_window if to_window else tier_of(w.tiers, ticket["services"]) is not None)
+        )
+        open_windows = {s: able for s in ticket["services"]}
         expected = {s.id: s.expected_minutes for s in self.hall.services}
         # the services of each visitor ahead: a photo ticket behind pension cases waits longer
         groups = _dict(answer.get("ahead_groups"))

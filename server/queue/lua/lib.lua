@@ -217,7 +217,7 @@ local function enqueue(t, score)
   redis.call('ZADD', key, score, t.token)
   if blank(t.to_window) then redis.call('SADD', P .. 'groups', t.group) end
   for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, 1) end
-  set_fields(t, {status = 'waiting', line = key, score = tostring(score), window = ''})
+  set_fields(t, {status = 'waiting', line = key, score = string.format('%.17g', score), window = ''})
 end
 
 local function dequeue(t)
@@ -277,37 +277,86 @@ local function best_for_window(window_id, tiers)
   return best[4]
 end
 
--- People ahead of a waiting ticket: in every line sharing a service with it, the tickets
--- of a better class, and those of its class placed before it. Mirrors rules.people_ahead.
--- Also returns how many of them stand in each group (their services), for the ETA.
+-- The lines whose tickets a window able to serve t would call before it, each with a mode: 2 when
+-- such a window calls the whole line first (a better class or tier there, or transferred to
+-- it), 1 when one holds the line in t's class and tier (its place in line decides). Reads the
+-- hall's windows (A.all_windows: [{id, tiers}]) and the live groups: O(lines x windows) in
+-- Lua, no Redis command per ticket. Cached per (window, services, class) for this script.
+local PLANS = {}
+local TIERS = {}
+
+local function tier_cached(w, group)
+  local k = w.id .. '|' .. group
+  local v = TIERS[k]
+  if v == nil then
+    v = tier_of(w.tiers, split(group)) or false
+    TIERS[k] = v
+  end
+  return v or nil
+end
+
+local function line_plan(t)
+  local cache = (t.to_window or '') .. '|' .. t.group .. '|' .. t.class
+  if PLANS[cache] then return PLANS[cache] end
+  local plan = {}
+  local able = {}
+  for _, w in ipairs(A.all_windows or {}) do
+    if blank(t.to_window) then
+      local tier = tier_cached(w, t.group)
+      if tier ~= nil then able[#able + 1] = {w = w, tier = tier} end
+    elseif w.id == t.to_window then
+      plan[1] = {key = P .. 'wx:' .. w.id, mode = 1, group = t.group}
+    end
+  end
+  if blank(t.to_window) then
+    local rank = ({x = 1, p = 2, o = 3})[t.class]
+    for _, a in ipairs(able) do plan[#plan + 1] = {key = P .. 'wx:' .. a.w.id, mode = 2, group = t.group} end
+    for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+      for i, c in ipairs(CLASSES) do
+        local mode = 0
+        for _, a in ipairs(able) do
+          local tier = tier_cached(a.w, g)
+          if tier ~= nil then
+            if i < rank or (i == rank and tier < a.tier) then mode = 2 break end
+            if i == rank and tier == a.tier then mode = 1 end
+          end
+        end
+        if mode > 0 then plan[#plan + 1] = {key = P .. 'q:' .. g .. ':' .. c, mode = mode, group = g} end
+      end
+    end
+  end
+  PLANS[cache] = plan
+  return plan
+end
+
+-- A score as Redis keeps it (17 digits: tostring's 14 would lose a requeued ticket's fraction).
+local function fmt(score) return string.format('%.17g', score) end
+
+-- How many tickets of a line come before (score, token): ties go by token, as in ZRANGE.
+local function count_before(key, score, token)
+  local n = redis.call('ZCOUNT', key, '-inf', '(' .. fmt(score))
+  if redis.call('ZCOUNT', key, fmt(score), fmt(score)) > 0 then
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, fmt(score), fmt(score))) do
+      if m < token then n = n + 1 end
+    end
+  end
+  return n
+end
+
+-- People ahead of a waiting ticket: the waiting tickets that some window able to serve it
+-- would call first (the hall's merged order). Mirrors rules.people_ahead. Also returns how
+-- many of them stand in each group (their services), for the ETA; tickets transferred to a
+-- window are counted in t's own group.
 local function people_ahead(t)
   if t.status ~= 'waiting' then return 0, {} end
   local own = tonumber(t.score)
-  if not blank(t.to_window) then
-    local n = redis.call('ZCOUNT', t.line, '-inf', '(' .. own)
-    return n, {[t.group] = n}
-  end
-  local mine = {}
-  for _, s in ipairs(split(t.services)) do mine[s] = true end
-  local rank = ({x = 1, p = 2, o = 3})[t.class]
   local count = 0
   local by_group = {}
-  for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
-    local shares = false
-    for _, s in ipairs(split(g)) do if mine[s] then shares = true end end
-    if shares then
-      local n = 0
-      for i, c in ipairs(CLASSES) do
-        local key = P .. 'q:' .. g .. ':' .. c
-        if i < rank then
-          n = n + redis.call('ZCARD', key)
-        elseif i == rank then
-          n = n + redis.call('ZCOUNT', key, '-inf', '(' .. own)
-        end
-      end
-      if n > 0 then by_group[g] = n end
-      count = count + n
-    end
+  for _, line in ipairs(line_plan(t)) do
+    local n
+    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, own, t.token) end
+    if n > 0 then by_group[line.group] = (by_group[line.group] or 0) + n end
+    count = count + n
   end
   return count, by_group
 end
@@ -331,19 +380,26 @@ local function eta_inputs(window_ids, services)
   return {recent = recent, open = open}
 end
 
--- Where ticket t goes back to after a no-show: behind the next k tickets of its own line
--- (the ones that were behind it), as a score between two neighbours. Mirrors
--- rules.requeue_score.
-local function requeue_score(key, original, k)
-  if k <= 0 then return original end
-  local ahead = redis.call('ZCOUNT', key, '-inf', '(' .. original)
-  local j = ahead + k - 1
-  local r = redis.call('ZRANGE', key, j, j + 1, 'WITHSCORES')
-  if #r == 4 then return (tonumber(r[2]) + tonumber(r[4])) / 2 end
-  if #r == 2 then return tonumber(r[2]) + 1 end
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if #last == 2 and tonumber(last[2]) >= original then return tonumber(last[2]) + 1 end
-  return original
+-- Where ticket t (just called, out of every line) goes back to after a no-show: behind the
+-- next k tickets that the windows able to serve it would call after its old place, merged
+-- across the lines in its class and tier there; behind the last when fewer, its old place
+-- when none. Reads at most k + 1 tickets per line. Mirrors rules.requeue_score.
+local function requeue_score(t, k)
+  local own = tonumber(t.score)
+  if k <= 0 then return own end
+  local behind = {}
+  for _, line in ipairs(line_plan(t)) do
+    if line.mode == 1 then
+      local skip = count_before(line.key, own, t.token) - redis.call('ZCOUNT', line.key, '-inf', '(' .. fmt(own))
+      local r = redis.call('ZRANGEBYSCORE', line.key, fmt(own), '+inf', 'WITHSCORES', 'LIMIT', skip, k + 1)
+      for i = 1, #r, 2 do behind[#behind + 1] = {tonumber(r[i + 1]), r[i]} end
+    end
+  end
+  if #behind == 0 then return own end
+  table.sort(behind, function(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end)
+  if #behind > k then return (behind[k][1] + behind[k + 1][1]) / 2 end
+  local last = behind[#behind][1]
+  return (last + math.floor(last) + 1) / 2
 end
 
 -- life-cycle helpers ------------------------------------------------------------

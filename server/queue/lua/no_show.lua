@@ -1,5 +1,7 @@
 -- no_show (过号): the called visitor did not come. At least A.min_ms after the call; the
--- ticket goes back A.move_back places in its line, at most A.max_times times, then closes.
+-- ticket goes back behind the next A.places_back tickets that the windows able to serve it
+-- would call (the hall's merged order, lib.requeue_score), at most A.max_times times, then
+-- closes.
 local w, err = check_window(A.window)
 if err then return err end
 local t = load_ticket(w.token)
@@ -21,8 +23,8 @@ if count > A.max_times then
   emit_window({type = 'ticket.no_show', ticket = public(t)}, w)
 else
   set_fields(t, {noshows = tostring(count), clerk = ''})
-  local score = requeue_score(line_key(t), tonumber(t.score), A.move_back)
+  local score = requeue_score(t, A.places_back)
   enqueue(t, score)
-  emit_window({type = 'ticket.requeued', ticket = public(t), places = A.move_back, no_shows = count}, w)
+  emit_window({type = 'ticket.requeued', ticket = public(t), places = A.places_back, no_shows = count}, w)
 end
 return action_answer(w, t)
