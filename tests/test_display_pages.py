@@ -11,6 +11,7 @@ Screenshots land in tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from server.eta import estimate_wait_s
 from tests.live import LiveServer
 
 HALL = "demo"
@@ -654,3 +656,41 @@ def test_window_screen_fits_and_is_readable(
     ticket = next(t for t in texts if t["id"] == "ws-ticket")
     assert ticket["fontSize"] >= 0.08 * size[1]
     assert ticket["fontSize"] >= max(t["fontSize"] for t in texts)
+
+
+# --- the announcement rule and the wait estimate, in the browser, without waiting ---------------
+
+STATIC = Path(__file__).parent.parent / "display" / "static"
+
+
+@pytest.fixture
+def blank_page(browser: Any) -> Iterator[Any]:
+    """A page with the display scripts loaded and no server: pure functions only."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_content("<!doctype html><html><body></body></html>")
+    for script in ("announcer.js", "screen.js"):
+        page.add_script_tag(path=str(STATIC / script))
+    yield page
+    context.close()
+
+
+def test_the_browser_announce_queue_answers_the_shared_vectors(blank_page: Any) -> None:
+    vectors = json.loads((Path(__file__).parent / "announce_vectors.json").read_text(encoding="utf-8"))
+    answers = blank_page.evaluate("scenarios => scenarios.map(s => AnnounceQueue.simulate(s))", vectors["scenarios"])
+    for scenario, answer in zip(vectors["scenarios"], answers, strict=True):
+        assert answer == scenario["expect"], scenario["name"]
+    rules = json.loads((STATIC / "announce-rules.json").read_text(encoding="utf-8"))
+    del rules["_doc"]
+    assert blank_page.evaluate("AnnounceQueue.RULES") == rules
+
+
+def test_the_lobby_wait_estimate_is_the_servers(blank_page: Any) -> None:
+    cases = [(0, 360.0, 1), (3, 360.0, 4), (7, 600.0, 2), (5, 45.5, 3), (12, 180.0, 0), (1, 1.0, 1), (2, 3.0, 5)]
+    browser_says = blank_page.evaluate(
+        "cases => cases.map(c => HallqScreen.waitFormula(c[0], c[1], c[2]))", [list(c) for c in cases]
+    )
+    for (ahead, visit, windows), said in zip(cases, browser_says, strict=True):
+        # estimate_wait_s with no recent samples and expected minutes = visit / 60: the same number.
+        expected = estimate_wait_s(ahead, ["s"], {}, {"s": windows}, {"s": visit / 60})
+        assert said == expected, (ahead, visit, windows)
