@@ -31,7 +31,8 @@
  * AnnounceQueue.simulate and need no waiting.
  *
  * Every clip played is logged in window.hallqPlaybackLog (tests read it):
- *   {kind:'chime'|'voice', lang, number, window, src, text, type, seq, via, started_at, ended_at}
+ *   {kind:'chime'|'voice', lang, number, window, src, text, type, seq, via, queued_at, started_at,
+ *    ended_at}  (queued_at: when the page handed the call to the announcer)
  * `via` is 'audio' (server WAV), 'speech' (speechSynthesis) or 'synth' (Web Audio chime).
  * Calls replaced before they were said are listed in window.hallqSkippedCalls (reason
  * 'superseded'), and clips whose server audio failed in window.hallqAudioFailures with the
@@ -316,6 +317,13 @@
     this.current = null;
     this.locked = false;
     this._audioCtx = null;
+    // Fetch the chime once now, so that the first call of a rush does not wait for it
+    // (behind its own voice files, on a browser's few connections per server).
+    try {
+      this._chimeWarm = new global.Audio();
+      this._chimeWarm.preload = 'auto';
+      this._chimeWarm.src = this.chimeSrc;
+    } catch (e) { /* no audio */ }
     // The voice list loads asynchronously; ask early so it is there when a fallback needs it.
     try { if (global.speechSynthesis) global.speechSynthesis.getVoices(); } catch (e) { /* none */ }
     if (this.unlockButton) {
@@ -331,6 +339,7 @@
     if (!evt || typeof evt.seq !== 'number') return false;
     if (!this.queue.offer(evt, this.now())) return false;
     var call = this.queue.calls().pop();
+    call.queuedAt = now();
     this._preload(call);
     this._pump();
     return true;
@@ -411,7 +420,8 @@
     return {
       kind: step.kind, lang: step.lang || null, number: item.number, window: item.window,
       src: via === 'audio' ? step.src : null, text: step.text || null,
-      type: item.evt.type, seq: item.evt.seq, via: via, started_at: null, ended_at: null,
+      type: item.evt.type, seq: item.evt.seq, via: via, queued_at: item.queuedAt || null,
+      started_at: null, ended_at: null,
     };
   };
 

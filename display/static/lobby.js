@@ -176,7 +176,7 @@
         li.setAttribute('data-wait-min', String(minutes));
       }
     });
-    S.layoutGrid(ul, services.length, 2.6);
+    S.layoutGrid(ul, services.length, 1.1);
   }
 
   function renderNoShows() {
