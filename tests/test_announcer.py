@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -19,12 +20,15 @@ import pytest
 
 from display.announcer import (
     GAP_S,
+    RULES,
     AnnounceQueue,
     Call,
     HallVoice,
     call_from_event,
     main,
+    render_part,
     render_round,
+    simulate,
 )
 from server.chime import SAMPLE_RATE, chime_frames
 from server.config import load_demo
@@ -33,9 +37,7 @@ from server.speech import SpeechService
 NOW = 1_800_000_000_000  # epoch ms
 
 
-def called(
-    seq: int, number: str, window: str, *, at: int = NOW, recall: bool = False
-) -> dict[str, Any]:
+def called(seq: int, number: str, window: str, *, at: int = NOW, recall: bool = False) -> dict[str, Any]:
     return {
         "seq": seq,
         "type": "ticket.recalled" if recall else "ticket.called",
@@ -43,7 +45,10 @@ def called(
         "hall": "demo",
         "window": window,
         "ticket": {"number": number, "status": "called", "window": window},
-        "announce": {"zh": {"text": f"请{number}号到{window}号窗口办理", "audio": "/a.wav"}},
+        "announce": {
+            "zh": {"text": f"请{number}号到{window}号窗口办理", "audio": "/a.wav"},
+            "en": {"text": f"Number {number}, please go to window {window}", "audio": "/b.wav"},
+        },
     }
 
 
@@ -51,14 +56,69 @@ def other(seq: int, kind: str = "ticket.issued") -> dict[str, Any]:
     return {"seq": seq, "type": kind, "at": NOW, "hall": "demo", "ticket": {"number": "A050"}}
 
 
-def drain(queue: AnnounceQueue, now: int = NOW) -> list[tuple[str, str, int]]:
+def drain(queue: AnnounceQueue, now: int = NOW) -> list[tuple[str, str, list[str]]]:
+    """Speak everything waiting at ``now`` (no time passes): (number, window, parts) each."""
     out = []
     while (plan := queue.take(now)) is not None:
-        out.append((plan.call.number, plan.call.window, plan.rounds))
+        parts = []
+        while (part := queue.step(now)) is not None:
+            parts.append(part)
+        out.append((plan.call.number, plan.call.window, parts))
     return out
 
 
-# --- queue rules ---------------------------------------------------------------------
+WHOLE = ["chime", "zh", "en", "zh", "en"]
+ONCE = ["chime", "zh", "en"]
+VECTORS = json.loads((Path(__file__).parent / "announce_vectors.json").read_text(encoding="utf-8"))
+SCENARIOS = VECTORS["scenarios"]
+
+
+# --- queue rules: the shared vectors (the browser runs the same in test_display_pages.py) -------
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+def test_announce_vectors(scenario: dict[str, Any]) -> None:
+    assert simulate(scenario) == scenario["expect"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s["name"] for s in SCENARIOS])
+def test_every_windows_latest_call_is_said_in_order_without_overlap(scenario: dict[str, Any]) -> None:
+    """What the vectors promise, checked from the events rather than read off the answers."""
+    said = simulate(scenario)
+    latest: dict[str, int] = {}
+    seen: set[int] = set()
+    for i, event in enumerate(scenario["events"]):
+        seq = event.get("seq", i + 1)
+        if seq in seen:
+            continue
+        seen.add(seq)
+        if event.get("type", "ticket.called") in ("ticket.called", "ticket.recalled"):
+            latest[str(event.get("window", "1"))] = seq
+    assert set(latest.values()) <= {s["seq"] for s in said}
+    assert [s["seq"] for s in said] == sorted(s["seq"] for s in said)  # event order
+    for s in said:
+        assert [p for p in s["parts"] if p != "chime"], s  # never the chime alone
+    starts = [s["start_ms"] for s in said]
+    assert starts == sorted(starts)
+
+
+@pytest.mark.parametrize("name", ["burst of five", "burst of five, lengths known", "the announcer's gaps"])
+def test_a_burst_of_five_windows_is_said_within_the_deadline(name: str) -> None:
+    scenario = next(s for s in SCENARIOS if s["name"] == name)
+    said = simulate(scenario)
+    assert len(said) == 5
+    at = {i + 1: e["t"] for i, e in enumerate(scenario["events"])}
+    # The promise is 20 s; 2 s are left for real players' latency (clips starting late).
+    assert all(s["start_ms"] - at[s["seq"]] <= 18_000 for s in said), said
+
+
+def test_the_rules_file_is_what_the_queue_reads() -> None:
+    on_disk = json.loads((Path(__file__).parent.parent / "display" / "static" / "announce-rules.json").read_text())
+    assert on_disk == RULES
+    assert AnnounceQueue(2).gap_ms == on_disk["gap_ms"]
+
+
+# --- queue rules: one by one ------------------------------------------------------------------
 
 
 def test_calls_are_spoken_in_event_order_each_with_its_own_text() -> None:
@@ -68,28 +128,26 @@ def test_calls_are_spoken_in_event_order_each_with_its_own_text() -> None:
     plans = []
     while (plan := queue.take(NOW)) is not None:
         plans.append(plan)
+        while queue.step(NOW):
+            pass
     assert [(p.call.number, p.call.window) for p in plans] == [
-        ("A001", "1"), ("B001", "2"), ("A002", "3"),
+        ("A001", "1"),
+        ("B001", "2"),
+        ("A002", "3"),
     ]
-    assert plans[0].call.texts == {"zh": "请A001号到1号窗口办理"}
+    assert plans[0].call.texts == {"zh": "请A001号到1号窗口办理", "en": "Number A001, please go to window 1"}
 
 
-def test_one_call_at_a_time_and_repeats_only_without_a_backlog() -> None:
+def test_one_call_at_a_time_and_the_repeat_goes_when_another_call_comes() -> None:
     queue = AnnounceQueue(repeat=2)
     queue.offer(called(1, "A001", "1"), NOW)
     plan = queue.take(NOW)
-    assert plan is not None and plan.rounds == 2  # nothing else waits: full repeat
-    assert queue.take(NOW) is None  # the next waits until this one is done
-    assert queue.keep_repeating()
-    queue.offer(called(2, "A002", "2"), NOW)  # arrives while A001 is being spoken
-    assert not queue.keep_repeating()  # so A001's second round is dropped
-
-
-def test_a_backlog_is_caught_up_by_dropping_repeats() -> None:
-    queue = AnnounceQueue(repeat=3)
-    for seq, window in enumerate(["1", "2", "3", "4"], 1):
-        queue.offer(called(seq, f"A00{seq}", window), NOW)
-    assert drain(queue) == [("A001", "1", 1), ("A002", "2", 1), ("A003", "3", 1), ("A004", "4", 3)]
+    assert plan is not None and plan.rounds == 2 and plan.chime  # nothing else waits: whole
+    assert [queue.step(NOW), queue.step(NOW + 1_250)] == ["chime", "zh"]
+    queue.offer(called(2, "A002", "2"), NOW + 2_000)  # arrives while A001 is being spoken
+    assert queue.step(NOW + 5_000) == "en"  # A001 is finished in both languages…
+    assert queue.step(NOW + 8_500) is None  # …but not repeated
+    assert drain(queue, NOW + 8_500) == [("A002", "2", WHOLE)]
 
 
 def test_a_newer_call_at_a_window_replaces_its_pending_one() -> None:
@@ -97,16 +155,22 @@ def test_a_newer_call_at_a_window_replaces_its_pending_one() -> None:
     queue.offer(called(1, "A001", "1"), NOW)
     queue.offer(called(2, "B001", "2"), NOW)
     queue.offer(called(3, "A002", "1"), NOW)  # window 1 has moved on: A001 is done
-    assert drain(queue) == [("B001", "2", 1), ("A002", "1", 2)]
+    assert [(n, w) for n, w, _ in drain(queue)] == [("B001", "2"), ("A002", "1")]
 
 
-def test_a_recall_is_spoken_again() -> None:
+def test_a_recall_replaces_the_waiting_call_and_is_spoken_again_later() -> None:
     queue = AnnounceQueue(repeat=2)
-    queue.offer(called(1, "A001", "1"), NOW)
-    assert drain(queue) == [("A001", "1", 2)]
-    assert queue.offer(called(2, "A001", "1", recall=True), NOW)
-    plan = queue.take(NOW)
-    assert plan is not None and plan.call.recall and plan.call.number == "A001"
+    queue.offer(called(1, "B001", "2"), NOW)
+    queue.offer(called(2, "A001", "1"), NOW)
+    queue.offer(called(3, "A001", "1", recall=True), NOW)  # still waiting: said once, as the recall
+    said = []
+    while (plan := queue.take(NOW)) is not None:
+        said.append((plan.call.number, plan.call.recall))
+        while queue.step(NOW):
+            pass
+    assert said == [("B001", False), ("A001", True)]
+    assert queue.offer(called(4, "A001", "1", recall=True), NOW)  # a later recall is said again
+    assert drain(queue) == [("A001", "1", WHOLE)]
 
 
 def test_events_seen_already_are_not_spoken_again() -> None:
@@ -116,17 +180,44 @@ def test_events_seen_already_are_not_spoken_again() -> None:
     assert not queue.offer(called(4, "A009", "2"), NOW)  # older seq
     assert not queue.offer(other(6), NOW)  # not a call, but it moves the resume point
     assert queue.last_seq == 6
-    assert drain(queue) == [("A001", "1", 2)]
+    assert drain(queue) == [("A001", "1", WHOLE)]
 
 
-def test_calls_older_than_30_s_are_not_spoken() -> None:
+def test_old_calls_are_still_spoken() -> None:
+    """No drop by age alone (issue 9: a call dropped as "late" after 30 s was never heard)."""
     queue = AnnounceQueue(repeat=2)
-    # replayed after a reconnect: one stale, one fresh
-    assert not queue.offer(called(1, "A001", "1", at=NOW - 31_000), NOW)
+    assert queue.offer(called(1, "A001", "1", at=NOW - 120_000), NOW)  # replayed after a reconnect
     assert queue.offer(called(2, "A002", "2", at=NOW - 29_000), NOW)
-    assert queue.last_seq == 2
-    # a call that waited in a long backlog goes stale too
-    assert drain(queue, now=NOW + 2_000) == []
+    assert [n for n, _, _ in drain(queue, now=NOW + 60_000)] == ["A001", "A002"]
+
+
+def test_a_backlog_shortens_repeat_then_second_language_then_the_chime_between() -> None:
+    queue = AnnounceQueue(repeat=2)
+    calls = [("A001", "1"), ("A002", "2"), ("A003", "3"), ("A004", "4"), ("A005", "5")]
+    for seq, (number, window) in enumerate(calls[:2], 1):
+        queue.offer(called(seq, number, window), NOW)
+    plan = queue.take(NOW)
+    assert plan is not None and plan.level == 1 and plan.languages == ("zh", "en")  # repeat dropped
+    for seq, (number, window) in enumerate(calls[2:], 3):
+        queue.offer(called(seq, number, window), NOW)
+    assert queue.step(NOW) == "chime"  # planned before the burst
+    assert queue.step(NOW + 1_250) == "zh"
+    assert queue.step(NOW + 5_300) is None  # the burst: English is dropped
+    plan = queue.take(NOW + 5_300)
+    assert plan is not None and plan.level == 3 and not plan.chime  # and the chime between calls
+
+
+def test_real_lengths_are_used_when_known() -> None:
+    queue = AnnounceQueue(repeat=2, gap_ms=0)
+    call = called(1, "A001", "1")
+    del call["announce"]["en"]
+    queue.offer(call, NOW)
+    parsed = queue.calls[0]
+    assert queue.phrase_ms(parsed, "zh") == RULES["ms_per_char"]["zh"] * len("请A001号到1号窗口办理")
+    # no English text in the event: a typical length
+    assert queue.phrase_ms(parsed, "en") == RULES["ms_per_char"]["en"] * RULES["text_chars_unknown"]
+    queue.learn("zh", "A001", "1", 2_345)
+    assert queue.phrase_ms(parsed, "zh") == 2_345
 
 
 def test_malformed_calls_are_ignored() -> None:
@@ -146,19 +237,19 @@ def test_snapshot_on_first_connect_speaks_nothing() -> None:
     assert queue.last_seq == 40 and queue.pending == 0
 
 
-def test_snapshot_after_a_reconnect_speaks_the_fresh_missed_calls_in_order() -> None:
+def test_snapshot_after_a_reconnect_speaks_every_missed_call_in_order() -> None:
     queue = AnnounceQueue(repeat=2)
     queue.offer(called(10, "A001", "1"), NOW)
     drain(queue)
     recent = [  # newest first, as the state's "recent" lists them
         called(14, "A004", "4"),
-        called(13, "A003", "3", at=NOW - 60_000),  # too old
+        called(13, "A003", "3", at=NOW - 60_000),  # old, said all the same
         called(12, "A002", "2"),
         called(10, "A001", "1"),  # spoken already
     ]
-    assert queue.snapshot(15, recent, NOW) == 2
+    assert queue.snapshot(15, recent, NOW) == 3
     assert queue.last_seq == 15
-    assert drain(queue) == [("A002", "2", 1), ("A004", "4", 2)]
+    assert [n for n, _, _ in drain(queue)] == ["A002", "A003", "A004"]
 
 
 def test_a_restarted_event_stream_is_followed() -> None:
@@ -169,7 +260,7 @@ def test_a_restarted_event_stream_is_followed() -> None:
     assert queue.snapshot(3, [called(2, "A001", "2")], NOW) == 0
     assert queue.last_seq == 3
     assert queue.offer(called(4, "A002", "3"), NOW)
-    assert drain(queue) == [("A002", "3", 2)]
+    assert drain(queue) == [("A002", "3", WHOLE)]
 
 
 # --- audio ---------------------------------------------------------------------------
@@ -197,9 +288,11 @@ async def test_a_round_is_chime_then_each_language(tmp_path: Path) -> None:
         again = await render_round(speech, voice, call, chime=False)
         zh = frames_of(await speech.wav_path("cmn", "请A零一二号到三号窗口办理"))
         en = frames_of(await speech.wav_path("en", "Number A0 1 2, please go to window 3"))
+        parts = [await render_part(speech, voice, call, part) for part in ("chime", "zh", "en")]
     assert first.rate == SAMPLE_RATE
     assert bytes(first.frames) == chime_frames() + gap + zh + gap + en + gap
     assert bytes(again.frames) == zh + gap + en + gap
+    assert b"".join(bytes(p.frames) for p in parts) == bytes(first.frames)  # parts join into a round
     out = tmp_path / "round.wav"
     first.write(out)
     assert frames_of(out) == bytes(first.frames)
@@ -207,8 +300,16 @@ async def test_a_round_is_chime_then_each_language(tmp_path: Path) -> None:
 
 def test_an_unreachable_server_fails_fast(tmp_path: Path) -> None:
     # Nothing listens on port 9 (discard): the announcer says so and exits non-zero.
-    args = ["--hall", "demo", "--server", "http://127.0.0.1:9", "--out", str(tmp_path / "o"),
-            "--cache", str(tmp_path / "c")]
+    args = [
+        "--hall",
+        "demo",
+        "--server",
+        "http://127.0.0.1:9",
+        "--out",
+        str(tmp_path / "o"),
+        "--cache",
+        str(tmp_path / "c"),
+    ]
     assert main(args) == 1
 
 
@@ -225,21 +326,41 @@ def live_url(request: pytest.FixtureRequest) -> str:
 
 
 def test_an_unknown_hall_fails_fast(live_url: str, tmp_path: Path) -> None:
-    args = ["--hall", "no-such-hall", "--server", live_url, "--out", str(tmp_path / "o"),
-            "--cache", str(tmp_path / "c")]
+    args = [
+        "--hall",
+        "no-such-hall",
+        "--server",
+        live_url,
+        "--out",
+        str(tmp_path / "o"),
+        "--cache",
+        str(tmp_path / "c"),
+    ]
     assert main(args) == 2
 
 
 @pytest.fixture
-def announcer_process(
-    live_url: str, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+def announcer_process(live_url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
     command = [
-        sys.executable, "-m", "display.announcer", "--hall", "demo", "--server", live_url,
-        "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--limit", "3",
+        sys.executable,
+        "-m",
+        "display.announcer",
+        "--hall",
+        "demo",
+        "--server",
+        live_url,
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--limit",
+        "3",
     ]
     process = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent,
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stderr is not None
@@ -297,12 +418,11 @@ def test_out_writes_one_file_per_call_in_order(
     for name, (number, window) in zip(names, calls, strict=True):
         frames = frames_of(out / name)
         phrases = b"".join(
-            frames_of(cache.cache_path(v, text)) + gap
-            for _, v, text in voice.phrases(Call(0, 0, number, window))
+            frames_of(cache.cache_path(v, text)) + gap for _, v, text in voice.phrases(Call(0, 0, number, window))
         )
         one_round = chime_frames() + gap + phrases
         # The chime, then each language; repeated unless a backlog was being caught up.
         assert frames in (one_round, one_round + phrases), name
-        assert rms(frames[len(chime_frames()):]) > 300
+        assert rms(frames[len(chime_frames()) :]) > 300
     # The last call had nothing behind it: spoken the hall's repeat count (2).
     assert frames_of(out / names[-1]) == one_round + phrases

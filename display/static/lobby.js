@@ -1,8 +1,11 @@
 /*
  * lobby.js — the lobby wall screen (/display/{hall}).
  *
- * Shows the newest call (largest text, flashing three times), the current ticket of every
- * open window, the last 8 calls, the waiting count per service, the notice line, the hall's
+ * Shows the newest call still being called (largest text, flashing three times: a call whose
+ * ticket was transferred away, marked no-show or finished, or whose window paused or closed,
+ * gives way to the newest one still current), the current ticket of every open window, the
+ * last 8 calls, per service the waiting count and the expected wait, the 过号 list (tickets
+ * marked no-show that wait to be called again, newest first), the notice line, the hall's
  * name, date and clock. Speaks calls through Announcer unless the URL has ?sound=0 (a second
  * screen in the same hall). Kept current by HallSocket: it never needs a reload.
  */
@@ -40,14 +43,17 @@
 
   // ---- rendering ----------------------------------------------------------------------------
 
+  var NO_SHOWS_SHOWN = 6;
+
   function renderNow(flashIt) {
-    var call = state.recent[0];
+    var call = S.currentCall(state);
     var box = $('now');
     if (!call) {
       $('now-number').textContent = '';
-      S.setLabel($('now-window'), 'no_calls');
+      S.setLabel($('now-window'), state.recent.length ? 'none_calling' : 'no_calls');
       S.setNames($('now-text'), {});
       box.removeAttribute('data-number');
+      box.removeAttribute('data-window');
       newestKey = null;
       return;
     }
@@ -89,7 +95,7 @@
   function renderWindows() {
     var grid = $('windows');
     var list = openWindows();
-    var newest = state.recent[0];
+    var newest = S.currentCall(state);
     var keep = {};
     var created = false;
     list.forEach(function (w, i) {
@@ -151,7 +157,7 @@
       if (!li) {
         li = doc.createElement('li');
         li.innerHTML = '<span class="w-prefix"></span><span class="w-name" data-fit></span>' +
-          '<span class="w-count"></span>';
+          '<span class="w-count"></span><span class="w-wait" data-fit></span>';
         ul.appendChild(li);
       }
       li.setAttribute('data-service', svc.id);
@@ -159,8 +165,34 @@
       S.setNames(li.querySelector('.w-name'), svc.name);
       var n = state.waiting[svc.id] || 0;
       li.querySelector('.w-count').textContent = String(n);
+      var wait = S.expectedWaitS(state, svc.id);
+      var waitEl = li.querySelector('.w-wait');
+      if (wait === null) {
+        S.setNames(waitEl, {});
+        li.removeAttribute('data-wait-min');
+      } else {
+        var minutes = Math.ceil(wait / 60);
+        S.setLabel(waitEl, 'wait_min', { minutes: minutes });
+        li.setAttribute('data-wait-min', String(minutes));
+      }
     });
-    S.layoutGrid(ul, services.length, 2.6);
+    S.layoutGrid(ul, services.length, 1.1);
+  }
+
+  function renderNoShows() {
+    var ol = $('no-shows');
+    var items = state.no_shows.slice(0, NO_SHOWS_SHOWN);
+    while (ol.children.length > items.length) ol.removeChild(ol.lastChild);
+    items.forEach(function (t, i) {
+      var li = ol.children[i];
+      if (!li) {
+        li = doc.createElement('li');
+        ol.appendChild(li);
+      }
+      if (li.textContent !== t.number) li.textContent = t.number;
+      li.setAttribute('data-number', t.number);
+    });
+    $('no-shows-empty').hidden = items.length > 0;
   }
 
   function renderNotice() {
@@ -182,6 +214,7 @@
     renderWindows();
     renderRecent();
     renderWaiting();
+    renderNoShows();
     renderNotice();
     S.fitText();
   }
@@ -192,7 +225,7 @@
   function onStatus(status) {
     showStatus(status);
     // Event times are the server's: learn its clock on each (re)connection, for the
-    // "older than 30 s is not spoken" rule.
+    // announcer's deadlines.
     if (status === 'online' && announcer) {
       S.serverClockOffset().then(function (ms) { announcer.clockOffsetMs = ms; }, function () {});
     }
@@ -208,8 +241,8 @@
       doc.documentElement.setAttribute('data-seq', String(state.seq));
       if (announcer && before !== null) {
         // A snapshot after a reconnect (the missed events were no longer kept): speak the
-        // calls we missed that are still fresh, oldest first. On the first connection
-        // nothing is said: the screen speaks what happens from now on.
+        // calls we missed, oldest first (the announcer keeps each window's latest). On the
+        // first connection nothing is said: the screen speaks what happens from now on.
         (snap.recent || []).filter(function (e) { return e.seq > before; })
           .sort(function (a, b) { return a.seq - b.seq; })
           .forEach(function (e) { announcer.handle(e); });
@@ -220,24 +253,29 @@
       var ch = S.applyEvent(state, evt);
       if (ch.reset) { socket.resync(); return; }
       // Redraw and re-fit only what the event changed: a call must reach the glass fast.
-      if (ch.call) renderNow(true);
+      // Any window change may end the current call (transfer, no-show, pause, close …).
+      var before = $('now').getAttribute('data-number') + '@' + $('now').getAttribute('data-window');
+      if (ch.call || ch.windows) renderNow(!!ch.call);
+      var nowChanged = before !== $('now').getAttribute('data-number') + '@' + $('now').getAttribute('data-window');
       // A cell's texts come from a fixed set (its name, a number, a status); only a new cell
       // (a window just opened) or a new grid needs fitting.
       if (ch.windows && renderWindows()) S.fitText($('windows'));
       if (ch.recent) renderRecent();
-      if (ch.waiting) renderWaiting();
+      // The expected wait follows the counts and the windows open.
+      if (ch.waiting || ch.windows) renderWaiting();
+      if (ch.noShows) renderNoShows();
       if (ch.notice) renderNotice();
-      if (ch.call) S.fitText($('now'));
+      if (ch.call || nowChanged) S.fitText($('now'));
       if (ch.call && cells[String(ch.call.window)]) S.flash(cells[String(ch.call.window)]);
       doc.documentElement.setAttribute('data-seq', String(state.seq));
       // Not needed for the first frame of the call: fit the recent list and queue the
       // announcement (which creates and preloads its audio) right after this task.
-      if (ch.recent || (ch.call && announcer)) {
-        setTimeout(function () {
-          if (ch.recent) S.fitText($('recent'));
-          if (ch.call && announcer) announcer.handle(evt);
-        }, 0);
-      }
+      // Every event goes to the announcer (it follows the seq; calls are queued).
+      setTimeout(function () {
+        if (ch.recent) S.fitText($('recent'));
+        if (ch.waiting || ch.windows) S.fitText($('waiting'));
+        if (announcer) announcer.handle(evt);
+      }, 0);
     },
     onStatus: onStatus,
   });

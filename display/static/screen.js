@@ -22,6 +22,10 @@
     go_to: { zh: '请到{window}办理', en: 'Please go to {window}' },
     no_windows: { zh: '暂无开放窗口', en: 'No window open' },
     no_calls: { zh: '暂无呼叫', en: 'No calls yet' },
+    none_calling: { zh: '暂无呼叫', en: 'No one called now' },
+    no_shows: { zh: '过号', en: 'Missed calls' },
+    no_no_shows: { zh: '暂无过号', en: 'None missed' },
+    wait_min: { zh: '约{minutes}分钟', en: '~{minutes} min' },
     clerk: { zh: '工作人员', en: 'Clerk' },
     staff_no: { zh: '工号', en: 'Staff No.' },
     reconnecting: { zh: '正在重新连接…', en: 'Reconnecting…' },
@@ -101,10 +105,11 @@
   // ---- state ------------------------------------------------------------------------------
 
   var RECENT_KEPT = 20;
+  var NO_SHOWS_KEPT = 12;
 
   function emptyState() {
     return { seq: 0, windows: [], waiting: {}, waiting_since: {}, recent: [], notice: '',
-      issuing_open: true, served_today: 0 };
+      issuing_open: true, served_today: 0, no_shows: [], expected_wait_s: {}, visit_s: {} };
   }
 
   /** A copy of a snapshot state with every field present and the recent list deduplicated. */
@@ -116,7 +121,99 @@
         clerk: w.clerk || null };
     });
     s.recent = dedupeRecent(s.recent || []);
+    s.no_shows = (s.no_shows || []).slice(0, NO_SHOWS_KEPT);
+    s.expected_wait_s = s.expected_wait_s || {};
+    s.visit_s = s.visit_s || {};
     return s;
+  }
+
+  /**
+   * The newest call in `state.recent` whose window still has that ticket called or in
+   * service, or null. A call whose ticket was transferred away, marked no-show, requeued or
+   * completed, or whose window paused or closed, is no longer "now calling" (正在呼叫).
+   */
+  function currentCall(state) {
+    for (var i = 0; i < state.recent.length; i++) {
+      var call = state.recent[i];
+      var w = null;
+      for (var j = 0; j < state.windows.length; j++) {
+        if (state.windows[j].id === String(call.window)) { w = state.windows[j]; break; }
+      }
+      if (w && (w.status === 'calling' || w.status === 'serving') && w.ticket &&
+          w.ticket.number === call.ticket.number) {
+        return call;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Expected wait in seconds for a ticket of `service` taken now, or null when unknown:
+   * server/eta.py's estimate_wait_s with the service's waiting count ahead, the mean visit
+   * from the snapshot (`visit_s`) and the open windows serving it as the events say:
+   * round((ahead + 0.5) * visit / max(1, open windows)). Without `visit_s` (an older server)
+   * the snapshot's own `expected_wait_s`.
+   */
+  function expectedWaitS(state, service) {
+    var visit = state.visit_s[service];
+    if (typeof visit !== 'number') {
+      var given = state.expected_wait_s[service];
+      return typeof given === 'number' ? given : null;
+    }
+    var open = 0;
+    (hall.windows || []).forEach(function (cfg) {
+      if ((cfg.services || []).indexOf(service) < 0) return;
+      for (var j = 0; j < state.windows.length; j++) {
+        var w = state.windows[j];
+        if (w.id === String(cfg.id)) {
+          if (w.status !== 'closed' && w.status !== 'paused') open++;
+          return;
+        }
+      }
+    });
+    return waitFormula(state.waiting[service] || 0, visit, open);
+  }
+
+  /** estimate_wait_s for one service with nobody's services known: (ahead + 0.5) × visit / windows. */
+  function waitFormula(ahead, visit, openWindows) {
+    return Math.max(0, pyRound((ahead * visit + 0.5 * visit) / Math.max(1, openWindows)));
+  }
+
+  /** Python's round(): halves to even, so both sides agree on x.5. */
+  function pyRound(x) {
+    var f = Math.floor(x);
+    var d = x - f;
+    if (d > 0.5) return f + 1;
+    if (d < 0.5) return f;
+    return f % 2 === 0 ? f : f + 1;
+  }
+
+  /**
+   * Keep the 过号 list: a ticket marked no-show that waits again (ticket.requeued, or any
+   * event showing it waiting after a no-show) goes to the top; it leaves when it is called
+   * again, cancelled, expired, closed as no-show or otherwise leaves the line.
+   * Returns whether the list changed.
+   */
+  function trackNoShows(state, evt) {
+    var t = evt.ticket;
+    if (!t || !t.number) return false;
+    var at = -1;
+    for (var i = 0; i < state.no_shows.length; i++) {
+      if (state.no_shows[i].number === t.number) { at = i; break; }
+    }
+    var missed = evt.type === 'ticket.requeued' || (evt.type === 'ticket.no_show' && t.status === 'waiting');
+    if (missed) {
+      if (at >= 0) state.no_shows.splice(at, 1);
+      state.no_shows.unshift({ number: t.number, services: t.services || [],
+        no_shows: evt.no_shows || 1, called_at: t.called_at || null });
+      state.no_shows.length = Math.min(state.no_shows.length, NO_SHOWS_KEPT);
+      return true;
+    }
+    if (at >= 0 && evt.type !== 'ticket.issued' && t.status !== 'waiting') {
+      state.no_shows.splice(at, 1);
+      return true;
+    }
+    return false;
   }
 
   /** Newest first, one entry per ticket number (a recall moves the ticket to the top). */
@@ -152,7 +249,7 @@
    */
   function applyEvent(state, evt) {
     var ch = { windows: false, waiting: false, recent: false, notice: false, call: null,
-      reset: false };
+      reset: false, noShows: false };
     var type = evt.type;
     if (typeof evt.seq === 'number') state.seq = evt.seq;
     if (type === 'hall.reset') { ch.reset = true; return ch; }
@@ -178,6 +275,7 @@
       ch.recent = true;
       ch.call = evt;
     }
+    ch.noShows = trackNoShows(state, evt);
     return ch;
   }
 
@@ -319,7 +417,8 @@
     LABELS: LABELS, hall: hall, languages: languages, texts: texts, setLabel: setLabel,
     setNames: setNames, applyStaticLabels: applyStaticLabels, windowConfig: windowConfig,
     windowNames: windowNames, emptyState: emptyState, normalizeState: normalizeState,
-    applyEvent: applyEvent, startClock: startClock, connectionUi: connectionUi, fitText: fitText,
+    applyEvent: applyEvent, currentCall: currentCall, expectedWaitS: expectedWaitS,
+    waitFormula: waitFormula, startClock: startClock, connectionUi: connectionUi, fitText: fitText,
     layoutGrid: layoutGrid, flash: flash, displaySocketUrl: displaySocketUrl,
     serverClockOffset: serverClockOffset,
   };

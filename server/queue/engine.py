@@ -343,11 +343,32 @@ class Engine:
     # --- the hall -------------------------------------------------------
 
     async def snapshot(self) -> dict[str, Any]:
-        """The hall's state and the ``seq`` it reflects, as ``GET /state`` answers it."""
-        answer = await self._run("snapshot", {"windows": self._window_ids}, dated=False)
+        """The hall's state and the ``seq`` it reflects, as ``GET /state`` answers it.
+
+        Besides windows, waiting counts and recent calls, what a lobby shows: ``no_shows``
+        (the 过号 list: tickets marked no-show that wait to be called again, newest first,
+        at most 12), and per service ``expected_wait_s`` (a ticket taken
+        now: :func:`server.eta.estimate_wait_s` with the service's waiting count ahead) and
+        ``visit_s`` (the mean visit and the open windows it divides by are what a screen
+        needs to recompute the wait from the counts and window states on events).
+        """
+        from server.eta import handling_time_s  # here, not at the top: this method's own need
+
+        ids = [s.id for s in self.hall.services]
+        answer = await self._run(
+            "snapshot",
+            {"windows": self._window_ids, "services": ids, "no_shows_max": 12},
+            dated=False,
+        )
         waiting = _dict(answer["waiting"])
         since = _dict(answer["waiting_since"])
-        ids = [s.id for s in self.hall.services]
+        eta = _dict(answer.get("eta"))
+        recent_handle = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta.get("recent")).items()}
+        open_ids = set(_list(eta.get("open")))
+        expected = {s.id: s.expected_minutes for s in self.hall.services}
+        open_windows = {
+            s: sum(1 for w in self.hall.windows if w.id in open_ids and s in w.services) for s in ids
+        }
         return {
             "seq": answer["seq"],
             "windows": _list(answer["windows"]),
@@ -358,6 +379,15 @@ class Engine:
             "issuing_open": issuing_open(self.clock(), self.hall),
             "served_today": answer["served_today"],
             "day": answer["day"],
+            "no_shows": [
+                {**item, "services": _list(item.get("services"))} for item in _list(answer.get("no_shows"))
+            ],
+            "expected_wait_s": {
+                s: estimate_wait_s(int(waiting.get(s, 0)), [s], recent_handle, open_windows, expected) for s in ids
+            },
+            "visit_s": {
+                s: round(handling_time_s(recent_handle.get(s, ()), expected[s]), 1) for s in ids
+            },
         }
 
     async def set_notice(self, text: str) -> dict[str, Any]:
