@@ -60,8 +60,10 @@
       qr.appendChild(url);
       card.appendChild(qr);
     }
-    var issued = t.issued_at ? new Date(t.issued_at) : new Date();
-    card.appendChild(el("div", "t-time", issued.toLocaleString(HQ.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false })));
+    // The hall's clock, not the browser's: a kiosk PC set to another zone prints the wrong time.
+    var time = el("div", "t-time", HQ.hallTime(t.issued_at || Date.now()));
+    time.setAttribute("data-issued-at", String(t.issued_at || ""));
+    card.appendChild(time);
     card.appendChild(el("p", "t-note", both("t_note")));
     container.appendChild(card);
     return img;
