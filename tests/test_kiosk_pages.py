@@ -543,3 +543,43 @@ def test_the_ticket_shows_the_halls_time_not_the_browsers(browser: Any, live_ser
         assert browser_clock not in page.inner_text(".t-time")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)])
+def test_kiosk_is_a_touch_layout_that_fills_the_screen(
+    browser: Any, live_server: LiveServer, artifacts: Path, size: tuple[int, int]
+) -> None:
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/kiosk/demo")
+        page.wait_for_selector("[data-service='register']")
+        targets = page.eval_on_selector_all(
+            "button, summary",
+            """els => els.filter(e => e.offsetParent !== null)
+                .map(e => [e.textContent.trim(), e.getBoundingClientRect().width, e.getBoundingClientRect().height])""",
+        )
+        assert targets and [t for t in targets if t[1] < 64 or t[2] < 64] == []
+        # the services use the screen, not its top third; text is readable from a step back
+        bottom = page.evaluate("document.querySelector('[data-submit]').getBoundingClientRect().bottom")
+        assert bottom >= 0.9 * size[1]
+        services = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('[data-service]')].map(b => b.getBoundingClientRect().bottom))"
+        )
+        assert services >= 0.5 * size[1]
+        font = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.issue-name')).fontSize)")
+        assert font >= 32
+        page.screenshot(path=str(artifacts / f"kiosk-{size[0]}x{size[1]}.png"))
+        # large text for elderly visitors: a toggle, everything bigger, and 取号 still in reach
+        page.click("#big-text")
+        big = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.issue-name')).fontSize)")
+        assert big >= 1.3 * font and page.get_attribute("#big-text", "aria-pressed") == "true"
+        assert page.evaluate("document.querySelector('[data-submit]').getBoundingClientRect().bottom") <= size[1]
+        assert no_horizontal_scroll(page)
+        page.screenshot(path=str(artifacts / f"kiosk-{size[0]}x{size[1]}-large-text.png"))
+        # the next visitor starts with normal text
+        take_ticket(page, ["photo"])
+        page.click("#done")
+        assert page.get_attribute("#big-text", "aria-pressed") == "false"
+    finally:
+        context.close()
