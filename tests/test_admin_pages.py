@@ -200,7 +200,7 @@ def test_admin_edits_the_notice_and_reads_the_hall_file(hall: Hall, tab: Any, li
     tab.fill("#notice-text", "今天下午系统维护 Maintenance this afternoon")
     tab.click("#notice-save")
     tab.wait_for_function(
-        "document.getElementById('notice-status').textContent.includes('Saved')",
+        "document.getElementById('notice-status').textContent.includes('已保存')",
         timeout=TIMEOUT_MS,
     )
     state = hall.http.get(f"/api/halls/{HALL}/state").json()
@@ -242,7 +242,7 @@ def test_non_admin_is_refused(hall: Hall, tab: Any, live_server: LiveServer) -> 
     # The page does not let a clerk in either.
     admin_login(tab, live_server, "s01", "1234")
     tab.wait_for_function("document.getElementById('login-error').textContent.length > 0", timeout=TIMEOUT_MS)
-    assert "not a manager" in (tab.text_content("#login-error") or "")
+    assert "不是管理员" in (tab.text_content("#login-error") or "")
     assert tab.is_hidden("#app")
 
 
