@@ -571,9 +571,9 @@
       h('td', {className: 'ticket', text: r.ticket || ''}),
       h('td', {text: r.window ? windowName(r.window) : '—'}),
       h('td', {text: clerkLabel(r.clerk)}),
-      h('td', {text: services.map(serviceName).join(HQ.lang === 'zh' ? '、' : ', ') || '—'}),
+      h('td', {text: services.map(serviceName).join(HQ.t('list_sep')) || '—'}),
       h('td', {className: 'score s' + r.score, text: r.score + ' ' + scoreLabel(r.score)}),
-      h('td', {text: listOf(r.reasons).map(reasonLabel).join(HQ.lang === 'zh' ? '、' : ', ')})
+      h('td', {text: listOf(r.reasons).map(reasonLabel).join(HQ.t('list_sep'))})
     ]);
     var body = $('bad-ratings').tBodies[0];
     if (prepend && body.firstChild) body.insertBefore(row, body.firstChild);

@@ -79,7 +79,7 @@
       var name = document.createElement("span");
       name.textContent = HQ.windowName(w.id);
       var sv = document.createElement("small");
-      sv.textContent = (w.services || []).map(function (s) { return HQ.serviceName(s); }).join("、");
+      sv.textContent = (w.services || []).map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
       b.appendChild(name); b.appendChild(sv);
       b.addEventListener("click", function () { openWindow(String(w.id)); });
       list.appendChild(b);
@@ -349,7 +349,7 @@
     if (!windowId) return;
     var t = win && win.ticket;
     byId("cur-number").textContent = t ? t.number : HQ.t("p_none");
-    byId("cur-services").textContent = t ? t.services.map(function (s) { return HQ.serviceName(s); }).join("、") : "";
+    byId("cur-services").textContent = t ? t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep")) : "";
     byId("cur-status").textContent = t ? HQ.t("st_" + t.status) : "";
     byId("cur-priority").hidden = !(t && t.priority);
     byId("win-status").textContent = win ? HQ.t("ws_" + win.status) : "–";
@@ -395,7 +395,7 @@
       b.className = "hq-btn pad-queue-number" + (t.priority ? " pad-priority" : "");
       b.setAttribute("data-queue-number", t.number);
       b.textContent = t.number;
-      b.title = t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
+      b.title = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
       b.disabled = !ok.call || !wsOpen || !!pending;
       b.addEventListener("click", function () { askNumber("call", t.number); });
       box.appendChild(b);

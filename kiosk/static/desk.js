@@ -124,7 +124,7 @@
     byId("find-result").hidden = false;
     byId("found-number").textContent = t.number + (t.priority ? " · " + HQ.t("priority") : "");
     byId("found-status").textContent = HQ.t("st_" + t.status);
-    byId("found-services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
+    byId("found-services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
     byId("found-window").textContent = t.window ? HQ.windowName(t.window) : "–";
     var waiting = t.status === "waiting";
     byId("found-ahead").textContent = waiting ? String(found.ahead) : "–";
@@ -153,7 +153,7 @@
         var box = byId("find-id-result");
         box.textContent = "";
         if (!list.length) { alertMessage(HQ.t("d_find_id_none")); return; }
-        alertMessage(HQ.t("d_holder_tickets", { numbers: list.map(function (x) { return x.ticket.number; }).join("、") }));
+        alertMessage(HQ.t("d_holder_tickets", { numbers: list.map(function (x) { return x.ticket.number; }).join(HQ.t("list_sep")) }));
         list.forEach(function (x) {
           var b = document.createElement("button");
           b.type = "button"; b.className = "hq-btn"; b.textContent = x.ticket.number;

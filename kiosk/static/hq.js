@@ -93,7 +93,12 @@
     var names = root.querySelectorAll("[data-hall-name]");
     for (var n = 0; n < names.length; n++) if (HQ.hall) names[n].textContent = HQ.name(HQ.hall.name);
     var els = root.querySelectorAll("[data-i18n]");
-    for (var i = 0; i < els.length; i++) els[i].textContent = HQ.t(els[i].getAttribute("data-i18n"));
+    for (var i = 0; i < els.length; i++) {
+      var text = HQ.t(els[i].getAttribute("data-i18n"));
+      // data-i18n-hall: the label, then the hall's name (a page's <title>)
+      if (els[i].hasAttribute("data-i18n-hall") && HQ.hall) text += " · " + HQ.name(HQ.hall.name);
+      els[i].textContent = text;
+    }
     var attrs = [["data-i18n-aria", "aria-label"], ["data-i18n-placeholder", "placeholder"], ["data-i18n-title", "title"]];
     for (var a = 0; a < attrs.length; a++) {
       var withAttr = root.querySelectorAll("[" + attrs[a][0] + "]");
@@ -117,7 +122,8 @@
       var n = next();
       button.textContent = HQ.t("lang_name", null, n);
       button.setAttribute("lang", LANG_TAGS[n] || n);
-      button.setAttribute("aria-label", HQ.t("switch_lang_aria"));
+      // Its name is the other language's own name ("English", lang="en"): readable by whoever
+      // needs it, and no second language written on the page.
     }
     button.addEventListener("click", function () { HQ.setLang(next()); });
     HQ.onLang(label);

@@ -109,7 +109,7 @@
     if (n.key === "v_suspended") vars.window = n.window ? HQ.windowName(n.window) : HQ.t("v_the_window");
     if (n.key === "v_transferred") {
       vars.to = n.to_window ? HQ.windowName(n.to_window)
-        : n.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.lang === "zh" ? "、" : ", ");
+        : n.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
     }
     return HQ.t(n.key, vars);
   }
@@ -135,7 +135,7 @@
     byId("missing").hidden = true;
     byId("number").textContent = t.number;
     byId("priority").hidden = !t.priority;
-    byId("services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.lang === "zh" ? "、" : ", ");
+    byId("services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
     byId("status").textContent = HQ.t("st_" + t.status);
     document.body.setAttribute("data-status", t.status);
 
