@@ -136,7 +136,7 @@ async def tickets_by_id_number(request: Request) -> Response:
     require(await session_of(request), hall.hall.id, DESK)
     engine = hall.engine
     key = engine.prefix + "person:" + engine.person_hash(body["id_number"])
-    tokens = sorted({str(t) for t in await runtime_of(request).redis.hvals(key)})  # type: ignore[misc]
+    tokens = sorted({str(t) for t in await runtime_of(request).redis.hvals(key)})
     found = [t for t in await engine.tickets(tokens) if t["ticket"]["status"] in OPEN_STATUSES]
     found.sort(key=lambda t: str(t["ticket"]["number"]))
     return JSONResponse({"tickets": found})

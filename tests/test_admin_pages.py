@@ -335,7 +335,9 @@ def test_rating_pad_goes_back_to_idle_without_a_rating(live_server_factory: Any,
         assert hall.rate_at_window("1", number, 5).status_code == 409
 
 
-def test_rating_pad_says_already_rated_when_the_phone_rated_first(hall: Hall, tab: Any, live_server: LiveServer) -> None:
+def test_rating_pad_says_already_rated_when_the_phone_rated_first(
+    hall: Hall, tab: Any, live_server: LiveServer
+) -> None:
     desk, s03 = hall.login("desk", "1234"), hall.login("s03", "1234")
     tab.goto(f"{live_server.url}/rate/{HALL}/3?lang=en")
     tab.wait_for_selector("#offline", state="hidden", timeout=TIMEOUT_MS)

@@ -39,8 +39,16 @@ def server_codes() -> set[str]:
 def test_the_scan_finds_the_codes_we_know() -> None:
     codes = server_codes()
     # one of each source, so a broken pattern cannot pass by finding nothing
-    assert {"too_early", "window_paused", "hall_closed", "bad_credentials", "invalid_by", "bad_origin",
-            "redis_unavailable", "not_found"} <= codes
+    assert {
+        "too_early",
+        "window_paused",
+        "hall_closed",
+        "bad_credentials",
+        "invalid_by",
+        "bad_origin",
+        "redis_unavailable",
+        "not_found",
+    } <= codes
     assert len(codes) >= 50
 
 
@@ -72,8 +80,9 @@ def test_statuses_and_ratings_are_one_word_each() -> None:
 
 
 def test_python_reads_the_same_words() -> None:
-    assert words.error_text("zh", "too_early", "a no-show can be marked 15 s after the call") == (
-        words.catalogue("zh")["err_too_early"]
+    assert (
+        words.error_text("zh", "too_early", "a no-show can be marked 15 s after the call")
+        == (words.catalogue("zh")["err_too_early"])
     )
     assert words.error_text("en", "no_such_code_yet", "fallback text") == "fallback text"
     assert words.text("zh", "r_ok_call_next", number="A012") == "已叫 A012"
