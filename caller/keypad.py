@@ -44,32 +44,37 @@ from typing import Any, TextIO
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from server import words
+
 KEYMAP_PATH = Path(__file__).parent / "static" / "keymap.json"
 
-#: Labels for the terminal, zh and en (the pad page has its own in kiosk/static/hq.js).
+
+def both(key: str) -> str:
+    """A catalogue label in zh then en, for a terminal (it has no language switch): "叫号 call next"."""
+    return f"{words.text('zh', key)} {words.text('en', key).lower()}"
+
+
+#: Labels for the terminal, from the word catalogue the pad page uses (server/words).
 LABELS: dict[str, str] = {
-    "call_next": "叫号 call next",
-    "recall": "重呼 recall",
-    "no_show": "过号 no-show",
-    "start": "开始 start",
-    "complete": "办结 complete",
-    "transfer": "转移 transfer",
-    "call": "特呼 call number",
-    "suspend": "挂起 suspend",
-    "resume": "恢复 resume",
-    "pause": "暂停 pause",
-    "unpause": "恢复服务 unpause",
-    "open": "开窗 open",
-    "close": "关窗 close",
-    "help": "帮助 help",
+    a: both(f"a_{a}")
+    for a in (
+        "call_next",
+        "recall",
+        "no_show",
+        "start",
+        "complete",
+        "transfer",
+        "call",
+        "suspend",
+        "resume",
+        "pause",
+        "unpause",
+        "open",
+        "close",
+    )
 }
-STATUS_LABELS = {
-    "idle": "空闲 idle",
-    "calling": "叫号中 calling",
-    "serving": "办理中 serving",
-    "paused": "暂停服务 paused",
-    "closed": "未开放 closed",
-}
+LABELS["help"] = "帮助 help"
+STATUS_LABELS = {s: both(f"ws_{s}") for s in ("idle", "calling", "serving", "paused", "closed")}
 ACTIONS = tuple(k for k in LABELS if k != "help")
 #: Actions that need a ticket number, or a transfer target, typed after the key.
 TICKET_ACTIONS = ("call", "resume")
@@ -154,9 +159,13 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None, token: 
 
 
 def error_message(answer: Any) -> str:
+    """A refusal in words, by its code (the server's English message only for an unknown code)."""
     if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
         err = answer["error"]
-        return str(err.get("message") or err.get("code"))
+        code, message = str(err.get("code") or ""), str(err.get("message") or err.get("code"))
+        if f"err_{code}" in words.catalogue("zh"):
+            return f"{words.error_text('zh', code)} {words.error_text('en', code)}"
+        return message
     return str(answer)
 
 
@@ -275,7 +284,7 @@ class Pad:
         counts = ", ".join(f"{self.service_name(s)} {n}" for s, n in waiting.items())
         line = (
             f"[{self.window}] {STATUS_LABELS.get(w.get('status', ''), w.get('status'))} | "
-            f"当前 now: {current} | 等候 waiting {sum(waiting.values())} ({counts}) | "
+            f"当前 now: {current} | 等候 waiting {self.state.get('queue_total', sum(waiting.values()))} ({counts}) | "
             f"今日已办 served {self.state.get('served_today', 0)}"
         )
         if line != self.last_line:

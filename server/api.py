@@ -114,16 +114,43 @@ async def issue_ticket(request: Request) -> Response:
     services = body["services"]
     if not all(isinstance(s, str) for s in services) or len(services) > 10:
         raise Refusal("bad_field", "services must be a list of up to 10 service ids")
-    answer = await hall.engine.issue(
-        services,
-        priority=body.get("priority", False),
-        lang=body.get("lang"),
-        id_number=body.get("id_number") or None,
-        request_id=body.get("request_id"),
-        caller=caller_id(bearer(request) if session else None, client_of(request)),
-    )
+    try:
+        answer = await hall.engine.issue(
+            services,
+            priority=body.get("priority", False),
+            lang=body.get("lang"),
+            id_number=body.get("id_number") or None,
+            request_id=body.get("request_id"),
+            caller=caller_id(bearer(request) if session else None, client_of(request)),
+        )
+    except Refusal as refusal:
+        if refusal.code == "duplicate_ticket" and session is None:
+            # Whoever types an ID number at the kiosk must not learn that person's ticket:
+            # the anonymous answer says only that one is held; the desk can look it up.
+            raise Refusal(
+                "duplicate_ticket", "you already hold an open ticket for this service; please keep it",
+                {"service": refusal.details.get("service")},
+            ) from None
+        raise
     answer.pop("seq", None)
     return JSONResponse(answer, status_code=201)
+
+
+ID_LOOKUP_FIELDS = {"id_number": Field(str, required=True, max_length=32)}
+OPEN_STATUSES = ("waiting", "called", "serving", "suspended")
+
+
+async def tickets_by_id_number(request: Request) -> Response:
+    """Desk only: the open tickets of the person with this ID number (POSTed, never in a URL)."""
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    body = await read_json(request, ID_LOOKUP_FIELDS)
+    require(await session_of(request), hall.hall.id, DESK)
+    engine = hall.engine
+    key = engine.prefix + "person:" + engine.person_hash(body["id_number"])
+    tokens = sorted({str(t) for t in await runtime_of(request).redis.hvals(key)})
+    found = [t for t in await engine.tickets(tokens) if t["ticket"]["status"] in OPEN_STATUSES]
+    found.sort(key=lambda t: str(t["ticket"]["number"]))
+    return JSONResponse({"tickets": found})
 
 
 async def find_ticket(request: Request) -> Response:
@@ -389,6 +416,7 @@ routes = [
     Route("/api/halls/{hall}/time", server_time),
     Route("/api/halls/{hall}/tickets", issue_ticket, methods=["POST"]),
     Route("/api/halls/{hall}/tickets", find_ticket, methods=["GET"]),
+    Route("/api/halls/{hall}/tickets/by-id", tickets_by_id_number, methods=["POST"]),
     Route("/api/tickets/{token}", get_ticket, methods=["GET"]),
     Route("/api/tickets/{token}", cancel_ticket, methods=["DELETE"]),
     Route("/api/tickets/{token}/qr.svg", ticket_qr),

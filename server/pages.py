@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import Runtime
+from server.words import catalogues
 
 PAGE_PACKAGES = ("display", "kiosk", "caller", "admin")
 
@@ -38,7 +39,7 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
 def hall_context(request: Request) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     hall = runtime.hall(request.path_params["hall"]).hall
-    return {"hall": hall.public(), "lang": hall.languages[0]}
+    return {"hall": hall.public(), "lang": hall.languages[0], "words": catalogues(list(hall.languages))}
 
 
 def window_context(request: Request) -> dict[str, Any]:
@@ -86,9 +87,10 @@ async def visitor(request: Request) -> Response:
     if hall_runtime is None or found is None:
         first = next(iter(runtime.halls.values()))
         return render("visitor.html", status=404, hall=first.hall.public(), lang=first.hall.languages[0],
-                      token="", ticket_missing=True)
+                      words=catalogues(list(first.hall.languages)), token="", ticket_missing=True)
     hall = hall_runtime.hall
-    return render("visitor.html", hall=hall.public(), lang=hall.languages[0], token=token, ticket_missing=False)
+    return render("visitor.html", hall=hall.public(), lang=hall.languages[0], words=catalogues(list(hall.languages)),
+                  token=token, ticket_missing=False)
 
 
 routes = [

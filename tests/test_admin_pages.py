@@ -200,7 +200,7 @@ def test_admin_edits_the_notice_and_reads_the_hall_file(hall: Hall, tab: Any, li
     tab.fill("#notice-text", "今天下午系统维护 Maintenance this afternoon")
     tab.click("#notice-save")
     tab.wait_for_function(
-        "document.getElementById('notice-status').textContent.includes('Saved')",
+        "document.getElementById('notice-status').textContent.includes('已保存')",
         timeout=TIMEOUT_MS,
     )
     state = hall.http.get(f"/api/halls/{HALL}/state").json()
@@ -242,7 +242,7 @@ def test_non_admin_is_refused(hall: Hall, tab: Any, live_server: LiveServer) -> 
     # The page does not let a clerk in either.
     admin_login(tab, live_server, "s01", "1234")
     tab.wait_for_function("document.getElementById('login-error').textContent.length > 0", timeout=TIMEOUT_MS)
-    assert "not a manager" in (tab.text_content("#login-error") or "")
+    assert "不是管理员" in (tab.text_content("#login-error") or "")
     assert tab.is_hidden("#app")
 
 
@@ -268,13 +268,12 @@ def test_rating_pad_flow(hall: Hall, tab: Any, live_server: LiveServer) -> None:
     assert tab.text_content("#rate-ticket") == number
     levels = tab.query_selector_all("button.level")
     assert [b.get_attribute("data-score") for b in levels] == ["5", "4", "3", "2", "1"]
-    texts = [b.inner_text() for b in levels]
-    for zh, en in [
-        ("非常满意", "Very satisfied"),
-        ("基本满意", "Fair"),
-        ("非常不满意", "Very dissatisfied"),
-    ]:
-        assert any(zh in t and en in t for t in texts)
+    # One language on the screen: the hall's first, and the other one a tap away.
+    assert [b.inner_text() for b in levels] == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    tab.click("[data-lang-switch]")
+    assert [b.inner_text() for b in levels] == [
+        "Very satisfied", "Satisfied", "Fair", "Dissatisfied", "Very dissatisfied"
+    ]
     for b in levels:
         box = b.bounding_box()
         assert box["width"] >= 48 and box["height"] >= 48
@@ -334,3 +333,23 @@ def test_rating_pad_goes_back_to_idle_without_a_rating(live_server_factory: Any,
         assert 4.0 <= time.monotonic() - shown <= 7.0
         # The server agrees that the chance has passed.
         assert hall.rate_at_window("1", number, 5).status_code == 409
+
+
+def test_rating_pad_says_already_rated_when_the_phone_rated_first(
+    hall: Hall, tab: Any, live_server: LiveServer
+) -> None:
+    desk, s03 = hall.login("desk", "1234"), hall.login("s03", "1234")
+    tab.goto(f"{live_server.url}/rate/{HALL}/3?lang=en")
+    tab.wait_for_selector("#offline", state="hidden", timeout=TIMEOUT_MS)
+    assert tab.inner_text(".welcome") == "Please rate our service after you are served"
+    ticket = hall.issue(desk, ["register"])
+    hall.serve(s03, "3")
+    tab.wait_for_selector("body[data-screen=levels]", timeout=TIMEOUT_MS)
+    # The visitor rates on the phone while the faces are up: the pad stops asking.
+    r = hall.http.post(f"/api/tickets/{ticket['token']}/rating", json={"score": 5})
+    assert r.status_code == 201, r.text
+    tab.wait_for_selector("body[data-screen=thanks][data-result=already]", timeout=TIMEOUT_MS)
+    assert tab.inner_text("#already-text") == "This visit has already been rated — thank you!"
+    assert tab.is_hidden("#level-buttons")
+    # Stale faces tapped by a slow hand would be refused anyway (one rating per visit).
+    assert hall.rate_at_window("3", ticket["number"], 1).status_code == 409

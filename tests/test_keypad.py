@@ -388,3 +388,17 @@ def test_keypad_needs_credentials_when_not_on_a_terminal() -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert "--staff and --pin" in done.stderr
+
+
+def test_terminal_words_come_from_the_catalogue() -> None:
+    """The terminal pad says what the pad page and the manager page say (server/words)."""
+    from caller.keypad import STATUS_LABELS, error_message
+    from server import words
+
+    for status in ("idle", "calling", "serving", "paused", "closed"):
+        assert STATUS_LABELS[status].startswith(words.text("zh", f"ws_{status}") + " ")
+    refused = {"ok": False, "error": {"code": "too_early", "message": "a no-show can be marked 15 s after the call"}}
+    said = error_message(refused)
+    assert words.text("zh", "err_too_early") in said and "15 s after" not in said
+    unknown = {"ok": False, "error": {"code": "brand_new_code", "message": "the server's own words"}}
+    assert error_message(unknown) == "the server's own words"

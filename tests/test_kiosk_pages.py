@@ -9,11 +9,14 @@ unknown ticket link.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -263,24 +266,69 @@ def test_pages_fit_a_360_px_phone_with_large_targets(live_server: LiveServer, ph
     assert phone.errors == []
 
 
-def test_duplicate_ticket_names_the_open_ticket(live_server: LiveServer, phone: Any) -> None:
-    first = live_server.issue(["register"], id_number="110101199003074514")["ticket"]["number"]
+def test_duplicate_ticket_is_refused_without_naming_the_open_ticket(
+    browser: Any, live_server: LiveServer, phone: Any
+) -> None:
+    first = live_server.issue(["register"], id_number="110101199003074514")["ticket"]
     phone.goto(f"{live_server.url}/kiosk/demo")
     phone.wait_for_selector("[data-service='register']")
     phone.click("[data-service='register']")
     phone.click(".issue-id > summary")
-    # The on-screen keypad types the number (a kiosk has no keyboard).
+    # The on-screen keypad types the number (a kiosk has no keyboard), shown masked as typed.
+    seen = []
     for ch in "110101199003074514":
         phone.click(f".issue-keypad .issue-key >> text='{ch}'")
+        seen.append(phone.input_value("[data-id-number]"))
+    assert seen[-1] == "1101**********4514"
+    assert all("1990" not in shown for shown in seen)  # the birth date never shows
     phone.click("[data-submit]")
     phone.wait_for_function("document.querySelector('[data-issue-message]').textContent !== ''")
     message = phone.inner_text("[data-issue-message]")
-    assert first in message and "无需重复取号" in message
+    assert "您已有一张未办结的号" in message and first["number"] not in message
     assert phone.is_hidden("#ticket")
+    # The anonymous answer names no ticket and carries no token …
+    status, body = live_server.request(
+        "POST", "/api/halls/demo/tickets", {"services": ["register"], "id_number": "110101199003074514"}
+    )
+    assert status == 409 and body["error"]["code"] == "duplicate_ticket"
+    assert first["number"] not in str(body) and first["token"] not in str(body)
+    # … while the desk, logged in, may find the holder's ticket by the ID number.
+    desk = live_server.login("desk", "1234")
+    status, found = live_server.request(
+        "POST", "/api/halls/demo/tickets/by-id", {"id_number": "110101199003074514"}, token=desk
+    )
+    assert status == 200 and [t["ticket"]["number"] for t in found["tickets"]] == [first["number"]]
+    assert live_server.request("POST", "/api/halls/demo/tickets/by-id", {"id_number": "110101199003074514"})[0] == 401
     # A mistyped ID number is caught before asking the server.
     phone.fill("[data-id-number]", "1234")
     phone.click("[data-submit]")
     assert "15 或 18 位" in phone.inner_text("[data-issue-message]")
+
+
+def test_desk_finds_tickets_by_short_number_and_by_id_number(browser: Any, live_server: LiveServer) -> None:
+    first = live_server.issue(["register"], id_number="11010119900307451X")["ticket"]["number"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/desk/demo")
+        page.fill("#login-staff", "desk")
+        page.fill("#login-pin", "1234")
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#desk:not([hidden])")
+        page.fill("#find-number", "a1")  # the short form the docs promise: a1 → A001
+        page.click("#find button[type=submit]")
+        page.wait_for_selector("#find-result:not([hidden])")
+        assert page.inner_text("#found-number").startswith(first) and page.input_value("#find-number") == first
+        page.reload()
+        page.wait_for_selector("#desk:not([hidden])")
+        page.type("#find-id-number", "11010119900307451x")
+        assert page.input_value("#find-id-number") == "1101**********451X"
+        page.click("#find-id button[type=submit]")
+        page.wait_for_selector(f"#find-id-result [data-found-number='{first}']")
+        page.wait_for_selector("#find-result:not([hidden])")
+        assert page.inner_text("#found-number").startswith(first)
+    finally:
+        context.close()
 
 
 def test_priority_lane_needs_a_confirmation(live_server: LiveServer, phone: Any) -> None:
@@ -375,6 +423,9 @@ def test_visitor_sees_suspension_done_rating_and_cancel(live_server: LiveServer,
     assert "办理" in phone.inner_text("#callout")
     assert live_server.act(clerk, "1", "complete")[0] == 200
     phone.wait_for_selector("#rate:not([hidden])")
+    # Done is a calm final state: a thank-you and the rating, no alert box, no sound to turn on.
+    assert phone.is_visible("#done") and "感谢" in phone.inner_text("#done")
+    assert phone.is_hidden("#notice") and phone.is_hidden("#sound")
     phone.click("#rate [data-score='5']")
     phone.wait_for_function("document.querySelector('#rate-message').textContent.includes('感谢')")
     assert phone.get_attribute("#rate [data-score='5']", "aria-pressed") == "true"
@@ -431,6 +482,10 @@ def test_visitor_is_told_about_a_transfer(live_server: LiveServer, phone: Any) -
     phone.reload()
     phone.wait_for_selector("#view:not([hidden])")
     assert "照片采集" in phone.inner_text("#notice")
+    # In English, the service is named in English too.
+    phone.click("[data-lang-switch]")
+    assert "Photo capture" in phone.inner_text("#notice")
+    assert not re.search(r"[\u4e00-\u9fff]", phone.inner_text("#notice"))
 
 
 def test_unknown_ticket_gets_a_clear_page(live_server: LiveServer, phone: Any) -> None:
@@ -443,3 +498,88 @@ def test_unknown_ticket_gets_a_clear_page(live_server: LiveServer, phone: Any) -
     assert phone.inner_text("#missing h2") == "Ticket not found"
     assert no_horizontal_scroll(phone)
     assert phone.errors == []
+
+
+# --- details a hall notices ---------------------------------------------------------------------
+
+
+def test_a_lost_answer_is_retried_with_the_same_request_id_and_makes_no_ghost_ticket(
+    live_server: LiveServer, phone: Any
+) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def lose_first_answer(route: Any) -> None:
+        bodies.append(json.loads(route.request.post_data or "{}"))
+        if len(bodies) == 1:
+            route.fetch()  # the server issues the ticket …
+            route.abort("connectionreset")  # … and the answer never reaches the kiosk
+        else:
+            route.continue_()
+
+    phone.route("**/api/halls/demo/tickets", lose_first_answer)
+    phone.goto(f"{live_server.url}/kiosk/demo")
+    ticket = take_ticket(phone, ["register"])
+    assert len(bodies) == 2 and bodies[0]["request_id"] == bodies[1]["request_id"]
+    _, state = live_server.request("GET", "/api/halls/demo/state")
+    assert state["waiting"]["register"] == 1  # one ticket, not two
+    assert ticket["number"] == "A001"
+    # the next visitor's tap is a new action with a new id
+    phone.click("#done")
+    take_ticket(phone, ["register"])
+    assert len(bodies) == 3 and bodies[2]["request_id"] != bodies[0]["request_id"]
+
+
+def test_the_ticket_shows_the_halls_time_not_the_browsers(browser: Any, live_server: LiveServer) -> None:
+    # A kiosk PC left on New York time, in a hall in Asia/Shanghai.
+    context = browser.new_context(viewport=PHONE, timezone_id="America/New_York")
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/kiosk/demo")
+        take_ticket(page, ["photo"])
+        issued_ms = int(page.get_attribute(".t-time", "data-issued-at") or "0")
+        hall_clock = datetime.fromtimestamp(issued_ms / 1000, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+        assert page.inner_text(".t-time") == hall_clock
+        browser_clock = datetime.fromtimestamp(issued_ms / 1000, ZoneInfo("America/New_York")).strftime("%H:%M")
+        assert browser_clock not in page.inner_text(".t-time")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)])
+def test_kiosk_is_a_touch_layout_that_fills_the_screen(
+    browser: Any, live_server: LiveServer, artifacts: Path, size: tuple[int, int]
+) -> None:
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/kiosk/demo")
+        page.wait_for_selector("[data-service='register']")
+        targets = page.eval_on_selector_all(
+            "button, summary",
+            """els => els.filter(e => e.offsetParent !== null)
+                .map(e => [e.textContent.trim(), e.getBoundingClientRect().width, e.getBoundingClientRect().height])""",
+        )
+        assert targets and [t for t in targets if t[1] < 64 or t[2] < 64] == []
+        # the services use the screen, not its top third; text is readable from a step back
+        bottom = page.evaluate("document.querySelector('[data-submit]').getBoundingClientRect().bottom")
+        assert bottom >= 0.9 * size[1]
+        services = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('[data-service]')].map(b => b.getBoundingClientRect().bottom))"
+        )
+        assert services >= 0.5 * size[1]
+        font = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.issue-name')).fontSize)")
+        assert font >= 32
+        page.screenshot(path=str(artifacts / f"kiosk-{size[0]}x{size[1]}.png"))
+        # large text for elderly visitors: a toggle, everything bigger, and 取号 still in reach
+        page.click("#big-text")
+        big = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.issue-name')).fontSize)")
+        assert big >= 1.3 * font and page.get_attribute("#big-text", "aria-pressed") == "true"
+        assert page.evaluate("document.querySelector('[data-submit]').getBoundingClientRect().bottom") <= size[1]
+        assert no_horizontal_scroll(page)
+        page.screenshot(path=str(artifacts / f"kiosk-{size[0]}x{size[1]}-large-text.png"))
+        # the next visitor starts with normal text
+        take_ticket(page, ["photo"])
+        page.click("#done")
+        assert page.get_attribute("#big-text", "aria-pressed") == "false"
+    finally:
+        context.close()

@@ -166,6 +166,7 @@ def test_pad_drives_a_window_and_disables_impossible_actions(browser: Any, live_
 
         press(page, "complete")
         page.wait_for_function("document.querySelector('#served').textContent === '1'", timeout=2000)
+        page.wait_for_function("document.body.dataset.callWait === '0'", timeout=TIMEOUT_MS)  # the pause after a call
         assert enabled(page) == {"call_next", "call", "resume", "pause"}
 
         press(page, "pause")
@@ -175,7 +176,9 @@ def test_pad_drives_a_window_and_disables_impossible_actions(browser: Any, live_
         press(page, "unpause")
         page.wait_for_selector("#win-status[data-status='idle']")
 
-        # The numeric keypad: + calls the next visitor, . recalls (NumLock on or off).
+        # The numeric keypad: + calls the next visitor, . recalls (NumLock on or off) — once the
+        # pause between two calls of a window has passed.
+        page.wait_for_function("document.body.dataset.callWait === '0'", timeout=TIMEOUT_MS)
         page.keyboard.press("NumpadAdd")
         page.wait_for_function(f"document.querySelector('#cur-number').textContent === '{a2}'", timeout=TIMEOUT_MS)
         settle(page)
@@ -312,3 +315,90 @@ def test_pad_login_errors_are_clear(browser: Any, live_server: LiveServer) -> No
         assert page.is_hidden("#choose")
     finally:
         context.close()
+
+
+# --- points 2 and 6 of issue 9: a double tap, and the queue the clerk works on ------------------------
+
+
+def tap(page: Any, selector: str) -> None:
+    """A real tap at the element's centre: no waiting for it to be enabled, as a finger does not wait."""
+    box = page.locator(selector).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+@pytest.mark.parametrize("gap_ms", [150, 400])
+def test_two_taps_150_to_400_ms_apart_call_one_visitor(browser: Any, live_server: LiveServer, gap_ms: int) -> None:
+    a1 = live_server.issue(["register"])["ticket"]["number"]
+    a2 = live_server.issue(["register"])["ticket"]["number"]
+    page = open_pad(browser, live_server.url, "s02", "2")
+    try:
+        tap(page, "#actions [data-action='call_next']")
+        page.wait_for_timeout(gap_ms)
+        tap(page, "#actions [data-action='call_next']")
+        page.wait_for_timeout(600)  # room for a second call, were one sent
+        settle(page)
+        assert calls_of(live_server, a1) == 1 and calls_of(live_server, a2) == 0
+        assert page.inner_text("#cur-number") == a1
+        # The pad says why the 叫号 button rests, with a countdown, and then gives it back.
+        assert page.is_visible("#call-wait") and "秒后可再叫" in page.inner_text("#call-wait")
+        assert "call_next" not in enabled(page)
+        page.keyboard.press("NumpadAdd")  # the keypad's + during the pause: ignored, with a reason
+        assert "请勿连按" in page.inner_text("#outcome")
+        page.wait_for_function("document.body.dataset.callWait === '0'", timeout=TIMEOUT_MS)
+        assert page.is_hidden("#call-wait") and "call_next" in enabled(page)
+        assert calls_of(live_server, a2) == 0
+        press(page, "call_next")
+        assert page.inner_text("#cur-number") == a2 and calls_of(live_server, a2) == 1
+        # a just_called refusal from the server reads from the catalogue, in the page's language
+        text = page.evaluate("HQ.refusalText({code: 'just_called', message: 'called 1 s ago'})")
+        assert text == "刚刚叫过号，请稍候再叫"
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_pad_lists_the_numbers_it_can_call_and_counts_a_combined_ticket_once(
+    browser: Any, live_server: LiveServer
+) -> None:
+    numbers = [live_server.issue(["register"])["ticket"]["number"] for _ in range(3)]
+    combo = live_server.issue(["register", "transfer"])["ticket"]["number"]
+    photo = live_server.issue(["photo"])["ticket"]["number"]
+    page = open_pad(browser, live_server.url, "s01", "1")
+    try:
+        listed = page.eval_on_selector_all("#queue-list [data-queue-number]", "els => els.map(e => e.textContent)")
+        assert listed == [*numbers, combo, photo]
+        assert page.inner_text("#waiting-total") == "5"  # not 6: the combined ticket is one visitor
+        # A ticket issued elsewhere appears at once, in its place.
+        priority = live_server.issue(["pension"], priority=True)["ticket"]["number"]
+        page.wait_for_function(
+            f"document.querySelector('#queue-list [data-queue-number]').textContent === '{priority}'", timeout=3000
+        )
+        assert page.inner_text("#waiting-total") == "6"
+        # Tapping a number fills 特呼 with it; confirming calls exactly that visitor.
+        page.click(f"#queue-list [data-queue-number='{combo}']")
+        page.wait_for_selector("#dlg-number[open]")
+        assert page.input_value("#number-input") == combo
+        page.click("#form-number button[type=submit]")
+        settle(page)
+        assert page.inner_text("#cur-number") == combo and calls_of(live_server, combo) == 1
+        page.wait_for_function(f"!document.querySelector(\"#queue-list [data-queue-number='{combo}']\")")
+        # Suspended: listed for 恢复, and a tap fills the resume prompt.
+        press(page, "suspend")
+        page.wait_for_selector(f"#suspended-list [data-suspended-number='{combo}']")
+        page.click(f"#suspended-list [data-suspended-number='{combo}']")
+        page.wait_for_selector("#dlg-number[open]")
+        assert page.input_value("#number-input") == combo
+        page.click("#form-number button[type=submit]")
+        settle(page)
+        assert window_of(live_server, "1")["ticket"]["number"] == combo
+        page.wait_for_selector("#suspended-box", state="hidden")
+        # a short number typed by hand is accepted: c1 → C001
+        press(page, "complete")
+        page.click("#actions [data-action='call']")
+        page.fill("#number-input", priority.lower().replace("00", ""))
+        page.click("#form-number button[type=submit]")
+        settle(page)
+        assert page.inner_text("#cur-number") == priority
+        assert page.errors == []
+    finally:
+        page.context.close()

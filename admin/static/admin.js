@@ -14,26 +14,21 @@
 (function () {
   'use strict';
 
-  var HALL = window.HALL;
+  var HQ = window.HQ;
+  HQ.init();
+  var HALL = HQ.hall || window.HALL;
   var HALL_ID = HALL.id;
+  /** Words from the catalogue (server/words), in the page's language. */
+  function T(key, vars) { return HQ.t(key, vars); }
   var TZ = HALL.timezone || undefined;
   var TOKEN_KEY = 'hallq.admin.token.' + HALL_ID;
   var API = '/api/halls/' + encodeURIComponent(HALL_ID);
 
-  var STATUS_LABEL = {
-    idle: '空闲 Idle', calling: '呼叫中 Calling', serving: '办理中 Serving',
-    paused: '暂停服务 Paused', closed: '未开 Closed'
-  };
-  var SCORE_LABEL = {
-    5: '非常满意 Very satisfied', 4: '满意 Satisfied', 3: '基本满意 Fair',
-    2: '不满意 Dissatisfied', 1: '非常不满意 Very dissatisfied'
-  };
-  // Same codes as the rating pad (rate.js).
-  var REASON_LABEL = {
-    long_wait: '等候时间长 Long wait', attitude: '态度不好 Attitude',
-    not_competent: '业务不熟 Not competent', complicated: '流程繁琐 Complicated',
-    other: '其他 Other'
-  };
+  // Window statuses (ws_*), rating levels (rating_*) and reasons (reason_*) share the
+  // catalogue's words with the pad, the desk and the rating pad.
+  function statusLabel(status) { return HQ.has('ws_' + status) ? T('ws_' + status) : status; }
+  function scoreLabel(score) { return HQ.has('rating_' + score) ? T('rating_' + score) : ''; }
+  function reasonLabel(code) { return HQ.has('reason_' + code) ? T('reason_' + code) : code; }
 
   var token = null;
   var socket = null;
@@ -66,11 +61,11 @@
   }
   function serviceName(id) {
     var s = byId(HALL.services || [], id);
-    return s ? s.name.zh + ' ' + s.name.en : String(id);
+    return s ? HQ.name(s.name) : String(id);
   }
   function windowName(id) {
     var w = byId(HALL.windows || [], id);
-    return w ? w.name.zh : String(id);
+    return w ? HQ.name(w.name) : HQ.windowName(id);
   }
   function clerkLabel(id) {
     if (id && typeof id === 'object') {
@@ -96,7 +91,7 @@
   function fmtTime(at) {
     var d = toDate(at);
     if (isNaN(d.getTime())) return String(at);
-    return new Intl.DateTimeFormat('zh-CN', {timeZone: TZ, month: '2-digit', day: '2-digit',
+    return new Intl.DateTimeFormat(HQ.lang === 'zh' ? 'zh-CN' : 'en-GB', {timeZone: TZ, month: '2-digit', day: '2-digit',
       hour: '2-digit', minute: '2-digit', hour12: false}).format(d);
   }
   /** Seconds as m:ss or h:mm:ss; '—' for nothing measured. */
@@ -113,8 +108,10 @@
 
   // ------------------------------------------------------------------ HTTP
 
+  /** A refused call; `message` is what a person reads (the catalogue's words for `code`). */
   function ApiError(status, code, message) {
-    this.status = status; this.code = code; this.message = message;
+    this.status = status; this.code = code;
+    this.message = HQ.refusalText({code: code, message: message});
   }
 
   function api(method, path, body, asText) {
@@ -132,7 +129,7 @@
         var e = new ApiError(res.status, err.code || 'http_' + res.status,
           err.message || res.statusText);
         if (res.status === 401 && path.indexOf('/api/auth/login') < 0) {
-          showLogin('登录已过期，请重新登录 Session expired, please log in again');
+          showLogin(T('m_session_expired'));
         }
         throw e;
       });
@@ -179,7 +176,7 @@
           // A clerk or desk account: do not keep its token on the manager's page.
           token = data.token;
           api('POST', '/api/auth/logout').catch(function () {});
-          showLogin('该账号不是管理员 This account is not a manager');
+          showLogin(T('m_not_manager'));
           return;
         }
         token = data.token;
@@ -187,9 +184,9 @@
         enter(data.staff);
       })
       .catch(function (e) {
-        var msg = e.status === 401 ? '工号或密码错误 Wrong staff ID or PIN'
-          : e.status === 429 ? '尝试次数过多，请稍后 Too many attempts, try later'
-            : '登录失败 Login failed: ' + e.message;
+        var msg = e.status === 401 ? T('d_bad_login')
+          : e.status === 429 ? T('err_too_many_attempts')
+            : T('m_login_failed', {message: e.message});
         $('login-error').textContent = msg;
       });
   }
@@ -236,8 +233,9 @@
       onStatus: function (status) {
         var el = $('conn');
         el.dataset.status = status;
-        el.textContent = status === 'online' ? '在线 Live'
-          : status === 'redis-down' ? '数据库故障 Redis down' : '离线 Offline';
+        el.setAttribute('data-i18n', status === 'online' ? 'm_online'
+          : status === 'redis-down' ? 'm_redis_down' : 'm_offline');
+        el.textContent = T(el.getAttribute('data-i18n'));
         if (status === 'online') scheduleRefresh();
       }
     });
@@ -301,7 +299,7 @@
       var row = h('tr', {'data-window': w.id, 'data-status': w.status,
         className: 'st-' + w.status + (w.status === 'idle' && total ? ' attention' : '')}, [
         h('td', {text: windowName(w.id)}),
-        h('td', {text: STATUS_LABEL[w.status] || w.status}),
+        h('td', {text: statusLabel(w.status)}),
         h('td', {className: 'ticket', text: w.ticket ? w.ticket.number : '—'}),
         h('td', {text: w.clerk ? clerkLabel(w.clerk) : '—'})
       ]);
@@ -338,13 +336,13 @@
   function saveNotice(ev) {
     ev.preventDefault();
     var text = $('notice-text').value;
-    $('notice-status').textContent = '保存中… Saving…';
+    $('notice-status').textContent = T('m_saving');
     api('POST', API + '/notice', {text: text}).then(function () {
       noticeDirty = false;
       if (state) state.notice = text;
-      $('notice-status').textContent = '已保存 Saved';
+      $('notice-status').textContent = T('m_saved');
     }).catch(function (e) {
-      $('notice-status').textContent = '保存失败 Not saved: ' + e.message;
+      $('notice-status').textContent = T('m_not_saved', {message: e.message});
     });
   }
 
@@ -390,10 +388,10 @@
     var from = $('from').value, to = $('to').value;
     if (!from || !to) return Promise.resolve();
     if (from > to) {
-      $('reports-status').textContent = '开始日期晚于结束日期 From is after To';
+      $('reports-status').textContent = T('m_from_after_to');
       return Promise.resolve();
     }
-    $('reports-status').textContent = '加载中… Loading…';
+    $('reports-status').textContent = T('m_loading');
     document.body.dataset.reports = 'loading';
     var months = monthsOf(from, to);
     var get = function (by, f, t) { return api('GET', statsUrl(by, f || from, t || to)); };
@@ -406,9 +404,8 @@
       drawWaitByHour(res[1]);
       drawSatisfaction($('chart-sat-window'), res[2], (HALL.windows || []).map(function (w) {
         return w.id;
-      }), windowName, '各窗口满意率 Satisfaction per window');
-      drawSatisfaction($('chart-sat-clerk'), res[3], [], clerkLabel,
-        '工作人员满意率 Satisfaction per clerk');
+      }), windowName, T('m_chart_sat_window'));
+      drawSatisfaction($('chart-sat-clerk'), res[3], [], clerkLabel, T('m_chart_sat_clerk'));
       drawTotals(res[4].total);
       drawRatings(res[4].total);
       drawTable(res[4]);
@@ -416,7 +413,7 @@
       document.body.dataset.reports = 'ready';
       return loadBad();
     }).catch(function (e) {
-      $('reports-status').textContent = '加载失败 Failed: ' + e.message;
+      $('reports-status').textContent = T('m_failed', {message: e.message});
       document.body.dataset.reports = 'error';
     });
   }
@@ -424,10 +421,10 @@
   function drawVolume(months, reports) {
     var keys = orderedKeys((HALL.windows || []).map(function (w) { return w.id; }), reports);
     window.HallCharts.bars($('chart-volume'), {
-      title: '各窗口月办件量 Served per window per month',
+      title: T('m_chart_volume'),
       groups: keys.map(function (k) { return {key: k, label: windowName(k)}; }),
       series: months.map(function (mo) {
-        return {key: mo.month, label: Number(mo.month.slice(5)) + '月 ' + mo.month};
+        return {key: mo.month, label: T('m_month', {m: Number(mo.month.slice(5)), year: mo.month.slice(0, 4)})};
       }),
       compoundKeys: true,
       integer: true,
@@ -442,9 +439,9 @@
   function drawWaitByHour(report) {
     var groups = report.groups.filter(function (g) { return g.wait.n > 0; });
     window.HallCharts.bars($('chart-wait-hour'), {
-      title: '各时段等候时间 Wait by hour',
+      title: T('m_chart_wait_hour'),
       groups: groups.map(function (g) { return {key: g.key, label: g.key + ':00'}; }),
-      series: [{key: 'mean', label: '平均 Mean'}, {key: 'p90', label: 'P90'}],
+      series: [{key: 'mean', label: T('m_mean')}, {key: 'p90', label: T('m_p90')}],
       value: function (hour, which) {
         var g = groupOf(report, hour);
         return g ? g.wait[which] : null;
@@ -470,9 +467,9 @@
 
   function drawRatings(total) {
     window.HallCharts.bars($('chart-ratings'), {
-      title: '评价分布 Ratings distribution',
+      title: T('m_chart_ratings'),
       groups: ['5', '4', '3', '2', '1'].map(function (s) {
-        return {key: s, label: SCORE_LABEL[s].split(' ')[0]};
+        return {key: s, label: scoreLabel(s)};
       }),
       integer: true,
       value: function (s) { return total.ratings[s]; }
@@ -489,20 +486,21 @@
       ' (' + t.ratings.rated + ')';
   }
 
+  // [column, catalogue key of its heading, value]
   var TABLE_COLUMNS = [
-    ['issued', '取号 Issued', function (g) { return g.issued; }],
-    ['served', '办结 Served', function (g) { return g.served; }],
-    ['no_show', '过号 No-show', function (g) { return g.no_show; }],
-    ['cancelled', '取消 Cancelled', function (g) { return g.cancelled; }],
-    ['expired', '过期 Expired', function (g) { return g.expired; }],
-    ['transferred', '转移 Transferred', function (g) { return g.transferred; }],
-    ['wait_mean', '平均等候 Wait mean', function (g) { return fmtDur(g.wait.mean); }],
-    ['wait_median', '中位等候 Wait median', function (g) { return fmtDur(g.wait.median); }],
-    ['wait_p90', 'P90等候 Wait p90', function (g) { return fmtDur(g.wait.p90); }],
-    ['handle_mean', '平均办理 Handling mean', function (g) { return fmtDur(g.handle.mean); }],
-    ['handle_p90', 'P90办理 Handling p90', function (g) { return fmtDur(g.handle.p90); }],
-    ['rated', '评价数 Rated', function (g) { return g.ratings.rated; }],
-    ['satisfaction', '满意率 Satisfaction', function (g) {
+    ['issued', 'm_col_issued', function (g) { return g.issued; }],
+    ['served', 'm_col_served', function (g) { return g.served; }],
+    ['no_show', 'm_col_no_show', function (g) { return g.no_show; }],
+    ['cancelled', 'm_col_cancelled', function (g) { return g.cancelled; }],
+    ['expired', 'm_col_expired', function (g) { return g.expired; }],
+    ['transferred', 'm_col_transferred', function (g) { return g.transferred; }],
+    ['wait_mean', 'm_col_wait_mean', function (g) { return fmtDur(g.wait.mean); }],
+    ['wait_median', 'm_col_wait_median', function (g) { return fmtDur(g.wait.median); }],
+    ['wait_p90', 'm_col_wait_p90', function (g) { return fmtDur(g.wait.p90); }],
+    ['handle_mean', 'm_col_handle_mean', function (g) { return fmtDur(g.handle.mean); }],
+    ['handle_p90', 'm_col_handle_p90', function (g) { return fmtDur(g.handle.p90); }],
+    ['rated', 'm_col_rated', function (g) { return g.ratings.rated; }],
+    ['satisfaction', 'm_col_satisfaction', function (g) {
       return fmtPct(g.ratings.satisfaction_rate);
     }]
   ];
@@ -520,13 +518,13 @@
     table.dataset.by = report.by;
     table.tHead.textContent = '';
     table.tHead.appendChild(h('tr', {}, [h('th', {text: $('table-by').selectedOptions[0]
-      .textContent})].concat(TABLE_COLUMNS.map(function (c) { return h('th', {text: c[1]}); }))));
+      .textContent})].concat(TABLE_COLUMNS.map(function (c) { return h('th', {text: T(c[1])}); }))));
     var body = table.tBodies[0];
     body.textContent = '';
     report.groups.concat([report.total]).forEach(function (g, i) {
       var isTotal = i === report.groups.length;
       body.appendChild(h('tr', {'data-key': g.key, className: isTotal ? 'total' : ''},
-        [h('th', {text: isTotal ? '合计 Total' : groupLabel(report.by, g.key)})].concat(
+        [h('th', {text: isTotal ? T('m_total') : groupLabel(report.by, g.key)})].concat(
           TABLE_COLUMNS.map(function (c) {
             return h('td', {className: 'num', 'data-col': c[0], text: String(c[2](g))});
           }))));
@@ -537,7 +535,7 @@
     if (!lastReports) return;
     api('GET', statsUrl($('table-by').value, lastReports.from, lastReports.to))
       .then(drawTable).catch(function (e) {
-        $('reports-status').textContent = '加载失败 Failed: ' + e.message;
+        $('reports-status').textContent = T('m_failed', {message: e.message});
       });
   }
 
@@ -573,12 +571,9 @@
       h('td', {className: 'ticket', text: r.ticket || ''}),
       h('td', {text: r.window ? windowName(r.window) : '—'}),
       h('td', {text: clerkLabel(r.clerk)}),
-      h('td', {text: services.map(serviceName).join('、') || '—'}),
-      h('td', {className: 'score s' + r.score, text: r.score + ' ' +
-        (SCORE_LABEL[r.score] || '')}),
-      h('td', {text: listOf(r.reasons).map(function (c) {
-        return REASON_LABEL[c] || c;
-      }).join('、')})
+      h('td', {text: services.map(serviceName).join(HQ.t('list_sep')) || '—'}),
+      h('td', {className: 'score s' + r.score, text: r.score + ' ' + scoreLabel(r.score)}),
+      h('td', {text: listOf(r.reasons).map(reasonLabel).join(HQ.t('list_sep'))})
     ]);
     var body = $('bad-ratings').tBodies[0];
     if (prepend && body.firstChild) body.insertBefore(row, body.firstChild);
@@ -636,7 +631,7 @@
     api('GET', API + '/config.toml', undefined, true).then(function (text) {
       $('config-text').textContent = text;
     }).catch(function (e) {
-      $('config-text').textContent = '无法读取 Cannot read: ' + e.message;
+      $('config-text').textContent = T('m_cannot_read', {message: e.message});
     });
   }
 
@@ -653,7 +648,7 @@
       var from = $('from').value, to = $('to').value, by = b.dataset.by;
       download(statsUrl(by, from, to, true), 'hallq-' + HALL_ID + '-' + by + '-' + from +
         '_' + to + '.csv').catch(function (e) {
-        $('reports-status').textContent = '下载失败 Download failed: ' + e.message;
+        $('reports-status').textContent = T('m_download_failed', {message: e.message});
       });
     });
   });
@@ -661,8 +656,16 @@
     var day = $('history-day').value;
     download(API + '/history.csv?day=' + day, 'hallq-' + HALL_ID + '-history-' + day + '.csv')
       .catch(function (e) {
-        $('reports-status').textContent = '下载失败 Download failed: ' + e.message;
+        $('reports-status').textContent = T('m_download_failed', {message: e.message});
       });
+  });
+
+  // Another language: everything drawn from data is drawn again in it.
+  HQ.onLang(function () {
+    renderBoard();
+    if (lastReports) loadReports();
+    var conn = $('conn');
+    if (conn.getAttribute('data-i18n')) conn.textContent = T(conn.getAttribute('data-i18n'));
   });
 
   // Resume a session of this tab, if its token is still good and still an admin's.

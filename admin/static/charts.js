@@ -151,7 +151,7 @@
 
     if (!groups.length) {
       svg.appendChild(el('text', {x: width / 2, y: topPad + plotH / 2, 'text-anchor': 'middle',
-        'class': 'nodata'}, '无数据 No data'));
+        'class': 'nodata'}, window.HQ ? window.HQ.t('m_no_data') : 'No data'));
     }
 
     container.textContent = '';

@@ -8,31 +8,34 @@
  * server refuses ratings later than that anyway), and the thank-you after a few seconds.
  *
  * It listens to the public display socket (HallSocket) and needs no login: the server only
- * accepts a rating for the ticket most recently completed at this window, once.
+ * accepts a rating for the ticket most recently completed at this window, once. A visit rated
+ * on the visitor's phone (a `ticket.rated` event) shows "already rated" instead of the faces.
+ * Words come from the catalogue (HQ.t); one language at a time, the hall's first by default,
+ * `?lang=en` or the switch for another; back to the default when the pad goes idle.
  */
 (function () {
   'use strict';
 
-  var HALL = window.HALL;
+  var HQ = window.HQ;
+  HQ.init();
+  var HALL = HQ.hall;
+  var DEFAULT_LANG = new URLSearchParams(location.search).get('lang') || HQ.languages()[0];
+  if (HQ.languages().indexOf(DEFAULT_LANG) < 0) DEFAULT_LANG = HQ.languages()[0];
+  HQ.setLang(DEFAULT_LANG);
   var WINDOW_ID = String(window.WINDOW_ID);
   var TIMEOUT_MS = Math.max(5, Number(HALL.rating_timeout_s) || 60) * 1000;
   var THANKS_MS = 4000;
 
+  // Labels: rating_<score> and reason_<code> in the catalogue (the manager page uses the same).
   var LEVELS = [
-    {score: 5, zh: '非常满意', en: 'Very satisfied', color: '#1b7f3b', mouth: 16},
-    {score: 4, zh: '满意', en: 'Satisfied', color: '#4a9a2a', mouth: 9},
-    {score: 3, zh: '基本满意', en: 'Fair', color: '#9a7400', mouth: 0},
-    {score: 2, zh: '不满意', en: 'Dissatisfied', color: '#c2410c', mouth: -9},
-    {score: 1, zh: '非常不满意', en: 'Very dissatisfied', color: '#b00020', mouth: -16}
+    {score: 5, color: '#1b7f3b', mouth: 16},
+    {score: 4, color: '#4a9a2a', mouth: 9},
+    {score: 3, color: '#9a7400', mouth: 0},
+    {score: 2, color: '#c2410c', mouth: -9},
+    {score: 1, color: '#b00020', mouth: -16}
   ];
-  // Codes are what the server stores; admin.js shows the same labels.
-  var REASONS = [
-    {code: 'long_wait', zh: '等候时间长', en: 'Long wait'},
-    {code: 'attitude', zh: '态度不好', en: 'Attitude'},
-    {code: 'not_competent', zh: '业务不熟', en: 'Not competent'},
-    {code: 'complicated', zh: '流程繁琐', en: 'Complicated'},
-    {code: 'other', zh: '其他', en: 'Other'}
-  ];
+  // Codes are what the server stores.
+  var REASONS = ['long_wait', 'attitude', 'not_competent', 'complicated', 'other'];
 
   var current = null;   // {ticket, score, reasons: [], sending}
   var timer = null;
@@ -62,19 +65,11 @@
     return svg;
   }
 
-  function label(zh, en) {
+  function label(key) {
     var span = document.createElement('span');
     span.className = 'label';
-    var z = document.createElement('span');
-    z.className = 'zh';
-    z.lang = 'zh';
-    z.textContent = zh;
-    var e = document.createElement('span');
-    e.className = 'en';
-    e.lang = 'en';
-    e.textContent = en;
-    span.appendChild(z);
-    span.appendChild(e);
+    span.setAttribute('data-i18n', key);
+    span.textContent = HQ.t(key);
     return span;
   }
 
@@ -87,19 +82,19 @@
       b.dataset.score = String(lv.score);
       b.setAttribute('aria-keyshortcuts', String(lv.score));
       b.appendChild(svgFace(lv));
-      b.appendChild(label(lv.zh, lv.en));
+      b.appendChild(label('rating_' + lv.score));
       b.addEventListener('click', function () { choose(lv.score); });
       box.appendChild(b);
     });
     var rbox = $('reason-buttons');
-    REASONS.forEach(function (r) {
+    REASONS.forEach(function (code) {
       var b = document.createElement('button');
       b.type = 'button';
       b.className = 'reason';
-      b.dataset.reason = r.code;
+      b.dataset.reason = code;
       b.setAttribute('aria-pressed', 'false');
-      b.appendChild(label(r.zh, r.en));
-      b.addEventListener('click', function () { toggleReason(b, r.code); });
+      b.appendChild(label('reason_' + code));
+      b.addEventListener('click', function () { toggleReason(b, code); });
       rbox.appendChild(b);
     });
   }
@@ -113,6 +108,7 @@
     clearTimeout(timer);
     current = null;
     show('idle');
+    if (HQ.lang !== DEFAULT_LANG) HQ.setLang(DEFAULT_LANG);  // the next visitor starts afresh
   }
 
   function armTimeout(ms) {
@@ -166,23 +162,35 @@
       .then(function (res) {
         if (res.ok) return thanks(null);
         return res.json().catch(function () { return {}; }).then(function (data) {
-          var code = data && data.error && data.error.code;
-          thanks(res.status === 409
-            ? '本次服务已评价或评价已超时 Already rated, or too late to rate'
-            : '评价未能提交，请联系工作人员 The rating could not be sent' +
-              (code ? ' (' + code + ')' : ''));
+          var err = (data && data.error) || {};
+          if (err.code === 'already_rated') { already(); return; }
+          thanks(res.status === 409 ? 'rp_too_late' : 'rp_failed');
         });
       })
       .catch(function () {
-        thanks('网络故障，评价未能提交 Network problem, the rating was not sent');
+        thanks('rp_network');
       });
   }
 
-  function thanks(error) {
-    $('thanks-text').hidden = !!error;
-    $('rate-error').hidden = !error;
-    $('rate-error').textContent = error || '';
-    document.body.dataset.result = error ? 'error' : 'ok';
+  /** The thank-you screen; `errorKey` names the catalogue text of a failure. */
+  function thanks(errorKey) {
+    $('thanks-text').hidden = !!errorKey;
+    $('already-text').hidden = true;
+    $('rate-error').hidden = !errorKey;
+    $('rate-error').textContent = errorKey ? HQ.t(errorKey) : '';
+    $('rate-error').setAttribute('data-i18n', errorKey || '');
+    document.body.dataset.result = errorKey ? 'error' : 'ok';
+    current = null;
+    show('thanks');
+    armTimeout(THANKS_MS);
+  }
+
+  /** The visit was rated elsewhere (the visitor's phone): no faces, a calm "already rated". */
+  function already() {
+    $('thanks-text').hidden = true;
+    $('rate-error').hidden = true;
+    $('already-text').hidden = false;
+    document.body.dataset.result = 'already';
     current = null;
     show('thanks');
     armTimeout(THANKS_MS);
@@ -193,8 +201,8 @@
   function renderIdle() {
     var w = null;
     (HALL.windows || []).forEach(function (x) { if (String(x.id) === WINDOW_ID) w = x; });
-    $('window-name').textContent = w ? w.name.zh + ' · ' + w.name.en : WINDOW_ID;
-    $('clerk').textContent = clerk ? '工作人员 Clerk: ' + clerk.name + ' (' + clerk.id + ')' : '';
+    $('window-name').textContent = w ? HQ.name(w.name) : HQ.windowName(WINDOW_ID);
+    $('clerk').textContent = clerk ? HQ.t('rp_clerk', {name: clerk.name, id: clerk.id}) : '';
   }
 
   function onSnapshot(state) {
@@ -211,9 +219,10 @@
     if (evt.type === 'window.closed') clerk = null;
     else if (evt.clerk && typeof evt.clerk === 'object') clerk = evt.clerk;
     renderIdle();
-    if (evt.type === 'ticket.completed' && evt.ticket) {
-      startRating(typeof evt.ticket === 'object' ? evt.ticket.number : String(evt.ticket), evt.at);
-    }
+    var number = evt.ticket && (typeof evt.ticket === 'object' ? evt.ticket.number : String(evt.ticket));
+    if (evt.type === 'ticket.completed' && number) startRating(number, evt.at);
+    // Rated on the phone while the faces are up: say so instead of asking again.
+    if (evt.type === 'ticket.rated' && current && number === current.ticket && !current.sending) already();
   }
 
   document.addEventListener('keydown', function (ev) {
@@ -229,6 +238,7 @@
   $('reasons-back').addEventListener('click', function () { show('levels'); });
   $('reasons-submit').addEventListener('click', submit);
 
+  HQ.onLang(function () { renderIdle(); var e = $('rate-error'); if (e.getAttribute('data-i18n')) e.textContent = HQ.t(e.getAttribute('data-i18n')); });
   buildButtons();
   renderIdle();
   show('idle');

@@ -25,7 +25,13 @@
   var backoff = 500;
   var win = null;           // {id, status, ticket, clerk} from window_state
   var waiting = {};
+  var queue = [];           // the first tickets this window can call, in calling order
+  var queueTotal = null;    // how many distinct tickets it can call (a combined one counts once)
+  var suspended = [];       // tickets on hold it could resume
   var served = 0;
+  var DEFAULT_CALL_GAP_S = 3;  // the hall's min_call_interval_s when neither it nor the window says
+  var callGapS = null;      // min_call_interval_s from the window state
+  var callBlockedUntil = 0; // no 叫号 before this (Date.now() ms): a double tap calls one visitor
   var pending = null;       // the unanswered action message (with its request_id)
   var closeWaiter = null;   // resolves when the "close" action is answered (logout / change window)
   var openedOnce = false;
@@ -73,7 +79,7 @@
       var name = document.createElement("span");
       name.textContent = HQ.windowName(w.id);
       var sv = document.createElement("small");
-      sv.textContent = (w.services || []).map(function (s) { return HQ.serviceName(s); }).join("、");
+      sv.textContent = (w.services || []).map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
       b.appendChild(name); b.appendChild(sv);
       b.addEventListener("click", function () { openWindow(String(w.id)); });
       list.appendChild(b);
@@ -85,6 +91,7 @@
   function openWindow(id) {
     windowId = id;
     win = null; waiting = {}; served = 0; pending = null; openedOnce = false;
+    queue = []; queueTotal = null; suspended = []; callBlockedUntil = 0;
     byId("window-title").textContent = "· " + HQ.windowName(id);
     setOutcome("");
     buildButtons();
@@ -138,7 +145,7 @@
         done: function (msg) {
           clearTimeout(timer);
           closeWaiter = null;
-          if (!msg.ok) setOutcome(HQ.t("r_failed", { message: (msg.error && msg.error.message) || "?" }), true);
+          if (!msg.ok) setOutcome(HQ.t("r_failed", { message: HQ.refusalText(msg.error) }), true);
           resolve(!!msg.ok);
         },
       };
@@ -210,6 +217,10 @@
     if (msg.type === "window_state") {
       win = msg.window;
       if (msg.waiting) waiting = msg.waiting;
+      if (msg.queue) queue = msg.queue;
+      if (typeof msg.queue_total === "number") queueTotal = msg.queue_total;
+      if (msg.suspended) suspended = msg.suspended;
+      if (typeof msg.min_call_interval_s === "number") callGapS = msg.min_call_interval_s;
       if (typeof msg.served_today === "number") served = msg.served_today;
       if (!openedOnce && win && win.status === "closed" && !pending) { openedOnce = true; send("open"); }
       openedOnce = true;
@@ -219,6 +230,10 @@
       if (!pending || msg.request_id !== pending.request_id) return;  // another pad's answer
       var action = pending.action;
       pending = null;
+      if (action === "call_next" || action === "call") {
+        // Called (or refused as just_called): the next 叫号 waits out the hall's interval.
+        if (msg.ok || (msg.error && msg.error.code === "just_called")) callBlockedUntil = Date.now() + callGap() * 1000;
+      }
       if (msg.ok) {
         var number = (msg.ticket && msg.ticket.number) || (win && win.ticket && win.ticket.number) || "";
         var key = action === "call_next" && !msg.ticket ? "r_ok_call_next_none" : "r_ok_" + action;
@@ -226,7 +241,7 @@
       } else {
         var err = msg.error || {};
         if (err.code === "unauthorized" || err.code === "not_logged_in") { showLogin("p_session_over"); return; }
-        setOutcome(HQ.t("r_failed", { message: err.message || err.code || "?" }), true);
+        setOutcome(HQ.t("r_failed", { message: HQ.refusalText(err) }), true);
       }
       render();
     } else if (msg.type === "status") {
@@ -235,7 +250,7 @@
     } else if (msg.type === "error") {
       var e2 = msg.error || {};
       if (/auth|token|forbidden|login/.test(e2.code || "")) showLogin("p_session_over");
-      else setOutcome(HQ.t("r_failed", { message: e2.message || e2.code }), true);
+      else setOutcome(HQ.t("r_failed", { message: HQ.refusalText(e2) }), true);
     }
     // Hall events need no handling here: the server follows each with a fresh window_state
     // (waiting counts for this window's services, served today), which replaces ours.
@@ -274,9 +289,24 @@
     if (pending && wsOpen && ws && Date.now() - pending.sentAt > ANSWER_TIMEOUT_MS) ws.close(4000, "no answer");
   }, 1000);
 
+  /** Seconds between two calls of this window: the window state's, the hall's, or 3. */
+  function callGap() {
+    if (typeof callGapS === "number") return callGapS;
+    var h = HQ.hall || {};
+    if (typeof h.min_call_interval_s === "number") return h.min_call_interval_s;
+    if (h.rules && typeof h.rules.min_call_interval_s === "number") return h.rules.min_call_interval_s;
+    return DEFAULT_CALL_GAP_S;
+  }
+  function callWaitS() { return Math.max(0, Math.ceil((callBlockedUntil - Date.now()) / 1000)); }
+
   function press(action) {
     if (pending || !wsOpen) return;
     if (!allowed()[action]) return;
+    if (action === "call_next" && callWaitS() > 0) {
+      // A second tap right after a call: ignored, and the clerk is told why.
+      setOutcome(HQ.t("r_ignored_tap", { n: callWaitS() }));
+      return;
+    }
     if (action === "call" || action === "resume") askNumber(action);
     else if (action === "transfer") askTransfer();
     else send(action);
@@ -297,9 +327,16 @@
       kbd.textContent = keymap ? P.keyHint(keymap, a) : "";
       b.appendChild(main); b.appendChild(sub); b.appendChild(kbd);
       b.addEventListener("click", function () { press(a); });
+      // pointerdown too: a tap that lands while the button is briefly disabled (call in flight)
+      // is still seen, and ignored with a reason instead of silently.
+      b.addEventListener("pointerdown", function () { if (b.disabled && a === "call_next") explainBlocked(); });
       box.appendChild(b);
     });
     render();
+  }
+
+  function explainBlocked() {
+    if (callWaitS() > 0) setOutcome(HQ.t("r_ignored_tap", { n: callWaitS() }));
   }
 
   function setOutcome(text, isError) {
@@ -312,32 +349,74 @@
     if (!windowId) return;
     var t = win && win.ticket;
     byId("cur-number").textContent = t ? t.number : HQ.t("p_none");
-    byId("cur-services").textContent = t ? t.services.map(function (s) { return HQ.serviceName(s); }).join("、") : "";
+    byId("cur-services").textContent = t ? t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep")) : "";
     byId("cur-status").textContent = t ? HQ.t("st_" + t.status) : "";
     byId("cur-priority").hidden = !(t && t.priority);
     byId("win-status").textContent = win ? HQ.t("ws_" + win.status) : "–";
     byId("win-status").setAttribute("data-status", win ? win.status : "");
     renderSince();
-    var total = 0, parts = [];
+    var sum = 0, parts = [];
     myServices().forEach(function (s) {
       var n = waiting[s] || 0;
-      total += n;
+      sum += n;
       parts.push(HQ.serviceName(s) + " " + n);
     });
-    byId("waiting-total").textContent = String(total);
+    // The server counts distinct tickets; the per-service sum counts a combined ticket twice.
+    byId("waiting-total").textContent = String(queueTotal === null ? sum : queueTotal);
     byId("waiting-services").textContent = parts.join(" · ");
     byId("served").textContent = String(served);
 
     var ok = allowed();
-    var other = HQ.languages().filter(function (l) { return l !== HQ.lang; });
     Array.prototype.forEach.call(byId("actions").querySelectorAll("[data-action]"), function (b) {
       var a = b.getAttribute("data-action");
       b.querySelector(".a-main").textContent = HQ.t("a_" + a);
-      b.querySelector(".a-sub").textContent = other.map(function (l) { return HQ.t("a_" + a, null, l); }).join(" / ");
-      b.disabled = !ok[a] || !wsOpen || !!pending;
+      b.querySelector(".a-sub").textContent = "";  // one language on a screen: the switch is in the header
+      b.disabled = !ok[a] || !wsOpen || !!pending || (a === "call_next" && callWaitS() > 0);
       b.classList.toggle("pad-inflight", !!pending && pending.action === a);
     });
     document.body.setAttribute("data-pending", pending ? pending.action : "");
+    renderCallWait();
+    renderQueue(ok);
+  }
+  function renderCallWait() {
+    var left = callWaitS();
+    var el = byId("call-wait");
+    el.hidden = left <= 0;
+    el.textContent = left > 0 ? HQ.t("p_wait_call", { n: left }) : "";
+    document.body.setAttribute("data-call-wait", String(left));
+  }
+  /** The numbers this window can call (tap: 特呼 with the number filled in) and those on hold. */
+  function renderQueue(ok) {
+    var box = byId("queue-list");
+    box.textContent = "";
+    queue.forEach(function (t) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "hq-btn pad-queue-number" + (t.priority ? " pad-priority" : "");
+      b.setAttribute("data-queue-number", t.number);
+      b.textContent = t.number;
+      b.title = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
+      b.disabled = !ok.call || !wsOpen || !!pending;
+      b.addEventListener("click", function () { askNumber("call", t.number); });
+      box.appendChild(b);
+    });
+    var total = queueTotal === null ? queue.length : queueTotal;
+    byId("queue-empty").hidden = total > 0;
+    byId("queue-more").hidden = total <= queue.length;
+    byId("queue-more").textContent = total > queue.length ? HQ.t("p_callable_more", { n: total - queue.length }) : "";
+    var sbox = byId("suspended-list");
+    sbox.textContent = "";
+    suspended.forEach(function (t) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "hq-btn pad-queue-number";
+      b.setAttribute("data-suspended-number", t.number);
+      b.textContent = t.number;
+      b.disabled = !ok.resume || !wsOpen || !!pending;
+      b.addEventListener("click", function () { askNumber("resume", t.number); });
+      sbox.appendChild(b);
+    });
+    byId("suspended-box").hidden = suspended.length === 0;
   }
   function renderSince() {
     var t = win && win.ticket;
@@ -345,16 +424,25 @@
       ? HQ.t("p_since_call", { t: HQ.clock(Date.now() + (clockSkew || 0) - t.called_at) }) : "";
   }
   setInterval(function () { if (windowId) renderSince(); }, 1000);
+  // The countdown after a call, and the 叫号 button coming back when it ends.
+  var wasWaiting = false;
+  setInterval(function () {
+    if (!windowId) return;
+    var waitingNow = callWaitS() > 0;
+    if (waitingNow || wasWaiting) render();
+    wasWaiting = waitingNow;
+  }, 250);
   HQ.onLang(function () { if (windowId) { byId("window-title").textContent = "· " + HQ.windowName(windowId); render(); } });
 
   // ---- prompts: call / resume a number, transfer ----
   var numberAction = null;
   function prefixes() { return (HQ.hall.services || []).map(function (s) { return s.prefix; }); }
-  function askNumber(action) {
+  function askNumber(action, number) {
+    if (pending || !wsOpen || !allowed()[action]) return;
     numberAction = action;
     var dlg = byId("dlg-number");
     byId("dlg-number-title").textContent = HQ.t("a_" + action) + " · " + HQ.t("p_number_title");
-    byId("number-input").value = "";
+    byId("number-input").value = number || "";
     byId("number-message").textContent = "";
     var box = byId("number-prefixes");
     box.textContent = "";

@@ -94,9 +94,12 @@
   // ---- find, cancel, reprint ----
   byId("find").addEventListener("submit", function (e) {
     e.preventDefault();
-    var number = byId("find-number").value.trim().toUpperCase();
+    var typed = byId("find-number").value.trim();
+    if (!typed) return;
+    // "a12" is A012, as the docs promise: letter case and zero padding are normalised here.
+    var number = HQ.normalizeNumber(typed);
+    if (!number) { alertMessage(HQ.t("err_bad_ticket_number")); return; }
     byId("find-number").value = number;
-    if (!number) return;
     find(number);
   });
   /** Look a ticket up; `quiet` (a refresh after a hall event) leaves the message line alone. */
@@ -121,7 +124,7 @@
     byId("find-result").hidden = false;
     byId("found-number").textContent = t.number + (t.priority ? " · " + HQ.t("priority") : "");
     byId("found-status").textContent = HQ.t("st_" + t.status);
-    byId("found-services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
+    byId("found-services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
     byId("found-window").textContent = t.window ? HQ.windowName(t.window) : "–";
     var waiting = t.status === "waiting";
     byId("found-ahead").textContent = waiting ? String(found.ahead) : "–";
@@ -129,6 +132,39 @@
     byId("cancel-ticket").disabled = !waiting;
     byId("reprint").disabled = !waiting;
   }
+  // ---- find by ID number (staff only: the kiosk never tells whose ticket is whose) ----
+  var idRaw = "";
+  byId("find-id-number").addEventListener("input", function (e) {
+    var input = e.target, shown = HQ.maskId(idRaw), now = input.value;
+    if (now.indexOf(shown) === 0) idRaw += now.slice(shown.length);
+    else if (shown.indexOf(now) === 0) idRaw = idRaw.slice(0, idRaw.length - (shown.length - now.length));
+    else idRaw = now.indexOf("*") >= 0 ? "" : now;
+    idRaw = idRaw.toUpperCase().replace(/[^0-9X]/g, "").slice(0, 18);
+    input.value = HQ.maskId(idRaw);
+  });
+  byId("find-id").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!/^(\d{15}|\d{17}[\dX])$/.test(idRaw)) { alertMessage(HQ.t("k_id_invalid")); return; }
+    HQ.api("POST", "/api/halls/" + encodeURIComponent(hallId) + "/tickets/by-id", { id_number: idRaw }, token())
+      .then(function (res) {
+        if (!guard(res)) return;
+        if (!res.ok) { alertMessage(HQ.errorText(res)); return; }
+        var list = (res.data && res.data.tickets) || [];
+        var box = byId("find-id-result");
+        box.textContent = "";
+        if (!list.length) { alertMessage(HQ.t("d_find_id_none")); return; }
+        alertMessage(HQ.t("d_holder_tickets", { numbers: list.map(function (x) { return x.ticket.number; }).join(HQ.t("list_sep")) }));
+        list.forEach(function (x) {
+          var b = document.createElement("button");
+          b.type = "button"; b.className = "hq-btn"; b.textContent = x.ticket.number;
+          b.setAttribute("data-found-number", x.ticket.number);
+          b.addEventListener("click", function () { byId("find-number").value = x.ticket.number; find(x.ticket.number); });
+          box.appendChild(b);
+        });
+        find(list[0].ticket.number, true);
+      });
+  });
+
   byId("reprint").addEventListener("click", function () { if (found) printTicket(found); });
   byId("cancel-ticket").addEventListener("click", function () {
     if (!found) return;

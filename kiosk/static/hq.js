@@ -4,194 +4,18 @@
 (function (global) {
   "use strict";
 
-  // Labels in the hall's languages. A page element names its label with data-i18n="key"
-  // (text) or data-i18n-aria="key" / data-i18n-placeholder="key" (attributes).
-  // Strings may hold {name} placeholders filled by HQ.t(key, vars).
-  var STRINGS = {
-    lang_name: { zh: "中文", en: "English" },
-    switch_lang_aria: { zh: "切换语言 / Switch language", en: "Switch language / 切换语言" },
-    offline: { zh: "连接中断，正在重连…", en: "Connection lost — reconnecting…" },
-    online: { zh: "已连接", en: "Connected" },
-    redis_down: { zh: "服务器存储暂不可用，请稍候", en: "Server storage is unavailable — please wait" },
-    error_generic: { zh: "出错了：{message}", en: "Something went wrong: {message}" },
-    error_network: { zh: "网络不通，请重试", en: "Network problem — please try again" },
-    error_rate: { zh: "操作太频繁，请稍后再试", en: "Too many requests — please wait a moment" },
-    confirm: { zh: "确认", en: "Confirm" },
-    cancel: { zh: "取消", en: "Cancel" },
-    back: { zh: "返回", en: "Back" },
-    close: { zh: "关闭", en: "Close" },
-    print: { zh: "打印", en: "Print" },
-    done: { zh: "完成", en: "Done" },
-    minutes: { zh: "{n} 分钟", en: "{n} min" },
-    hours_minutes: { zh: "{h} 小时 {m} 分", en: "{h} h {m} min" },
-    about: { zh: "约 {d}", en: "about {d}" },
-    any_moment: { zh: "即将叫到", en: "any moment now" },
-    priority: { zh: "绿色通道", en: "Priority" },
-
-    // ticket (kiosk, desk reprint)
-    t_people_ahead: { zh: "前面还有", en: "People ahead" },
-    t_wait: { zh: "预计等候", en: "Estimated wait" },
-    t_scan: { zh: "扫码查看排队进度", en: "Scan to follow your turn" },
-    t_note: { zh: "请留意叫号。过号将顺延，当日有效。", en: "Listen for your number. Missed calls move back in the queue. Valid today only." },
-
-    // kiosk
-    k_choose: { zh: "请选择业务", en: "Choose your service" },
-    k_choose_hint: { zh: "可多选：同时办理几项业务只需一张号", en: "Choose several if you need them — one ticket covers them all" },
-    k_waiting: { zh: "等候 {n} 人", en: "{n} waiting" },
-    k_priority: { zh: "绿色通道", en: "Priority lane" },
-    k_priority_hint: { zh: "老年人、残疾人、孕妇等", en: "Elderly, disabled, pregnant visitors" },
-    k_priority_title: { zh: "使用绿色通道？", en: "Use the priority lane?" },
-    k_priority_text: { zh: "绿色通道仅供老年人、残疾人、孕妇等需要帮助的群众使用，窗口工作人员可能核实。", en: "The priority lane is for elderly, disabled and pregnant visitors and others who need help. Staff may check." },
-    k_priority_yes: { zh: "确认使用绿色通道", en: "Yes, use the priority lane" },
-    k_priority_no: { zh: "不使用", en: "No, normal queue" },
-    k_priority_on: { zh: "已选绿色通道", en: "Priority lane chosen" },
-    k_id: { zh: "身份证号（选填）", en: "ID number (optional)" },
-    k_id_hint: { zh: "仅用于防止重复取号，不会显示或打印", en: "Only used to prevent duplicate tickets; never shown or printed" },
-    k_id_clear: { zh: "清除", en: "Clear" },
-    k_id_delete: { zh: "删除一位", en: "Delete" },
-    k_id_invalid: { zh: "身份证号应为 15 或 18 位", en: "An ID number has 15 or 18 characters" },
-    k_take: { zh: "取号", en: "Take a ticket" },
-    k_taking: { zh: "正在取号…", en: "Issuing…" },
-    k_select_first: { zh: "请先选择至少一项业务", en: "Please choose at least one service" },
-    k_duplicate: { zh: "您已有一张未办结的号：{number}。请留意叫号，无需重复取号。如需帮助请到咨询台。", en: "You already have an open ticket: {number}. Please wait for it to be called — you don't need another. Ask at the information desk if you need help." },
-    k_quota: { zh: "该业务今日号源已满，请明天再来或咨询服务台。", en: "This service has no tickets left today. Please come back tomorrow or ask at the information desk." },
-    k_no_window: { zh: "这几项业务不能合并办理，请分别取号。", en: "These services cannot be combined on one ticket — please take separate tickets." },
-    k_your_ticket: { zh: "您的号", en: "Your ticket" },
-    k_back_in: { zh: "{n} 秒后返回首页", en: "Back to start in {n} s" },
-    k_closed_title: { zh: "已停止取号", en: "Ticket issuing has closed for today" },
-    k_closed_text: { zh: "今日取号已结束。已取号的群众请继续等候叫号。", en: "No more tickets today. If you already have one, please wait to be called." },
-
-    // desk
-    d_title: { zh: "咨询台", en: "Information desk" },
-    d_login: { zh: "登录", en: "Log in" },
-    d_logout: { zh: "退出登录", en: "Log out" },
-    d_staff: { zh: "工号", en: "Staff ID" },
-    d_pin: { zh: "密码", en: "PIN" },
-    d_bad_login: { zh: "工号或密码错误", en: "Wrong staff ID or PIN" },
-    d_not_desk: { zh: "此账号不能使用咨询台", en: "This account cannot use the desk" },
-    d_queue: { zh: "排队情况", en: "Queue" },
-    d_service: { zh: "业务", en: "Service" },
-    d_waiting: { zh: "等候", en: "Waiting" },
-    d_longest: { zh: "最长等候", en: "Longest wait" },
-    d_total: { zh: "全部业务", en: "All services" },
-    d_windows: { zh: "窗口", en: "Windows" },
-    d_issue: { zh: "代取号", en: "Issue a ticket" },
-    d_find: { zh: "查找号码", en: "Find a ticket" },
-    d_number: { zh: "号码", en: "Number" },
-    d_find_btn: { zh: "查找", en: "Find" },
-    d_not_found: { zh: "没有找到号码 {number}", en: "No ticket {number} today" },
-    d_cancel_ticket: { zh: "取消此号", en: "Cancel ticket" },
-    d_cancel_confirm: { zh: "确定取消 {number}？取消后不能恢复。", en: "Cancel {number}? This cannot be undone." },
-    d_cancelled: { zh: "{number} 已取消", en: "{number} cancelled" },
-    d_reprint: { zh: "补打", en: "Reprint" },
-    d_status: { zh: "状态", en: "Status" },
-    d_window: { zh: "窗口", en: "Window" },
-
-    // statuses
-    st_waiting: { zh: "等候中", en: "Waiting" },
-    st_called: { zh: "已叫号", en: "Called" },
-    st_serving: { zh: "办理中", en: "Being served" },
-    st_done: { zh: "已办结", en: "Done" },
-    st_no_show: { zh: "过号", en: "Missed (no-show)" },
-    st_suspended: { zh: "已挂起", en: "On hold" },
-    st_cancelled: { zh: "已取消", en: "Cancelled" },
-    st_expired: { zh: "已过期", en: "Expired" },
-    ws_idle: { zh: "空闲", en: "Idle" },
-    ws_calling: { zh: "叫号中", en: "Calling" },
-    ws_serving: { zh: "办理中", en: "Serving" },
-    ws_paused: { zh: "暂停服务", en: "Paused" },
-    ws_closed: { zh: "未开放", en: "Closed" },
-
-    // visitor
-    v_title: { zh: "我的排队", en: "My place in the queue" },
-    v_missing_title: { zh: "未找到这张号", en: "Ticket not found" },
-    v_missing_text: { zh: "这张号可能已过期（号码每天清零），或链接有误。请到取号机重新取号，或到咨询台咨询。", en: "It may have expired (numbers restart every day) or the link is wrong. Take a new ticket at the kiosk or ask at the information desk." },
-    v_ahead: { zh: "前面还有 {n} 人", en: "{n} people ahead of you" },
-    v_ahead_one: { zh: "前面还有 1 人", en: "1 person ahead of you" },
-    v_ahead_none: { zh: "下一位就是您", en: "You are next" },
-    v_eta: { zh: "预计等候 {d}", en: "Estimated wait: {d}" },
-    v_ready: { zh: "请准备，马上就到您了！请留在大厅内。", en: "Get ready — you are nearly up! Please stay in the hall." },
-    v_called: { zh: "请到 {window} 办理", en: "Please go to {window}" },
-    v_called_sub: { zh: "正在叫您的号", en: "Your number is being called" },
-    v_serving: { zh: "正在 {window} 办理", en: "Being served at {window}" },
-    v_done: { zh: "业务已办结，感谢您的耐心等候。", en: "All done — thank you for your patience." },
-    v_no_show: { zh: "您错过了叫号，这张号已作废。如仍需办理，请重新取号或到咨询台。", en: "You missed your call and this ticket was closed. To be served, take a new ticket or ask at the information desk." },
-    v_requeued: { zh: "您错过了叫号，已为您顺延排队，请留意叫号。", en: "You missed your call, so you were moved a few places back in the queue. Please listen for your number." },
-    v_transferred: { zh: "已为您转到 {to}，请等候再次叫号，无需重新取号。", en: "You have been transferred to {to}. Wait to be called again — no new ticket needed." },
-    v_suspended: { zh: "您的号已挂起。备齐材料后请直接回到 {window}，无需重新取号。", en: "Your ticket is on hold. When you have what you need, go straight back to {window} — no new ticket needed." },
-    v_resumed: { zh: "您的号已恢复，请留意叫号。", en: "Your ticket is active again — listen for your number." },
-    v_cancelled: { zh: "这张号已取消。", en: "This ticket was cancelled." },
-    v_expired: { zh: "这张号已过期（号码每天清零）。", en: "This ticket has expired (numbers restart every day)." },
-    v_the_window: { zh: "窗口", en: "the window" },
-    v_cancel: { zh: "不办了，取消我的号", en: "Cancel my ticket" },
-    v_cancel_confirm: { zh: "确定取消 {number}？取消后需要重新排队。", en: "Cancel {number}? You would have to queue again." },
-    v_cancel_failed: { zh: "无法取消：{message}", en: "Could not cancel: {message}" },
-    v_sound_on: { zh: "开启提示音", en: "Turn on sound" },
-    v_sound_is_on: { zh: "提示音已开启", en: "Sound is on" },
-    v_rate: { zh: "请为本次服务评价", en: "How was your visit?" },
-    v_rate_5: { zh: "非常满意", en: "Very satisfied" },
-    v_rate_4: { zh: "满意", en: "Satisfied" },
-    v_rate_3: { zh: "基本满意", en: "Acceptable" },
-    v_rate_2: { zh: "不满意", en: "Dissatisfied" },
-    v_rate_1: { zh: "非常不满意", en: "Very dissatisfied" },
-    v_rated: { zh: "感谢您的评价！", en: "Thank you for your rating!" },
-    v_rate_closed: { zh: "这次办理已评价过或不能评价。", en: "This visit has already been rated or cannot be rated." },
-    v_privacy: { zh: "本页不含任何个人信息。", en: "This page holds no personal data." },
-
-    // clerk pad
-    p_title: { zh: "叫号器", en: "Calling pad" },
-    p_choose_window: { zh: "选择窗口", en: "Choose your window" },
-    p_change_window: { zh: "换窗口", en: "Change window" },
-    p_current: { zh: "当前号", en: "Current ticket" },
-    p_none: { zh: "无", en: "None" },
-    p_since_call: { zh: "叫号后 {t}", en: "{t} since call" },
-    p_waiting: { zh: "等候人数", en: "Waiting" },
-    p_served: { zh: "今日已办", en: "Served today" },
-    p_busy: { zh: "处理中…", en: "Working…" },
-    p_queued: { zh: "已记下，连接恢复后发送…", en: "Will send when the connection is back…" },
-    a_call_next: { zh: "叫号", en: "Call next" },
-    a_recall: { zh: "重呼", en: "Recall" },
-    a_no_show: { zh: "过号", en: "No-show" },
-    a_start: { zh: "开始", en: "Start" },
-    a_complete: { zh: "办结", en: "Complete" },
-    a_transfer: { zh: "转移", en: "Transfer" },
-    a_call: { zh: "特呼", en: "Call number" },
-    a_suspend: { zh: "挂起", en: "Suspend" },
-    a_resume: { zh: "恢复", en: "Resume" },
-    a_pause: { zh: "暂停", en: "Pause" },
-    a_unpause: { zh: "恢复服务", en: "Unpause" },
-    a_open: { zh: "开窗", en: "Open window" },
-    a_close: { zh: "关窗", en: "Close window" },
-    r_ok_call_next: { zh: "已叫 {number}", en: "Called {number}" },
-    r_ok_call_next_none: { zh: "没有等候的号", en: "Nobody is waiting" },
-    r_ok_recall: { zh: "已重呼 {number}", en: "Recalled {number}" },
-    r_ok_no_show: { zh: "{number} 已过号", en: "{number} marked no-show" },
-    r_ok_start: { zh: "开始办理 {number}", en: "Serving {number}" },
-    r_ok_complete: { zh: "{number} 已办结", en: "{number} completed" },
-    r_ok_transfer: { zh: "{number} 已转移", en: "{number} transferred" },
-    r_ok_call: { zh: "已特呼 {number}", en: "Called {number}" },
-    r_ok_suspend: { zh: "{number} 已挂起", en: "{number} on hold" },
-    r_ok_resume: { zh: "{number} 已恢复", en: "{number} resumed" },
-    r_ok_pause: { zh: "已暂停服务", en: "Window paused" },
-    r_ok_unpause: { zh: "已恢复服务", en: "Window open again" },
-    r_ok_open: { zh: "窗口已开", en: "Window open" },
-    r_ok_close: { zh: "窗口已关", en: "Window closed" },
-    r_failed: { zh: "未执行：{message}", en: "Not done: {message}" },
-    p_transfer_title: { zh: "转移到", en: "Transfer to" },
-    p_transfer_service: { zh: "业务", en: "Service" },
-    p_transfer_window: { zh: "窗口", en: "Window" },
-    p_number_title: { zh: "输入号码", en: "Enter the number" },
-    p_number_hint: { zh: "可用小键盘：业务序号+号码，如 1012 = A012", en: "On a keypad: service position + number, e.g. 1012 = A012" },
-    p_code_hint: { zh: "小键盘：业务序号（1、2…）或 0+窗口号（如 05）", en: "Keypad: service position (1, 2…) or 0 + window (e.g. 05)" },
-    p_bad_number: { zh: "号码格式不对", en: "That is not a ticket number" },
-    p_keys: { zh: "小键盘", en: "Keypad" },
-    p_logout_confirm: { zh: "退出前会关闭窗口，确定？", en: "Logging out closes the window. Continue?" },
-    p_not_clerk: { zh: "此账号不能使用叫号器", en: "This account cannot use the calling pad" },
-    p_session_over: { zh: "登录已失效，请重新登录", en: "Your session has ended — please log in again" },
-  };
+  // Every label comes from the word catalogue (server/words/{lang}.json), embedded by the
+  // server in each page as <script id="hall-words">{lang: {key: text}}</script>, so Python and
+  // the pages say the same thing. A page element names its label with data-i18n="key" (text) or
+  // data-i18n-aria="key" / data-i18n-placeholder="key" (attributes). Texts may hold {name}
+  // placeholders filled by HQ.t(key, vars).
+  function readWords() {
+    var el = document.getElementById("hall-words");
+    try { return JSON.parse((el && el.textContent) || "{}") || {}; } catch (e) { return {}; }
+  }
 
   var HQ = {};
-  HQ.STRINGS = STRINGS;
+  HQ.WORDS = readWords();
   HQ.lang = "zh";
   HQ.hall = null;
 
@@ -202,11 +26,18 @@
     try { return JSON.parse(el.textContent || "null"); } catch (e) { return null; }
   };
 
+  /** Whether the catalogue has `key` (in the current or given language). */
+  HQ.has = function (key, lang) {
+    var words = HQ.WORDS[lang || HQ.lang] || {};
+    return Object.prototype.hasOwnProperty.call(words, key);
+  };
+
   /** A label in the current (or given) language; falls back to English, then to the key. */
   HQ.t = function (key, vars, lang) {
-    var entry = STRINGS[key];
     var l = lang || HQ.lang;
-    var s = entry ? (entry[l] || entry.en || entry.zh) : key;
+    var own = HQ.WORDS[l] || {}, en = HQ.WORDS.en || {};
+    var s = Object.prototype.hasOwnProperty.call(own, key) ? own[key]
+      : Object.prototype.hasOwnProperty.call(en, key) ? en[key] : key;
     if (vars) {
       s = s.replace(/\{(\w+)\}/g, function (m, name) {
         return Object.prototype.hasOwnProperty.call(vars, name) ? String(vars[name]) : m;
@@ -262,7 +93,12 @@
     var names = root.querySelectorAll("[data-hall-name]");
     for (var n = 0; n < names.length; n++) if (HQ.hall) names[n].textContent = HQ.name(HQ.hall.name);
     var els = root.querySelectorAll("[data-i18n]");
-    for (var i = 0; i < els.length; i++) els[i].textContent = HQ.t(els[i].getAttribute("data-i18n"));
+    for (var i = 0; i < els.length; i++) {
+      var text = HQ.t(els[i].getAttribute("data-i18n"));
+      // data-i18n-hall: the label, then the hall's name (a page's <title>)
+      if (els[i].hasAttribute("data-i18n-hall") && HQ.hall) text += " · " + HQ.name(HQ.hall.name);
+      els[i].textContent = text;
+    }
     var attrs = [["data-i18n-aria", "aria-label"], ["data-i18n-placeholder", "placeholder"], ["data-i18n-title", "title"]];
     for (var a = 0; a < attrs.length; a++) {
       var withAttr = root.querySelectorAll("[" + attrs[a][0] + "]");
@@ -286,7 +122,8 @@
       var n = next();
       button.textContent = HQ.t("lang_name", null, n);
       button.setAttribute("lang", LANG_TAGS[n] || n);
-      button.setAttribute("aria-label", HQ.t("switch_lang_aria"));
+      // Its name is the other language's own name ("English", lang="en"): readable by whoever
+      // needs it, and no second language written on the page.
     }
     button.addEventListener("click", function () { HQ.setLang(next()); });
     HQ.onLang(label);
@@ -329,12 +166,54 @@
     });
   };
 
+  /**
+   * What a person reads for a refusal {code, message}: the catalogue's err_<code> in the page's
+   * language. The server's English message is only a fallback for a code we do not know.
+   */
+  HQ.refusalText = function (err, lang) {
+    err = err || {};
+    if (err.code && HQ.has("err_" + err.code, lang)) return HQ.t("err_" + err.code, err, lang);
+    if (err.message && (lang || HQ.lang) === "en") return err.message;
+    return HQ.t("err_unknown", { code: err.code || "?" }, lang);
+  };
+
   /** A human message for a failed HQ.api answer. */
   HQ.errorText = function (res) {
     if (res.status === 0) return HQ.t("error_network");
     if (res.status === 429) return HQ.t("error_rate");
-    var err = res.data && res.data.error;
-    return HQ.t("error_generic", { message: (err && (err.message || err.code)) || res.status });
+    var err = (res.data && res.data.error) || { code: "http_error" };
+    return HQ.refusalText(err);
+  };
+
+  /**
+   * An ID number as a screen may show it while it is typed: the first 4 characters, then stars,
+   * then the last one (the last 4 once it is complete): 4401********1234.
+   */
+  HQ.maskId = function (raw) {
+    var s = String(raw || ""), n = s.length;
+    if (n <= 4) return s;
+    var tail = n >= 15 ? 4 : 1;
+    return s.slice(0, 4) + "*".repeat(n - 4 - tail) + s.slice(n - tail);
+  };
+
+  /**
+   * A ticket number as staff type it: "a12" → "A012" (letter case and zero padding normalised).
+   * Returns "" when it cannot be a ticket number.
+   */
+  HQ.normalizeNumber = function (text) {
+    var m = /^\s*([A-Za-z])\s*0*(\d{1,3})\s*$/.exec(String(text || ""));
+    if (!m) return "";
+    return m[1].toUpperCase() + m[2].padStart(3, "0");
+  };
+
+  /** A moment (epoch ms) in the hall's own timezone, never the browser's: "2026-12-01 12:32". */
+  HQ.hallTime = function (ms, lang) {
+    var tz = (HQ.hall && HQ.hall.timezone) || "UTC";
+    var parts = {};
+    new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(ms))
+      .forEach(function (p) { parts[p.type] = p.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
   };
 
   /** "约 15 分钟" / "about 15 min" from seconds. */

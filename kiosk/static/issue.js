@@ -84,8 +84,19 @@
     idInput.setAttribute("spellcheck", "false");
     idInput.setAttribute("data-id-number", "");
     var idHint = el("p", "hq-muted", "k_id_hint");
+    // The number is kept here and shown masked as it is typed (4401********1234): a kiosk
+    // screen is seen by the people queueing behind the visitor.
+    var idValue = "";
+    function setId(raw) {
+      idValue = String(raw || "").toUpperCase().replace(/[^0-9X]/g, "").slice(0, 18);
+      idInput.value = HQ.maskId(idValue);
+      idInput.setAttribute("data-length", String(idValue.length));
+    }
     idInput.addEventListener("input", function () {
-      idInput.value = idInput.value.toUpperCase().replace(/[^0-9X]/g, "").slice(0, 18);
+      var shown = HQ.maskId(idValue), now = idInput.value;
+      if (now.indexOf(shown) === 0) setId(idValue + now.slice(shown.length));           // typed at the end
+      else if (shown.indexOf(now) === 0) setId(idValue.slice(0, idValue.length - (shown.length - now.length))); // erased
+      else setId(now.indexOf("*") >= 0 ? "" : now);                                       // replaced or pasted
       activity();
     });
     // On-screen keypad: a kiosk has no keyboard.
@@ -93,7 +104,7 @@
     "123456789X0".split("").forEach(function (ch) {
       var k = button("issue-key"); k.textContent = ch;
       k.addEventListener("click", function () {
-        if (idInput.value.length < 18) idInput.value += ch;
+        if (idValue.length < 18) setId(idValue + ch);
         activity();
       });
       pad.appendChild(k);
@@ -101,9 +112,9 @@
     var del = button("issue-key");
     del.textContent = "⌫";
     del.setAttribute("data-i18n-aria", "k_id_delete");
-    del.addEventListener("click", function () { idInput.value = idInput.value.slice(0, -1); activity(); });
+    del.addEventListener("click", function () { setId(idValue.slice(0, -1)); activity(); });
     var clr = button("issue-key issue-key-clear", "k_id_clear");
-    clr.addEventListener("click", function () { idInput.value = ""; activity(); });
+    clr.addEventListener("click", function () { setId(""); activity(); });
     pad.appendChild(del); pad.appendChild(clr);
     idBox.appendChild(idSummary); idBox.appendChild(idLabel); idBox.appendChild(idInput);
     idBox.appendChild(idHint); idBox.appendChild(pad);
@@ -149,32 +160,36 @@
       submit.setAttribute("aria-disabled", selected.length ? "false" : "true");
     }
 
+    // One request_id per visitor action: an automatic retry after a lost answer (no response,
+    // a 502/503/504 from a proxy) sends the same id, so the server answers with the ticket it
+    // already issued instead of issuing a second, ghost ticket.
+    var RETRY_DELAYS_MS = [400, 1000, 2000, 4000];
+    function lost(res) { return res.status === 0 || res.status === 502 || res.status === 503 || res.status === 504; }
+    function post(body, attempt) {
+      var path = "/api/halls/" + encodeURIComponent(HQ.hall.id) + "/tickets";
+      return HQ.api("POST", path, body, opts.token ? opts.token() : null).then(function (res) {
+        if (!lost(res) || attempt >= RETRY_DELAYS_MS.length) return res;
+        return new Promise(function (resolve) { setTimeout(resolve, RETRY_DELAYS_MS[attempt]); })
+          .then(function () { return post(body, attempt + 1); });
+      });
+    }
+
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       activity();
       if (busy) return;
       if (!selected.length) { showMessage(HQ.t("k_select_first"), true); return; }
-      var id = idInput.value.trim();
+      var id = idValue;
       if (id && !ID_RE.test(id)) { showMessage(HQ.t("k_id_invalid"), true); idBox.open = true; idInput.focus(); return; }
-      var body = { services: selected.slice(), priority: priority, lang: HQ.lang };
+      var body = { services: selected.slice(), priority: priority, lang: HQ.lang, request_id: HQ.requestId() };
       if (id) body.id_number = id;
       busy = true; showMessage(""); render();
-      HQ.api("POST", "/api/halls/" + encodeURIComponent(HQ.hall.id) + "/tickets", body, opts.token ? opts.token() : null)
-        .then(function (res) {
+      post(body, 0).then(function (res) {
           busy = false; render();
           var err = (res.data && res.data.error) || {};
           if (res.status === 201 || (res.ok && res.data && res.data.ticket)) { opts.onIssued(res.data); return; }
-          if (err.code === "duplicate_ticket") {
-            showMessage(HQ.t("k_duplicate", { number: err.number || "" }), true);
-          } else if (err.code === "hall_closed") {
-            if (opts.onClosed) opts.onClosed();
-          } else if (err.code === "no_window_serves") {
-            showMessage(HQ.t("k_no_window"), true);
-          } else if (/quota/.test(err.code || "")) {
-            showMessage(HQ.t("k_quota"), true);
-          } else {
-            showMessage(HQ.errorText(res), true);
-          }
+          if (err.code === "hall_closed" && opts.onClosed) opts.onClosed();
+          else showMessage(HQ.errorText(res), true);
         });
     });
 
@@ -186,7 +201,7 @@
       element: form,
       reset: function () {
         selected = []; priority = false; busy = false;
-        idInput.value = ""; idBox.open = false; showMessage(""); render();
+        setId(""); idBox.open = false; showMessage(""); render();
       },
       setWaiting: function (map) { waiting = map || {}; render(); },
     };

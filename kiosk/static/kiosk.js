@@ -55,7 +55,16 @@
     if (AUTOPRINT) HQ.whenLoaded(img, 3000).then(function () { window.print(); });
   }
 
+  // Large text for elderly visitors: a toggle in the header, off again for the next visitor.
+  var bigText = byId("big-text");
+  function setBigText(on) {
+    document.documentElement.classList.toggle("big-text", on);
+    bigText.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+  bigText.addEventListener("click", function () { setBigText(bigText.getAttribute("aria-pressed") !== "true"); });
+
   function backToStart() {
+    setBigText(false);
     show(issuingOpen ? "start" : "closed"); // first: the language listeners look at the screen
     form.reset();
     HQ.setLang(HQ.languages()[0]);

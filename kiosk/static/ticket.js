@@ -4,9 +4,23 @@
   "use strict";
   var HQ = global.HQ;
 
-  /** Labels of `key` in all hall languages, joined: "前面还有 / People ahead". */
-  function both(key, vars) {
-    return HQ.languages().map(function (l) { return HQ.t(key, vars, l); }).join(" / ");
+  /**
+   * An element holding `textOf(lang)` in every hall language, one <span data-l> each: the print
+   * shows them all ("前面还有 / People ahead"), the screen only the page's language (ticket.css).
+   */
+  function multi(tag, cls, textOf) {
+    var e = el(tag, cls);
+    HQ.languages().forEach(function (l, i) {
+      if (i) e.appendChild(el("span", "t-sep", " / "));
+      var span = el("span", null, textOf(l));
+      span.setAttribute("data-l", l);
+      span.setAttribute("lang", l === "zh" ? "zh-CN" : l);
+      e.appendChild(span);
+    });
+    return e;
+  }
+  function label(tag, cls, key, vars) {
+    return multi(tag, cls, function (l) { return HQ.t(key, vars, l); });
   }
 
   function el(tag, cls, text) {
@@ -29,40 +43,42 @@
     var t = answer.ticket;
     container.textContent = "";
     var card = el("article", "ticket");
-    card.setAttribute("aria-label", both("k_your_ticket") + " " + t.number);
-    card.appendChild(el("div", "t-hall", HQ.languages().map(function (l) { return HQ.name(HQ.hall.name, l); }).join(" / ")));
+    card.setAttribute("aria-label", HQ.t("k_your_ticket") + " " + t.number);
+    card.appendChild(multi("div", "t-hall", function (l) { return HQ.name(HQ.hall.name, l); }));
     var number = el("div", "t-number", t.number);
     number.setAttribute("data-ticket-number", t.number);
     card.appendChild(number);
-    if (t.priority) card.appendChild(el("div", "t-priority", both("priority")));
+    if (t.priority) card.appendChild(label("div", "t-priority", "priority"));
     var services = el("ul", "t-services");
     (t.services || []).forEach(function (id) {
-      services.appendChild(el("li", null, HQ.languages().map(function (l) { return HQ.serviceName(id, l); }).join(" / ")));
+      services.appendChild(multi("li", null, function (l) { return HQ.serviceName(id, l); }));
     });
     card.appendChild(services);
     var facts = el("dl", "t-facts");
-    facts.appendChild(el("dt", null, both("t_people_ahead")));
+    facts.appendChild(label("dt", null, "t_people_ahead"));
     var ahead = el("dd", "t-ahead", String(answer.ahead));
     ahead.setAttribute("data-ahead", String(answer.ahead));
     facts.appendChild(ahead);
-    facts.appendChild(el("dt", null, both("t_wait")));
-    facts.appendChild(el("dd", "t-eta", HQ.languages().map(function (l) { return HQ.formatWait(answer.eta_s, l); }).join(" / ")));
+    facts.appendChild(label("dt", null, "t_wait"));
+    facts.appendChild(multi("dd", "t-eta", function (l) { return HQ.formatWait(answer.eta_s, l); }));
     card.appendChild(facts);
     var img = null;
     if (t.token) {
       var qr = el("div", "t-qr-box");
       img = el("img", "t-qr");
-      img.alt = both("t_scan");
+      img.alt = HQ.t("t_scan");
       img.src = "/api/tickets/" + encodeURIComponent(t.token) + "/qr.svg";
       qr.appendChild(img);
-      qr.appendChild(el("div", "t-scan", both("t_scan")));
+      qr.appendChild(label("div", "t-scan", "t_scan"));
       var url = el("div", "t-url", HQ.ticketUrl(t.token));
       qr.appendChild(url);
       card.appendChild(qr);
     }
-    var issued = t.issued_at ? new Date(t.issued_at) : new Date();
-    card.appendChild(el("div", "t-time", issued.toLocaleString(HQ.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false })));
-    card.appendChild(el("p", "t-note", both("t_note")));
+    // The hall's clock, not the browser's: a kiosk PC set to another zone prints the wrong time.
+    var time = el("div", "t-time", HQ.hallTime(t.issued_at || Date.now()));
+    time.setAttribute("data-issued-at", String(t.issued_at || ""));
+    card.appendChild(time);
+    card.appendChild(label("p", "t-note", "t_note"));
     container.appendChild(card);
     return img;
   };

@@ -75,7 +75,7 @@
   /** What happened between two versions of the ticket, as a notice to show (or null). */
   function whatHappened(prev, t, eventType) {
     if (t.status === "no_show") return { key: "v_no_show" };
-    if (t.status === "suspended") return { key: "v_suspended", vars: { window: windowOf(t, prev) } };
+    if (t.status === "suspended") return { key: "v_suspended", window: t.window || (prev && prev.window) || null };
     if (t.status === "cancelled") return { key: "v_cancelled" };
     if (t.status === "expired") return { key: "v_expired" };
     if (t.status !== "waiting") return null;
@@ -96,17 +96,22 @@
       }
     }
     if (transferred) {
-      var to = t.to_window ? HQ.windowName(t.to_window)
-        : t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
-      return { key: "v_transferred", vars: { to: to } };
+      // Names are looked up when the notice is shown, in the page's language at that moment.
+      return { key: "v_transferred", to_window: t.to_window || null, services: t.services.slice() };
     }
     if (requeued) return { key: "v_requeued" };
     if (resumed) return { key: "v_resumed" };
     return notice; // still waiting: keep whatever we said last
   }
-  function windowOf(t, prev) {
-    var w = t.window || (prev && prev.window);
-    return w ? HQ.windowName(w) : HQ.t("v_the_window");
+  /** The notice's words in the current language (names resolved now, not when it happened). */
+  function noticeText(n) {
+    var vars = {};
+    if (n.key === "v_suspended") vars.window = n.window ? HQ.windowName(n.window) : HQ.t("v_the_window");
+    if (n.key === "v_transferred") {
+      vars.to = n.to_window ? HQ.windowName(n.to_window)
+        : n.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
+    }
+    return HQ.t(n.key, vars);
   }
 
   function update(msg) {
@@ -130,7 +135,7 @@
     byId("missing").hidden = true;
     byId("number").textContent = t.number;
     byId("priority").hidden = !t.priority;
-    byId("services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join("、");
+    byId("services").textContent = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
     byId("status").textContent = HQ.t("st_" + t.status);
     document.body.setAttribute("data-status", t.status);
 
@@ -155,10 +160,15 @@
     }
 
     var n2 = byId("notice");
-    var showNotice = notice && !called && t.status !== "done";
+    var done = t.status === "done";
+    var showNotice = notice && !called && !done;
     n2.hidden = !showNotice;
-    if (showNotice) n2.textContent = HQ.t(notice.key, notice.vars);
-    if (t.status === "done") { n2.hidden = false; n2.textContent = HQ.t("v_done"); }
+    if (showNotice) n2.textContent = noticeText(notice);
+    // Done is a calm final state: a thank-you and the rating, no alert and no sound to turn on.
+    byId("done").hidden = !done;
+    byId("rate-link").hidden = !done || !!(t.rating || rated());
+    var final = done || t.status === "no_show" || t.status === "cancelled" || t.status === "expired";
+    byId("sound").hidden = final;
 
     byId("cancel").hidden = !waiting;
     renderRating(t);
@@ -198,7 +208,7 @@
       HQ.api("DELETE", "/api/tickets/" + encodeURIComponent(token)).then(function (res) {
         if (!res.ok) {
           var err = res.data && res.data.error;
-          byId("message").textContent = HQ.t("v_cancel_failed", { message: (err && err.message) || res.status });
+          byId("message").textContent = HQ.t("v_cancel_failed", { message: HQ.refusalText(err || { code: "http_error" }) });
           return;
         }
         byId("message").textContent = "";

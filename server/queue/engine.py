@@ -328,16 +328,27 @@ class Engine:
         answer = await self._run("orphans", args, dated=not dry_run)
         return {"expired": _list(answer["expired"]), "returned": _list(answer["returned"]), "seq": answer["seq"]}
 
-    async def window_state(self, window_id: str) -> dict[str, Any]:
-        """One window as its pad sees it: the window (ticket with token), waiting, served today."""
+    async def window_state(self, window_id: str, limit: int = 50) -> dict[str, Any]:
+        """One window as its pad sees it: the window (ticket with token), waiting per service,
+        served today, ``queue`` (the first ``limit`` tickets it can call, in calling order),
+        ``queue_total`` (distinct tickets it can call: a combined ticket counts once),
+        ``suspended`` (tickets on hold it could resume) and ``min_call_interval_s``."""
         window = self._window(window_id)
-        answer = await self._run("window_state", {"window": window.id}, dated=False)
+        args = {"window": window.id, "tiers": [list(t) for t in window.tiers], "limit": limit}
+        answer = await self._run("window_state", args, dated=False)
         waiting = _dict(answer["waiting"])
+        # The hall's pause between two calls of a window (CONTRACT: just_called); None when the
+        # hall file has no such rule, and the pad keeps its own default.
+        interval = self.hall.rules.min_call_interval_s
         return {
             "seq": answer["seq"],
             "window": answer["window"],
             "waiting": {s: int(waiting.get(s, 0)) for s in window.services},
             "served_today": answer["served_today"],
+            "queue": [{**item, "services": _list(item["services"])} for item in _list(answer["queue"])],
+            "queue_total": int(answer["queue_total"]),
+            "suspended": [{**item, "services": _list(item["services"])} for item in _list(answer["suspended"])],
+            "min_call_interval_s": interval,
         }
 
     # --- the hall -------------------------------------------------------
