@@ -84,6 +84,13 @@ class Engine:
     _scripts: dict[str, AsyncScript] = field(default_factory=dict, init=False, repr=False)
     _moment_cache: tuple[int, HallTime] | None = field(default=None, init=False, repr=False)
 
+    @property
+    def call_interval_s(self) -> float:
+        """The pause a window must leave between two calls (the override, else the hall's rule)."""
+        if self.min_call_interval_s is not None:
+            return self.min_call_interval_s
+        return float(self.hall.rules.min_call_interval_s)
+
     def __post_init__(self) -> None:
         prelude = _load_lua("lib")
         for name in SCRIPTS:
@@ -280,10 +287,7 @@ class Engine:
             "force": action == "close" and staff.role == "admin",
         }
         if action in CALLING_ACTIONS:
-            interval = self.min_call_interval_s
-            if interval is None:
-                interval = self.hall.rules.min_call_interval_s
-            args["min_call_ms"] = int(interval * 1000)
+            args["min_call_ms"] = int(self.call_interval_s * 1000)
         if action in ("call", "resume"):
             if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
                 raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
@@ -337,9 +341,6 @@ class Engine:
         args = {"window": window.id, "tiers": [list(t) for t in window.tiers], "limit": limit}
         answer = await self._run("window_state", args, dated=False)
         waiting = _dict(answer["waiting"])
-        # The hall's pause between two calls of a window (CONTRACT: just_called); None when the
-        # hall file has no such rule, and the pad keeps its own default.
-        interval = self.hall.rules.min_call_interval_s
         return {
             "seq": answer["seq"],
             "window": answer["window"],
@@ -348,7 +349,8 @@ class Engine:
             "queue": [{**item, "services": _list(item["services"])} for item in _list(answer["queue"])],
             "queue_total": int(answer["queue_total"]),
             "suspended": [{**item, "services": _list(item["services"])} for item in _list(answer["suspended"])],
-            "min_call_interval_s": interval,
+            # the pad waits this out itself after a call (the server refuses with just_called)
+            "min_call_interval_s": self.call_interval_s,
         }
 
     # --- the hall -------------------------------------------------------
