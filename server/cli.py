@@ -234,6 +234,11 @@ def serve(args: argparse.Namespace) -> int:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
         for label, path in PAGES:
             print(f"  {label:18} {base}{path.format(hall=hall.id, window=hall.windows[0].id)}", flush=True)
+    print(
+        f"hallq: uvicorn {uvicorn.__version__} with websockets-sansio; the fan-out writes frames directly "
+        "(each process logs 'fan-out outlet: …' at its first socket)",
+        flush=True,
+    )
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn them into SystemExit
     # so the `finally` below still stops the embedded Redis instead of leaving it running.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -303,3 +303,20 @@ def test_procfile_serves_hallq_config(serve: Any, redis_server: EmbeddedRedis, t
     assert get(f"http://127.0.0.1:{port}/api/halls/north")[0] == 200
     assert get(f"http://127.0.0.1:{port}/api/halls/demo")[0] == 404
     assert len(children(server.process.pid)) >= 2
+
+
+# --- the fan-out's direct path -------------------------------------------------------------
+
+
+async def test_serve_gets_the_direct_fanout_path(live_server: LiveServer) -> None:
+    """The fan-out reaches into uvicorn's internals; a uvicorn that moved them must fail here."""
+    from websockets.asyncio.client import connect
+
+    async with connect(f"{live_server.ws_url}/ws/halls/demo/display", proxy=None) as ws:
+        assert '"snapshot"' in str(await ws.recv())
+    deadline = time.monotonic() + 5
+    while "hallq.fanout: " not in live_server.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in live_server.log_path.read_text().splitlines() if "hallq.fanout: fan-out" in line]
+    assert lines and all("fan-out outlet: direct" in line for line in lines), lines
+    assert "with websockets-sansio" in live_server.log_path.read_text()
