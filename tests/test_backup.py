@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import redis as sync_redis
+import websockets.version
 from websockets.sync.client import ClientConnection, connect
 
 from server.embedded import EmbeddedRedis
 from tests.live import LiveServer, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
+#: websockets >= 15 follows proxy variables; older ones (down to our floor, 13) know no ``proxy``.
+NO_PROXY: dict[str, Any] = {"proxy": None} if int(websockets.version.version.split(".")[0]) >= 15 else {}
 PREFIX = "hallq:{demo}:"
 
 
@@ -76,7 +79,7 @@ def state(server: LiveServer) -> dict[str, Any]:
 @contextlib.contextmanager
 def screen(server: LiveServer) -> Iterator[tuple[ClientConnection, int]]:
     """A lobby screen's socket, and the seq of its snapshot."""
-    with connect(f"{server.ws_url}/ws/halls/demo/display", proxy=None) as ws:
+    with connect(f"{server.ws_url}/ws/halls/demo/display", **NO_PROXY) as ws:
         first = json.loads(ws.recv(timeout=10))
         assert first["type"] == "snapshot"
         yield ws, int(first["seq"])
