@@ -4,8 +4,9 @@
     python -m caller.keypad --hall demo --window 3 --server http://…
 
 It logs in over HTTP, then drives the window over the pad socket
-``/ws/halls/{hall}/windows/{window}?token=…``, printing the current ticket, the waiting counts of
-the window's services and today's served count whenever they change.
+``/ws/halls/{hall}/windows/{window}`` (the token in its first message, never in the URL), printing
+the current ticket, the waiting counts of the window's services and today's served count whenever
+they change.
 
 Input. On a terminal, single key presses act at once (cbreak mode) with the same mapping as the
 pad page (``caller/static/keymap.json``; Enter or + calls the next visitor, . recalls, 0 marks a
@@ -198,7 +199,8 @@ class Pad:
         base = urllib.parse.urlsplit(self.server)
         scheme = "wss" if base.scheme == "https" else "ws"
         path = f"/ws/halls/{urllib.parse.quote(self.hall_id)}/windows/{urllib.parse.quote(self.window)}"
-        return f"{scheme}://{base.netloc}{path}?token={urllib.parse.quote(self.token)}"
+        # no token here: it goes in the first message, as URLs end up in proxy logs
+        return f"{scheme}://{base.netloc}{path}"
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -212,6 +214,7 @@ class Pad:
         while not self.stopping:
             try:
                 async with connect(self.ws_url, open_timeout=5, close_timeout=1) as ws:
+                    await ws.send(json.dumps({"type": "auth", "token": self.token}))
                     self.ws = ws
                     self.connected.set()
                     delay = 0.5

@@ -41,6 +41,21 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def public_base(request: Request) -> str:
+    """Where visitors reach us: ``--public-url`` when set, else this request's own base address.
+
+    Links and QR codes that leave the hall are built on it, so a proxy's ``Host`` header
+    (often ``localhost``) never ends up printed on a ticket.
+    """
+    configured: str | None = getattr(request.app.state, "public_url", None)
+    return configured or str(request.base_url).rstrip("/")
+
+
+def ticket_url(request: Request, token: str) -> str:
+    """The visitor's page of a ticket, as printed in its QR code."""
+    return f"{public_base(request)}/t/{token}"
+
+
 def bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -133,6 +148,7 @@ async def issue_ticket(request: Request) -> Response:
             ) from None
         raise
     answer.pop("seq", None)
+    answer["url"] = ticket_url(request, answer["ticket"]["token"])
     return JSONResponse(answer, status_code=201)
 
 
@@ -159,7 +175,8 @@ async def find_ticket(request: Request) -> Response:
     found = await hall.engine.ticket_by_number(request.query_params.get("number", ""))
     if found is None:
         raise Refusal("unknown_ticket", "there is no such ticket today")
-    return JSONResponse(found)
+    token = found.get("ticket", {}).get("token")
+    return JSONResponse({**found, "url": ticket_url(request, token)} if token else found)
 
 
 async def get_ticket(request: Request) -> Response:
@@ -169,7 +186,7 @@ async def get_ticket(request: Request) -> Response:
     found = await hall.engine.ticket(token)
     if found is None:
         raise Refusal("unknown_ticket", "no such ticket")
-    return JSONResponse(found)
+    return JSONResponse({**found, "url": ticket_url(request, token)})
 
 
 async def cancel_ticket(request: Request) -> Response:
@@ -183,7 +200,7 @@ async def cancel_ticket(request: Request) -> Response:
 async def ticket_qr(request: Request) -> Response:
     token = request.path_params["token"]
     ticket_hall(request, token)
-    url = str(request.url_for("visitor_page", token=token))
+    url = ticket_url(request, token)
     return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -227,7 +244,15 @@ async def login(request: Request) -> Response:
         body["hall"], body["staff"], body["pin"], client_of(request)
     )
     response = JSONResponse({"token": token, "staff": session.public(), "hall": session.hall})
-    response.set_cookie("hallq_session", token, httponly=True, samesite="strict", max_age=12 * 3600)
+    # Secure over https (behind a trusted proxy too: uvicorn applies X-Forwarded-Proto first).
+    response.set_cookie(
+        "hallq_session",
+        token,
+        httponly=True,
+        samesite="strict",
+        max_age=12 * 3600,
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -319,7 +344,10 @@ async def get_stats(request: Request) -> Response:
     }.get(query.by)
     report = stats.report(
         {day: fields for (day, _key), fields in zip(keys, hashes, strict=True)},
-        by=query.by, date_from=query.date_from, date_to=query.date_to, keys=known,
+        by=query.by,
+        date_from=query.date_from,
+        date_to=query.date_to,
+        keys=known,
     )
     if query.format == "csv":
         return Response(stats.report_csv(report), media_type="text/csv; charset=utf-8")
@@ -367,15 +395,21 @@ async def history_csv(request: Request) -> Response:
         rows = await pipe.execute()
     history = [
         {
-            "number": r.get("number"), "services": [s for s in r.get("services", "").split(",") if s],
-            "priority": r.get("priority") == "1", "status": r.get("status"), "window": r.get("window"),
-            "clerk": r.get("clerk"), "issued_at": _int(r.get("issued_at")),
-            "called_at": _int(r.get("first_called_at")), "done_at": _int(r.get("done_at")),
+            "number": r.get("number"),
+            "services": [s for s in r.get("services", "").split(",") if s],
+            "priority": r.get("priority") == "1",
+            "status": r.get("status"),
+            "window": r.get("window"),
+            "clerk": r.get("clerk"),
+            "issued_at": _int(r.get("issued_at")),
+            "called_at": _int(r.get("first_called_at")),
+            "done_at": _int(r.get("done_at")),
             "rating": _int(r.get("rating")),
             # handling runs from the last call (a no-show's requeue is waiting, not handling)
             "handle_s": _seconds(r.get("called_at"), r.get("done_at")),
         }
-        for r in rows if r
+        for r in rows
+        if r
     ]
     text = stats.history_csv(history, tz=zoneinfo.ZoneInfo(hall.hall.timezone))
     headers = {"Content-Disposition": f'attachment; filename="{hall.hall.id}-{day}.csv"'}

@@ -41,8 +41,11 @@ async def http_error_response(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
 
 
-def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
-    """An app serving ``halls`` from the Redis at ``redis_url``."""
+def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: str | None = None) -> Starlette:
+    """An app serving ``halls`` from the Redis at ``redis_url``.
+
+    ``public_url`` is where visitors reach us (links and QR codes); None: each request's own base.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,7 +57,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
         finally:
             await runtime.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=[*api.routes, *sockets.routes, *audio.routes, *pages.routes],
         lifespan=lifespan,
         # outermost of ours: it sees uvicorn's own send, so fan-out can write frames directly
@@ -65,6 +68,8 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
             HTTPException: http_error_response,
         },
     )
+    app.state.public_url = public_url.rstrip("/") if public_url else None
+    return app
 
 
 def create_app_from_env() -> Starlette:
@@ -72,4 +77,5 @@ def create_app_from_env() -> Starlette:
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
     halls = [load_hall(c) for c in configs] or [load_demo()]
     redis_url = os.environ["REDIS_URL"]
-    return create_app(halls, redis_url, Path(os.environ.get("HALLQ_DATA", "var")))
+    public_url = os.environ.get("HALLQ_PUBLIC_URL") or None
+    return create_app(halls, redis_url, Path(os.environ.get("HALLQ_DATA", "var")), public_url)

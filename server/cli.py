@@ -1,15 +1,38 @@
-"""``hallq``: serve, check-config, hash-pin, announce, pad."""
+"""``hallq``: serve, backup, restore, check-config, hash-pin, announce, pad.
+
+Every ``serve`` option may also come from the environment (for Procfiles, units and
+containers); a flag on the command line wins over its variable:
+
+=====================  ==========================  ===========================
+flag                   variable                    default
+=====================  ==========================  ===========================
+``--config FILE``      ``HALLQ_CONFIG``            the bundled demo hall
+                       (files, ``os.pathsep``)
+``--data DIR``         ``HALLQ_DATA``              ``var``
+``--workers N``        ``HALLQ_WORKERS``           1
+``--port P``           ``PORT``                    8000
+``--public-url URL``   ``HALLQ_PUBLIC_URL``        the request's own address
+``--forwarded-allow-   ``FORWARDED_ALLOW_IPS``     ``127.0.0.1``
+ips``
+=====================  ==========================  ===========================
+
+The demo hall's PINs are published, so it is served on a loopback address only,
+unless ``--demo`` asks for it on purpose.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import os
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from server.config import ConfigError, Hall, hash_pin, load_demo, load_hall
+from server.embedded import EmbeddedRedis
 
 PAGES = (
     ("lobby screen", "/display/{hall}"),
@@ -122,16 +145,142 @@ def load_halls(files: list[str]) -> list[Hall]:
     return halls
 
 
+def env_default(name: str, default: str) -> str:
+    """The value of environment variable ``name`` when set and not empty, else ``default``."""
+    return os.environ.get(name) or default
+
+
+def add_serve_options(run: argparse.ArgumentParser) -> None:
+    """``serve``'s flags; those left unset are filled from the environment by :func:`resolve_serve_environment`."""
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    run.add_argument("--port", help="TCP port (env PORT; default 8000)")
+    run.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="hall file (TOML); repeat for several halls (env HALLQ_CONFIG, os.pathsep-separated)",
+    )
+    run.add_argument("--data", help="data folder: embedded Redis, audio cache (env HALLQ_DATA; default ./var)")
+    run.add_argument("--workers", help="worker processes (env HALLQ_WORKERS; default 1)")
+    run.add_argument(
+        "--public-url",
+        help="the address visitors' phones use, e.g. https://queue.example.org; "
+        "every link and QR code is built on it (env HALLQ_PUBLIC_URL; default: the request's own)",
+    )
+    run.add_argument(
+        "--forwarded-allow-ips",
+        help="addresses of trusted proxies whose X-Forwarded-For/-Proto are believed, comma-separated "
+        "or '*' (env FORWARDED_ALLOW_IPS; default 127.0.0.1)",
+    )
+    run.add_argument(
+        "--demo", action="store_true", help="serve the demo hall (public PINs) even on a non-loopback address"
+    )
+    run.add_argument("--log-level", default="info")
+    run.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+
+
+def resolve_serve_environment(args: argparse.Namespace) -> str | None:
+    """Fill unset ``serve`` options from the environment and check them; a problem's text, or None."""
+    if not args.config:
+        args.config = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
+    if args.demo and args.config:
+        return "--demo serves the bundled demo hall; it does not go with --config/HALLQ_CONFIG"
+    args.data = args.data or env_default("HALLQ_DATA", "var")
+    args.forwarded_allow_ips = args.forwarded_allow_ips or env_default("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    for attribute, variable, default, low in (("port", "PORT", "8000", 0), ("workers", "HALLQ_WORKERS", "1", 1)):
+        given = getattr(args, attribute)
+        text = given if given is not None else env_default(variable, default)
+        source = f"--{attribute}" if given is not None else variable
+        if not text.isdigit() or not low <= int(text) <= 65535:
+            return f"{source}={text!r}: a whole number from {low} is needed"
+        setattr(args, attribute, int(text))
+    public = args.public_url if args.public_url is not None else os.environ.get("HALLQ_PUBLIC_URL", "")
+    source = "--public-url" if args.public_url is not None else "HALLQ_PUBLIC_URL"
+    args.public_url = None
+    if public:
+        parts = urlsplit(public)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            return f"{source}={public!r}: give an address such as https://queue.example.org (a path is allowed)"
+        args.public_url = public.rstrip("/")
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def store_url(data: str) -> tuple[str, EmbeddedRedis | None]:
+    """The Redis ``serve`` would use: ``REDIS_URL``, or the embedded one under ``data``.
+
+    Returns the URL and a handle to stop afterwards (None when nothing was started). When a
+    ``serve`` already runs the embedded store, its socket answers and is used as it is.
+    """
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url, None
+    embedded = EmbeddedRedis(Path(data) / "redis")
+    if embedded.running():
+        return embedded.url, None
+    return embedded.start(), embedded
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    from server.backup import BackupError, write_backup
+
+    url, started = store_url(args.data)
+    try:
+        summary = write_backup(url, args.out)
+    except BackupError as exc:
+        print(f"hallq backup: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if started is not None:
+            started.stop()
+    print(f"hallq backup: {summary}", file=sys.stderr)
+    return 0
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    from server.backup import BackupError, restore_backup
+
+    url, started = store_url(args.data)
+    try:
+        summary = restore_backup(url, args.file, force=args.force)
+    except BackupError as exc:
+        print(f"hallq restore: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if started is not None:
+            started.stop()
+    print(f"hallq restore: {summary}", file=sys.stderr)
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.embedded import EmbeddedRedis
     from server.logs import log_config
 
+    if not args.config and not args.demo and not is_loopback(args.host):
+        print(
+            f"hallq: refusing to serve the demo hall on {args.host}: its PINs are public. "
+            "Give your hall file (--config FILE or HALLQ_CONFIG), or add --demo to serve the demo on purpose.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         halls = load_halls(args.config)
     except ConfigError as exc:
         print(f"the hall file has problems:\n{exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"hallq: cannot read the hall file {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     data = Path(args.data)
     embedded = None
@@ -141,14 +290,23 @@ def serve(args: argparse.Namespace) -> int:
         url = embedded.start()
         print(f"hallq: embedded Redis (append-only, fsync always) in {data / 'redis'}", flush=True)
     os.environ.update(
-        REDIS_URL=url, HALLQ_CONFIG=os.pathsep.join(str(Path(c).resolve()) for c in args.config),
+        REDIS_URL=url,
+        HALLQ_CONFIG=os.pathsep.join(str(Path(c).resolve()) for c in args.config),
         HALLQ_DATA=str(data.resolve()),
+        HALLQ_PUBLIC_URL=args.public_url or "",
     )
-    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    if args.public_url:
+        print(f"hallq: links and QR codes for visitors point at {args.public_url}", flush=True)
+    base = args.public_url or f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     for hall in halls:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
         for label, path in PAGES:
             print(f"  {label:18} {base}{path.format(hall=hall.id, window=hall.windows[0].id)}", flush=True)
+    print(
+        f"hallq: uvicorn {uvicorn.__version__} with websockets-sansio; the fan-out writes frames directly "
+        "(each process logs 'fan-out outlet: …' at its first socket)",
+        flush=True,
+    )
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn them into SystemExit
     # so the `finally` below still stops the embedded Redis instead of leaving it running.
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -168,6 +326,10 @@ def serve(args: argparse.Namespace) -> int:
             log_config=log_config(args.log_level.upper()),
             access_log=args.access_log,
             timeout_graceful_shutdown=3,
+            # X-Forwarded-For/-Proto are believed from these addresses only (the proxy):
+            # client addresses (rate limits) and https (Secure cookies) right behind nginx.
+            proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
         )
     finally:
         if embedded is not None:
@@ -192,14 +354,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hallq", description="hall queue display and calling system")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve HTTP, WebSockets, pages and audio")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--config", action="append", default=[], help="hall file (TOML); repeat for several halls")
-    run.add_argument("--data", default="var", help="data folder (embedded Redis, audio cache)")
-    run.add_argument("--workers", type=int, default=1)
-    run.add_argument("--log-level", default="info")
-    run.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    add_serve_options(run)
     run.set_defaults(func=serve)
+    for name, helptext in (
+        ("backup", "write a consistent copy of every hall's data to a file"),
+        ("restore", "load a backup into a store with no hallq data"),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        if name == "backup":
+            command.add_argument("--out", required=True, help="the backup file to write ('-' for stdout)")
+        else:
+            command.add_argument("file", help="a file written by hallq backup")
+            command.add_argument("--force", action="store_true", help="replace the hallq data already there")
+        command.add_argument(
+            "--data",
+            default=env_default("HALLQ_DATA", "var"),
+            help="data folder of the embedded store, when REDIS_URL is not set (env HALLQ_DATA)",
+        )
+        command.set_defaults(func=backup_command if name == "backup" else restore_command)
     check = commands.add_parser("check-config", help="validate a hall file and list every problem")
     check.add_argument("file")
     check.add_argument(
@@ -214,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("announce", help="speak the hall's calls on this PC (see hallq announce --help)")
     commands.add_parser("pad", help="a terminal calling pad for one window (see hallq pad --help)")
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        problem = resolve_serve_environment(args)
+        if problem:
+            run.error(problem)
     result: int = args.func(args)
     return result
 

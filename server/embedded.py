@@ -101,6 +101,10 @@ class EmbeddedRedis:
         self.stop()
         raise RuntimeError("redis-server did not start in time")
 
+    def running(self) -> bool:
+        """Whether a redis-server (e.g. a running ``hallq serve``'s) already answers on our socket."""
+        return self.socket_path.exists() and self._answers()
+
     def _answers(self) -> bool:
         try:
             with socket.socket(socket.AF_UNIX) as client:

@@ -8,6 +8,7 @@ gets an error answer, never a crash.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -30,6 +31,8 @@ log = logging.getLogger("hallq.sockets")
 
 #: Largest frame a pad may send us (an action is ~200 bytes).
 MAX_CLIENT_FRAME = 8 * 1024
+#: How long a pad that did not bring a token has to send its ``{"type": "auth"}`` message.
+AUTH_TIMEOUT_S = 10.0
 
 
 def runtime_of(websocket: WebSocket) -> Runtime:
@@ -37,9 +40,10 @@ def runtime_of(websocket: WebSocket) -> Runtime:
     return runtime
 
 
-async def refuse(websocket: WebSocket, code: str, message: str, close_code: int) -> None:
-    """Accept, say why in the contract's error form, and close."""
-    await websocket.accept()
+async def refuse(websocket: WebSocket, code: str, message: str, close_code: int, accepted: bool = False) -> None:
+    """Accept (unless ``accepted`` already), say why in the contract's error form, and close."""
+    if not accepted:
+        await websocket.accept()
     await websocket.send_text(json.dumps({"type": "error", "error": {"code": code, "message": message}}))
     await close_quietly(websocket, close_code, code)
 
@@ -90,18 +94,24 @@ async def pad_socket(websocket: WebSocket) -> None:
     if hall is None or hall.hall.window(window) is None:
         await refuse(websocket, "unknown_window", "there is no such hall or window", 4404)
         return
-    token = websocket.query_params.get("token")
+    token = websocket.query_params.get("token")  # old pads only: a token in a URL reaches proxy logs
     if token is None:
         token = websocket.cookies.get("hallq_session")
         if token is not None and not same_origin(websocket):
             await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only", 4403)
             return
+    accepted = token is None
+    if accepted:
+        # No token in the URL or a cookie: the first message brings it ({"type": "auth", "token": …}).
+        await websocket.accept()
+        token = await first_message_token(websocket)
     try:
         require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
     except Refusal as refusal:
-        await refuse(websocket, refusal.code, refusal.message, 4401 if refusal.status == 401 else 4403)
+        await refuse(websocket, refusal.code, refusal.message, 4401 if refusal.status == 401 else 4403, accepted)
         return
-    await websocket.accept()
+    if not accepted:
+        await websocket.accept()
     subscriber = Subscriber("pad", outlet_for(websocket), window=window)
     hall.hub.add(subscriber)
     hall.pads.add(subscriber)
@@ -126,6 +136,24 @@ async def pad_socket(websocket: WebSocket) -> None:
     finally:
         hall.pads.remove(subscriber)
         hall.hub.remove(subscriber)
+
+
+async def first_message_token(websocket: WebSocket) -> str | None:
+    """The token of a pad's first message ``{"type": "auth", "token": …}``; None when it sends anything else."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
+    except TimeoutError:
+        return None
+    text = message.get("text")
+    if not isinstance(text, str) or len(text) > MAX_CLIENT_FRAME:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("type") == "auth" and isinstance(body.get("token"), str):
+        return str(body["token"])
+    return None
 
 
 async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: str, text: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 /* Clerk pad (叫号器) page: log in, choose a window, then drive it over the pad socket
- * /ws/halls/{hall}/windows/{window}?token=… .
+ * /ws/halls/{hall}/windows/{window}, authenticated by a first message {"type":"auth","token":…}.
  *
  * Exactly-once presses: every press gets a request_id. While it is unanswered further presses are
  * ignored (a double tap calls one visitor). If the connection drops, or the answer is late, the
@@ -171,12 +171,13 @@
   // ---- socket ----
   function connect() {
     stopped = false;
-    var url = HQ.wsUrl("/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId) +
-      "?token=" + encodeURIComponent(token()));
+    // The token goes in the first message, never in the URL (URLs end up in proxy logs).
+    var url = HQ.wsUrl("/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId));
     var sock = new WebSocket(url);
     ws = sock;
     sock.onopen = function () {
       if (ws !== sock) return;
+      sock.send(JSON.stringify({ type: "auth", token: token() }));
       wsOpen = true;
       backoff = 500;
       connection.hidden = true;

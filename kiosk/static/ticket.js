@@ -70,7 +70,8 @@
       img.src = "/api/tickets/" + encodeURIComponent(t.token) + "/qr.svg";
       qr.appendChild(img);
       qr.appendChild(label("div", "t-scan", "t_scan"));
-      var url = el("div", "t-url", HQ.ticketUrl(t.token));
+      // the server's address for visitors (--public-url), not this kiosk's own origin
+      var url = el("div", "t-url", answer.url || HQ.ticketUrl(t.token));
       qr.appendChild(url);
       card.appendChild(qr);
     }
