@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -76,6 +77,7 @@ def serve(args: argparse.Namespace) -> int:
         REDIS_URL=url, HALLQ_CONFIG=os.pathsep.join(str(Path(c).resolve()) for c in args.config),
         HALLQ_DATA=str(data.resolve()),
     )
+    prepare_process_tree(data)
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     for hall in halls:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
@@ -97,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
             ws_ping_interval=10.0,
             ws_ping_timeout=15.0,
             ws_max_size=64 * 1024,
-            log_config=log_config(args.log_level.upper()),
+            log_config=log_config(args.log_level.upper(), args.log_format),
             access_log=args.access_log,
             timeout_graceful_shutdown=3,
         )
@@ -105,6 +107,33 @@ def serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def prepare_process_tree(data: Path) -> None:
+    """Metrics shared by every worker, and SIGHUP reaching every worker (see server.reload)."""
+    from server import reload
+
+    # Before anything imports prometheus_client (it picks its mode at import): one folder
+    # per `serve` process, so two servers sharing --data never mix or wipe each other's.
+    root = data / "metrics"
+    for old in root.glob("*"):
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    own = root / str(os.getpid())
+    shutil.rmtree(own, ignore_errors=True)
+    own.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(own.resolve()))
+    reload.forward_sighup_to_workers()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -131,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=1)
     run.add_argument("--log-level", default="info")
     run.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    run.add_argument("--log-format", choices=("plain", "json"), default=os.environ.get("HALLQ_LOG_FORMAT", "plain"),
+                     help="plain text or one JSON object a line (HALLQ_LOG_FORMAT)")
     run.set_defaults(func=serve)
     check = commands.add_parser("check-config", help="validate a hall file and list every problem")
     check.add_argument("file")

@@ -33,7 +33,8 @@ ACTIONS = (
     "call_next", "recall", "start", "complete", "no_show", "transfer", "call",
     "suspend", "resume", "pause", "unpause", "open", "close",
 )
-SCRIPTS = (*ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info")
+SCRIPTS = (*ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info",
+           "config")
 #: How many call/recall events the hall keeps for screens' "recent calls" (lua/lib.lua trims to it).
 RECENT_CALLS = 16
 NUMBER_RE = re.compile(r"^[A-Z]\d{3}$")
@@ -305,6 +306,10 @@ class Engine:
         if not isinstance(text, str) or len(text) > 200:
             raise Refusal("bad_notice", "the notice must be text of at most 200 characters")
         return await self._run("notice", {"text": text.strip()})
+
+    async def announce_config(self, config_hash: str, version: str, *, quiet: bool = False) -> dict[str, Any]:
+        """Record the hall file's hash; emit ``hall.config`` once when it changed (unless ``quiet``)."""
+        return await self._run("config", {"hash": config_hash, "version": version, "quiet": quiet or None}, dated=False)
 
     async def events_after(self, seq: int, limit: int = 10_000) -> list[dict[str, Any]] | None:
         """Events with seq > ``seq`` in order, or None when some were already trimmed."""
