@@ -29,7 +29,7 @@ def test_what_a_display_socket_says_it_is() -> None:
     window = screen_of({"kind": "window", "window": "3"}, "10.0.0.6", hall, 1)
     assert window is not None and window.window == "3" and window.key == "window:3@10.0.0.6"
     odd = screen_of({"kind": "window", "window": "99", "screen": "<b>x</b>\n"}, "10.0.0.7", hall, 1)
-    assert odd is not None and odd.window is None and odd.name == "bx/b" and "<" not in odd.name
+    assert odd is not None and odd.window is None and odd.name == "bxb" and "<" not in odd.name
     named_only = screen_of({"screen": "hall-2"}, "10.0.0.8", hall, 1)
     assert named_only is not None and named_only.kind == "lobby"
 
