@@ -59,8 +59,14 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
 
     return Starlette(
         routes=[
-            *api.routes, *metrics.routes, *screens.routes, *audit.routes, *reload.routes,
-            *sockets.routes, *audio.routes, *pages.routes,
+            *api.routes,
+            *metrics.routes,
+            *screens.routes,
+            *audit.routes,
+            *reload.routes,
+            *sockets.routes,
+            *audio.routes,
+            *pages.routes,
         ],
         lifespan=lifespan,
         # outermost of ours: it sees uvicorn's own send, so fan-out can write frames directly

@@ -60,15 +60,29 @@ def audit_key(hall_id: str) -> str:
 
 
 def entry(
-    action: str, *, staff: str | None = None, role: str | None = None, window: str | None = None,
-    ticket: str | None = None, client: str | None = None, seq: int | None = None, detail: str | None = None,
+    action: str,
+    *,
+    staff: str | None = None,
+    role: str | None = None,
+    window: str | None = None,
+    ticket: str | None = None,
+    client: str | None = None,
+    seq: int | None = None,
+    detail: str | None = None,
     at: int | None = None,
 ) -> dict[str, Any]:
     """One audit record (``at`` in epoch ms, now by default)."""
     moment = at if at is not None else int(datetime.now().timestamp() * 1000)
     return {
-        "at": moment, "action": action, "staff": staff, "role": role, "window": window, "ticket": ticket,
-        "client": client, "seq": seq, "detail": detail,
+        "at": moment,
+        "action": action,
+        "staff": staff,
+        "role": role,
+        "window": window,
+        "ticket": ticket,
+        "client": client,
+        "seq": seq,
+        "detail": detail,
     }
 
 
@@ -78,8 +92,10 @@ async def record(redis: Redis, hall_id: str, item: dict[str, Any]) -> None:
     seq = item.get("seq")
     try:
         script = redis.register_script(_APPEND)
-        await script(keys=[audit_key(hall_id)], args=[json.dumps(item, ensure_ascii=False),
-                                                      "" if seq is None else str(seq), KEEP])
+        await script(
+            keys=[audit_key(hall_id)],
+            args=[json.dumps(item, ensure_ascii=False), "" if seq is None else str(seq), KEEP],
+        )
     except RedisError as exc:
         log.warning("audit record of %s in hall %s not written: %s", item.get("action"), hall_id, exc)
 

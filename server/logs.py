@@ -45,10 +45,14 @@ class RedactTokens(logging.Filter):
     """A filter that redacts tokens in a record's message and arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        # Merge the arguments first: redacting the format string alone would eat a
+        # placeholder ("token=%s" -> "token=***") and break the record's formatting.
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
         return True
 
 

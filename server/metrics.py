@@ -59,23 +59,32 @@ SOCKET_KINDS = ("display", "pad", "visitor")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 SOCKETS = Gauge(
-    "hallq_sockets", "Connected WebSockets by hall and kind (display, pad, visitor)", ["hall", "kind"],
+    "hallq_sockets",
+    "Connected WebSockets by hall and kind (display, pad, visitor)",
+    ["hall", "kind"],
     multiprocess_mode="livesum",
 )
 WORKER_SOCKETS = Gauge(
-    "hallq_worker_sockets", "Connected WebSockets per server process", multiprocess_mode="liveall",
+    "hallq_worker_sockets",
+    "Connected WebSockets per server process",
+    multiprocess_mode="liveall",
 )
 SPEECH_QUEUE = Gauge(
-    "hallq_speech_queue_depth", "Phrases waiting for or in synthesis (prewarm queue and requests in flight)",
+    "hallq_speech_queue_depth",
+    "Phrases waiting for or in synthesis (prewarm queue and requests in flight)",
     multiprocess_mode="livesum",
 )
 ACTION_SECONDS = Histogram(
-    "hallq_action_seconds", "Time to perform a window action (HTTP or pad socket), by hall and action",
-    ["hall", "action"], buckets=_LATENCY_BUCKETS,
+    "hallq_action_seconds",
+    "Time to perform a window action (HTTP or pad socket), by hall and action",
+    ["hall", "action"],
+    buckets=_LATENCY_BUCKETS,
 )
 HTTP_SECONDS = Histogram(
-    "hallq_http_request_seconds", "HTTP request latency by method, route template and status",
-    ["method", "route", "status"], buckets=_LATENCY_BUCKETS,
+    "hallq_http_request_seconds",
+    "HTTP request latency by method, route template and status",
+    ["method", "route", "status"],
+    buckets=_LATENCY_BUCKETS,
 )
 
 

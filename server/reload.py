@@ -240,16 +240,32 @@ async def reload_route(request: Request) -> Response:
     hall = runtime.hall(request.path_params["hall"])
     session = require(await session_of(request), hall.hall.id, ADMIN)
     result = await reload_halls(runtime, reason=f"manager {session.staff.id}")
-    await audit.record(runtime.redis, hall.hall.id, audit.entry(
-        "reload" if result.ok else "reload_failed", staff=session.staff.id, role=session.role,
-        client=client_of(request), detail="; ".join(result.problems or result.warnings or result.changed) or None))
+    await audit.record(
+        runtime.redis,
+        hall.hall.id,
+        audit.entry(
+            "reload" if result.ok else "reload_failed",
+            staff=session.staff.id,
+            role=session.role,
+            client=client_of(request),
+            detail="; ".join(result.problems or result.warnings or result.changed) or None,
+        ),
+    )
     if not result.ok:
-        raise Refusal("bad_hall_file", "the hall file has problems; the old one stays in use",
-                      {"problems": result.problems}, status=422)
-    return JSONResponse({
-        "changed": hall.hall.id in result.changed, "halls_changed": result.changed,
-        "hash": result.hashes.get(hall.hall.id), "warnings": result.warnings,
-    })
+        raise Refusal(
+            "bad_hall_file",
+            "the hall file has problems; the old one stays in use",
+            {"problems": result.problems},
+            status=422,
+        )
+    return JSONResponse(
+        {
+            "changed": hall.hall.id in result.changed,
+            "halls_changed": result.changed,
+            "hash": result.hashes.get(hall.hall.id),
+            "warnings": result.warnings,
+        }
+    )
 
 
 async def version_route(request: Request) -> Response:

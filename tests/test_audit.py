@@ -17,7 +17,7 @@ from tests.test_sockets import call, issue, open_socket, pad_url
 
 def test_csv_has_the_hall_time_with_offset_and_defuses_formulas() -> None:
     rows = to_csv(
-        [entry("notice", staff="admin", detail="=HYPERLINK(\"x\")", at=1_764_122_400_000, client="10.0.0.1")],
+        [entry("notice", staff="admin", detail='=HYPERLINK("x")', at=1_764_122_400_000, client="10.0.0.1")],
         zoneinfo.ZoneInfo("Asia/Shanghai"),
     )
     parsed = list(csv.DictReader(io.StringIO(rows)))
@@ -33,9 +33,11 @@ def audit_of(server: LiveServer, token: str) -> list[dict[str, Any]]:
 
 async def test_staff_actions_logins_and_notices_are_recorded(live_server: LiveServer) -> None:
     status, _body = await asyncio.to_thread(
-        live_server.request, "POST", "/api/auth/login", {"hall": "demo", "staff": "s02", "pin": "9999"})
+        live_server.request, "POST", "/api/auth/login", {"hall": "demo", "staff": "s02", "pin": "9999"}
+    )
     assert status == 401
     clerk = await asyncio.to_thread(live_server.login, "s01")
+    other = await asyncio.to_thread(live_server.login, "s02")
     admin = await asyncio.to_thread(live_server.login, "admin", "admin1234")
     first = await issue(live_server)
     await issue(live_server)
@@ -45,7 +47,7 @@ async def test_staff_actions_logins_and_notices_are_recorded(live_server: LiveSe
     again = [await call(live_server, clerk, "1", "recall", request_id="r-1") for _ in range(2)]
     assert again[0]["seq"] == again[1]["seq"]
     await call(live_server, clerk, "1", "transfer", service="photo")
-    async with open_socket(pad_url(live_server, "2", clerk)) as pad:
+    async with open_socket(pad_url(live_server, "2", other)) as pad:
         await pad.recv()
         await pad.send({"action": "call_next", "request_id": "pad-1"})
         result = await pad.until(lambda m: m.get("type") == "result")
@@ -53,29 +55,45 @@ async def test_staff_actions_logins_and_notices_are_recorded(live_server: LiveSe
     # the visitor cancelling their own ticket is not a staff action; the desk doing it is
     status, _body = await asyncio.to_thread(live_server.request, "DELETE", f"/api/tickets/{third['ticket']['token']}")
     assert status == 200
-    status, _body = await asyncio.to_thread(live_server.request, "POST", "/api/halls/demo/notice",
-                                            {"text": "午休 12:00–13:00"}, admin)
+    status, _body = await asyncio.to_thread(
+        live_server.request, "POST", "/api/halls/demo/notice", {"text": "午休 12:00–13:00"}, admin
+    )
     assert status == 200
 
     entries = await asyncio.to_thread(audit_of, live_server, admin)
     actions = [e["action"] for e in reversed(entries)]
-    assert actions == ["login_failed", "login", "login", "call_next", "recall", "transfer", "call_next",
-                       "notice"], actions
+    assert actions == [
+        "login_failed",
+        "login",
+        "login",
+        "login",
+        "call_next",
+        "recall",
+        "transfer",
+        "call_next",
+        "notice",
+    ], actions
     by_action = {e["action"]: e for e in entries}
     assert by_action["login_failed"]["staff"] == "s02" and by_action["login_failed"]["detail"] == "bad_credentials"
     assert by_action["transfer"]["detail"] == "service=photo"
     http_call = next(e for e in entries if e["action"] == "call_next" and e["window"] == "1")
     assert (http_call["staff"], http_call["ticket"], http_call["client"], http_call["seq"]) == (
-        "s01", first["ticket"]["number"], "127.0.0.1", called["seq"])
+        "s01",
+        first["ticket"]["number"],
+        "127.0.0.1",
+        called["seq"],
+    )
     pad_call = next(e for e in entries if e["action"] == "call_next" and e["window"] == "2")
-    assert pad_call["staff"] == "s01" and pad_call["client"] == "127.0.0.1" and pad_call["ticket"] == "A002"
+    # (the ticket transferred to photo goes first: window 2 serves photo too)
+    assert pad_call["staff"] == "s02" and pad_call["client"] == "127.0.0.1" and pad_call["ticket"] == "A001"
     assert by_action["notice"]["detail"] == "午休 12:00–13:00" and by_action["notice"]["staff"] == "admin"
     assert all(isinstance(e["at"], int) for e in entries)
 
     # the desk cancels for a visitor: recorded with who did it
     desk_ticket = await issue(live_server)
     status, _body = await asyncio.to_thread(
-        live_server.request, "DELETE", f"/api/tickets/{desk_ticket['ticket']['token']}", None, admin)
+        live_server.request, "DELETE", f"/api/tickets/{desk_ticket['ticket']['token']}", None, admin
+    )
     assert status == 200
     latest = (await asyncio.to_thread(audit_of, live_server, admin))[0]
     assert (latest["action"], latest["staff"], latest["ticket"]) == ("cancel", "admin", desk_ticket["ticket"]["number"])
@@ -93,8 +111,9 @@ async def test_the_audit_export_is_csv_for_admins_only(live_server: LiveServer) 
     status, body = await asyncio.to_thread(live_server.request, "GET", "/api/halls/demo/audit?format=xml", None, admin)
     assert status == 422 and body["error"]["code"] == "invalid_format"
 
-    request = urllib.request.Request(live_server.url + "/api/halls/demo/audit?format=csv",
-                                     headers={"Authorization": f"Bearer {admin}"})
+    request = urllib.request.Request(
+        live_server.url + "/api/halls/demo/audit?format=csv", headers={"Authorization": f"Bearer {admin}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.headers["Content-Type"].startswith("text/csv")
         assert "attachment" in answer.headers["Content-Disposition"]

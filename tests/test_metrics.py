@@ -95,8 +95,10 @@ async def test_actions_events_requests_and_redis_are_measured(live_server: LiveS
     routes = {dict(k[1]).get("route") for k in samples(text) if k[0] == "hallq_http_request_seconds_count"}
     assert "/api/halls/{hall}/state" in routes and "unmatched" in routes
     assert not any("abc123" in str(r) or r == "/api/halls/demo/state" for r in routes), routes
-    assert value(text, "hallq_http_request_seconds_count", method="GET", route="/api/halls/{hall}/state",
-                 status="200") >= 2
+    assert (
+        value(text, "hallq_http_request_seconds_count", method="GET", route="/api/halls/{hall}/state", status="200")
+        >= 2
+    )
 
 
 async def test_metrics_need_loopback_or_an_admin(live_server: LiveServer) -> None:

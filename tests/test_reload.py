@@ -117,7 +117,9 @@ async def test_sighup_reloads_every_worker_and_keeps_the_queue(live_server_facto
         assert "keeping the old config" in server.log_path.read_text()
         assert await display.quiet(0.5) == []
         await asyncio.to_thread(every_worker_says, server, NEW_NAME)
-    status, clerk_ok = await asyncio.to_thread(server.act, await asyncio.to_thread(server.login, "s01"), "1", "call_next")
+    status, clerk_ok = await asyncio.to_thread(
+        server.act, await asyncio.to_thread(server.login, "s01"), "1", "call_next"
+    )
     assert status == 200 and clerk_ok["ticket"]["number"] == "A001"
 
 

@@ -25,7 +25,11 @@ def test_what_a_display_socket_says_it_is() -> None:
     assert screen_of({}, "10.0.0.5", hall, 1) is None, "the manager's live board is not a screen"
     lobby = screen_of({"kind": "lobby", "screen": "entrance"}, "10.0.0.5", hall, 1)
     assert lobby is not None and (lobby.kind, lobby.window, lobby.name, lobby.key) == (
-        "lobby", None, "entrance", "entrance")
+        "lobby",
+        None,
+        "entrance",
+        "entrance",
+    )
     window = screen_of({"kind": "window", "window": "3"}, "10.0.0.6", hall, 1)
     assert window is not None and window.window == "3" and window.key == "window:3@10.0.0.6"
     odd = screen_of({"kind": "window", "window": "99", "screen": "<b>x</b>\n"}, "10.0.0.7", hall, 1)
@@ -37,12 +41,42 @@ def test_what_a_display_socket_says_it_is() -> None:
 def test_a_screen_whose_worker_stopped_refreshing_it_is_gone_and_old_ones_are_forgotten() -> None:
     now = 10_000_000
     records = {
-        "fresh": json.dumps({"kind": "lobby", "window": None, "name": "fresh", "address": "a", "connected_at": 1,
-                             "last_seen": now - 5_000, "conn": "x", "connected": True}),
-        "stale": json.dumps({"kind": "lobby", "window": None, "name": "stale", "address": "b", "connected_at": 1,
-                             "last_seen": now - 60_000, "conn": "y", "connected": True}),
-        "ancient": json.dumps({"kind": "window", "window": "1", "name": "", "address": "c", "connected_at": 1,
-                               "last_seen": now - KEEP_S * 1000 - 1, "conn": "z", "connected": False}),
+        "fresh": json.dumps(
+            {
+                "kind": "lobby",
+                "window": None,
+                "name": "fresh",
+                "address": "a",
+                "connected_at": 1,
+                "last_seen": now - 5_000,
+                "conn": "x",
+                "connected": True,
+            }
+        ),
+        "stale": json.dumps(
+            {
+                "kind": "lobby",
+                "window": None,
+                "name": "stale",
+                "address": "b",
+                "connected_at": 1,
+                "last_seen": now - 60_000,
+                "conn": "y",
+                "connected": True,
+            }
+        ),
+        "ancient": json.dumps(
+            {
+                "kind": "window",
+                "window": "1",
+                "name": "",
+                "address": "c",
+                "connected_at": 1,
+                "last_seen": now - KEEP_S * 1000 - 1,
+                "conn": "z",
+                "connected": False,
+            }
+        ),
         "junk": "{",
     }
     screens, forget = listing(records, now, heartbeat_s=15)
@@ -118,9 +152,22 @@ def test_a_lobby_remembers_its_name_and_the_manager_sees_a_dark_one(live_server:
     # a lobby screen that has been dark for two minutes (as a worker would have left it)
     client = sync_redis.Redis.from_url(live_server.redis_url, decode_responses=True)
     now = int(time.time() * 1000)
-    client.hset("hallq:{demo}:screens", "stairs", json.dumps({
-        "kind": "lobby", "window": None, "name": "stairs", "address": "10.1.2.3", "connected_at": now - 600_000,
-        "last_seen": now - 120_000, "conn": "old", "connected": False}))
+    client.hset(
+        "hallq:{demo}:screens",
+        "stairs",
+        json.dumps(
+            {
+                "kind": "lobby",
+                "window": None,
+                "name": "stairs",
+                "address": "10.1.2.3",
+                "connected_at": now - 600_000,
+                "last_seen": now - 120_000,
+                "conn": "old",
+                "connected": False,
+            }
+        ),
+    )
     client.close()
     manager = page.context.new_page()
     manager.goto(f"{live_server.url}/admin/demo")

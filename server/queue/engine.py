@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -114,7 +115,12 @@ class Engine:
 
     async def rollover(self) -> dict[str, Any]:
         """Start a new business day if it has begun: leftovers expire, numbering restarts."""
-        return await self._run("rollover", {"rollover": True, "windows": self._window_ids})
+        answer = await self._run("rollover", {"rollover": True, "windows": self._window_ids})
+        if answer.get("rolled"):  # exactly one process sees rolled=true: logged once per hall and day
+            logging.getLogger("hallq.engine").info(
+                "hall %s: new business day, %d open ticket(s) expired (seq %s)",
+                self.hall.id, answer.get("expired", 0), answer.get("seq"))
+        return answer
 
     def person_hash(self, id_number: str) -> str:
         """A keyed hash of an ID number: equal numbers match, the number itself is never kept."""
