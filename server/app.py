@@ -91,7 +91,10 @@ async def start_operations(runtime: Runtime) -> list[asyncio.Task[None]]:
                 tasks[:] = [t for t in tasks if not t.done()]
 
         hall.hub.listeners += [on_ping, reload.config_listener(runtime, hall.hall.id)]
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(metrics.sample_forever(runtime), name="metrics")]
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(metrics.sample_forever(runtime), name="metrics"),
+        asyncio.create_task(metrics.watch_store(runtime), name="store-watch"),
+    ]
     await reload.remember_configs(runtime)
     reload.install_sighup(runtime)
     return tasks

@@ -122,6 +122,36 @@ async def sample_forever(runtime: Runtime) -> None:
         await asyncio.sleep(SAMPLE_S)
 
 
+#: Seconds between two checks that the store has not gone back in time.
+STORE_CHECK_S = float(os.environ.get("HALLQ_STORE_CHECK_S", "10"))
+
+
+async def watch_store(runtime: Runtime) -> None:
+    """Log when a hall's seq in Redis falls below what this process has already seen: the
+    store went back in time (FLUSHALL, a non-persistent Redis restarted empty, a restore of
+    an older copy). Logged once per fall, and again only after it recovered."""
+    fallen: set[str] = set()
+    while True:
+        await asyncio.sleep(STORE_CHECK_S)
+        for hall_id, hall in runtime.halls.items():
+            try:
+                stored = int(await runtime.redis.get(hall.engine.prefix + "seq") or 0)
+            except Exception:  # unreachable: the hub and /healthz say so
+                continue
+            seen = hall.hub.last_seq
+            if stored < seen and hall_id not in fallen:
+                fallen.add(hall_id)
+                log.error(
+                    "hall %s: the store went back in time: its seq is %d, this process had seen %d "
+                    "(FLUSHALL, a Redis restarted without its data, or a restore of an older copy?)",
+                    hall_id,
+                    stored,
+                    seen,
+                )
+            elif stored >= seen:
+                fallen.discard(hall_id)
+
+
 def process_exiting() -> None:
     """Drop this process's live gauges (a worker shutting down)."""
     path = multiprocess_dir()

@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+import redis as sync_redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live import LiveServer
@@ -112,3 +114,20 @@ async def test_metrics_need_loopback_or_an_admin(live_server: LiveServer) -> Non
     assert status == 403 and '"forbidden"' in body
     status, body = await asyncio.to_thread(scrape, live_server, {**proxied, "Authorization": f"Bearer {admin}"})
     assert status == 200 and "hallq_redis_up" in body
+
+
+async def test_a_store_going_back_in_time_is_logged(live_server_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALLQ_STORE_CHECK_S", "0.3")
+    server: LiveServer = live_server_factory()
+    for _ in range(3):
+        await issue(server)
+    await asyncio.sleep(0.5)
+    assert "went back in time" not in server.log_path.read_text()
+    client = sync_redis.Redis.from_url(server.redis_url)
+    client.flushdb()  # what an operator's FLUSHALL or an empty restarted Redis does
+    client.close()
+    deadline = time.monotonic() + 10
+    while "went back in time" not in server.log_path.read_text():
+        assert time.monotonic() < deadline, server.log_path.read_text()[-2000:]
+        await asyncio.sleep(0.1)
+    assert server.log_path.read_text().count("went back in time") == 1, "logged once, not every check"
