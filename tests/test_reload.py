@@ -81,9 +81,12 @@ def test_the_hash_follows_the_text_and_warnings_name_what_is_taken_away() -> Non
 # --- a live server ----------------------------------------------------------------------
 
 
-async def test_sighup_reloads_every_worker_and_keeps_the_queue(live_server_factory: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_sighup_reloads_every_worker_and_keeps_the_queue(
+    live_server_factory: Any, tmp_path: Path, workers: int
+) -> None:
     path = hall_file(tmp_path)
-    server: LiveServer = live_server_factory(config=str(path), workers=2)
+    server: LiveServer = live_server_factory(config=str(path), workers=workers)
     tickets = [await asyncio.to_thread(server.issue, ["register"]) for _ in range(3)]
     status, version_before = await asyncio.to_thread(server.request, "GET", "/api/version")
     assert status == 200 and version_before["version"] and version_before["halls"]["demo"]
