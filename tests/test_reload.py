@@ -197,3 +197,20 @@ def test_a_page_waits_while_someone_types(live_server_factory: Any, tmp_path: Pa
     assert page.evaluate("window.__before") is True, "a page must not reload under a typing manager"
     page.evaluate("document.activeElement.blur()")
     page.wait_for_function("window.__before === undefined", timeout=10000)
+
+
+@pytest.mark.usefixtures("browser")
+def test_a_page_reloads_when_the_server_comes_back_with_another_hall_file(
+    live_server_factory: Any, tmp_path: Path, page: Any
+) -> None:
+    path = hall_file(tmp_path)
+    server: LiveServer = live_server_factory(config=str(path))
+    page.goto(f"{server.url}/display/demo/windows/1?sound=0")
+    page.wait_for_function("document.documentElement.getAttribute('data-seq') !== null")
+    page.wait_for_timeout(500)  # the page has learnt the version it was loaded with
+    page.evaluate("window.__before = true")
+    server.stop()
+    path.write_text(renamed(demo_text()), encoding="utf-8")  # changed while hallq was down: no event
+    server.start()
+    page.wait_for_function("window.__before === undefined", timeout=20000)
+    page.wait_for_function(f"document.body.textContent.indexOf('{NEW_NAME}') >= 0", timeout=10000)
