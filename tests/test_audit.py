@@ -8,9 +8,13 @@ import csv
 import io
 import urllib.request
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from server.audit import entry, to_csv
+from server.config import demo_text
 from tests.live import LiveServer
 from tests.test_sockets import call, issue, open_socket, pad_url
 
@@ -121,3 +125,30 @@ async def test_the_audit_export_is_csv_for_admins_only(live_server: LiveServer) 
     assert [r["action"] for r in rows] == ["call_next", "login", "login"]
     assert rows[0]["window"] == "3" and rows[0]["ticket"] == "A001" and rows[0]["staff"] == "s01"
     assert rows[0]["time"].endswith("+08:00")
+
+
+@pytest.mark.usefixtures("browser")
+def test_the_manager_downloads_the_audit_log_and_sees_a_refused_reload(
+    live_server_factory: Any, tmp_path: Path, page: Any
+) -> None:
+    path = tmp_path / "hall.toml"
+    path.write_text(demo_text(), encoding="utf-8")
+    server: LiveServer = live_server_factory(config=str(path))
+    clerk = server.login("s01")
+    server.issue(["register"])
+    assert server.act(clerk, "2", "call_next")[0] == 200
+    page.goto(f"{server.url}/admin/demo")
+    page.fill("#login-pin", "admin1234")
+    page.click("#login-submit")
+    page.wait_for_selector("#app:not([hidden])")
+    with page.expect_download() as download:
+        page.click("#audit-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert [r["action"] for r in rows][:2] == ["login", "call_next"]
+    assert rows[1]["window"] == "2" and rows[1]["ticket"] == "A001"
+
+    path.write_text("[[services]\n", encoding="utf-8")
+    page.click("#reload-config")
+    page.wait_for_selector("#reload-problems:not([hidden])")
+    assert str(path) in page.inner_text("#reload-problems")
+    assert "原配置" in page.inner_text("#reload-status")
