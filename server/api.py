@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zoneinfo
 from datetime import date, datetime
 from typing import Any
@@ -17,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import ratelimit, stats
+from server import audit, metrics, ratelimit, stats
 from server.auth import AuthError, Session, require
 from server.hours import hall_time
 from server.qr import qr_svg
-from server.queue.engine import hall_of_token, keys_prefix
+from server.queue.engine import ACTIONS, hall_of_token, keys_prefix
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
 from server.validation import Field, read_json
@@ -192,8 +193,13 @@ async def get_ticket(request: Request) -> Response:
 async def cancel_ticket(request: Request) -> Response:
     token = request.path_params["token"]
     hall = ticket_hall(request, token)
-    await anonymous_limit(request, hall.hall.id, "anon", await session_of(request))
+    session = await session_of(request)
+    await anonymous_limit(request, hall.hall.id, "anon", session)
     answer = await hall.engine.cancel(token)
+    if session is not None and session.hall == hall.hall.id:  # audit: staff cancelling for a visitor
+        await audit.record(runtime_of(request).redis, hall.hall.id, audit.entry(
+            "cancel", staff=session.staff.id, role=session.role, ticket=(answer.get("ticket") or {}).get("number"),
+            client=client_of(request), seq=answer.get("seq")))
     return JSONResponse({"ticket": answer["ticket"]})
 
 
@@ -240,9 +246,18 @@ LOGIN_FIELDS = {
 
 async def login(request: Request) -> Response:
     body = await read_json(request, LOGIN_FIELDS)
-    token, session = await runtime_of(request).sessions.login(
-        body["hall"], body["staff"], body["pin"], client_of(request)
-    )
+    runtime = runtime_of(request)
+    try:
+        token, session = await runtime.sessions.login(body["hall"], body["staff"], body["pin"], client_of(request))
+    except AuthError as refusal:
+        # audit: failed logins of a known hall; not the 429s past the limit, which would let a
+        # flood of attempts push the real records out of the bounded log
+        if body["hall"] in runtime.halls and refusal.status != 429:
+            await audit.record(runtime.redis, body["hall"], audit.entry(
+                "login_failed", staff=body["staff"], client=client_of(request), detail=refusal.code))
+        raise
+    await audit.record(runtime.redis, session.hall, audit.entry(
+        "login", staff=session.staff.id, role=session.role, client=client_of(request)))
     response = JSONResponse({"token": token, "staff": session.public(), "hall": session.hall})
     # Secure over https (behind a trusted proxy too: uvicorn applies X-Forwarded-Proto first).
     response.set_cookie(
@@ -258,8 +273,12 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     token = bearer(request)
+    session = await session_of(request)
     if not token or not await runtime_of(request).sessions.logout(token):
         raise AuthError("not_logged_in", "no live session to log out", 401)
+    if session is not None:
+        await audit.record(runtime_of(request).redis, session.hall, audit.entry(
+            "logout", staff=session.staff.id, role=session.role, client=client_of(request)))
     response = JSONResponse({"ok": True})
     response.delete_cookie("hallq_session")
     return response
@@ -286,15 +305,32 @@ async def window_action(request: Request) -> Response:
     body = await read_json(request, ACTION_FIELDS)
     session = require(await session_of(request), hall.hall.id, CLERKS)
     caller = caller_id(bearer(request), client_of(request))
-    answer = await perform(hall, session, request.path_params["window"], body, caller)
+    answer = await perform(hall, session, request.path_params["window"], body, caller, client=client_of(request))
     return JSONResponse(answer)
 
 
 async def perform(
+    hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str, client: str = ""
+) -> dict[str, Any]:
+    """One window action for a clerk (HTTP and the pad socket share it): timed into
+    ``hallq_action_seconds`` and, when done, written to the audit log. ``caller``
+    (:func:`caller_id` of the session) scopes its request_id."""
+    started = time.perf_counter()
+    answer = await _act(hall, session, window, body, caller)
+    action = body["action"] if body["action"] in ACTIONS else "other"
+    metrics.ACTION_SECONDS.labels(hall.hall.id, action).observe(time.perf_counter() - started)
+    ticket = answer.get("ticket")
+    detail = ",".join(f"{k}={body[k]}" for k in ("service", "to_window") if body.get(k)) or None
+    await audit.record(hall.engine.redis, hall.hall.id, audit.entry(
+        action, staff=session.staff.id, role=session.role, window=window, client=client or None,
+        ticket=ticket.get("number") if isinstance(ticket, dict) else body.get("ticket"), seq=answer.get("seq"),
+        detail=detail))
+    return answer
+
+
+async def _act(
     hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str
 ) -> dict[str, Any]:
-    """One window action for a clerk (HTTP and the pad socket share it); ``caller``
-    (:func:`caller_id` of the session) scopes its request_id."""
     return await hall.engine.act(
         window,
         body["action"],
@@ -314,9 +350,12 @@ NOTICE_FIELDS = {"text": Field(str, required=True, max_length=200)}
 
 async def set_notice(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
-    require(await session_of(request), hall.hall.id, ADMIN)
+    session = require(await session_of(request), hall.hall.id, ADMIN)
     body = await read_json(request, NOTICE_FIELDS)
     answer = await hall.engine.set_notice(body["text"])
+    await audit.record(runtime_of(request).redis, hall.hall.id, audit.entry(
+        "notice", staff=session.staff.id, role=session.role,
+        client=client_of(request), seq=answer.get("seq"), detail=body["text"].strip()))
     return JSONResponse({"seq": answer["seq"], "text": body["text"].strip()})
 
 

@@ -26,6 +26,7 @@ import argparse
 import getpass
 import ipaddress
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -177,6 +178,11 @@ def add_serve_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--log-level", default="info")
     run.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    run.add_argument(
+        "--log-format",
+        choices=("plain", "json"),
+        help="plain text or one JSON object a line (env HALLQ_LOG_FORMAT; default plain)",
+    )
 
 
 def resolve_serve_environment(args: argparse.Namespace) -> str | None:
@@ -186,6 +192,9 @@ def resolve_serve_environment(args: argparse.Namespace) -> str | None:
     if args.demo and args.config:
         return "--demo serves the bundled demo hall; it does not go with --config/HALLQ_CONFIG"
     args.data = args.data or env_default("HALLQ_DATA", "var")
+    args.log_format = args.log_format or env_default("HALLQ_LOG_FORMAT", "plain")
+    if args.log_format not in ("plain", "json"):
+        return f"HALLQ_LOG_FORMAT={args.log_format!r}: plain or json"
     args.forwarded_allow_ips = args.forwarded_allow_ips or env_default("FORWARDED_ALLOW_IPS", "127.0.0.1")
     for attribute, variable, default, low in (("port", "PORT", "8000", 0), ("workers", "HALLQ_WORKERS", "1", 1)):
         given = getattr(args, attribute)
@@ -297,6 +306,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     if args.public_url:
         print(f"hallq: links and QR codes for visitors point at {args.public_url}", flush=True)
+    prepare_process_tree(data)
     base = args.public_url or f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     for hall in halls:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
@@ -323,7 +333,7 @@ def serve(args: argparse.Namespace) -> int:
             ws_ping_interval=10.0,
             ws_ping_timeout=15.0,
             ws_max_size=64 * 1024,
-            log_config=log_config(args.log_level.upper()),
+            log_config=log_config(args.log_level.upper(), args.log_format),
             access_log=args.access_log,
             timeout_graceful_shutdown=3,
             # X-Forwarded-For/-Proto are believed from these addresses only (the proxy):
@@ -335,6 +345,33 @@ def serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def prepare_process_tree(data: Path) -> None:
+    """Metrics shared by every worker, and SIGHUP reaching every worker (see server.reload)."""
+    from server import reload
+
+    # Before anything imports prometheus_client (it picks its mode at import): one folder
+    # per `serve` process, so two servers sharing --data never mix or wipe each other's.
+    root = data / "metrics"
+    for old in root.glob("*"):
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    own = root / str(os.getpid())
+    shutil.rmtree(own, ignore_errors=True)
+    own.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(own.resolve()))
+    reload.forward_sighup_to_workers()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -22,6 +22,7 @@ from server.config import Hall
 from server.events import HallHub, PadTracker, VisitorTracker
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
+from server.screens import ScreenRegistry
 from server.speech import SpeechError, SpeechService
 
 log = logging.getLogger("hallq")
@@ -39,6 +40,7 @@ class HallRuntime:
     hub: HallHub
     visitors: VisitorTracker
     pads: PadTracker
+    screens: ScreenRegistry = field(init=False, repr=False)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Runtime:
             await self._settle_orphans(engine)
             hub = HallHub(engine, self.reader)
             runtime = HallRuntime(hall, engine, hub, VisitorTracker(hub), PadTracker(hub))
+            runtime.screens = ScreenRegistry(self.redis, hall.id)
             self.halls[hall.id] = runtime
             hub.listeners.append(self._prewarm_listener(hall))
             hub.start()
@@ -147,8 +150,9 @@ class Runtime:
                 ticket = event.get("ticket")
                 if isinstance(ticket, dict):
                     services: list[object] = ticket.get("services") or []
-                    windows = [w.id for w in hall.windows_serving([str(s) for s in services])]
-                    self.speech.prewarm(hall, str(ticket.get("number")), windows)
+                    current = self.halls[hall.id].hall  # the hall file may have been reloaded
+                    windows = [w.id for w in current.windows_serving([str(s) for s in services])]
+                    self.speech.prewarm(current, str(ticket.get("number")), windows)
 
         return listener
 

@@ -9,6 +9,7 @@ gets an error answer, never a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -25,6 +26,7 @@ from server.fanout import close_quietly, outlet_for
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
+from server.screens import now_ms, screen_of
 from server.validation import check_fields
 
 log = logging.getLogger("hallq.sockets")
@@ -65,7 +67,17 @@ async def display_socket(websocket: WebSocket) -> None:
     since_text = websocket.query_params.get("since")
     since = int(since_text) if since_text and since_text.isdigit() else None
     await websocket.accept()
-    await follow(websocket, hall, Subscriber("display", outlet_for(websocket)), since)
+    client = websocket.client.host if websocket.client else "unknown"
+    screen = screen_of(websocket.query_params, client, hall.hall, now_ms())
+    if screen is not None:
+        with contextlib.suppress(RedisError):  # the registry is for people; the screen comes first
+            await hall.screens.connect(screen)
+    try:
+        await follow(websocket, hall, Subscriber("display", outlet_for(websocket)), since)
+    finally:
+        if screen is not None:
+            with contextlib.suppress(RedisError):
+                await hall.screens.disconnect(screen)
 
 
 async def follow(websocket: WebSocket, hall: HallRuntime, subscriber: Subscriber, since: int | None) -> None:
@@ -124,7 +136,8 @@ async def pad_socket(websocket: WebSocket) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            answer = await pad_action(runtime, hall, token or "", window, message.get("text"))
+            client = websocket.client.host if websocket.client else ""
+            answer = await pad_action(runtime, hall, token or "", window, message.get("text"), client)
             subscriber.send(answer)
             if answer.get("ok"):
                 subscriber.send(await hall.pads.state_message(window))
@@ -156,7 +169,9 @@ async def first_message_token(websocket: WebSocket) -> str | None:
     return None
 
 
-async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: str, text: Any) -> dict[str, Any]:
+async def pad_action(
+    runtime: Runtime, hall: HallRuntime, token: str, window: str, text: Any, client: str = ""
+) -> dict[str, Any]:
     """Run one action a pad sent; always answer a ``result`` (ok or the error)."""
     request_id = None
     try:
@@ -173,7 +188,7 @@ async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: st
         # Re-checked per action: a logout or an expired session stops the pad at once.
         session = require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
         # the same caller as this session's HTTP requests: one request_id namespace per session
-        answer = await perform(hall, session, window, body, caller_id(token, ""))
+        answer = await perform(hall, session, window, body, caller_id(token, ""), client=client)
         return {"type": "result", "request_id": request_id, "ok": True, **answer}
     except Refusal as refusal:
         return {"type": "result", "request_id": request_id, "ok": False, **refusal.body()}

@@ -180,6 +180,7 @@
       sock.send(JSON.stringify({ type: "auth", token: token() }));
       wsOpen = true;
       backoff = 500;
+      if (window.HallqReload) window.HallqReload.checkVersion();  // a restart may bring a new version
       connection.hidden = true;
       if (pending) transmit();   // a press that was not answered before the drop: same request_id
       render();
@@ -188,6 +189,8 @@
       if (ws !== sock) return;
       var msg;
       try { msg = JSON.parse(e.data); } catch (err) { return; }
+      // the hall file was reloaded: reload this page at a quiet moment (reloader.js)
+      if (msg.type === "hall.config" && window.HallqReload) window.HallqReload.request("hall.config");
       onMessage(msg);
     };
     sock.onclose = function (e) {

@@ -142,6 +142,8 @@
     ws.onopen = function () {
       if (self._ws !== ws) return;
       self.connections += 1;
+      // After a reconnect the server may run another hallq or hall file (reloader.js).
+      if (self.connections > 1 && global.HallqReload) global.HallqReload.checkVersion();
       self._lastFrameAt = Date.now();
       self._redisDown = false;
       self._setStatus('online');
@@ -187,6 +189,8 @@
         return;
       }
       this.seq = frame.seq;
+      // The hall file was reloaded: the page reloads itself at a quiet moment (reloader.js).
+      if (frame.type === 'hall.config' && global.HallqReload) global.HallqReload.request('hall.config');
       this._safe(this.onEvent, frame);
       return;
     }

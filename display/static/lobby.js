@@ -232,7 +232,7 @@
   }
 
   var socket = new global.HallSocket({
-    url: S.displaySocketUrl(),
+    url: S.displaySocketUrl('lobby'),
     onSnapshot: function (snap) {
       var before = ready ? state.seq : null;
       state = S.normalizeState(snap);

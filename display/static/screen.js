@@ -392,9 +392,29 @@
     });
   }
 
-  /** The socket URL of the hall's display stream. */
-  function displaySocketUrl() {
-    return '/ws/halls/' + encodeURIComponent(hall.id) + '/display';
+  /**
+   * The socket URL of the hall's display stream. A screen passes its kind ('lobby' or
+   * 'window', and its window) and its name for the server's screen registry: the name comes
+   * from the page's own URL (?screen=entrance) and is remembered by the browser, so a screen
+   * restarted without it keeps its name.
+   */
+  function displaySocketUrl(kind, windowId) {
+    var url = '/ws/halls/' + encodeURIComponent(hall.id) + '/display';
+    if (!kind) return url;
+    url += '?kind=' + encodeURIComponent(kind);
+    if (windowId) url += '&window=' + encodeURIComponent(windowId);
+    var name = screenName(kind, windowId);
+    return name ? url + '&screen=' + encodeURIComponent(name) : url;
+  }
+
+  function screenName(kind, windowId) {
+    var key = 'hallq.screen.' + hall.id + '.' + kind + '.' + (windowId || '');
+    var given = new global.URLSearchParams(global.location.search).get('screen');
+    try {
+      if (given) global.localStorage.setItem(key, given);
+      else given = global.localStorage.getItem(key);
+    } catch (e) { /* storage disabled: the URL's name only */ }
+    return given || '';
   }
 
   /**

@@ -62,7 +62,7 @@
   var onStatus = S.connectionUi($('conn'), $('banner'));
 
   var socket = new global.HallSocket({
-    url: S.displaySocketUrl(),
+    url: S.displaySocketUrl('window', windowId),
     onSnapshot: function (snap) {
       state = S.normalizeState(snap);
       ready = true;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -35,6 +36,7 @@ ACTIONS = (
 )
 SCRIPTS = (
     *ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info", "orphans",
+    "config",
 )
 #: The actions that finish the window's ticket and call another: refused (``just_called``)
 #: within the hall's ``rules.min_call_interval_s`` of the call of the ticket in hand.
@@ -137,7 +139,12 @@ class Engine:
 
     async def rollover(self) -> dict[str, Any]:
         """Start a new business day if it has begun: leftovers expire, numbering restarts."""
-        return await self._run("rollover", {"rollover": True, "windows": self._window_ids})
+        answer = await self._run("rollover", {"rollover": True, "windows": self._window_ids})
+        if answer.get("rolled"):  # exactly one process sees rolled=true: logged once per hall and day
+            logging.getLogger("hallq.engine").info(
+                "hall %s: new business day, %d open ticket(s) expired (seq %s)",
+                self.hall.id, answer.get("expired", 0), answer.get("seq"))
+        return answer
 
     def person_hash(self, id_number: str) -> str:
         """A keyed hash of an ID number: equal numbers match, the number itself is never kept."""
@@ -408,6 +415,10 @@ class Engine:
         if not isinstance(text, str) or len(text) > 200:
             raise Refusal("bad_notice", "the notice must be text of at most 200 characters")
         return await self._run("notice", {"text": text.strip()})
+
+    async def announce_config(self, config_hash: str, version: str, *, quiet: bool = False) -> dict[str, Any]:
+        """Record the hall file's hash; emit ``hall.config`` once when it changed (unless ``quiet``)."""
+        return await self._run("config", {"hash": config_hash, "version": version, "quiet": quiet or None}, dated=False)
 
     async def events_after(self, seq: int, limit: int = 10_000) -> list[dict[str, Any]] | None:
         """Events with seq > ``seq`` in order, or None when some were already trimmed."""
