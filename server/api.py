@@ -68,10 +68,18 @@ def ticket_hall(request: Request, token: str) -> HallRuntime:
 
 
 async def healthz(request: Request) -> Response:
+    """200 ``{"status":"ok"}``; 503 ``{"status":"redis_unavailable","cause":…}`` while Redis is away."""
+    runtime = runtime_of(request)
     try:
-        await runtime_of(request).redis.ping()
+        await runtime.redis.ping()
     except Exception:
-        return JSONResponse({"status": "redis_unavailable"}, status_code=503)
+        body: dict[str, Any] = {"status": "redis_unavailable"}
+        cause = runtime.outage_cause()
+        if cause:
+            body["cause"] = cause
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+    if not runtime.ready.is_set():  # Redis just came back; the engines are getting their key
+        return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
     return JSONResponse({"status": "ok"})
 
 
@@ -101,6 +109,7 @@ async def issue_ticket(request: Request) -> Response:
     body = await read_json(request, ISSUE_FIELDS)
     session = await session_of(request)
     await anonymous_limit(request, hall.hall.id, "issue", session)
+    runtime.require_ready()  # an ID number is hashed with the key kept in Redis
     services = body["services"]
     if not all(isinstance(s, str) for s in services) or len(services) > 10:
         raise Refusal("bad_field", "services must be a list of up to 10 service ids")

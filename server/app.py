@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from server import api, audio, pages, sockets
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
+from server.lifeline import worker_dies_with_supervisor
 from server.queue.errors import Refusal
 from server.runtime import Runtime
 
@@ -31,7 +32,12 @@ async def refusal_response(request: Request, exc: Exception) -> Response:
 
 async def redis_down_response(request: Request, exc: Exception) -> Response:
     log.warning("redis unavailable: %s", exc)
-    body = {"error": {"code": "redis_unavailable", "message": "the queue store is unreachable; try again shortly"}}
+    error = {"code": "redis_unavailable", "message": "the queue store is unreachable; try again shortly"}
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    cause = runtime.outage_cause() if runtime is not None else None
+    if cause == "disk_full":
+        error.update(cause=cause, message="the queue store's disk is full; a person must free space on the server")
+    body = {"error": error}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
 
 
@@ -69,6 +75,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
+    worker_dies_with_supervisor()
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
     halls = [load_hall(c) for c in configs] or [load_demo()]
     redis_url = os.environ["REDIS_URL"]

@@ -58,6 +58,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.embedded import EmbeddedRedis
+    from server.lifeline import SUPERVISOR_PID, FolderInUse
     from server.logs import log_config
 
     try:
@@ -70,8 +71,15 @@ def serve(args: argparse.Namespace) -> int:
     url = os.environ.get("REDIS_URL")
     if not url:
         embedded = EmbeddedRedis(data / "redis")
-        url = embedded.start()
+        try:
+            url = embedded.start()
+        except FolderInUse as exc:
+            print(f"hallq: {exc}", file=sys.stderr)
+            return 3
+        embedded.supervise()  # reaped and started again whenever it exits
         print(f"hallq: embedded Redis (append-only, fsync always) in {data / 'redis'}", flush=True)
+    # workers die with this process (see create_app_from_env), never serving on as orphans
+    os.environ[SUPERVISOR_PID] = str(os.getpid())
     os.environ.update(
         REDIS_URL=url, HALLQ_CONFIG=os.pathsep.join(str(Path(c).resolve()) for c in args.config),
         HALLQ_DATA=str(data.resolve()),
