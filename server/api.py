@@ -80,6 +80,9 @@ async def healthz(request: Request) -> Response:
         return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
     if not runtime.ready.is_set():  # Redis just came back; the engines are getting their key
         return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    resets = {hall_id: hall.hub.store_reset for hall_id, hall in runtime.halls.items() if hall.hub.store_reset}
+    if resets:  # still serving, but a person should know the store lost or replaced its data
+        return JSONResponse({"status": "ok", "store_reset": resets})
     return JSONResponse({"status": "ok"})
 
 

@@ -39,6 +39,9 @@ STABLE_S = 30.0
 #: Below this much free space the data folder counts as full: Redis cannot append to its
 #: AOF (with ``appendfsync always`` it exits), so it is not restarted until space returns.
 MIN_FREE_BYTES = 1024 * 1024
+#: Seconds a starting server waits for the data folder's lock (a previous redis-server may
+#: still be flushing its AOF on its way out) before refusing; ``HALLQ_LOCK_WAIT_S`` overrides.
+LOCK_WAIT_S = float(os.environ.get("HALLQ_LOCK_WAIT_S", "10"))
 
 
 def disk_full(folder: Path, min_free: int = MIN_FREE_BYTES) -> bool:
@@ -103,7 +106,7 @@ class EmbeddedRedis:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path}?db=0"
 
-    def start(self, timeout: float = 10.0, lock_wait: float = 10.0) -> str:
+    def start(self, timeout: float = 10.0, lock_wait: float = LOCK_WAIT_S) -> str:
         """Lock the folder, start redis-server and wait until it answers; return its URL.
 
         :class:`server.lifeline.FolderInUse` when another server (or its redis-server)

@@ -61,7 +61,7 @@ def redis_child(pid: int) -> int | None:
 
 def worker_children(pid: int) -> list[int]:
     """The uvicorn workers of ``hallq serve`` ``pid`` (``--workers N``)."""
-    return [c for c in children(pid) if "multiprocessing" in command_of(c) and alive(c)]
+    return [c for c in children(pid) if "spawn_main" in command_of(c) and alive(c)]
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -95,8 +95,10 @@ class EmbeddedServer(LiveServer):
         workers: int = 1,
         port: int | None = None,
         secret: str | None = "test-secret",
+        env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(redis_url, data_dir, workers=workers)
+        self.env = env or {}
         self.secret = secret
         if port is not None:
             self.port = port
@@ -117,7 +119,7 @@ class EmbeddedServer(LiveServer):
             str(self.workers),
             "--no-access-log",
         ]
-        env = {**os.environ, "REDIS_URL": self.redis_url}
+        env = {**os.environ, "REDIS_URL": self.redis_url, **self.env}
         env.pop("HALLQ_SECRET", None)
         if self.secret is not None:
             env["HALLQ_SECRET"] = self.secret

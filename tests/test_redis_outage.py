@@ -212,3 +212,38 @@ async def test_start_up_waits_for_redis_and_answers_503_meanwhile(tmp_path: Path
     finally:
         server.stop()
         redis.stop()
+
+
+# --- a store that goes back in time -------------------------------------------------------
+
+
+async def test_a_store_that_went_back_in_time_resnapshots_every_screen(live_server: LiveServer) -> None:
+    """FLUSHALL, a non-persistent Redis restarted empty or a restore of an older copy: the
+    hub notices the seq went down, every socket gets a fresh snapshot and then the new
+    events, and /healthz says so."""
+    import redis as sync_redis
+
+    clerk = await asyncio.to_thread(live_server.login, "s01")
+    for _ in range(4):
+        await asyncio.to_thread(live_server.issue, ["register"])
+    async with contextlib.AsyncExitStack() as stack:
+        display = await stack.enter_async_context(open_socket(display_url(live_server)))
+        pad = await stack.enter_async_context(open_socket(pad_url(live_server, "1", clerk)))
+        assert (await display.recv())["seq"] == 4
+        assert (await pad.recv())["type"] == "window_state"
+        client = sync_redis.Redis.from_url(live_server.redis_url)
+        client.flushdb()
+        client.close()
+        clerk = await asyncio.to_thread(live_server.login, "s01")  # the sessions went too
+        snapshot = await display.until(lambda m: m.get("type") == "snapshot", timeout=10)
+        assert snapshot["seq"] == 0 and snapshot["state"]["waiting"].get("register", 0) == 0
+        first = (await asyncio.to_thread(live_server.issue, ["register"]))["ticket"]
+        assert first["number"] == "A001"
+        event = await display.until(is_event)
+        assert event["type"] == "ticket.issued" and event["ticket"]["number"] == "A001"
+        await pad.until(lambda m: m.get("type") == "snapshot", timeout=5)
+        status, health_body = await asyncio.to_thread(live_server.request, "GET", "/healthz")
+        assert status == 200
+        reset = health_body["store_reset"]["demo"]
+        assert reset["from"] == 4 and reset["to"] == 0 and reset["at"] > 0
+    assert "went back in time" in live_server.log_path.read_text()
