@@ -51,7 +51,8 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
     """Adds what the stream leaves out because it is a function of the hall file.
 
     ``ticket.called`` and ``ticket.recalled`` get ``announce`` {lang: {text, audio}};
-    Lua's empty tables are read back as the lists or objects they stand for.
+    a ``clerk`` keeps only its name (:func:`public_clerk`); Lua's empty tables are read
+    back as the lists or objects they stand for.
     """
     if event.get("type") in ("ticket.called", "ticket.recalled"):
         ticket = event.get("ticket") or {}
@@ -59,12 +60,21 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
             event["announce"] = announcement(hall, ticket.get("number", ""), str(event.get("window", "")))
         except PhraseError:  # one odd event must not stop the hall's reader
             log.exception("cannot phrase the call in event %s", event.get("seq"))
+    for holder in (event, event.get("window_state")):
+        if isinstance(holder, dict) and isinstance(holder.get("clerk"), dict):
+            holder["clerk"] = public_clerk(holder["clerk"])
     if event.get("waiting") == []:
         event["waiting"] = {}
     if isinstance(event.get("reasons"), str):
         # Lua cannot encode an empty list, so the script sends reasons comma-joined
         event["reasons"] = [r for r in event["reasons"].split(",") if r]
     return event
+
+
+def public_clerk(clerk: dict[str, Any]) -> dict[str, Any]:
+    """A clerk as screens show them: the name only. Staff ids are login names (half of a
+    credential), so they stay out of everything public: displays, /state, events."""
+    return {"name": clerk.get("name") or ""}
 
 
 @dataclass(eq=False)
@@ -290,6 +300,9 @@ class HallHub:
         """The hall's state with its seq, ``recent`` calls enriched like live events."""
         state = await self.engine.snapshot()
         state["recent"] = [enrich(self.hall, event) for event in state["recent"]]
+        for window in state.get("windows") or []:
+            if isinstance(window.get("clerk"), dict):
+                window["clerk"] = public_clerk(window["clerk"])
         return state
 
     async def catch_up(self, subscriber: Subscriber, since: int | None) -> bool:

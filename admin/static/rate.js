@@ -194,7 +194,7 @@
     var w = null;
     (HALL.windows || []).forEach(function (x) { if (String(x.id) === WINDOW_ID) w = x; });
     $('window-name').textContent = w ? w.name.zh + ' · ' + w.name.en : WINDOW_ID;
-    $('clerk').textContent = clerk ? '工作人员 Clerk: ' + clerk.name + ' (' + clerk.id + ')' : '';
+    $('clerk').textContent = clerk ? '工作人员 Clerk: ' + clerk.name + (clerk.id ? ' (' + clerk.id + ')' : '') : '';
   }
 
   function onSnapshot(state) {
