@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from redis.exceptions import RedisError
+from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -31,6 +31,12 @@ async def refusal_response(request: Request, exc: Exception) -> Response:
 
 
 async def redis_down_response(request: Request, exc: Exception) -> Response:
+    if is_script_error(exc):
+        # Redis answered, and refused what a script was given (e.g. a value cjson cannot
+        # take): a request problem that nothing changed for, not an outage.
+        log.error("a queue script refused its input: %s", exc)
+        message = "the request has a value the queue cannot take"
+        return JSONResponse({"error": {"code": "bad_input", "message": message}}, status_code=422)
     log.warning("redis unavailable: %s", exc)
     error = {"code": "redis_unavailable", "message": "the queue store is unreachable; try again shortly"}
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
@@ -39,6 +45,14 @@ async def redis_down_response(request: Request, exc: Exception) -> Response:
         error.update(cause=cause, message="the queue store's disk is full; a person must free space on the server")
     body = {"error": error}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+
+
+def is_script_error(exc: Exception) -> bool:
+    """A Lua script's own error (Redis is up and answered), not an unreachable Redis."""
+    if not isinstance(exc, ResponseError) or isinstance(exc, BusyLoadingError | ReadOnlyError):
+        return False
+    text = str(exc)
+    return "script" in text.lower() or "cjson" in text.lower()
 
 
 async def http_error_response(request: Request, exc: Exception) -> Response:

@@ -632,8 +632,16 @@ def parse_hall(text: str) -> Hall:
 
 
 def load_hall(path: str | Path) -> Hall:
-    """Read and validate a hall file."""
-    return parse_hall(Path(path).read_text(encoding="utf-8"))
+    """Read and validate a hall file (UTF-8; a byte-order mark, as Windows editors write, is fine)."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [ConfigProblem("(file)", f"is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8", line)]
+        ) from exc
+    return parse_hall(text)
 
 
 def demo_text() -> str:

@@ -24,7 +24,7 @@ from server.fanout import close_quietly, outlet_for
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
-from server.validation import check_fields
+from server.validation import check_fields, parse_json
 
 log = logging.getLogger("hallq.sockets")
 
@@ -59,7 +59,11 @@ async def display_socket(websocket: WebSocket) -> None:
         await refuse(websocket, "unknown_hall", "there is no such hall", 4404)
         return
     since_text = websocket.query_params.get("since")
-    since = int(since_text) if since_text and since_text.isdigit() else None
+    if since_text and not (since_text.isascii() and since_text.isdigit() and len(since_text) <= 18):
+        # e.g. "²" is a digit to str.isdigit() but no number to int()
+        await refuse(websocket, "bad_since", "since must be the seq number of the last event applied", 4400)
+        return
+    since = int(since_text) if since_text else None
     await websocket.accept()
     await follow(websocket, hall, Subscriber("display", outlet_for(websocket)), since)
 
@@ -134,10 +138,7 @@ async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: st
     try:
         if not isinstance(text, str) or len(text) > MAX_CLIENT_FRAME:
             raise Refusal("bad_frame", "send one JSON text frame of at most 8 KB per action")
-        try:
-            body = json.loads(text)
-        except ValueError as exc:
-            raise Refusal("bad_json", "the frame is not valid JSON") from exc
+        body = parse_json(text)  # 400-like refusals for bad syntax or nesting too deep
         if isinstance(body, dict):
             request_id = body.get("request_id")
             body.pop("type", None)

@@ -6,14 +6,23 @@ of it the way an operator, a crash or a process manager would.
 
 from __future__ import annotations
 
+import asyncio
+import http.client
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
+from tests.live import LiveServer
 from tests.processes import (
     EmbeddedServer,
     alive,
@@ -22,6 +31,7 @@ from tests.processes import (
     wait_for,
     worker_children,
 )
+from tests.test_sockets import display_url, open_socket, pad_url
 
 
 @pytest.fixture
@@ -96,3 +106,146 @@ def test_killing_only_the_parent_stops_its_workers_and_redis(tmp_path: Path) -> 
         server.stop()
         for pid in [*worker_children(server.process.pid if server.process else 0)]:
             os.kill(pid, signal.SIGKILL)
+
+
+# --- bad input never reaches a 500 ---------------------------------------------------------
+
+
+def raw_request(
+    server: LiveServer,
+    method: str,
+    path: str,
+    data: bytes | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """An HTTP request with a raw body; (status, parsed JSON or text, headers)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=15)
+    try:
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        connection.request(method, path, data, sent)
+        answer = connection.getresponse()
+        raw = answer.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        return answer.status, body, {k.lower(): v for k, v in answer.getheaders()}
+    finally:
+        connection.close()
+
+
+def hall_fingerprint(server: LiveServer) -> tuple[int, Any]:
+    status, state = server.request("GET", "/api/halls/demo/state")
+    assert status == 200
+    return state["seq"], state["waiting"]
+
+
+def test_deeply_nested_json_is_refused_on_every_json_route(live_server: LiveServer) -> None:
+    clerk, admin = live_server.login("s01"), live_server.login("admin", "admin1234")
+    ticket = live_server.issue(["register"])["ticket"]
+    before = hall_fingerprint(live_server)
+    nested = b"[" * 2000 + b"]" * 2000
+    deep_object = b'{"services":' + b"[" * 2000 + b"]" * 2000 + b"}"
+    for path, token in (
+        ("/api/halls/demo/tickets", None),
+        ("/api/auth/login", None),
+        (f"/api/tickets/{ticket['token']}/rating", None),
+        ("/api/halls/demo/windows/1/actions", clerk),
+        ("/api/halls/demo/windows/1/rating", None),
+        ("/api/halls/demo/notice", admin),
+    ):
+        for body in (nested, deep_object):
+            status, answer, _ = raw_request(live_server, "POST", path, body, token)
+            assert status == 400 and answer["error"]["code"] == "bad_json", (path, status, answer)
+            assert "nested too deeply" in answer["error"]["message"]
+    assert hall_fingerprint(live_server) == before
+
+
+def test_lone_surrogates_are_refused_with_422(live_server: LiveServer) -> None:
+    before = hall_fingerprint(live_server)
+    for path, body in (
+        ("/api/halls/demo/tickets", b'{"services":["register"],"id_number":"\\ud800"}'),
+        ("/api/halls/demo/tickets", b'{"services":["register"],"request_id":"x\\udfff"}'),
+        ("/api/halls/demo/tickets", b'{"services":["\\ud800"]}'),
+        ("/api/auth/login", b'{"hall":"demo","staff":"\\ud800","pin":"1234"}'),
+    ):
+        status, answer, _ = raw_request(live_server, "POST", path, body)
+        assert status == 422 and answer["error"]["code"] == "bad_text", (path, status, answer)
+    assert hall_fingerprint(live_server) == before
+
+
+async def test_a_since_that_is_no_number_closes_with_4400(live_server: LiveServer) -> None:
+    for since in ("%C2%B2", "%D9%A3", "-1", "1e3", "9" * 40):
+        async with connect(f"{live_server.ws_url}/ws/halls/demo/display?since={since}") as ws:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert message["error"]["code"] == "bad_since"
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    await asyncio.to_thread(live_server.issue, ["register"])
+    async with open_socket(display_url(live_server, since=0)) as display:  # a number still works
+        assert (await display.recv())["seq"] == 1
+
+
+async def test_a_pad_frame_nested_too_deeply_is_answered_and_the_pad_stays(live_server: LiveServer) -> None:
+    clerk = await asyncio.to_thread(live_server.login, "s01")
+    async with open_socket(pad_url(live_server, "1", clerk)) as pad:
+        assert (await pad.recv())["type"] == "window_state"
+        await pad.send("[" * 2000 + "]" * 2000)
+        result = await pad.until(lambda m: m.get("type") == "result")
+        assert result["ok"] is False and result["error"]["code"] == "bad_json"
+        await pad.send('{"action":"open","request_id":"\\ud800"}')
+        result = await pad.until(lambda m: m.get("type") == "result")
+        assert result["ok"] is False and result["error"]["code"] == "bad_text"
+        await pad.send({"action": "open", "request_id": "fine"})
+        assert (await pad.until(lambda m: m.get("type") == "result"))["ok"] is True
+
+
+def test_refused_requests_do_not_use_up_the_anonymous_limit(live_server: LiveServer) -> None:
+    for i in range(40):  # more than the 30 issues a minute an address may make
+        body = {"services": [f"nothing{i}"]} if i % 2 else {"services": [1, 2]}
+        assert live_server.request("POST", "/api/halls/demo/tickets", body)[0] in (404, 422)
+    assert live_server.issue(["register"])["ticket"]["number"] == "A001"
+
+
+def test_a_qr_code_for_a_ticket_that_does_not_exist_is_404(live_server: LiveServer) -> None:
+    ticket = live_server.issue(["register"])["ticket"]
+    status, _, headers = raw_request(live_server, "GET", f"/api/tickets/{ticket['token']}/qr.svg")
+    assert status == 200 and headers["content-type"].startswith("image/svg+xml")
+    status, answer, _ = raw_request(live_server, "GET", "/api/tickets/demo.AAAAAAAAAAAAAAAAAAAAAAAA/qr.svg")
+    assert status == 404 and answer["error"]["code"] == "unknown_ticket"
+
+
+async def test_a_script_error_is_a_request_problem_not_an_outage(redis: Any) -> None:
+    """A Lua error (here cjson refusing its input) is told apart from an unreachable Redis."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ResponseError
+
+    from server.app import is_script_error
+
+    with pytest.raises(ResponseError) as script:
+        await redis.eval("return cjson.decode(ARGV[1])", 0, '"\\ud800')
+    assert is_script_error(script.value)
+    assert not is_script_error(RedisConnectionError("connection refused"))
+    with pytest.raises(ResponseError) as wrong_type:
+        await redis.execute_command("NOSUCHCOMMAND")
+    assert not is_script_error(wrong_type.value)
+
+
+def test_hall_files_with_a_bom_load_and_invalid_utf8_is_one_clear_problem(tmp_path: Path) -> None:
+    from server.config import demo_text
+
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + demo_text().encode())
+    broken = tmp_path / "broken.toml"
+    broken.write_bytes(demo_text().encode().replace("人力社保".encode(), b"\xff\xfe", 1))
+    ok = subprocess.run([sys.executable, "-m", "server.cli", "check-config", str(bom)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "server.cli", "check-config", str(broken)], capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr and "is not UTF-8 text" in bad.stderr and "line " in bad.stderr
