@@ -24,7 +24,7 @@ from server.fanout import close_quietly, outlet_for
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
-from server.validation import check_fields, parse_json
+from server.validation import check_fields, parse_json, valid_text
 
 log = logging.getLogger("hallq.sockets")
 
@@ -140,7 +140,8 @@ async def pad_action(runtime: Runtime, hall: HallRuntime, token: str, window: st
             raise Refusal("bad_frame", "send one JSON text frame of at most 8 KB per action")
         body = parse_json(text)  # 400-like refusals for bad syntax or nesting too deep
         if isinstance(body, dict):
-            request_id = body.get("request_id")
+            # echoed in the answer only when it can be: a lone surrogate cannot be sent back
+            request_id = body.get("request_id") if valid_text(body.get("request_id")) else None
             body.pop("type", None)
         body = check_fields(body, ACTION_FIELDS)
         # Re-checked per action: a logout or an expired session stops the pad at once.
