@@ -221,7 +221,9 @@ async def login(request: Request) -> Response:
         body["hall"], body["staff"], body["pin"], client_of(request)
     )
     response = JSONResponse({"token": token, "staff": session.public(), "hall": session.hall})
-    response.set_cookie("hallq_session", token, httponly=True, samesite="strict", max_age=12 * 3600)
+    # Secure when the request came over HTTPS (uvicorn reads X-Forwarded-Proto from trusted proxies)
+    secure = request.url.scheme == "https"
+    response.set_cookie("hallq_session", token, httponly=True, samesite="strict", max_age=12 * 3600, secure=secure)
     return response
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server import api, audio, pages, sockets
+from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
 from server.lifeline import worker_dies_with_supervisor
@@ -78,7 +79,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path) -> Starlette:
         routes=[*api.routes, *sockets.routes, *audio.routes, *pages.routes],
         lifespan=lifespan,
         # outermost of ours: it sees uvicorn's own send, so fan-out can write frames directly
-        middleware=[Middleware(KeepRawSend)],
+        middleware=[Middleware(KeepRawSend), Middleware(BrowserGuard)],
         exception_handlers={
             Refusal: refusal_response,
             RedisError: redis_down_response,

@@ -249,3 +249,117 @@ def test_hall_files_with_a_bom_load_and_invalid_utf8_is_one_clear_problem(tmp_pa
     )
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr and "is not UTF-8 text" in bad.stderr and "line " in bad.stderr
+
+
+# --- cross-site writes and browser headers ---------------------------------------------------
+
+
+def notice_of(server: LiveServer) -> str:
+    return str(server.request("GET", "/api/halls/demo/state")[1].get("notice", ""))
+
+
+def test_a_page_on_another_port_cannot_change_the_hall_with_the_cookie(live_server: LiveServer) -> None:
+    """Same host, other port: the same *site*, so SameSite=Strict still sends the cookie."""
+    admin = live_server.login("admin", "admin1234")
+    cookie = {"Cookie": f"hallq_session={admin}"}
+    evil = "http://127.0.0.1:9999"
+    path = "/api/halls/demo/notice"
+    # the text/plain form of the attack (no preflight, cookie attached by the browser)
+    status, answer, _ = raw_request(
+        live_server, "POST", path, b'{"text":"pwned"}', headers={**cookie, "Content-Type": "text/plain", "Origin": evil}
+    )
+    assert status == 415 and answer["error"]["code"] == "json_required"
+    status, answer, _ = raw_request(
+        live_server,
+        "POST",
+        path,
+        b"text=pwned",
+        headers={**cookie, "Content-Type": "application/x-www-form-urlencoded", "Origin": evil},
+    )
+    assert status == 415
+    status, answer, _ = raw_request(
+        live_server,
+        "POST",
+        path,
+        b'{"text":"pwned"}',
+        headers={**cookie, "Content-Type": "application/json", "Origin": evil},
+    )
+    assert status == 403 and answer["error"]["code"] == "cross_site"
+    status, answer, _ = raw_request(
+        live_server,
+        "POST",
+        path,
+        b'{"text":"pwned"}',
+        headers={**cookie, "Content-Type": "application/json", "Sec-Fetch-Site": "same-site"},
+    )
+    assert status == 403 and answer["error"]["code"] == "cross_site"
+    assert notice_of(live_server) == ""
+    # our own page (same origin) and any Bearer client still work
+    own = f"http://127.0.0.1:{live_server.port}"
+    status, _, _ = raw_request(
+        live_server,
+        "POST",
+        path,
+        b'{"text":"ok"}',
+        headers={**cookie, "Content-Type": "application/json", "Origin": own},
+    )
+    assert status == 200 and notice_of(live_server) == "ok"
+    assert live_server.request("POST", path, {"text": "bearer"}, token=admin)[0] == 200
+
+
+def test_every_page_and_answer_carries_the_browser_headers(live_server: LiveServer) -> None:
+    ticket = live_server.issue(["register"])["ticket"]
+    for path in (
+        "/display/demo",
+        "/display/demo/windows/1",
+        "/kiosk/demo",
+        "/desk/demo",
+        "/pad/demo",
+        f"/t/{ticket['token']}",
+        "/rate/demo/1",
+        "/admin/demo",
+        "/api/halls/demo",
+        "/healthz",
+        "/nowhere",
+    ):
+        _, _, headers = raw_request(live_server, "GET", path)
+        policy = headers["content-security-policy"]
+        script_src = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+        assert script_src.strip() == "script-src 'self'", path
+        assert "frame-ancestors 'none'" in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_session_cookie_is_secure_behind_an_https_proxy(live_server: LiveServer) -> None:
+    body = b'{"hall":"demo","staff":"s01","pin":"1234"}'
+    _, _, plain = raw_request(live_server, "POST", "/api/auth/login", body)
+    assert "secure" not in plain["set-cookie"].lower()
+    # uvicorn trusts X-Forwarded-Proto from the loopback proxy (forwarded_allow_ips)
+    _, _, proxied = raw_request(live_server, "POST", "/api/auth/login", body, headers={"X-Forwarded-Proto": "https"})
+    assert "; secure" in proxied["set-cookie"].lower()
+
+
+def test_no_page_breaks_the_content_security_policy(live_server: LiveServer, page: Any) -> None:
+    """Every page runs with the CSP: no inline script or handler is refused by Chromium."""
+    ticket = live_server.issue(["register"])["ticket"]
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security" in message.text else None)
+    page.on("pageerror", lambda error: violations.append(str(error)))
+    for path in (
+        "/display/demo",
+        "/display/demo/windows/1",
+        "/kiosk/demo",
+        "/desk/demo",
+        "/pad/demo",
+        f"/t/{ticket['token']}",
+        "/rate/demo/1",
+        "/admin/demo",
+    ):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(300)
+        if path.startswith(("/display", "/rate")):
+            assert page.evaluate("window.HALL && window.HALL.id") == "demo", path
+    assert violations == []
