@@ -104,6 +104,8 @@ class AnnounceRules:
 class Rules:
     no_show: NoShowRules = NoShowRules()
     announce: AnnounceRules = AnnounceRules()
+    #: How many windows one clerk may hold at once (``[rules] windows_per_clerk``).
+    windows_per_clerk: int = 1
 
 
 @dataclass(frozen=True)
@@ -572,7 +574,8 @@ class _Parser:
         return tuple(result)
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
-        self.known(raw, "rules", ("no_show", "announce"))
+        self.known(raw, "rules", ("no_show", "announce", "windows_per_clerk"))
+        windows_per_clerk = self.integer(raw, "windows_per_clerk", "rules.windows_per_clerk", 1, 1, 500)
         no_show_raw = self.table(raw, "no_show", "rules.no_show")
         self.known(no_show_raw, "rules.no_show", ("move_back", "max_times", "min_seconds_after_call"))
         no_show = NoShowRules(
@@ -607,7 +610,7 @@ class _Parser:
             templates=templates,
             voices=voices,
         )
-        return Rules(no_show=no_show, announce=announce)
+        return Rules(no_show=no_show, announce=announce, windows_per_clerk=windows_per_clerk)
 
 
 DEFAULT_TEMPLATES = {

@@ -309,3 +309,49 @@ async def test_public_sockets_and_state_carry_clerk_names_not_staff_ids(live_ser
         _, state = await asyncio.to_thread(live_server.request, "GET", "/api/halls/demo/state")
     public = json.dumps([events, state], ensure_ascii=False)
     assert "李明" in public and "s01" not in public
+
+
+# --- one window per clerk -----------------------------------------------------------------
+
+
+def test_a_clerk_holds_one_window_at_a_time(live_server: LiveServer) -> None:
+    clerk = live_server.login("s01")
+    other_session = live_server.login("s01")  # the same clerk on a second device
+    assert live_server.act(clerk, "1", "open")[0] == 200
+    before = live_server.request("GET", "/api/halls/demo/state")[1]
+    for token, window in ((clerk, "2"), (other_session, "3"), (clerk, "5")):
+        status, body = live_server.act(token, window, "call_next")
+        assert_error((status, body), 409, "holds_another_window")
+        assert "window 1" in body["error"]["message"]
+    after = live_server.request("GET", "/api/halls/demo/state")[1]
+    assert after["seq"] == before["seq"] and after["windows"] == before["windows"]
+    # close it there, and the next window opens
+    assert live_server.act(clerk, "1", "close")[0] == 200
+    status, body = live_server.act(other_session, "2", "open")
+    assert status == 200 and body["window"]["status"] == "idle"
+
+
+async def test_a_hall_may_let_a_clerk_hold_more_windows(engine: Any, hall: Any, redis: Any) -> None:
+    from dataclasses import replace
+
+    from server.queue.engine import Engine
+    from server.queue.errors import Refusal
+
+    roomy = Engine(
+        redis, replace(hall, rules=replace(hall.rules, windows_per_clerk=2)), secret=b"k", clock=engine.clock
+    )
+    clerk = hall.staff_member("s01")
+    await roomy.act("1", "open", clerk)
+    await roomy.act("2", "open", clerk)
+    with pytest.raises(Refusal) as refused:
+        await roomy.act("3", "open", clerk)
+    assert refused.value.code == "holds_another_window"
+
+
+def test_windows_per_clerk_is_read_from_the_hall_file() -> None:
+    from server.config import ConfigError, demo_text, parse_hall
+
+    assert parse_hall(demo_text()).rules.windows_per_clerk == 1
+    assert parse_hall(demo_text() + "\n[rules]\nwindows_per_clerk = 3\n").rules.windows_per_clerk == 3
+    with pytest.raises(ConfigError, match="windows_per_clerk"):
+        parse_hall(demo_text() + "\n[rules]\nwindows_per_clerk = 0\n")

@@ -241,6 +241,8 @@ class Engine:
             "rid": request_id,
             "force": action == "close" and staff.role == "admin",
         }
+        if action != "close":  # opening a window counts against the clerk's windows_per_clerk
+            args.update(windows_all=self._window_ids, max_windows=self.hall.rules.windows_per_clerk)
         if action in ("call", "resume"):
             if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
                 raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
