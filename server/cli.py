@@ -59,6 +59,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from server.embedded import EmbeddedRedis
     from server.lifeline import SUPERVISOR_PID, FolderInUse
+    from server.limits import GuardedHttp, raise_descriptor_limit
     from server.logs import log_config
 
     try:
@@ -78,6 +79,7 @@ def serve(args: argparse.Namespace) -> int:
             return 3
         embedded.supervise()  # reaped and started again whenever it exits
         print(f"hallq: embedded Redis (append-only, fsync always) in {data / 'redis'}", flush=True)
+    raise_descriptor_limit()
     # workers die with this process (see create_app_from_env), never serving on as orphans
     os.environ[SUPERVISOR_PID] = str(os.getpid())
     os.environ.update(
@@ -105,6 +107,8 @@ def serve(args: argparse.Namespace) -> int:
             ws_ping_interval=10.0,
             ws_ping_timeout=15.0,
             ws_max_size=64 * 1024,
+            http=GuardedHttp,  # headers within HALLQ_HEADER_TIMEOUT_S, connections per address capped
+            timeout_keep_alive=5,
             log_config=log_config(args.log_level.upper()),
             access_log=args.access_log,
             timeout_graceful_shutdown=3,

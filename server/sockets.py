@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from server.api import ACTION_FIELDS, CLERKS, perform
 from server.auth import require
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
+from server.limits import SOCKETS, socket_cap
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
@@ -191,8 +193,27 @@ async def visitor_socket(websocket: WebSocket) -> None:
         hall.visitors.remove(token, subscriber)
 
 
+def bounded(kind: str, endpoint: Callable[[WebSocket], Awaitable[None]]) -> Callable[[WebSocket], Awaitable[None]]:
+    """``endpoint`` with at most :func:`server.limits.socket_cap` sockets of ``kind`` per client
+    address in this process; past it the socket is refused with 4429 ``too_many_sockets``."""
+
+    async def guarded(websocket: WebSocket) -> None:
+        address = websocket.client.host if websocket.client else ""
+        key = (kind, address)
+        if not SOCKETS.take(key, socket_cap(kind, address)):
+            message = f"too many {kind} connections from this address; close some first"
+            await refuse(websocket, "too_many_sockets", message, 4429)
+            return
+        try:
+            await endpoint(websocket)
+        finally:
+            SOCKETS.give_back(key)
+
+    return guarded
+
+
 routes = [
-    WebSocketRoute("/ws/halls/{hall}/display", display_socket),
-    WebSocketRoute("/ws/halls/{hall}/windows/{window}", pad_socket),
-    WebSocketRoute("/ws/tickets/{token}", visitor_socket),
+    WebSocketRoute("/ws/halls/{hall}/display", bounded("display", display_socket)),
+    WebSocketRoute("/ws/halls/{hall}/windows/{window}", bounded("pad", pad_socket)),
+    WebSocketRoute("/ws/tickets/{token}", bounded("visitor", visitor_socket)),
 ]

@@ -7,10 +7,12 @@ of it the way an operator, a crash or a process manager would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -363,3 +365,80 @@ def test_no_page_breaks_the_content_security_policy(live_server: LiveServer, pag
         if path.startswith(("/display", "/rate")):
             assert page.evaluate("window.HALL && window.HALL.id") == "demo", path
     assert violations == []
+
+
+# --- bounded connections ---------------------------------------------------------------------
+
+
+def open_idle(server: LiveServer, count: int, address: str = "127.0.0.1") -> list[socket.socket]:
+    held = []
+    for _ in range(count):
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(address, 0))
+        held.append(client)
+    return held
+
+
+def closed_by_server(client: socket.socket, within: float) -> bool:
+    client.settimeout(within)
+    try:
+        return client.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_connections_that_send_no_request_are_closed(live_server: LiveServer) -> None:
+    idle = open_idle(live_server, 3)
+    slow = open_idle(live_server, 1)[0]
+    slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the end of the headers
+    started = time.monotonic()
+    try:
+        for client in [*idle, slow]:
+            assert closed_by_server(client, 8), "an idle connection must be closed within a few seconds"
+        assert time.monotonic() - started < 8
+        assert health(live_server) == 200
+    finally:
+        for client in [*idle, slow]:
+            client.close()
+
+
+def test_one_address_cannot_take_every_connection(live_server_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALLQ_MAX_CONNECTIONS_PER_ADDRESS", "20")
+    monkeypatch.setenv("HALLQ_HEADER_TIMEOUT_S", "30")
+    server: LiveServer = live_server_factory()
+    held = open_idle(server, 30, "127.0.0.2")
+    try:
+        refused = [client for client in held if closed_by_server(client, 0.5)]
+        assert len(refused) == 10
+        assert health(server) == 200  # another address (a health check, a clerk) still gets in
+    finally:
+        for client in held:
+            client.close()
+
+
+async def test_websockets_are_capped_per_address_and_kind(
+    live_server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALLQ_MAX_SOCKETS_PER_ADDRESS", "display=3,visitor=2")
+    server: LiveServer = await asyncio.to_thread(live_server_factory)
+    clerk = await asyncio.to_thread(server.login, "s01")
+    url = f"{server.ws_url}/ws/halls/demo/display"
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(3):
+            display = await stack.enter_async_context(connect(url, local_addr=("127.0.0.2", 0)))
+            assert json.loads(await asyncio.wait_for(display.recv(), 5))["type"] == "snapshot"
+        async with connect(url, local_addr=("127.0.0.2", 0)) as fourth:
+            refusal = json.loads(await asyncio.wait_for(fourth.recv(), 5))
+            assert refusal["error"]["code"] == "too_many_sockets"
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(fourth.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        # other addresses, and the staff's pads from the same address, still get in
+        async with open_socket(display_url(server)) as other:
+            assert (await other.recv())["type"] == "snapshot"
+        async with connect(pad_url(server, "1", clerk), local_addr=("127.0.0.2", 0)) as pad:
+            assert json.loads(await asyncio.wait_for(pad.recv(), 5))["type"] == "window_state"
+    # places are given back when sockets close
+    async with connect(url, local_addr=("127.0.0.2", 0)) as again:
+        assert json.loads(await asyncio.wait_for(again.recv(), 5))["type"] == "snapshot"
