@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import zoneinfo
 from datetime import date, datetime
@@ -94,10 +95,21 @@ def ticket_hall(request: Request, token: str) -> HallRuntime:
 
 
 async def healthz(request: Request) -> Response:
+    """200 ``{"status":"ok"}``; 503 ``{"status":"redis_unavailable","cause":…}`` while Redis is away."""
+    runtime = runtime_of(request)
     try:
-        await runtime_of(request).redis.ping()
+        await runtime.redis.ping()
     except Exception:
-        return JSONResponse({"status": "redis_unavailable"}, status_code=503)
+        body: dict[str, Any] = {"status": "redis_unavailable"}
+        cause = runtime.outage_cause()
+        if cause:
+            body["cause"] = cause
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+    if not runtime.ready.is_set():  # Redis just came back; the engines are getting their key
+        return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    resets = {hall_id: hall.hub.store_reset for hall_id, hall in runtime.halls.items() if hall.hub.store_reset}
+    if resets:  # still serving, but a person should know the store lost or replaced its data
+        return JSONResponse({"status": "ok", "store_reset": resets})
     return JSONResponse({"status": "ok"})
 
 
@@ -125,11 +137,17 @@ async def issue_ticket(request: Request) -> Response:
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
     body = await read_json(request, ISSUE_FIELDS)
-    session = await session_of(request)
-    await anonymous_limit(request, hall.hall.id, "issue", session)
     services = body["services"]
     if not all(isinstance(s, str) for s in services) or len(services) > 10:
         raise Refusal("bad_field", "services must be a list of up to 10 service ids")
+    known = {s.id for s in hall.hall.services}
+    unknown = [s for s in services if s not in known]
+    if unknown:
+        raise Refusal("unknown_service", f"there is no service {unknown[0][:64]!r} in this hall")
+    # limited after validation: refused requests never use up a kiosk's or a phone's quota
+    session = await session_of(request)
+    await anonymous_limit(request, hall.hall.id, "issue", session)
+    runtime.require_ready()  # an ID number is hashed with the key kept in Redis
     try:
         answer = await hall.engine.issue(
             services,
@@ -205,7 +223,10 @@ async def cancel_ticket(request: Request) -> Response:
 
 async def ticket_qr(request: Request) -> Response:
     token = request.path_params["token"]
-    ticket_hall(request, token)
+    hall = ticket_hall(request, token)
+    await anonymous_limit(request, hall.hall.id, "anon", await session_of(request))
+    if await hall.engine.ticket(token) is None:
+        raise Refusal("unknown_ticket", "no such ticket")
     url = ticket_url(request, token)
     return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"})
 
@@ -217,9 +238,19 @@ async def rate_ticket(request: Request) -> Response:
     token = request.path_params["token"]
     hall = ticket_hall(request, token)
     body = await read_json(request, RATING_FIELDS)
+    check_rating(body)
     await anonymous_limit(request, hall.hall.id, "rate", await session_of(request))
     answer = await hall.engine.rate(body["score"], body.get("reasons") or [], token=token)
     return JSONResponse({"ticket": answer["ticket"]}, status_code=201)
+
+
+def check_rating(body: dict[str, Any]) -> None:
+    """What a rating must be, checked before it counts against the rate limit."""
+    if not 1 <= body["score"] <= 5:
+        raise Refusal("bad_score", "score must be 1 to 5")
+    reasons = body.get("reasons") or []
+    if len(reasons) > 8 or not all(isinstance(r, str) and re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
+        raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
 
 
 PAD_RATING_FIELDS = {**RATING_FIELDS, "ticket": Field(str, required=True)}
@@ -228,6 +259,7 @@ PAD_RATING_FIELDS = {**RATING_FIELDS, "ticket": Field(str, required=True)}
 async def rate_at_window(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     body = await read_json(request, PAD_RATING_FIELDS)
+    check_rating(body)
     await anonymous_limit(request, hall.hall.id, "rate", await session_of(request))
     answer = await hall.engine.rate(
         body["score"], body.get("reasons") or [], window=request.path_params["window"], number=body["ticket"]

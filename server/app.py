@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
-from redis.exceptions import RedisError
+from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server import api, audio, audit, metrics, pages, reload, screens, sockets
+from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
+from server.lifeline import worker_dies_with_supervisor
 from server.queue.errors import Refusal
 from server.runtime import Runtime
 
@@ -31,9 +33,28 @@ async def refusal_response(request: Request, exc: Exception) -> Response:
 
 
 async def redis_down_response(request: Request, exc: Exception) -> Response:
+    if is_script_error(exc):
+        # Redis answered, and refused what a script was given (e.g. a value cjson cannot
+        # take): a request problem that nothing changed for, not an outage.
+        log.error("a queue script refused its input: %s", exc)
+        message = "the request has a value the queue cannot take"
+        return JSONResponse({"error": {"code": "bad_input", "message": message}}, status_code=422)
     log.warning("redis unavailable: %s", exc)
-    body = {"error": {"code": "redis_unavailable", "message": "the queue store is unreachable; try again shortly"}}
+    error = {"code": "redis_unavailable", "message": "the queue store is unreachable; try again shortly"}
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    cause = runtime.outage_cause() if runtime is not None else None
+    if cause == "disk_full":
+        error.update(cause=cause, message="the queue store's disk is full; a person must free space on the server")
+    body = {"error": error}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+
+
+def is_script_error(exc: Exception) -> bool:
+    """A Lua script's own error (Redis is up and answered), not an unreachable Redis."""
+    if not isinstance(exc, ResponseError) or isinstance(exc, BusyLoadingError | ReadOnlyError):
+        return False
+    text = str(exc)
+    return "script" in text.lower() or "cjson" in text.lower()
 
 
 async def http_error_response(request: Request, exc: Exception) -> Response:
@@ -73,7 +94,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         ],
         lifespan=lifespan,
         # outermost of ours: it sees uvicorn's own send, so fan-out can write frames directly
-        middleware=[Middleware(KeepRawSend), Middleware(metrics.HttpMetrics)],
+        middleware=[Middleware(KeepRawSend), Middleware(metrics.HttpMetrics), Middleware(BrowserGuard)],
         exception_handlers={
             Refusal: refusal_response,
             RedisError: redis_down_response,
@@ -121,6 +142,7 @@ async def stop_operations(tasks: list[asyncio.Task[None]]) -> None:
 
 def create_app_from_env() -> Starlette:
     """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
+    worker_dies_with_supervisor()
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
     halls = [load_hall(c) for c in configs] or [load_demo()]
     redis_url = os.environ["REDIS_URL"]

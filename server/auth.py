@@ -1,37 +1,64 @@
 """Staff sessions: PIN login, server-side tokens in Redis (expiring, revocable), roles.
 
 A session token is ``{hall}.{random}``; Redis keeps only its SHA-256, so a copy of
-the database holds no usable token. Failed logins are counted per staff id and
-per client address; past the limit, login answers 429 without checking the PIN.
+the database holds no usable token.
+
+Failed logins are counted per (staff id, client address): after
+:data:`FREE_FAILS` failures that pair must wait 1 s, then 2, 4 … up to
+:data:`MAX_DELAY_S` between attempts (429 ``too_many_attempts`` meanwhile, without
+checking the PIN). Staff ids are not secret, so a failure never locks the id for
+other addresses: a clerk with the right PIN logs in while someone elsewhere
+guesses. Each address also has a budget of failures over all ids
+(:data:`FAILS_PER_CLIENT` per :data:`FAIL_WINDOW_SECONDS`). An unknown staff id
+costs the same scrypt time as a wrong PIN, so timing does not tell which ids exist.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from server.config import Hall, Staff
+from server.config import Hall, Staff, hash_pin, verify_pin
 from server.queue.engine import keys_prefix
 from server.queue.errors import Refusal
 
 SESSION_SECONDS = 12 * 3600
-FAILS_PER_STAFF = 5
+#: Failures of one (staff id, address) pair answered without delay.
+FREE_FAILS = 3
+#: The longest wait between attempts of one (staff id, address) pair.
+MAX_DELAY_S = 300
 FAILS_PER_CLIENT = 20
-FAIL_WINDOW_SECONDS = 300
+FAIL_WINDOW_SECONDS = 900
 STAFF_ROLES = ("clerk", "desk", "admin")
+
+
+def delay_after(fails: int) -> int:
+    """Seconds a (staff id, address) pair waits after its ``fails``-th failure in a row:
+    none for the first :data:`FREE_FAILS` - 1, then 1, 2, 4 … capped at :data:`MAX_DELAY_S`."""
+    if fails < FREE_FAILS:
+        return 0
+    return int(min(2 ** (fails - FREE_FAILS), MAX_DELAY_S))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash no PIN matches, checked for unknown staff ids (same cost as a real check)."""
+    return hash_pin(secrets.token_hex(16))
 
 
 class AuthError(Refusal):
     """401/403/429 refusals of the auth layer."""
 
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(code, message, status=status)
+    def __init__(self, code: str, message: str, status: int, **details: Any) -> None:
+        super().__init__(code, message, details or None, status=status)
 
 
 @dataclass(frozen=True)
@@ -65,22 +92,39 @@ class Sessions:
         if hall is None:
             raise Refusal("unknown_hall", f"there is no hall {hall_id!r}")
         prefix = keys_prefix(hall_id)
-        staff_key = f"{prefix}loginfail:staff:{staff_id[:64]}"
+        pair_key = f"{prefix}loginfail:pair:{client}:{staff_id[:64]}"
         client_key = f"{prefix}loginfail:client:{client}"
-        staff_fails, client_fails = await self.redis.mget(staff_key, client_key)
-        if int(staff_fails or 0) >= FAILS_PER_STAFF or int(client_fails or 0) >= FAILS_PER_CLIENT:
-            raise AuthError("too_many_attempts", "too many failed logins; wait a few minutes", 429)
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(pair_key, "until")
+            pipe.get(client_key)
+            until, client_fails = await pipe.execute()
+        wait = float(until or 0) - now
+        if wait > 0 or int(client_fails or 0) >= FAILS_PER_CLIENT:
+            retry = max(1, int(wait + 0.999)) if wait > 0 else FAIL_WINDOW_SECONDS
+            raise AuthError(
+                "too_many_attempts",
+                f"too many failed logins from this device; try again in {retry} s",
+                429,
+                retry_after_s=retry,
+            )
         staff = hall.staff_member(staff_id)
-        # scrypt is deliberately slow: keep it off the event loop
-        valid = staff is not None and await run_in_threadpool(staff.check_pin, pin)
+        # scrypt is deliberately slow: keep it off the event loop; an unknown id is checked
+        # against a dummy hash so that it takes as long as a wrong PIN
+        stored = staff.pin_hash if staff is not None else _dummy_hash()
+        valid = await run_in_threadpool(verify_pin, pin, stored) and staff is not None
         if staff is None or not valid:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for key in (staff_key, client_key):
-                    pipe.incr(key)
-                    pipe.expire(key, FAIL_WINDOW_SECONDS)
-                await pipe.execute()
+                pipe.hincrby(pair_key, "n", 1)
+                pipe.expire(pair_key, FAIL_WINDOW_SECONDS)
+                pipe.incr(client_key)
+                pipe.expire(client_key, FAIL_WINDOW_SECONDS)
+                fails, *_ = await pipe.execute()
+            delay = delay_after(int(fails))
+            if delay:
+                await self.redis.hset(pair_key, "until", str(now + delay))
             raise AuthError("bad_credentials", "wrong staff id or PIN", 401)
-        await self.redis.delete(staff_key)
+        await self.redis.delete(pair_key)
         token = f"{hall_id}.{secrets.token_urlsafe(32)}"
         record = json.dumps({"hall": hall_id, "staff": staff.id})
         await self.redis.set(f"{prefix}session:{_digest(token)}", record, ex=SESSION_SECONDS)

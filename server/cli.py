@@ -274,6 +274,9 @@ def restore_command(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.embedded import EmbeddedRedis
+    from server.lifeline import SUPERVISOR_PID, FolderInUse
+    from server.limits import GuardedHttp, raise_descriptor_limit
     from server.logs import log_config
 
     if not args.config and not args.demo and not is_loopback(args.host):
@@ -296,8 +299,16 @@ def serve(args: argparse.Namespace) -> int:
     url = os.environ.get("REDIS_URL")
     if not url:
         embedded = EmbeddedRedis(data / "redis")
-        url = embedded.start()
+        try:
+            url = embedded.start()
+        except FolderInUse as exc:
+            print(f"hallq: {exc}", file=sys.stderr)
+            return 3
+        embedded.supervise()  # reaped and started again whenever it exits
         print(f"hallq: embedded Redis (append-only, fsync always) in {data / 'redis'}", flush=True)
+    raise_descriptor_limit()
+    # workers die with this process (see create_app_from_env), never serving on as orphans
+    os.environ[SUPERVISOR_PID] = str(os.getpid())
     os.environ.update(
         REDIS_URL=url,
         HALLQ_CONFIG=os.pathsep.join(str(Path(c).resolve()) for c in args.config),
@@ -333,6 +344,8 @@ def serve(args: argparse.Namespace) -> int:
             ws_ping_interval=10.0,
             ws_ping_timeout=15.0,
             ws_max_size=64 * 1024,
+            http=GuardedHttp,  # headers within HALLQ_HEADER_TIMEOUT_S, connections per address capped
+            timeout_keep_alive=5,
             log_config=log_config(args.log_level.upper(), args.log_format),
             access_log=args.access_log,
             timeout_graceful_shutdown=3,

@@ -109,6 +109,8 @@ class Rules:
     #: A window's next call (call_next, 特呼) is refused with ``just_called`` this many seconds
     #: after its ticket in hand was called, so a double tap never closes a visitor unserved.
     min_call_interval_s: int = 3
+    #: How many windows one clerk may hold at once (``[rules] windows_per_clerk``).
+    windows_per_clerk: int = 1
 
 
 @dataclass(frozen=True)
@@ -579,7 +581,8 @@ class _Parser:
         return tuple(result)
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
-        self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s"))
+        self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s", "windows_per_clerk"))
+        windows_per_clerk = self.integer(raw, "windows_per_clerk", "rules.windows_per_clerk", 1, 1, 500)
         no_show_raw = self.table(raw, "no_show", "rules.no_show")
         self.known(no_show_raw, "rules.no_show", ("places_back", "move_back", "max_times", "min_seconds_after_call"))
         places_key = "move_back" if "move_back" in no_show_raw and "places_back" not in no_show_raw else "places_back"
@@ -616,7 +619,12 @@ class _Parser:
             voices=voices,
         )
         min_call_interval_s = self.integer(raw, "min_call_interval_s", "rules.min_call_interval_s", 3, 0, 60)
-        return Rules(no_show=no_show, announce=announce, min_call_interval_s=min_call_interval_s)
+        return Rules(
+            no_show=no_show,
+            announce=announce,
+            min_call_interval_s=min_call_interval_s,
+            windows_per_clerk=windows_per_clerk,
+        )
 
 
 DEFAULT_TEMPLATES = {
@@ -641,8 +649,16 @@ def parse_hall(text: str) -> Hall:
 
 
 def load_hall(path: str | Path) -> Hall:
-    """Read and validate a hall file."""
-    return parse_hall(Path(path).read_text(encoding="utf-8"))
+    """Read and validate a hall file (UTF-8; a byte-order mark, as Windows editors write, is fine)."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [ConfigProblem("(file)", f"is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8", line)]
+        ) from exc
+    return parse_hall(text)
 
 
 def demo_text() -> str:

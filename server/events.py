@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,8 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
     """Adds what the stream leaves out because it is a function of the hall file.
 
     ``ticket.called`` and ``ticket.recalled`` get ``announce`` {lang: {text, audio}};
-    Lua's empty tables are read back as the lists or objects they stand for.
+    a ``clerk`` keeps only its name (:func:`public_clerk`); Lua's empty tables are read
+    back as the lists or objects they stand for.
     """
     if event.get("type") in ("ticket.called", "ticket.recalled"):
         ticket = event.get("ticket") or {}
@@ -58,12 +60,21 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
             event["announce"] = announcement(hall, ticket.get("number", ""), str(event.get("window", "")))
         except PhraseError:  # one odd event must not stop the hall's reader
             log.exception("cannot phrase the call in event %s", event.get("seq"))
+    for holder in (event, event.get("window_state")):
+        if isinstance(holder, dict) and isinstance(holder.get("clerk"), dict):
+            holder["clerk"] = public_clerk(holder["clerk"])
     if event.get("waiting") == []:
         event["waiting"] = {}
     if isinstance(event.get("reasons"), str):
         # Lua cannot encode an empty list, so the script sends reasons comma-joined
         event["reasons"] = [r for r in event["reasons"].split(",") if r]
     return event
+
+
+def public_clerk(clerk: dict[str, Any]) -> dict[str, Any]:
+    """A clerk as screens show them: the name only. Staff ids are login names (half of a
+    credential), so they stay out of everything public: displays, /state, events."""
+    return {"name": clerk.get("name") or ""}
 
 
 @dataclass(eq=False)
@@ -120,6 +131,10 @@ class HallHub:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.redis_up = True
         self.last_seq = 0
+        #: Set when the store went back in time under us: {"at" ms, "from" seq, "to" seq}.
+        self.store_reset: dict[str, int] | None = None
+        #: Called after a store reset, when everybody was sent a fresh snapshot (trackers resend).
+        self.on_reset: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
@@ -216,7 +231,12 @@ class HallHub:
                     self.redis_up = True
                     log.warning("redis is reachable again; catching up from seq %d", self.last_seq)
                     self.broadcast_status(True)
+                    await self._check_rewind()
                 backoff = 0.1
+                if not answer:
+                    # Quiet for 2 s, or the stream went back below us: XREAD after our seq
+                    # never shows the events of a store that restarted empty or was restored.
+                    await self._check_rewind()
                 for _key, entries in answer or []:
                     batch: list[dict[str, Any]] = []
                     for entry_id, fields in entries:
@@ -244,16 +264,45 @@ class HallHub:
     async def _resync_all(self, seq: int) -> None:
         """The stream was trimmed past us (a very long outage): send everyone a snapshot."""
         log.warning("events %d..%d were trimmed before this process read them", self.last_seq + 1, seq - 1)
+        await self._snapshot_all()
+
+    async def _snapshot_all(self) -> int:
+        """Send every live socket a fresh snapshot (its seq replaces theirs); the snapshot's seq."""
         snapshot = await self.snapshot()
         for kind in KINDS:
             for subscriber in list(self.subscribers[kind]):
                 if subscriber.pending is None:
                     subscriber.send({"type": "snapshot", "seq": snapshot["seq"], "state": snapshot})
+        return int(snapshot["seq"])
+
+    async def _check_rewind(self) -> None:
+        """Notice a store that went back in time (restarted empty, FLUSHALL, a restore of an
+        older copy): the hall's seq is below the last one we saw. Log it, remember it for
+        /healthz, follow the stream from the store's seq and re-snapshot every socket, so
+        no screen stays frozen while it looks connected."""
+        current = int(await self.reader.get(self.engine.prefix + "seq") or 0)
+        if current >= self.last_seq:
+            return
+        log.error(
+            "the store of hall %s went back in time: seq %d -> %d (restarted empty, flushed or restored); "
+            "every screen gets a fresh snapshot",
+            self.hall.id, self.last_seq, current,
+        )
+        self.store_reset = {"at": int(time.time() * 1000), "from": self.last_seq, "to": current}
+        self.last_seq = max(current, await self._snapshot_all())
+        for callback in self.on_reset:
+            try:
+                callback()
+            except Exception:
+                log.exception("store reset callback failed")
 
     async def snapshot(self) -> dict[str, Any]:
         """The hall's state with its seq, ``recent`` calls enriched like live events."""
         state = await self.engine.snapshot()
         state["recent"] = [enrich(self.hall, event) for event in state["recent"]]
+        for window in state.get("windows") or []:
+            if isinstance(window.get("clerk"), dict):
+                window["clerk"] = public_clerk(window["clerk"])
         return state
 
     async def catch_up(self, subscriber: Subscriber, since: int | None) -> bool:
@@ -332,6 +381,12 @@ class VisitorTracker:
         self.last_sent: dict[str, str] = {}
         self.refresh = Debounced(self._refresh)
         hub.listeners.append(self._on_event)
+        hub.on_reset.append(self._on_reset)
+
+    def _on_reset(self) -> None:
+        self.last_sent.clear()
+        if self.by_token:
+            self.refresh.poke()
 
     def add(self, token: str, subscriber: Subscriber) -> None:
         self.by_token.setdefault(token, set()).add(subscriber)
@@ -384,6 +439,12 @@ class PadTracker:
         self.last_sent: dict[str, str] = {}
         self.refresh = Debounced(self._refresh)
         hub.listeners.append(self._on_event)
+        hub.on_reset.append(self._on_reset)
+
+    def _on_reset(self) -> None:
+        self.last_sent.clear()
+        if self.by_window:
+            self.refresh.poke()
 
     def add(self, subscriber: Subscriber) -> None:
         assert subscriber.window is not None

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from server.auth import Sessions
 from server.config import Hall
+from server.embedded import disk_full
 from server.events import HallHub, PadTracker, VisitorTracker
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
@@ -54,6 +55,8 @@ class Runtime:
     sessions: Sessions = field(init=False)
     speech: SpeechService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Set once the engines have their hashing key (at once with ``HALLQ_SECRET``).
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         options = {"decode_responses": True, "socket_connect_timeout": 2.0, "health_check_interval": 10}
@@ -66,19 +69,27 @@ class Runtime:
         self.redis = Redis.from_pool(pool)
         # The hub's blocking XREADs get their own pool so they never hold up requests.
         self.reader = Redis.from_url(self.redis_url, socket_timeout=10.0, **options)  # type: ignore[arg-type]
-        secret = await self._secret()
+        # Start-up never waits for Redis: a worker restarted during an outage serves at
+        # once (/healthz 503, the API 503, screens told "redis down") and the key of the
+        # ID-number hashes is fetched by ``_connect`` whenever Redis answers, for as long
+        # as that takes. Until then :meth:`require_ready` refuses with 503, so nothing is ever
+        # hashed with a missing key.
+        configured = os.environ.get("HALLQ_SECRET")
         interval = os.environ.get("HALLQ_MIN_CALL_INTERVAL_S")
         for hall in self.halls_config:
             engine = Engine(
-                self.redis, hall, secret=secret, min_call_interval_s=float(interval) if interval else None
+                self.redis,
+                hall,
+                secret=configured.encode() if configured else b"",
+                min_call_interval_s=float(interval) if interval else None,
             )
-            await self._settle_orphans(engine)
             hub = HallHub(engine, self.reader)
             runtime = HallRuntime(hall, engine, hub, VisitorTracker(hub), PadTracker(hub))
             runtime.screens = ScreenRegistry(self.redis, hall.id)
             self.halls[hall.id] = runtime
             hub.listeners.append(self._prewarm_listener(hall))
             hub.start()
+        self._tasks.append(asyncio.create_task(self._connect(configured), name="connect"))
         self.sessions = Sessions(self.redis, {h.id: h for h in self.halls_config})
         self.speech = SpeechService(self.data_dir / "audio-cache")
         try:
@@ -127,20 +138,48 @@ class Runtime:
             raise Refusal("unknown_hall", f"there is no hall {hall_id!r}")
         return runtime
 
-    async def _secret(self) -> bytes:
-        """The key of ID-number hashes: ``HALLQ_SECRET``, else one random key kept in Redis."""
-        configured = os.environ.get("HALLQ_SECRET")
-        if configured:
-            return configured.encode()
-        for _attempt in range(50):
+    def outage_cause(self) -> str | None:
+        """Why Redis may be unreachable, when we can tell: ``disk_full`` (the embedded
+        Redis's data folder has no space left, so it cannot append to its AOF)."""
+        folder = self.data_dir / "redis"
+        if folder.is_dir() and disk_full(folder):
+            return "disk_full"
+        return None
+
+    def require_ready(self) -> None:
+        """503 until the engines have their hashing key (Redis answered once since start-up)."""
+        if not self.ready.is_set():
+            raise Refusal("redis_unavailable", "the queue store is unreachable; try again shortly")
+
+    async def _connect(self, configured: str | None) -> None:
+        """Wait for Redis as long as it takes, then give every engine the hashing key (the
+        configured one, else the one kept in Redis) and settle the tickets the hall files can
+        no longer serve."""
+        delay = 0.1
+        warned = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
             try:
-                await self.redis.set("hallq:secret", secrets.token_hex(32), nx=True)
-                value = await self.redis.get("hallq:secret")
-                return str(value).encode()
-            except RedisError as exc:
-                log.warning("waiting for redis at start-up: %s", exc)
-                await asyncio.sleep(0.2)
-        raise RuntimeError("redis is unreachable; cannot start")
+                secret = configured.encode() if configured else await self._secret()
+                await self.redis.ping()
+                break
+            except (RedisError, OSError) as exc:
+                if loop.time() - warned > 10:
+                    warned = loop.time()
+                    log.warning("waiting for redis at start-up (serving 503 meanwhile): %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        for runtime in self.halls.values():
+            runtime.engine.secret = secret
+            await self._settle_orphans(runtime.engine)
+        self.ready.set()
+        log.info("redis reachable; serving")
+
+    async def _secret(self) -> bytes:
+        """The key of ID-number hashes: one random key kept in Redis, made on first start."""
+        await self.redis.set("hallq:secret", secrets.token_hex(32), nx=True)
+        value = await self.redis.get("hallq:secret")
+        return str(value).encode()
 
     def _prewarm_listener(self, hall: Hall):  # type: ignore[no-untyped-def]
         """Synthesise a ticket's calls when it is issued, so its audio is ready when called."""

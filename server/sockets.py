@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +24,12 @@ from server.api import ACTION_FIELDS, CLERKS, caller_id, perform
 from server.auth import require
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
+from server.limits import SOCKETS, socket_cap
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
 from server.screens import now_ms, screen_of
-from server.validation import check_fields
+from server.validation import check_fields, parse_json, valid_text
 
 log = logging.getLogger("hallq.sockets")
 
@@ -65,7 +67,11 @@ async def display_socket(websocket: WebSocket) -> None:
         await refuse(websocket, "unknown_hall", "there is no such hall", 4404)
         return
     since_text = websocket.query_params.get("since")
-    since = int(since_text) if since_text and since_text.isdigit() else None
+    if since_text and not (since_text.isascii() and since_text.isdigit() and len(since_text) <= 18):
+        # e.g. "²" is a digit to str.isdigit() but no number to int()
+        await refuse(websocket, "bad_since", "since must be the seq number of the last event applied", 4400)
+        return
+    since = int(since_text) if since_text else None
     await websocket.accept()
     client = websocket.client.host if websocket.client else "unknown"
     screen = screen_of(websocket.query_params, client, hall.hall, now_ms())
@@ -177,12 +183,10 @@ async def pad_action(
     try:
         if not isinstance(text, str) or len(text) > MAX_CLIENT_FRAME:
             raise Refusal("bad_frame", "send one JSON text frame of at most 8 KB per action")
-        try:
-            body = json.loads(text)
-        except ValueError as exc:
-            raise Refusal("bad_json", "the frame is not valid JSON") from exc
+        body = parse_json(text)  # 400-like refusals for bad syntax or nesting too deep
         if isinstance(body, dict):
-            request_id = body.get("request_id")
+            # echoed in the answer only when it can be: a lone surrogate cannot be sent back
+            request_id = body.get("request_id") if valid_text(body.get("request_id")) else None
             body.pop("type", None)
         body = check_fields(body, ACTION_FIELDS)
         # Re-checked per action: a logout or an expired session stops the pad at once.
@@ -233,8 +237,27 @@ async def visitor_socket(websocket: WebSocket) -> None:
         hall.visitors.remove(token, subscriber)
 
 
+def bounded(kind: str, endpoint: Callable[[WebSocket], Awaitable[None]]) -> Callable[[WebSocket], Awaitable[None]]:
+    """``endpoint`` with at most :func:`server.limits.socket_cap` sockets of ``kind`` per client
+    address in this process; past it the socket is refused with 4429 ``too_many_sockets``."""
+
+    async def guarded(websocket: WebSocket) -> None:
+        address = websocket.client.host if websocket.client else ""
+        key = (kind, address)
+        if not SOCKETS.take(key, socket_cap(kind, address)):
+            message = f"too many {kind} connections from this address; close some first"
+            await refuse(websocket, "too_many_sockets", message, 4429)
+            return
+        try:
+            await endpoint(websocket)
+        finally:
+            SOCKETS.give_back(key)
+
+    return guarded
+
+
 routes = [
-    WebSocketRoute("/ws/halls/{hall}/display", display_socket),
-    WebSocketRoute("/ws/halls/{hall}/windows/{window}", pad_socket),
-    WebSocketRoute("/ws/tickets/{token}", visitor_socket),
+    WebSocketRoute("/ws/halls/{hall}/display", bounded("display", display_socket)),
+    WebSocketRoute("/ws/halls/{hall}/windows/{window}", bounded("pad", pad_socket)),
+    WebSocketRoute("/ws/tickets/{token}", bounded("visitor", visitor_socket)),
 ]

@@ -1,7 +1,14 @@
-"""Reading a JSON request body strictly: size, syntax, known fields, types."""
+"""Reading a JSON request body strictly: size, syntax, depth, known fields, types, text.
+
+Everything a client can send is refused here with a 4xx and a clear message before it
+reaches Redis: a body nested thousands deep (Python's parser would overflow its stack),
+and text that is not valid Unicode (a lone surrogate such as ``"\\ud800"`` is valid
+JSON, but cannot be encoded, hashed or stored).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +35,40 @@ class Field:
     max_length: int = 1000
 
 
+def valid_text(value: Any) -> bool:
+    """False when ``value`` holds (at any depth) a string that is not valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list):
+        return all(valid_text(item) for item in value)
+    if isinstance(value, dict):
+        return all(valid_text(k) and valid_text(v) for k, v in value.items())
+    return True
+
+
+def parse_json(data: bytes | str) -> Any:
+    """JSON text as Python values; 400 ``bad_json`` for bad syntax or nesting too deep."""
+    try:
+        return json.loads(data or b"{}")
+    except RecursionError as exc:
+        raise BadRequest("bad_json", "the JSON is nested too deeply", 400) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("bad_json", f"the body is not valid JSON: {exc}", 400) from exc
+
+
 def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
     """``body`` if it is an object of exactly the known fields with the right types."""
     if not isinstance(body, dict):
         raise BadRequest("bad_body", "the body must be a JSON object")
+    if not valid_text(body):
+        raise BadRequest("bad_text", "the text must be valid Unicode (no lone surrogates)")
     unknown = sorted(set(body) - set(fields))
     if unknown:
-        raise BadRequest("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+        raise BadRequest("unknown_field", f"unknown field(s): {', '.join(unknown)[:200]}")
     for name, spec in fields.items():
         if name not in body or body[name] is None:
             if spec.required:
@@ -59,10 +93,4 @@ async def read_json(request: Request, fields: dict[str, Field]) -> dict[str, Any
         chunks += chunk
         if len(chunks) > MAX_BODY_BYTES:
             raise BadRequest("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
-    import json
-
-    try:
-        body = json.loads(chunks or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("bad_json", f"the body is not valid JSON: {exc}", 400) from exc
-    return check_fields(body, fields)
+    return check_fields(parse_json(bytes(chunks)), fields)

@@ -183,7 +183,7 @@ def test_admin_sees_charts_and_bad_ratings_live(hall: Hall, tab: Any, live_serve
     # The live board follows the socket: window 1 is open (李明 = s01) with nobody in hand,
     # nobody waits, and the served count includes the visit completed after page load.
     tab.wait_for_selector('#windows-table tr[data-window="1"][data-status="idle"]', timeout=TIMEOUT_MS)
-    assert "s01" in tab.inner_text('#windows-table tr[data-window="1"]')
+    assert "李明" in tab.inner_text('#windows-table tr[data-window="1"]')  # the name: ids stay off the public socket
     tab.wait_for_function("document.getElementById('kpi-served').textContent === '4'", timeout=TIMEOUT_MS)
     assert tab.text_content("#kpi-waiting") == "0"
 

@@ -9,6 +9,7 @@ the session cookie must come from our own origin; tokens never reach the log.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import subprocess
@@ -17,15 +18,17 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from server.auth import MAX_DELAY_S, delay_after
 from server.embedded import EmbeddedRedis
 from tests.live import LiveServer, fresh_database
 from tests.test_api import assert_error
-from tests.test_sockets import open_socket, pad_url, visitor_url
+from tests.test_sockets import display_url, open_socket, pad_url, visitor_url
 
 # --- login, me, logout ------------------------------------------------------------------
 
@@ -49,7 +52,8 @@ def test_login_me_and_logout(live_server: LiveServer) -> None:
 
 def test_login_sets_an_httponly_strict_cookie(live_server: LiveServer) -> None:
     request = urllib.request.Request(
-        live_server.url + "/api/auth/login", method="POST",
+        live_server.url + "/api/auth/login",
+        method="POST",
         data=json.dumps({"hall": "demo", "staff": "desk", "pin": "1234"}).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -60,31 +64,74 @@ def test_login_sets_an_httponly_strict_cookie(live_server: LiveServer) -> None:
     assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
 
 
-def test_wrong_pins_are_refused_then_rate_limited(live_server: LiveServer) -> None:
+def login_from(server: LiveServer, address: str, staff: str, pin: str) -> tuple[int, Any]:
+    """A login sent from another loopback address (127.0.0.2 …): another client to the server."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10, source_address=(address, 0))
+    try:
+        body = json.dumps({"hall": "demo", "staff": staff, "pin": pin})
+        connection.request("POST", "/api/auth/login", body, {"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def test_wrong_pins_are_refused_then_slowed_down(live_server: LiveServer) -> None:
     login = "/api/auth/login"
-    assert_error(live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "0000"}), 401,
-                 "bad_credentials")
-    assert_error(live_server.request("POST", login, {"hall": "demo", "staff": "nobody", "pin": "1234"}), 401,
-                 "bad_credentials")
-    assert_error(live_server.request("POST", login, {"hall": "nowhere", "staff": "s02", "pin": "1234"}), 404,
-                 "unknown_hall")
+    assert_error(
+        live_server.request("POST", login, {"hall": "demo", "staff": "nobody", "pin": "1234"}), 401, "bad_credentials"
+    )
+    assert_error(
+        live_server.request("POST", login, {"hall": "nowhere", "staff": "s02", "pin": "1234"}), 404, "unknown_hall"
+    )
     assert_error(live_server.request("POST", login, {"hall": "demo", "staff": "s02"}), 422, "missing_field")
     assert_error(live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": 1234}), 422, "bad_field")
-    for _ in range(4):
-        assert live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "9999"})[0] == 401
-    # five failures for s02: now even the right PIN is refused for a while...
-    assert_error(live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "1234"}), 429,
-                 "too_many_attempts")
+    for _ in range(3):
+        assert_error(
+            live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "9999"}), 401, "bad_credentials"
+        )
+    # three failures in a row: this address now waits before trying s02 again, the PIN unchecked
+    status, body = live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "1234"})
+    assert_error((status, body), 429, "too_many_attempts")
+    assert body["error"]["retry_after_s"] == 1
+    time.sleep(1.1)
+    assert live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "9999"})[0] == 401
+    status, body = live_server.request("POST", login, {"hall": "demo", "staff": "s02", "pin": "1234"})
+    assert status == 429 and body["error"]["retry_after_s"] == 2  # growing: 1, 2, 4 … s
     # ...while the other staff can still log in from here
     assert live_server.login("s03")
+
+
+def test_guessing_from_one_address_never_locks_the_clerk_out_elsewhere(live_server: LiveServer) -> None:
+    """Staff ids are public: someone guessing s02's PIN must not keep s02 from logging in."""
+    answers = [login_from(live_server, "127.0.0.2", "s02", f"{pin:04d}")[0] for pin in range(8)]
+    assert answers[:3] == [401, 401, 401] and set(answers[3:]) == {429}
+    status, body = login_from(live_server, "127.0.0.3", "s02", "1234")
+    assert status == 200 and body["staff"]["id"] == "s02"
+    # the guesser's own address stays slowed down, right PIN or not
+    assert login_from(live_server, "127.0.0.2", "s02", "1234")[0] == 429
+
+
+def test_an_unknown_staff_id_costs_as_much_time_as_a_wrong_pin(live_server: LiveServer) -> None:
+    """Otherwise the answer time tells which staff ids exist (2 ms against 45 ms)."""
+
+    def timed(staff: str, address: str) -> float:
+        started = time.perf_counter()
+        assert login_from(live_server, address, staff, "0000")[0] == 401
+        return time.perf_counter() - started
+
+    wrong = sorted(timed(f"s0{i}", "127.0.0.4") for i in range(1, 6))
+    unknown = sorted(timed(f"nobody{i}", "127.0.0.5") for i in range(5))
+    assert unknown[2] > 0.5 * wrong[2], (unknown, wrong)
 
 
 def test_failed_logins_are_counted_per_client_address(live_server: LiveServer) -> None:
     login = "/api/auth/login"
     for i in range(20):
         assert live_server.request("POST", login, {"hall": "demo", "staff": f"guess{i}", "pin": "0000"})[0] == 401
-    assert_error(live_server.request("POST", login, {"hall": "demo", "staff": "s04", "pin": "1234"}), 429,
-                 "too_many_attempts")
+    assert_error(
+        live_server.request("POST", login, {"hall": "demo", "staff": "s04", "pin": "1234"}), 429, "too_many_attempts"
+    )
 
 
 # --- roles --------------------------------------------------------------------------------
@@ -99,8 +146,11 @@ def test_roles_on_http(live_server: LiveServer) -> None:
     assert_error(live_server.request("POST", actions, {"action": "call_next"}), 401, "not_logged_in")
     assert_error(live_server.request("POST", actions, {"action": "call_next"}, token=desk), 403, "forbidden")
     assert_error(live_server.request("POST", actions, {"action": "call_next"}, token="demo.x"), 401, "not_logged_in")
-    assert_error(live_server.request("POST", actions, {"action": "call_next"}, token="elsewhere." + "a" * 40), 401,
-                 "not_logged_in")
+    assert_error(
+        live_server.request("POST", actions, {"action": "call_next"}, token="elsewhere." + "a" * 40),
+        401,
+        "not_logged_in",
+    )
     assert live_server.act(clerk, "1", "call_next")[0] == 200
     # another clerk, and the admin, may not act at a window a clerk holds...
     assert_error(live_server.act(live_server.login("s02"), "1", "call_next"), 409, "window_taken")
@@ -178,12 +228,24 @@ class AccessLoggedServer(LiveServer):
     """A live server with uvicorn's access log on (the fixture turns it off)."""
 
     def start(self, timeout: float = 30.0) -> None:
-        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
-                   "--data", str(self.data_dir), "--access-log", "--log-level", "debug"]
+        command = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data_dir),
+            "--access-log",
+            "--log-level",
+            "debug",
+        ]
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALLQ_SECRET": "test-secret"}
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_path.read_text()[-2000:]
@@ -208,8 +270,12 @@ async def test_tokens_never_reach_the_log(logged_server: LiveServer) -> None:
     server = logged_server
     clerk = await asyncio.to_thread(server.login, "s01")
     ticket = (await asyncio.to_thread(server.issue, ["register"]))["ticket"]["token"]
-    for path in (f"/api/tickets/{ticket}", f"/api/tickets/{ticket}/qr.svg", f"/t/{ticket}",
-                 f"/api/tickets/{ticket}?token={clerk}"):
+    for path in (
+        f"/api/tickets/{ticket}",
+        f"/api/tickets/{ticket}/qr.svg",
+        f"/t/{ticket}",
+        f"/api/tickets/{ticket}?token={clerk}",
+    ):
         await asyncio.to_thread(server.request, "GET", path)
     async with open_socket(pad_url(server, "1", clerk)) as pad, open_socket(visitor_url(server, ticket)) as phone:
         assert (await pad.recv())["type"] == "window_state"
@@ -225,3 +291,67 @@ async def test_tokens_never_reach_the_log(logged_server: LiveServer) -> None:
     assert "/ws/halls/demo/windows/1" in log and "/api/tickets/" in log, "the access log was not on"
     for secret in (clerk, clerk.split(".", 1)[1], ticket, ticket.split(".", 1)[1], "x" * 40):
         assert secret not in log, f"a token reached the log: {secret[:12]}…"
+
+
+def test_login_delays_grow_and_are_capped() -> None:
+    assert [delay_after(n) for n in range(1, 8)] == [0, 0, 1, 2, 4, 8, 16]
+    assert delay_after(100) == MAX_DELAY_S
+
+
+async def test_public_sockets_and_state_carry_clerk_names_not_staff_ids(live_server: LiveServer) -> None:
+    clerk = await asyncio.to_thread(live_server.login, "s01")
+    await asyncio.to_thread(live_server.issue, ["register"])
+    async with open_socket(display_url(live_server)) as display:
+        await display.recv()
+        await asyncio.to_thread(live_server.act, clerk, "1", "call_next")
+        await asyncio.to_thread(live_server.act, clerk, "1", "pause")
+        events = await display.collect(lambda m: m.get("type") == "window.paused")
+        _, state = await asyncio.to_thread(live_server.request, "GET", "/api/halls/demo/state")
+    public = json.dumps([events, state], ensure_ascii=False)
+    assert "李明" in public and "s01" not in public
+
+
+# --- one window per clerk -----------------------------------------------------------------
+
+
+def test_a_clerk_holds_one_window_at_a_time(live_server: LiveServer) -> None:
+    clerk = live_server.login("s01")
+    other_session = live_server.login("s01")  # the same clerk on a second device
+    assert live_server.act(clerk, "1", "open")[0] == 200
+    before = live_server.request("GET", "/api/halls/demo/state")[1]
+    for token, window in ((clerk, "2"), (other_session, "3"), (clerk, "5")):
+        status, body = live_server.act(token, window, "call_next")
+        assert_error((status, body), 409, "holds_another_window")
+        assert "window 1" in body["error"]["message"]
+    after = live_server.request("GET", "/api/halls/demo/state")[1]
+    assert after["seq"] == before["seq"] and after["windows"] == before["windows"]
+    # close it there, and the next window opens
+    assert live_server.act(clerk, "1", "close")[0] == 200
+    status, body = live_server.act(other_session, "2", "open")
+    assert status == 200 and body["window"]["status"] == "idle"
+
+
+async def test_a_hall_may_let_a_clerk_hold_more_windows(engine: Any, hall: Any, redis: Any) -> None:
+    from dataclasses import replace
+
+    from server.queue.engine import Engine
+    from server.queue.errors import Refusal
+
+    roomy = Engine(
+        redis, replace(hall, rules=replace(hall.rules, windows_per_clerk=2)), secret=b"k", clock=engine.clock
+    )
+    clerk = hall.staff_member("s01")
+    await roomy.act("1", "open", clerk)
+    await roomy.act("2", "open", clerk)
+    with pytest.raises(Refusal) as refused:
+        await roomy.act("3", "open", clerk)
+    assert refused.value.code == "holds_another_window"
+
+
+def test_windows_per_clerk_is_read_from_the_hall_file() -> None:
+    from server.config import ConfigError, demo_text, parse_hall
+
+    assert parse_hall(demo_text()).rules.windows_per_clerk == 1
+    assert parse_hall(demo_text() + "\n[rules]\nwindows_per_clerk = 3\n").rules.windows_per_clerk == 3
+    with pytest.raises(ConfigError, match="windows_per_clerk"):
+        parse_hall(demo_text() + "\n[rules]\nwindows_per_clerk = 0\n")

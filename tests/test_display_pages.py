@@ -179,7 +179,7 @@ def test_window_screen_follows_the_window(live_server: LiveServer, clerks: Clerk
     assert "空闲" in (screen.text_content("#ws-status") or "")
     assert "Idle" in (screen.text_content("#ws-status") or "")
     assert screen.text_content("#ws-clerk-name") == "王芳"
-    assert screen.text_content("#ws-clerk-id") == "s02"
+    assert screen.text_content("#ws-clerk-id") == ""  # staff ids stay off public screens
 
     live_server.issue(["transfer"])
     number = clerks.call_next("2")

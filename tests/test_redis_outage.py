@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from server.embedded import EmbeddedRedis, free_port
 from tests.live import LiveServer
+from tests.processes import EmbeddedServer, health, redis_child, state_of, wait_for
 from tests.test_api import assert_error
 from tests.test_sockets import display_url, is_event, open_socket, pad_url, visitor_url
 
@@ -54,9 +57,7 @@ async def wait_healthy(server: LiveServer, healthy: bool, timeout: float = 10.0)
     raise AssertionError(f"/healthz never became {'200' if healthy else '503'}")
 
 
-async def test_sockets_are_told_and_catch_up_when_redis_returns(
-    server: LiveServer, own_redis: EmbeddedRedis
-) -> None:
+async def test_sockets_are_told_and_catch_up_when_redis_returns(server: LiveServer, own_redis: EmbeddedRedis) -> None:
     clerk = await asyncio.to_thread(server.login, "s01")
     await asyncio.to_thread(server.issue, ["register"])
     mine = (await asyncio.to_thread(server.issue, ["register"]))["ticket"]
@@ -104,7 +105,9 @@ async def test_sockets_are_told_and_catch_up_when_redis_returns(
         assert status == 200 and called["ticket"]["number"] == "A002"
         after = [await display.recv() for _ in range(3)]
         assert [(m["seq"], m["type"]) for m in after] == [
-            (5, "ticket.issued"), (6, "ticket.completed"), (7, "ticket.called"),
+            (5, "ticket.issued"),
+            (6, "ticket.completed"),
+            (7, "ticket.called"),
         ]
         pad_events = await pad.collect(lambda m: is_event(m) and m["seq"] == 7)
         assert [m["seq"] for m in pad_events if is_event(m)] == [5, 6, 7]
@@ -130,3 +133,117 @@ async def test_a_server_started_while_redis_is_briefly_away_recovers(
         messages = await display.collect(lambda m: is_event(m), timeout=10)
         assert [m["seq"] for m in messages if is_event(m)] == [4]
         assert all(m.get("type") in ("status", "ticket.issued") for m in messages)
+
+
+# --- the embedded Redis is supervised ------------------------------------------------------
+
+
+@pytest.fixture
+def embedded_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    """``hallq serve`` with its own embedded, supervised Redis (no REDIS_URL)."""
+    server = EmbeddedServer(tmp_path / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_killed_embedded_redis_is_reaped_restarted_and_loses_nothing(
+    embedded_server: EmbeddedServer,
+) -> None:
+    server = embedded_server
+    assert server.process is not None
+    issued = [await asyncio.to_thread(server.issue, ["register"]) for _ in range(5)]
+    async with open_socket(display_url(server)) as display:
+        assert (await display.recv())["seq"] == 5
+        first = redis_child(server.process.pid)
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await display.until(lambda m: status_of(m) == "down", timeout=10)
+        # back by itself, and the screen is told
+        await display.until(lambda m: status_of(m) == "up", timeout=20)
+        await wait_healthy(server, True)
+        assert state_of(first) is None, "the killed redis-server must be reaped, not left a zombie"
+        second = redis_child(server.process.pid)
+        assert second is not None and second != first
+        # every acknowledged ticket is there (the append-only file was replayed)
+        for answer in issued:
+            status, found = await asyncio.to_thread(server.request, "GET", f"/api/tickets/{answer['ticket']['token']}")
+            assert status == 200 and found["ticket"]["number"] == answer["ticket"]["number"]
+        status, state = await asyncio.to_thread(server.request, "GET", "/api/halls/demo/state")
+        assert state["waiting"]["register"] == 5 and state["seq"] == 5
+        # and the hall goes on where it was, on the same screen, without a reconnect
+        assert (await asyncio.to_thread(server.issue, ["register"]))["ticket"]["number"] == "A006"
+        assert (await display.until(is_event))["seq"] == 6
+    assert "starting it again" in server.log_text()
+
+
+async def test_start_up_waits_for_redis_and_answers_503_meanwhile(tmp_path: Path) -> None:
+    """A server (or a worker) that starts while Redis is away serves 503 until Redis is back,
+    however long that takes, instead of giving up and stopping."""
+    redis = EmbeddedRedis(tmp_path / "redis", port=free_port(), durable=True)
+    server = EmbeddedServer(tmp_path, redis_url=redis.url, secret=None)
+    process = server.launch()
+    try:
+        await asyncio.to_thread(wait_for, lambda: health(server) == 503, 15, "/healthz 503 without Redis")
+        status, body = await asyncio.to_thread(server.request, "GET", "/healthz")
+        assert body == {"status": "redis_unavailable"}
+        assert_error(
+            await asyncio.to_thread(server.request, "POST", "/api/halls/demo/tickets", {"services": ["register"]}),
+            503,
+            "redis_unavailable",
+        )
+        # the pages need no Redis
+        assert (await asyncio.to_thread(server.request, "GET", "/display/demo"))[0] == 200
+        async with open_socket(display_url(server)) as display:
+            assert status_of(await display.recv()) == "down"
+        assert process.poll() is None
+        redis.start()
+        await wait_healthy(server, True, timeout=15)
+        answer = await asyncio.to_thread(server.issue, ["register"], id_number="110101199001011234")
+        assert answer["ticket"]["number"] == "A001"
+        # the ID number was hashed with the key kept in Redis: a second ticket is a duplicate
+        status, body = await asyncio.to_thread(
+            server.request,
+            "POST",
+            "/api/halls/demo/tickets",
+            {"services": ["register"], "id_number": "110101199001011234"},
+        )
+        assert status == 409, body
+    finally:
+        server.stop()
+        redis.stop()
+
+
+# --- a store that goes back in time -------------------------------------------------------
+
+
+async def test_a_store_that_went_back_in_time_resnapshots_every_screen(live_server: LiveServer) -> None:
+    """FLUSHALL, a non-persistent Redis restarted empty or a restore of an older copy: the
+    hub notices the seq went down, every socket gets a fresh snapshot and then the new
+    events, and /healthz says so."""
+    import redis as sync_redis
+
+    clerk = await asyncio.to_thread(live_server.login, "s01")
+    for _ in range(4):
+        await asyncio.to_thread(live_server.issue, ["register"])
+    async with contextlib.AsyncExitStack() as stack:
+        display = await stack.enter_async_context(open_socket(display_url(live_server)))
+        pad = await stack.enter_async_context(open_socket(pad_url(live_server, "1", clerk)))
+        assert (await display.recv())["seq"] == 4
+        assert (await pad.recv())["type"] == "window_state"
+        client = sync_redis.Redis.from_url(live_server.redis_url)
+        client.flushdb()
+        client.close()
+        clerk = await asyncio.to_thread(live_server.login, "s01")  # the sessions went too
+        snapshot = await display.until(lambda m: m.get("type") == "snapshot", timeout=10)
+        assert snapshot["seq"] == 0 and snapshot["state"]["waiting"].get("register", 0) == 0
+        first = (await asyncio.to_thread(live_server.issue, ["register"]))["ticket"]
+        assert first["number"] == "A001"
+        event = await display.until(is_event)
+        assert event["type"] == "ticket.issued" and event["ticket"]["number"] == "A001"
+        await pad.until(lambda m: m.get("type") == "snapshot", timeout=5)
+        status, health_body = await asyncio.to_thread(live_server.request, "GET", "/healthz")
+        assert status == 200
+        reset = health_body["store_reset"]["demo"]
+        assert reset["from"] == 4 and reset["to"] == 0 and reset["at"] > 0
+    assert "went back in time" in live_server.log_path.read_text()

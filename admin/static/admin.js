@@ -69,6 +69,7 @@
   }
   function clerkLabel(id) {
     if (id && typeof id === 'object') {
+      if (!id.id) return id.name || '—';  // public events carry the name only
       if (id.name) clerkNames[id.id] = id.name;
       id = id.id;
     }

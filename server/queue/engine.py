@@ -295,6 +295,8 @@ class Engine:
         }
         if action in CALLING_ACTIONS:
             args["min_call_ms"] = int(self.call_interval_s * 1000)
+        if action != "close":  # opening a window counts against the clerk's windows_per_clerk
+            args.update(windows_all=self._window_ids, max_windows=self.hall.rules.windows_per_clerk)
         if action in ("call", "resume"):
             if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
                 raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")

@@ -469,6 +469,18 @@ local function check_window(window_id)
     return nil, fail('window_taken', 'window ' .. window_id .. ' is open for clerk ' .. w.clerk ..
       '; it must be closed before another clerk acts there')
   end
+  -- a session opens one window at a time (rules.windows_per_clerk): a clerk's login must not
+  -- hold a row of counters that nobody serves
+  if blank(w.clerk) and A.max_windows and A.windows_all then
+    local held = {}
+    for _, id in ipairs(A.windows_all) do
+      if id ~= window_id and redis.call('HGET', wkey(id), 'clerk') == A.clerk.id then held[#held + 1] = id end
+    end
+    if #held >= A.max_windows then
+      return nil, fail('holds_another_window', 'clerk ' .. A.clerk.id .. ' already holds window ' .. held[1] ..
+        '; close it there before opening another')
+    end
+  end
   return w, nil
 end
 
