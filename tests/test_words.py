@@ -137,3 +137,31 @@ async def test_window_state_lists_suspended_tickets_and_is_bounded(engine: Engin
     assert len(state["queue"]) == 50 and state["queue_total"] == 59
     assert [t["number"] for t in state["suspended"]] == [called]
     assert state["window"]["ticket"] is None
+
+
+def test_every_key_a_page_names_is_in_the_catalogue() -> None:
+    """data-i18n="key" in the templates and HQ.t("key") / T('key') in the scripts all exist."""
+    catalogue = words.catalogue("en")
+    pages = [
+        *ROOT.glob("kiosk/templates/*.html"),
+        *ROOT.glob("caller/templates/*.html"),
+        *ROOT.glob("admin/templates/*.html"),
+        *ROOT.glob("kiosk/static/*.js"),
+        *ROOT.glob("caller/static/*.js"),
+        *ROOT.glob("admin/static/*.js"),
+    ]
+    named: dict[str, str] = {}
+    for path in pages:
+        text = path.read_text(encoding="utf-8")
+        for pattern in (
+            r"data-i18n(?:-aria|-placeholder|-title)?=\"([a-z_0-9]+)\"",
+            r"\b(?:HQ\.t|T)\(\s*[\"']([a-z_0-9]+)[\"']",
+            r"\bel\([^)]*,\s*\"([a-z]+_[a-z_0-9]+)\"\)",
+            r"\blabel\([^)]*\"([a-z]+_[a-z_0-9]+)\"",
+        ):
+            for key in re.findall(pattern, text):
+                named.setdefault(key, path.name)
+    assert len(named) > 150
+    # a prefix ("st_" + status) or a variable name is not a key
+    missing = {k: w for k, w in named.items() if k not in catalogue and not k.endswith("_") and k != "key"}
+    assert missing == {}

@@ -189,7 +189,10 @@
           var err = (res.data && res.data.error) || {};
           if (res.status === 201 || (res.ok && res.data && res.data.ticket)) { opts.onIssued(res.data); return; }
           if (err.code === "hall_closed" && opts.onClosed) opts.onClosed();
-          else showMessage(HQ.errorText(res), true);
+          // Staff (the desk) are told which ticket the person holds; the kiosk never is.
+          else if (err.code === "duplicate_ticket" && err.number) {
+            showMessage(HQ.errorText(res) + " " + HQ.t("d_holder_tickets", { numbers: err.number }), true);
+          } else showMessage(HQ.errorText(res), true);
         });
     });
 
