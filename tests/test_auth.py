@@ -356,6 +356,7 @@ def test_windows_per_clerk_is_read_from_the_hall_file() -> None:
     from server.config import ConfigError, demo_text, parse_hall
 
     assert parse_hall(demo_text()).rules.windows_per_clerk == 1
-    assert parse_hall(demo_text() + "\n[rules]\nwindows_per_clerk = 3\n").rules.windows_per_clerk == 3
+    three = demo_text().replace("[rules]\n", "[rules]\nwindows_per_clerk = 3\n", 1)
+    assert parse_hall(three).rules.windows_per_clerk == 3
     with pytest.raises(ConfigError, match="windows_per_clerk"):
-        parse_hall(demo_text() + "\n[rules]\nwindows_per_clerk = 0\n")
+        parse_hall(demo_text().replace("[rules]\n", "[rules]\nwindows_per_clerk = 0\n", 1))
