@@ -127,6 +127,8 @@ async def test_transfer_to_a_closed_or_paused_window_is_refused(redis: Redis, cl
     s01, s02, s03, s05 = (clerk(engine.hall, s) for s in ("s01", "s02", "s03", "s05"))
     await engine.issue(["photo"])  # D001
     await engine.act("1", "call_next", s01)
+    refusal = await refused(redis, "window_not_open", engine.act("1", "transfer", s01, to_window="5"))
+    assert refusal.details["open_windows"] == [] and "no other window" in refusal.message
     await engine.act("3", "open", s03)
     refusal = await refused(redis, "window_not_open", engine.act("1", "transfer", s01, to_window="5"))
     assert refusal.status == 409

@@ -300,7 +300,12 @@ class Engine:
                 move_back=rules.move_back, max_times=rules.max_times,
                 min_ms=rules.min_seconds_after_call * 1000,
             )
-        answer = await self._run(action, args)
+        try:
+            answer = await self._run(action, args)
+        except Refusal as refusal:
+            if "open_windows" in refusal.details:  # none open: Lua's empty table reads as {}
+                refusal.details["open_windows"] = _list(refusal.details["open_windows"])
+            raise
         return {"window": answer["window"], "ticket": answer["ticket"], "seq": answer["seq"]}
 
     async def orphans(self, *, dry_run: bool = False) -> dict[str, Any]:
