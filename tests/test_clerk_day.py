@@ -473,3 +473,25 @@ def test_random_days_never_strand_a_ticket_at_a_window(
     redis_server: EmbeddedRedis, steps: list[tuple[Any, ...]]
 ) -> None:
     asyncio.run(run_window_day(redis_server.url, steps))
+
+
+async def test_tickets_waiting_for_a_removed_window_go_back_to_their_line(redis: Redis, clock: HallClock) -> None:
+    engine = guarded(redis, clock)
+    s01, s05 = clerk(engine.hall, "s01"), clerk(engine.hall, "s05")
+    await engine.issue(["photo"])  # D001
+    await engine.issue(["photo"])  # D002
+    await engine.act("5", "open", s05)
+    await engine.act("1", "call_next", s01)
+    await engine.act("1", "transfer", s01, to_window="5")
+    five = '[[windows]]\nid = "5"\nname = { zh = "5号窗口", en = "Window 5" }\n'
+    five += 'tiers = [["photo"], ["register", "transfer", "pension"]]\n'
+    smaller = Engine(redis, demo_variant((five, "")), secret=b"k", clock=clock)
+    seq = await seq_of(redis)
+    settled = await smaller.orphans()
+    assert settled["expired"] == []
+    assert [(t["number"], t["window"], t["reason"]) for t in settled["returned"]] == [("D001", "5", "window_removed")]
+    [event] = await events(engine, seq)
+    assert event["type"] == "ticket.transferred" and event["reason"] == "window_removed"
+    assert await redis.zcard(P + "wx:5") == 0
+    clock.advance(5)
+    assert (await smaller.act("1", "call_next", s01))["ticket"]["number"] == "D001", "first in the photo line"
