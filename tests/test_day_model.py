@@ -268,12 +268,16 @@ class DayMachine(RuleBasedStateMachine):
         if w.clerk is None:
             w.clerk, w.paused = clerk, False
 
-    def aim(self, window: str, aim: int, called_only: bool = False) -> str:
+    def aim(self, window: str, aim: int, called_only: bool = False) -> str | None:
         """Mostly a window with a ticket in hand (so the side paths happen often), sometimes
-        ``window`` as drawn (so their refusals are tried too)."""
+        ``window`` as drawn (so their refusals are tried too). None when the clerks have nothing
+        in hand: then the clerk at ``window`` presses 叫号 instead (what a clerk would do)."""
         busy = [w for w in WINDOWS if self.windows[w].token and not (called_only and self.windows[w].serving)]
-        if aim == 0 or not busy:
+        if aim == 0:
             return window
+        if not busy:
+            self.call_next(window, False, 4)
+            return None
         return busy[WINDOWS.index(window) % len(busy)]
 
     def just_called(self, window: str) -> bool:
@@ -351,6 +355,7 @@ class DayMachine(RuleBasedStateMachine):
         assert answer["ticket"]["number"] == ticket.number
         self.tickets[ticket.token] = ticket
         self.stat("issued")
+        self.seen["issued" + (" combined" if len(services) > 1 else "") + (" priority" if priority else "")] += 1
         expected = people_ahead([t.waiting() for t in self.waiting()], ticket.waiting(), TIERS)
         assert answer["ahead"] == expected, f"issue: ahead {answer['ahead']}, rules {expected}"
 
@@ -369,6 +374,7 @@ class DayMachine(RuleBasedStateMachine):
             self.leave_waiting(ticket)
         ticket.status = "cancelled"
         self.stat("cancelled")
+        self.seen["cancelled"] += 1
 
     # --- clerks -----------------------------------------------------------------------
 
@@ -440,6 +446,7 @@ class DayMachine(RuleBasedStateMachine):
         answer = self.run(coro)
         if ticket.to_window != window:
             ticket.to_window = None
+        self.seen["特呼 called a ticket"] += 1
         self.open_window(window, clerk)
         self.finish_current(window)
         self.assert_ticket(answer, ticket)
@@ -448,7 +455,10 @@ class DayMachine(RuleBasedStateMachine):
     @rule(window=window_st, aim=st.integers(0, 3))
     def recall(self, window: str, aim: int) -> None:
         """重呼: only a called ticket can be announced again; nothing else changes."""
-        window = self.aim(window, aim, called_only=True)
+        target = self.aim(window, aim, called_only=True)
+        if target is None:
+            return
+        window = target
         self.advance(5)
         w = self.windows[window]
         coro = self.engine.act(window, "recall", self.clerk_for(window, False))
@@ -460,7 +470,10 @@ class DayMachine(RuleBasedStateMachine):
     @rule(window=window_st, aim=st.integers(0, 3))
     def start(self, window: str, aim: int) -> None:
         """开始: the called visitor arrived."""
-        window = self.aim(window, aim, called_only=True)
+        target = self.aim(window, aim, called_only=True)
+        if target is None:
+            return
+        window = target
         self.advance(5)
         w = self.windows[window]
         coro = self.engine.act(window, "start", self.clerk_for(window, False))
@@ -474,7 +487,10 @@ class DayMachine(RuleBasedStateMachine):
     @rule(window=window_st, wait=st.integers(0, 120), aim=st.integers(0, 3))
     def complete(self, window: str, wait: int, aim: int) -> None:
         """办结: the visit is done."""
-        window = self.aim(window, aim)
+        target = self.aim(window, aim)
+        if target is None:
+            return
+        window = target
         self.advance(wait)
         w = self.windows[window]
         coro = self.engine.act(window, "complete", self.clerk_for(window, False))
@@ -483,11 +499,15 @@ class DayMachine(RuleBasedStateMachine):
             return
         self.run(coro)
         self.finish_current(window)
+        self.seen["completed"] += 1
 
     @rule(window=window_st, wait=st.integers(0, 3), aim=st.integers(0, 3))
     def no_show(self, window: str, wait: int, aim: int) -> None:
         """过号: after the allowed delay (or refused as too early); back behind places_back."""
-        window = self.aim(window, aim, called_only=True)
+        target = self.aim(window, aim, called_only=True)
+        if target is None:
+            return
+        window = target
         w = self.windows[window]
         ticket = self.tickets[w.token] if w.token else None
         if wait and ticket is not None and ticket.called_at is not None:
@@ -517,6 +537,7 @@ class DayMachine(RuleBasedStateMachine):
         if ticket.noshows > RULES.max_times:
             ticket.status = "no_show"
             self.stat("no_show")
+            self.seen["closed as no-show"] += 1
             assert answer["ticket"]["status"] == "no_show"
             return
         ticket.status, ticket.score = "waiting", score
@@ -538,7 +559,10 @@ class DayMachine(RuleBasedStateMachine):
     )
     def transfer(self, window: str, dest: tuple[str | None, str | None], aim: int) -> None:
         """转移: to a service and/or a window, keeping the number, ahead of ordinary tickets."""
-        window = self.aim(window, aim)
+        target = self.aim(window, aim)
+        if target is None:
+            return
+        window = target
         service, to_window = dest
         self.advance(10)
         w = self.windows[window]
@@ -572,7 +596,10 @@ class DayMachine(RuleBasedStateMachine):
     @rule(window=window_st, aim=st.integers(0, 3))
     def suspend(self, window: str, aim: int) -> None:
         """挂起: the visitor leaves to fetch a document."""
-        window = self.aim(window, aim)
+        target = self.aim(window, aim)
+        if target is None:
+            return
+        window = target
         self.advance(10)
         w = self.windows[window]
         coro = self.engine.act(window, "suspend", self.clerk_for(window, False))
@@ -583,6 +610,7 @@ class DayMachine(RuleBasedStateMachine):
         ticket = self.tickets[w.token]
         ticket.status, ticket.window = "suspended", None
         w.token, w.serving = None, False
+        self.seen["suspended"] += 1
 
     @rule(window=window_st, pick=pick_st)
     def resume(self, window: str, pick: int) -> None:
@@ -605,6 +633,7 @@ class DayMachine(RuleBasedStateMachine):
         self.finish_current(window)
         self.assert_ticket(answer, ticket)
         self.hand(ticket, window, "serving")
+        self.seen["resumed"] += 1
 
     @rule(window=window_st)
     def pause(self, window: str) -> None:
@@ -623,6 +652,9 @@ class DayMachine(RuleBasedStateMachine):
     @rule(window=window_st)
     def unpause(self, window: str) -> None:
         self.advance(5)
+        paused = [w for w in WINDOWS if self.windows[w].paused]
+        if paused and int(window) % 4:
+            window = paused[int(window) % len(paused)]
         coro = self.engine.act(window, "unpause", self.clerk_for(window, False))
         if not self.windows[window].paused:
             self.refused("not_paused", coro)
@@ -788,7 +820,7 @@ def run_machine(url: str, examples: int, steps: int) -> None:
 def test_the_day_model(redis_server: EmbeddedRedis) -> None:
     """Bounded for the default suite: a few dozen short days."""
     DayMachine.seen.clear()
-    run_machine(redis_server.url, examples=15, steps=40)
+    run_machine(redis_server.url, examples=12, steps=40)
     print(f"day model: {DayMachine.steps_run} steps", dict(sorted(DayMachine.seen.items())))
 
 
