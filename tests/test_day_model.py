@@ -817,6 +817,8 @@ def run_machine(url: str, examples: int, steps: int) -> None:
     )
 
 
+# A failing run shrinks for up to Hypothesis's 5 minutes to print the minimal sequence of steps.
+@pytest.mark.timeout(420)
 def test_the_day_model(redis_server: EmbeddedRedis) -> None:
     """Bounded for the default suite: a few dozen short days."""
     DayMachine.seen.clear()
@@ -825,6 +827,7 @@ def test_the_day_model(redis_server: EmbeddedRedis) -> None:
 
 
 @pytest.mark.long
+@pytest.mark.timeout(3600)
 def test_the_day_model_long(redis_server: EmbeddedRedis) -> None:
     """``HALLQ_MODEL_STEPS`` steps in all (default 10,000), in runs of 100 steps."""
     wanted = steps_wanted() or 10_000
