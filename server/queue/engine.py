@@ -309,7 +309,12 @@ class Engine:
                 places_back=rules.places_back, max_times=rules.max_times,
                 min_ms=rules.min_seconds_after_call * 1000, all_windows=self._all_windows(),
             )
-        answer = await self._run(action, args)
+        try:
+            answer = await self._run(action, args)
+        except Refusal as refusal:
+            if "open_windows" in refusal.details:  # none open: Lua's empty table reads as {}
+                refusal.details["open_windows"] = _list(refusal.details["open_windows"])
+            raise
         return {"window": answer["window"], "ticket": answer["ticket"], "seq": answer["seq"]}
 
     async def orphans(self, *, dry_run: bool = False) -> dict[str, Any]:
