@@ -259,6 +259,12 @@ def test_a_valid_variant_parses(hall: Hall) -> None:
     assert quota_hall.windows == hall.windows
 
 
+def test_no_show_places_back_and_its_old_name() -> None:
+    """``places_back`` is the documented key; a hall file written with ``move_back`` still works."""
+    assert parse_hall(replace_once(demo_text(), "places_back = 3", "places_back = 5")).rules.no_show.places_back == 5
+    assert parse_hall(replace_once(demo_text(), "places_back = 3", "move_back = 4")).rules.no_show.places_back == 4
+
+
 def test_place_inside_a_table_without_its_own_header() -> None:
     """The demo has [rules.no_show] but no [rules]: the line is still found."""
     text = replace_once(demo_text(), "places_back = 3", "places_back = \"three\"")

@@ -281,7 +281,7 @@ end
 -- such a window calls the whole line first (a better class or tier there, or transferred to
 -- it), 1 when one holds the line in t's class and tier (its place in line decides). Reads the
 -- hall's windows (A.all_windows: [{id, tiers}]) and the live groups: O(lines x windows) in
--- Lua, no Redis command per ticket. Cached per (window, services, class) for this script.
+-- Lua, no Redis command per ticket. Cached per (reserved window, services, class) in a script.
 local PLANS = {}
 local TIERS = {}
 
