@@ -860,3 +860,31 @@ def test_lobby_lists_no_shows_and_the_wait_per_service(
     lobby.wait_for_selector(f"#now[data-number='{missed}'][data-window='2']", timeout=5_000)
     lobby.wait_for_selector(f"#no-shows li[data-number='{missed}']", state="detached", timeout=5_000)
     assert lobby.is_visible("#no-shows-empty")
+
+
+def test_the_state_lists_requeued_no_shows_only(quick_hall: LiveServer) -> None:
+    """GET /state's 过号 list: a no-show waiting again is on it, newest first; one closed for
+    good (after ``max_times``) is not; every service has an expected wait."""
+    clerks = Clerks(quick_hall)
+    first = quick_hall.issue(["register"])["ticket"]["number"]
+    second = quick_hall.issue(["photo"])["ticket"]["number"]
+
+    def missed_at(window: str, number: str) -> None:
+        clerks.act(window, "call", ticket=number)
+        time.sleep(1.05)
+        clerks.act(window, "no_show")
+
+    def no_shows() -> list[tuple[str, int]]:
+        status, state = quick_hall.request("GET", "/api/halls/demo/state")
+        assert status == 200
+        assert set(state["expected_wait_s"]) == set(state["waiting"]) == set(state["visit_s"])
+        return [(t["number"], t["no_shows"]) for t in state["no_shows"]]
+
+    assert no_shows() == []
+    missed_at("1", first)
+    missed_at("2", second)
+    assert no_shows() == [(second, 1), (first, 1)]
+    missed_at("1", first)  # the second time: still queued again (max_times = 2)
+    assert no_shows() == [(first, 2), (second, 1)]
+    missed_at("1", first)  # the third: closed as no-show, off the list
+    assert no_shows() == [(second, 1)]
