@@ -807,6 +807,8 @@ async def _run(args: argparse.Namespace) -> int:
     if task is not None:  # SIGTERM (systemd stop): unwind, so the speech worker is stopped too
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    if args.max_age is not None:
+        log.warning("--max-age is ignored: calls are no longer dropped for their age")
     async with SpeechService(args.cache or default_cache()) as speech:
         announcer = Announcer(args.server, args.hall, speech, out=args.out, limit=args.limit)
         try:
