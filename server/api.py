@@ -356,7 +356,7 @@ async def perform(
     await audit.record(hall.engine.redis, hall.hall.id, audit.entry(
         action, staff=session.staff.id, role=session.role, window=window, client=client or None,
         ticket=ticket.get("number") if isinstance(ticket, dict) else body.get("ticket"), seq=answer.get("seq"),
-        detail=detail))
+        detail=detail), once=f"{session.staff.id}:{body['request_id']}" if body.get("request_id") else None)
     return answer
 
 

@@ -9,8 +9,8 @@ the one place that knows the session (who) and the client address (from where);
 the public event stream carries neither reliably (staff ids are being taken out of
 public events, and it never had addresses), and it is trimmed to a bounded length.
 Each action's record carries the ``seq`` of the event the action produced, so an
-auditor can line the two up, and a replayed ``request_id`` (same answer, same seq)
-is recorded once. A record is written right after the action's script succeeded;
+auditor can line the two up, and an action retried with the same ``request_id``
+(one action, one answer) is recorded once. A record is written right after the action's script succeeded;
 if the process died between the two, that one action would be missing here but
 not in the stream.
 
@@ -45,7 +45,8 @@ log = logging.getLogger("hallq.audit")
 KEEP = 50_000
 COLUMNS = ("time", "action", "staff", "role", "window", "ticket", "client", "seq", "detail")
 
-# Append unless this seq was already recorded (a replayed request_id answers the same seq).
+# Append unless this retry key (caller and request_id) was already recorded: a retried
+# request is one action. Records without a key (no request_id) are always appended.
 _APPEND = """
 if ARGV[2] ~= '' then
   if not redis.call('SET', KEYS[1] .. ':seen:' .. ARGV[2], '1', 'NX', 'EX', 86400) then return 0 end
@@ -86,15 +87,14 @@ def entry(
     }
 
 
-async def record(redis: Redis, hall_id: str, item: dict[str, Any]) -> None:
-    """Append ``item`` to the hall's audit log; a failure is logged, never raised (the
-    action it describes has already happened)."""
-    seq = item.get("seq")
+async def record(redis: Redis, hall_id: str, item: dict[str, Any], once: str | None = None) -> None:
+    """Append ``item`` to the hall's audit log, only once per ``once`` key (a retried request);
+    a failure is logged, never raised (the action it describes has already happened)."""
     try:
         script = redis.register_script(_APPEND)
         await script(
             keys=[audit_key(hall_id)],
-            args=[json.dumps(item, ensure_ascii=False), "" if seq is None else str(seq), KEEP],
+            args=[json.dumps(item, ensure_ascii=False), once or "", KEEP],
         )
     except RedisError as exc:
         log.warning("audit record of %s in hall %s not written: %s", item.get("action"), hall_id, exc)

@@ -152,3 +152,14 @@ def test_the_manager_downloads_the_audit_log_and_sees_a_refused_reload(
     page.wait_for_selector("#reload-problems:not([hidden])")
     assert str(path) in page.inner_text("#reload-problems")
     assert "原配置" in page.inner_text("#reload-status")
+
+
+async def test_actions_that_change_nothing_are_each_recorded(live_server: LiveServer) -> None:
+    """Two presses of 叫号 on an empty hall answer the same seq (no event): still two presses."""
+    clerk = await asyncio.to_thread(live_server.login, "s01")
+    admin = await asyncio.to_thread(live_server.login, "admin", "admin1234")
+    first = await call(live_server, clerk, "4")
+    second = await call(live_server, clerk, "4")
+    assert first["ticket"] is None and second["ticket"] is None and first["seq"] == second["seq"]
+    entries = await asyncio.to_thread(audit_of, live_server, admin)
+    assert [e["action"] for e in entries if e["window"] == "4"] == ["call_next", "call_next"]

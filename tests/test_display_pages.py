@@ -373,7 +373,7 @@ def test_lobby_catches_up_after_a_server_restart_without_reload(
     assert recent[:3] == [fresh, stale, first]
     assert lobby.get_attribute(".win[data-window='2']", "data-number") == stale
     assert lobby.evaluate("window.__sameDocument") == "yes"
-    assert any(url.endswith(f"?since={seq_before}") for url in sockets), sockets
+    assert any(url.endswith(f"since={seq_before}") for url in sockets), sockets
 
     # Every missed call is said, however old (issue 9: nothing is dropped for its age); the
     # one with another behind it may be said shorter, the last one whole.
@@ -437,7 +437,7 @@ def test_display_socket_applies_each_event_once_and_refills_a_gap(
             "document.querySelector(\"#waiting li[data-service='photo'] .w-count\").textContent === '2'",
             timeout=5_000,
         )
-        assert len(urls) == 2 and urls[1].endswith(f"?since={applied}"), urls
+        assert len(urls) == 2 and urls[1].endswith(f"since={applied}"), urls
         assert page.get_attribute("html", "data-seq") == str(applied + 2)
     finally:
         context.close()
