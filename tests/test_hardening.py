@@ -343,8 +343,17 @@ def test_the_session_cookie_is_secure_behind_an_https_proxy(live_server: LiveSer
     assert "; secure" in proxied["set-cookie"].lower()
 
 
-def test_no_page_breaks_the_content_security_policy(live_server: LiveServer, page: Any) -> None:
+def test_no_page_breaks_the_content_security_policy(live_server: LiveServer, browser: Any) -> None:
     """Every page runs with the CSP: no inline script or handler is refused by Chromium."""
+    context = browser.new_context(bypass_csp=False)
+    page = context.new_page()
+    try:
+        check_pages_under_csp(live_server, page)
+    finally:
+        context.close()
+
+
+def check_pages_under_csp(live_server: LiveServer, page: Any) -> None:
     ticket = live_server.issue(["register"])["ticket"]
     violations: list[str] = []
     page.on("console", lambda message: violations.append(message.text) if "Content Security" in message.text else None)
