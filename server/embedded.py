@@ -265,7 +265,10 @@ class EmbeddedRedis:
             self._lock = None
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would: for tests of durability."""
+        """SIGKILL, as a crash of the whole server would (the folder's lock goes with it): for
+        tests of durability."""
+        self._stopping.set()
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self._release()

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from server.config import Hall
-from server.fanout import Outlet, text_frame
+from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
 from server.phrasing import PhraseError, announcement
 from server.queue.engine import Engine
 
@@ -37,8 +37,10 @@ KINDS = ("display", "pad")
 MAX_PENDING = 2_000
 #: Seconds between the hub's app-level pings to every socket (HALLQ_HEARTBEAT_S overrides).
 HEARTBEAT_S = float(os.environ.get("HALLQ_HEARTBEAT_S", "15"))
-#: Replayed events written before waiting for the client to take them.
+#: Replayed events (or bytes) written before waiting for the client to take them: after a
+#: drain at most a quarter of MAX_BEHIND_BYTES is unsent, so a chunk never reaches the bound.
 REPLAY_BATCH = 200
+REPLAY_CHUNK_BYTES = MAX_BEHIND_BYTES // 2
 
 
 def encode(message: dict[str, Any]) -> tuple[bytes, str]:
@@ -320,16 +322,20 @@ class HallHub:
             subscriber.send({"type": "snapshot", "seq": state["seq"], "state": state})
         else:
             subscriber.last_seq = since or 0
+            written = 0
             for count, event in enumerate(events, start=1):
                 frame, text = encode(enrich(self.hall, event))
                 subscriber.last_seq = int(event["seq"])
                 if not subscriber.outlet.offer(frame, text):
                     return False
+                written += len(frame)
                 # A long replay (up to the 10,000 kept events, megabytes) is paced by the
                 # client: written all at once it would exceed the bound of a socket that is
                 # behind, be dropped, reconnect with the same since= and never get through.
-                if count % REPLAY_BATCH == 0 and not await subscriber.outlet.drain():
-                    return False
+                if count % REPLAY_BATCH == 0 or written >= REPLAY_CHUNK_BYTES:
+                    written = 0
+                    if not await subscriber.outlet.drain():
+                        return False
         return subscriber.go_live()
 
 

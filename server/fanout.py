@@ -33,8 +33,11 @@ from starlette.websockets import WebSocket
 
 log = logging.getLogger("hallq.fanout")
 
-#: A socket with this much unsent data is behind; it is dropped rather than waited for.
-MAX_BEHIND_BYTES = 512 * 1024
+#: A socket with this much unsent data is behind; it is dropped rather than waited for
+#: (it reconnects with since= and resyncs). A screen never needs more at once: live events
+#: are a few KB a second and replays are paced in half this much (events.catch_up), so
+#: this bounds what a client that stopped reading can make the server hold.
+MAX_BEHIND_BYTES = 128 * 1024
 #: The same bound for the queued path, in messages.
 MAX_QUEUED = 256
 #: The kernel's send buffer of a socket. Linux would otherwise grow it to ~4 MB

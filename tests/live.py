@@ -199,6 +199,16 @@ def browser() -> Iterator[Any]:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, ignore_default_args=["--mute-audio"]
         )
+        # Tests wait with string predicates (wait_for_function("…")), which Playwright evaluates
+        # in the page: our CSP forbids that, as it should. Contexts bypass the CSP unless a test
+        # asks for it (bypass_csp=False; see test_hardening's CSP test).
+        new_context = instance.new_context
+
+        def context_for_tests(**options: Any) -> Any:
+            options.setdefault("bypass_csp", True)
+            return new_context(**options)
+
+        instance.new_context = context_for_tests
         yield instance
         instance.close()
 

@@ -343,8 +343,17 @@ def test_the_session_cookie_is_secure_behind_an_https_proxy(live_server: LiveSer
     assert "; secure" in proxied["set-cookie"].lower()
 
 
-def test_no_page_breaks_the_content_security_policy(live_server: LiveServer, page: Any) -> None:
+def test_no_page_breaks_the_content_security_policy(live_server: LiveServer, browser: Any) -> None:
     """Every page runs with the CSP: no inline script or handler is refused by Chromium."""
+    context = browser.new_context(bypass_csp=False)
+    page = context.new_page()
+    try:
+        check_pages_under_csp(live_server, page)
+    finally:
+        context.close()
+
+
+def check_pages_under_csp(live_server: LiveServer, page: Any) -> None:
     ticket = live_server.issue(["register"])["ticket"]
     violations: list[str] = []
     page.on("console", lambda message: violations.append(message.text) if "Content Security" in message.text else None)
@@ -442,3 +451,30 @@ async def test_websockets_are_capped_per_address_and_kind(
     # places are given back when sockets close
     async with connect(url, local_addr=("127.0.0.2", 0)) as again:
         assert json.loads(await asyncio.wait_for(again.recv(), 5))["type"] == "snapshot"
+
+
+async def test_a_socket_that_stops_reading_holds_little_and_resyncs(live_server: LiveServer) -> None:
+    """A screen that stops reading is dropped after ~128 KB behind (not 512 KB), and a screen
+    coming back with since= still gets the whole replay (paced, never past the bound)."""
+    from tests.test_sockets import never_reading_socket, seqs
+
+    admin = await asyncio.to_thread(live_server.login, "admin", "admin1234")
+    stuck_reader, stuck_writer = await never_reading_socket(live_server)
+    text = "请注意：" + "今天下午系统维护，请耐心等候。" * 13
+    notices = 600  # ~420 KB of events
+    for _ in range(notices):
+        status, _ = await asyncio.to_thread(
+            live_server.request, "POST", "/api/halls/demo/notice", {"text": text}, admin
+        )
+        assert status == 200
+    received = 0
+    stuck_writer.transport.resume_reading()  # type: ignore[attr-defined]
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
+        while chunk := await asyncio.wait_for(stuck_reader.read(65536), 1):
+            received += len(chunk)
+    stuck_writer.close()
+    assert received < 330 * 1024, received  # 128 KB ours + what the kernels buffer
+    assert "dropping a socket that is" in live_server.log_path.read_text()
+    async with open_socket(display_url(live_server, since=0)) as late:
+        replayed = [await late.recv() for _ in range(notices)]
+        assert seqs(replayed) == list(range(1, notices + 1))

@@ -52,6 +52,8 @@
     if (clerk) {
       $('ws-clerk-name').textContent = clerk.name || '';
       $('ws-clerk-id').textContent = clerk.id || '';
+      // public sockets carry the clerk's name only: no empty "staff no." label
+      $('ws-clerk-id').hidden = $('ws-clerk-id').previousElementSibling.hidden = !clerk.id;
     }
     var notice = state.notice || '';
     if ($('notice-text').textContent !== notice) $('notice-text').textContent = notice;
