@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets.version
 
 from server.config import demo_text
 from server.embedded import EmbeddedRedis, free_port
@@ -29,8 +28,8 @@ from server.qr import qr_svg
 from tests.live import LiveServer, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-#: websockets >= 15 follows proxy variables; older ones (down to our floor, 13) know no ``proxy``.
-NO_PROXY: dict[str, Any] = {"proxy": None} if int(websockets.version.version.split(".")[0]) >= 15 else {}
+#: websockets follows proxy variables: never for our own loopback servers.
+NO_PROXY: dict[str, Any] = {"proxy": None}
 HALLQ = str(Path(sys.executable).parent / "hallq")
 
 
