@@ -146,6 +146,13 @@ def test_demo_hall_is_refused_off_loopback(host: str) -> None:
     assert "refusing to serve the demo hall" in result.stderr and "--demo" in result.stderr
 
 
+def test_demo_hall_is_refused_behind_a_public_address() -> None:
+    """Loopback behind a proxy is public all the same: the public URL tells."""
+    result = run_cli(["serve", "--port", "1"], clean_env(HALLQ_PUBLIC_URL="https://queue.example.org"))
+    assert result.returncode == 2
+    assert "refusing to serve the demo hall on queue.example.org" in result.stderr
+
+
 def test_demo_with_a_hall_file_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(["serve", "--demo"], clean_env(HALLQ_CONFIG=str(second_hall(tmp_path))))
     assert result.returncode == 2 and "--demo" in result.stderr
