@@ -115,9 +115,11 @@ def test_roles_on_http(live_server: LiveServer) -> None:
 # --- sockets ------------------------------------------------------------------------------
 
 
-async def refused(url: str, **options: object) -> tuple[dict[str, object], int]:
-    """Open ``url``, expect an error message and a close; answer (error, close code)."""
+async def refused(url: str, first: dict[str, object] | None = None, **options: object) -> tuple[dict[str, object], int]:
+    """Open ``url`` (sending ``first``, if given), expect an error message and a close; answer (error, close code)."""
     async with open_socket(url, **options) as peer:
+        if first is not None:
+            await peer.send(first)
         message = await peer.recv()
         assert message["type"] == "error", message
         with pytest.raises(ConnectionClosed) as closed:
@@ -131,7 +133,8 @@ async def test_pad_sockets_refuse_the_wrong_people(live_server: LiveServer) -> N
     desk = await asyncio.to_thread(live_server.login, "desk")
     error, code = await refused(pad_url(live_server, "1", "demo.not-a-session-token-at-all"))
     assert error["code"] == "not_logged_in" and code == 4401
-    error, code = await refused(f"{live_server.ws_url}/ws/halls/demo/windows/1")
+    # no token in the URL: the first message must bring one (first-message auth)
+    error, code = await refused(f"{live_server.ws_url}/ws/halls/demo/windows/1", {"type": "auth"})
     assert error["code"] == "not_logged_in" and code == 4401
     error, code = await refused(pad_url(live_server, "1", desk))
     assert error["code"] == "forbidden" and code == 4403
