@@ -279,9 +279,17 @@ def serve(args: argparse.Namespace) -> int:
     from server.limits import GuardedHttp, raise_descriptor_limit
     from server.logs import log_config
 
-    if not args.config and not args.demo and not is_loopback(args.host):
+    public_host = urlsplit(args.public_url).hostname if args.public_url else None
+    exposed = (
+        args.host
+        if not is_loopback(args.host)
+        else public_host
+        if public_host and not is_loopback(public_host)
+        else None
+    )
+    if not args.config and not args.demo and exposed:
         print(
-            f"hallq: refusing to serve the demo hall on {args.host}: its PINs are public. "
+            f"hallq: refusing to serve the demo hall on {exposed}: its PINs are public. "
             "Give your hall file (--config FILE or HALLQ_CONFIG), or add --demo to serve the demo on purpose.",
             file=sys.stderr,
         )

@@ -187,6 +187,9 @@ async def test_pad_sockets_refuse_the_wrong_people(live_server: LiveServer) -> N
     # no token in the URL or a cookie: the first message must authenticate, an action does not
     error, code = await refused(f"{live_server.ws_url}/ws/halls/demo/windows/1", first={"action": "call_next"})
     assert error["code"] == "not_logged_in" and code == 4401
+    # no token in the URL: the first message must bring one (first-message auth)
+    error, code = await refused(f"{live_server.ws_url}/ws/halls/demo/windows/1", {"type": "auth"})
+    assert error["code"] == "not_logged_in" and code == 4401
     error, code = await refused(pad_url(live_server, "1", desk))
     assert error["code"] == "forbidden" and code == 4403
     error, code = await refused(pad_url(live_server, "9", clerk))

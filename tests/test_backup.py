@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import redis as sync_redis
-import websockets.version
 from websockets.sync.client import ClientConnection, connect
 
 from server.embedded import EmbeddedRedis
 from tests.live import LiveServer, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-#: websockets >= 15 follows proxy variables; older ones (down to our floor, 13) know no ``proxy``.
-NO_PROXY: dict[str, Any] = {"proxy": None} if int(websockets.version.version.split(".")[0]) >= 15 else {}
+#: websockets follows proxy variables: never for our own loopback servers.
+NO_PROXY: dict[str, Any] = {"proxy": None}
 PREFIX = "hallq:{demo}:"
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets.version
 
 from server.config import demo_text
 from server.embedded import EmbeddedRedis, free_port
@@ -29,8 +28,8 @@ from server.qr import qr_svg
 from tests.live import LiveServer, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-#: websockets >= 15 follows proxy variables; older ones (down to our floor, 13) know no ``proxy``.
-NO_PROXY: dict[str, Any] = {"proxy": None} if int(websockets.version.version.split(".")[0]) >= 15 else {}
+#: websockets follows proxy variables: never for our own loopback servers.
+NO_PROXY: dict[str, Any] = {"proxy": None}
 HALLQ = str(Path(sys.executable).parent / "hallq")
 
 
@@ -145,6 +144,13 @@ def test_demo_hall_is_refused_off_loopback(host: str) -> None:
     result = run_cli(["serve", "--host", host, "--port", "1"], clean_env())
     assert result.returncode == 2
     assert "refusing to serve the demo hall" in result.stderr and "--demo" in result.stderr
+
+
+def test_demo_hall_is_refused_behind_a_public_address() -> None:
+    """Loopback behind a proxy is public all the same: the public URL tells."""
+    result = run_cli(["serve", "--port", "1"], clean_env(HALLQ_PUBLIC_URL="https://queue.example.org"))
+    assert result.returncode == 2
+    assert "refusing to serve the demo hall on queue.example.org" in result.stderr
 
 
 def test_demo_with_a_hall_file_is_a_usage_error(tmp_path: Path) -> None:
