@@ -87,87 +87,89 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     if not Path(NGINX).exists() or not Path(REDIS).exists():
         pytest.fail("the nginx path needs Debian's nginx and redis-server (apt-get install nginx redis-server)")
     processes: list[subprocess.Popen[bytes]] = []
-    redis_port, hallq_port, http_port, https_port = free_port(), free_port(), free_port(), free_port()
-    (tmp_path / "redis").mkdir()
-    processes.append(
-        subprocess.Popen(
-            [
-                REDIS,
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(tmp_path / "redis"),
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--daemonize",
-                "no",
-                "--logfile",
-                str(tmp_path / "redis" / "redis.log"),
-            ],
-            start_new_session=True,
+    try:
+        redis_port, hallq_port, http_port, https_port = free_port(), free_port(), free_port(), free_port()
+        (tmp_path / "redis").mkdir()
+        processes.append(
+            subprocess.Popen(
+                [
+                    REDIS,
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(tmp_path / "redis"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    str(tmp_path / "redis" / "redis.log"),
+                ],
+                start_new_session=True,
+            )
         )
-    )
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=queue.test",
-            "-keyout",
-            str(tmp_path / "key.pem"),
-            "-out",
-            str(tmp_path / "cert.pem"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    (tmp_path / "hallq.conf").write_text(
-        render_site(tmp_path, hallq_port=hallq_port, http_port=http_port, https_port=https_port)
-    )
-    (tmp_path / "nginx.conf").write_text(main_config(tmp_path))
-    nginx = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
-    checked = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30, check=False)
-    assert checked.returncode == 0, checked.stderr
-    processes.append(subprocess.Popen([*nginx, "-g", "daemon off;"], start_new_session=True))
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client = sync_redis.Redis.from_url(redis_url)
-            client.ping()
-            client.close()
-            if call("GET", f"http://127.0.0.1:{http_port}/")[0] == 301:
-                break  # nginx answers (its redirect to https)
-        except (OSError, sync_redis.RedisError):
-            if time.monotonic() > deadline:
-                raise
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=queue.test",
+                "-keyout",
+                str(tmp_path / "key.pem"),
+                "-out",
+                str(tmp_path / "cert.pem"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        (tmp_path / "hallq.conf").write_text(
+            render_site(tmp_path, hallq_port=hallq_port, http_port=http_port, https_port=https_port)
+        )
+        (tmp_path / "nginx.conf").write_text(main_config(tmp_path))
+        nginx = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+        checked = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30, check=False)
+        assert checked.returncode == 0, checked.stderr
+        processes.append(subprocess.Popen([*nginx, "-g", "daemon off;"], start_new_session=True))
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = sync_redis.Redis.from_url(redis_url)
+                client.ping()
+                client.close()
+                if call("GET", f"http://127.0.0.1:{http_port}/")[0] == 301:
+                    break  # nginx answers (its redirect to https)
+            except (OSError, sync_redis.RedisError):
+                pass
+            assert time.monotonic() < deadline, "redis-server or nginx did not start"
             time.sleep(0.05)
-    yield {
-        "tmp": tmp_path,
-        "redis_url": redis_url,
-        "hallq_port": hallq_port,
-        "http_port": http_port,
-        "https_port": https_port,
-        "base": f"https://127.0.0.1:{https_port}",
-    }
-    for process in reversed(processes):
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        yield {
+            "tmp": tmp_path,
+            "redis_url": redis_url,
+            "hallq_port": hallq_port,
+            "http_port": http_port,
+            "https_port": https_port,
+            "base": f"https://127.0.0.1:{https_port}",
+        }
+    finally:  # also when the set-up fails half-way: nothing of ours is left running
+        for process in reversed(processes):
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 TLS = ssl.create_default_context()
