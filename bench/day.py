@@ -932,7 +932,8 @@ def free_port() -> int:
 def hallq_server(data: Path) -> Iterator[str]:
     """A real ``hallq serve`` on a free port with its own embedded redis-server in ``data``."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    # The hall as deployed: its own Redis, and the hall file's double-tap guard (never a bench's override).
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HALLQ_MIN_CALL_INTERVAL_S")}
     env.setdefault("HALLQ_SECRET", "day-sim-secret")
     log = (data / "server.log").open("ab")
     process = subprocess.Popen(

@@ -13,10 +13,12 @@ no-show called back too soon, as an unheard call) on small hand-made days, fast.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,12 +150,17 @@ def test_a_call_replaced_by_a_newer_one_at_its_window_is_not_unheard_but_a_dropp
 
 @pytest.mark.long
 @pytest.mark.timeout(240)
-def test_a_short_day_loses_no_visitor_and_every_shown_call_is_spoken(live_server: LiveServer, tmp_path: Path) -> None:
+def test_a_short_day_loses_no_visitor_and_every_shown_call_is_spoken(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    # The hall's own double-tap guard stays on: clerks here tap like people, not like a script.
+    guarded = "min_call_interval_s" in inspect.signature(LiveServer).parameters
+    live_server = live_server_factory(**({"min_call_interval_s": None} if guarded else {}))
     out = tmp_path / "day.json"
     run = subprocess.run(
         [
