@@ -330,5 +330,6 @@ def headline(result: dict[str, Any]) -> str:
         f"longest {calls['longest_silence_s']} s",
         f"announcer skipped {result['skipped_by_announcer']}",
         f"refused {result['refused']}",
+        f"phases {result['meta'].get('phases')}",
     ]
     return "\n".join(lines)

@@ -169,13 +169,13 @@ def test_a_short_day_loses_no_visitor_and_every_shown_call_is_spoken(
             "--url",
             live_server.url,
             "--minutes",
-            "0.75",
+            "0.5",
             "--visitors",
-            "14",
+            "12",
             "--seed",
             "3",
             "--drain",
-            "20",
+            "15",
             "--out",
             str(out),
         ],
@@ -188,8 +188,8 @@ def test_a_short_day_loses_no_visitor_and_every_shown_call_is_spoken(
     result = json.loads(out.read_text())
     print(run.stdout)
     assert result["meta"]["errors"] == [] and result["meta"]["page_errors"] == [], result["meta"]
-    assert result["issued"] >= 12
-    assert result["served"] >= 8
+    assert result["issued"] >= 11
+    assert result["served"] >= 7
     # Every flow of the day happened: a double tap, a no-show, a transfer, a suspension, a lunch.
     kinds = {row[1] for row in result["meta"]["trace"]}
     assert {
