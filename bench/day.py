@@ -750,14 +750,15 @@ async def lobby_quiet(page: Any, limit_s: float) -> None:
     while time.monotonic() < deadline:
         busy, count = await page.evaluate(
             "(() => { const a = window.hallqAnnouncer; const n = (window.hallqPlaybackLog || []).length;"
-            " if (!a) return [false, n]; const q = a.queue || a._queue || [];"
-            " return [!!a.current || q.length > 0, n]; })()"
+            " if (!a) return [false, n]; const q = a.queue;"
+            " const waiting = Array.isArray(q) ? q.length : (q && q.calls ? q.calls().length : 0);"
+            " return [!!a.current || waiting > 0, n]; })()"
         )
         if busy or count != clips:
             idle_since, clips = None, count
         elif idle_since is None:
             idle_since = time.monotonic()
-        elif time.monotonic() - idle_since > 6:
+        elif time.monotonic() - idle_since > 3:
             return
         await asyncio.sleep(0.5)
 
@@ -874,11 +875,14 @@ async def simulate(base: str, minutes: float, visitors: int, seed: int, drain_s:
                     visitor.final_status = body["ticket"]["status"]
         phases["day_and_drain_s"] = round(time.monotonic() - hall.day.start, 1)
         quiet_from = time.monotonic()
+        quiet_wall_ms = time.time() * 1000
         await lobby_quiet(lobby, 120)
         phases["lobby_tail_s"] = round(time.monotonic() - quiet_from, 1)
         lobby_calls = await lobby.evaluate("window.__simCalls || []")
         played = await lobby.evaluate("window.hallqPlaybackLog || []")
         skipped = await lobby.evaluate("window.hallqSkippedCalls || []")
+        ends = [c.get("ended_at") or c.get("started_at") or 0 for c in played]
+        phases["speech_after_day_s"] = round((max(ends, default=quiet_wall_ms) - quiet_wall_ms) / 1000, 1)
         page_errors = list(lobby_errors)
         for pad in pads.values():
             await pad.close()
