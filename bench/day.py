@@ -893,7 +893,8 @@ async def simulate(base: str, minutes: float, visitors: int, seed: int, drain_s:
         for client in hall.clients.values():
             await client.aclose()
     rules = (config or {}).get("rules") or {}
-    move_back = int(((rules.get("no_show") or {}).get("move_back")) or 3)
+    no_show_rules = rules.get("no_show") or {}
+    move_back = int(no_show_rules.get("places_back") or no_show_rules.get("move_back") or 3)
     meta = {
         "minutes": minutes,
         "visitors": visitors,
