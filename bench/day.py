@@ -418,7 +418,7 @@ async def clerk(hall: Hall, window: Window, pad: Pad, plan: dict[str, Any], no_s
             answer = await pad.act("close")
             window.open = False
             return
-        if lunch and lunch[0] <= fraction < lunch[1]:
+        if lunch and fraction >= lunch[0]:  # late for lunch when busy: it still happens
             await finish()
             if (await pad.act("pause")).get("ok"):
                 window.paused = True

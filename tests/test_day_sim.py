@@ -192,14 +192,8 @@ def test_a_short_day_loses_no_visitor_and_every_shown_call_is_spoken(
     assert result["served"] >= 7
     # Every flow of the day happened: a double tap, a no-show, a transfer, a suspension, a lunch.
     kinds = {row[1] for row in result["meta"]["trace"]}
-    assert {
-        "ticket.requeued",
-        "ticket.transferred",
-        "ticket.suspended",
-        "ticket.resumed",
-        "window.paused",
-        "window.closed",
-    } <= kinds, kinds
+    flows = {"ticket.requeued", "ticket.transferred", "ticket.suspended", "ticket.resumed", "window.paused"}
+    assert flows | {"window.closed"} <= kinds, sorted(flows | {"window.closed"} - kinds)
     assert result["lost"] == 0, result["lost_tickets"]
     assert result["noshow_called_back_too_soon"] == [], result["noshow_called_back_too_soon"]
     calls = result["calls"]
