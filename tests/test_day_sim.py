@@ -89,6 +89,16 @@ def test_a_no_show_called_straight_back_past_waiting_others_is_too_soon() -> Non
         event(10, "ticket.called", "D001", "1"),
     ]
     assert [r["too_soon"] for r in day_report.noshow_returns(behind_three, 3)] == [False]
+    # A priority no-show with no other priority ticket waiting comes straight back: right.
+    priority = [
+        *issued,
+        event(5, "ticket.issued", "D002"),
+        event(6, "ticket.called", "D002", "1"),
+        event(7, "ticket.requeued", "D002", "1"),
+        event(8, "ticket.called", "D002", "1"),
+    ]
+    priority[4]["ticket"]["priority"] = True
+    assert [r["too_soon"] for r in day_report.noshow_returns(priority, 3)] == [False]
     # With nobody else waiting, coming straight back is right.
     alone = [
         event(1, "ticket.issued", "D001"),
