@@ -95,10 +95,13 @@ def noshow_returns(events: list[dict[str, Any]], move_back: int) -> list[dict[st
     """Each no-show requeue: how many others were called before it came back, and whether too soon.
 
     Every window of the demo hall can serve every service, so every other waiting ticket is
-    one "the windows able to serve it would call": the rule wants at least
+    one "the windows able to serve it would call" (for a priority or transferred ticket, only
+    the other priority and transferred ones: ordinary tickets are called after them). The rule
+    wants at least
     ``min(move_back, others waiting at the requeue)`` other calls before it is called again.
     """
     waiting: set[str] = set()
+    ahead_class: set[str] = set()  # priority and transferred tickets: called before ordinary ones
     open_requeues: dict[str, dict[str, Any]] = {}
     out = []
     for event in events:
@@ -118,11 +121,15 @@ def noshow_returns(events: list[dict[str, Any]], move_back: int) -> list[dict[st
             waiting.discard(number)
         elif kind in ("ticket.issued", "ticket.transferred"):
             waiting.add(number)
+            if ticket.get("priority") or kind == "ticket.transferred":
+                ahead_class.add(number)
         elif kind == "ticket.requeued":
+            # A priority (or transferred) ticket goes back among its own class, which ordinary ones never pass.
+            pool = waiting & ahead_class if number in ahead_class else waiting
             open_requeues[number] = {
                 "number": number,
                 "seq": event["seq"],
-                "others_waiting": len(waiting - {number}),
+                "others_waiting": len(pool - {number}),
                 "others_called": 0,
                 "too_soon": False,
             }
@@ -330,5 +337,6 @@ def headline(result: dict[str, Any]) -> str:
         f"longest {calls['longest_silence_s']} s",
         f"announcer skipped {result['skipped_by_announcer']}",
         f"refused {result['refused']}",
+        f"phases {result['meta'].get('phases')}",
     ]
     return "\n".join(lines)
