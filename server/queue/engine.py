@@ -363,8 +363,10 @@ class Engine:
             "queue": [{**item, "services": _list(item["services"])} for item in _list(answer["queue"])],
             "queue_total": int(answer["queue_total"]),
             "suspended": [{**item, "services": _list(item["services"])} for item in _list(answer["suspended"])],
-            # the pad waits this out itself after a call (the server refuses with just_called)
-            "min_call_interval_s": self.call_interval_s,
+            # the hall's rule, which the pad waits out itself after a call (the server refuses
+            # with just_called); the process-wide override is for scripts calling at machine
+            # speed, never for a person's pad
+            "min_call_interval_s": self.hall.rules.min_call_interval_s,
         }
 
     # --- the hall -------------------------------------------------------
