@@ -30,14 +30,14 @@
     return td;
   }
   function fmtClock(ms) {
-    return new Intl.DateTimeFormat('zh-CN', {timeZone: TZ, month: '2-digit', day: '2-digit',
+    return new Intl.DateTimeFormat(HQ.lang === 'zh' ? 'zh-CN' : HQ.lang, {timeZone: TZ, month: '2-digit', day: '2-digit',
       hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false}).format(new Date(ms));
   }
   function ago(ms) {
     var s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-    if (s < 60) return s + ' 秒前 s ago';
-    if (s < 3600) return Math.floor(s / 60) + ' 分钟前 min ago';
-    return Math.floor(s / 3600) + ' 小时前 h ago';
+    if (s < 60) return HQ.t('m_ago_s', {n: s});
+    if (s < 3600) return HQ.t('m_ago_min', {n: Math.floor(s / 60)});
+    return HQ.t('m_ago_h', {n: Math.floor(s / 3600)});
   }
 
   // ------------------------------------------------------------------ screens
@@ -55,16 +55,15 @@
       tr.dataset.kind = s.kind;
       tr.dataset.connected = s.connected ? '1' : '0';
       tr.className = isGone ? 'attention' : '';
-      [s.name || '—', s.kind === 'lobby' ? '大厅屏 Lobby' : '窗口屏 Window', s.window || '—', s.address,
+      [s.name || '—', HQ.t(s.kind === 'lobby' ? 'm_kind_lobby' : 'm_kind_window'), s.window || '—', s.address,
         fmtClock(s.connected_at), ago(s.last_seen),
-        isGone ? '离线 Gone' : '在线 Connected'].forEach(function (t) { tr.appendChild(cell(t)); });
+        HQ.t(isGone ? 'm_screen_gone' : 'm_screen_connected')].forEach(function (t) { tr.appendChild(cell(t)); });
       body.appendChild(tr);
     });
     $('screens-empty').hidden = list.length > 0;
     var warn = $('screens-warning');
     warn.hidden = gone.length === 0;
-    warn.textContent = gone.length ? '大厅屏离线超过1分钟 Lobby screen gone for over a minute: ' +
-      gone.join(', ') : '';
+    warn.textContent = gone.length ? HQ.t('m_lobby_gone', {names: gone.join(', ')}) : '';
   }
 
   function loadScreens() {
@@ -93,21 +92,20 @@
       a.remove();
       setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
     }).catch(function (e) {
-      $('audit-status').textContent = '下载失败 Download failed: ' + e.message;
+      $('audit-status').textContent = HQ.t('m_download_failed', {message: e.message});
     });
   }
 
   function reloadConfig() {
     var status = $('reload-status');
     var problems = $('reload-problems');
-    status.textContent = '加载中… Reloading…';
+    status.textContent = HQ.t('m_reloading');
     problems.hidden = true;
     fetch(API + '/reload', {method: 'POST', headers: headers()}).then(function (r) {
       return r.json().then(function (data) { return {ok: r.ok, data: data}; });
     }).then(function (res) {
       if (res.ok) {
-        status.textContent = res.data.changed ? '已加载新配置 New hall file in use'
-          : '配置未变 Hall file unchanged';
+        status.textContent = HQ.t(res.data.changed ? 'm_reload_new' : 'm_reload_same');
         if (res.data.warnings && res.data.warnings.length) {
           problems.textContent = res.data.warnings.join('\n');
           problems.hidden = false;
@@ -115,11 +113,11 @@
         return;
       }
       var err = res.data.error || {};
-      status.textContent = '未加载，仍用原配置 Not reloaded, the old hall file stays: ' + (err.message || '');
+      status.textContent = HQ.t('m_reload_refused', {message: HQ.has('err_' + err.code) ? HQ.t('err_' + err.code) : (err.message || '')});
       problems.textContent = (err.problems || []).join('\n');
       problems.hidden = !(err.problems && err.problems.length);
     }).catch(function (e) {
-      status.textContent = '失败 Failed: ' + e.message;
+      status.textContent = HQ.t('m_failed', {message: e.message});
     });
   }
 
