@@ -64,9 +64,7 @@ def test_bad_appointment_settings_are_reported_with_their_place() -> None:
     text = (
         demo_text()
         .replace("per_slot = 4", "per_slot = 0")
-        .replace(
-            'services = ["register", "transfer", "pension", "photo"]\nslot', 'services = ["register", "nope"]\nslot'
-        )
+        .replace("[appointments]\n", '[appointments]\nservices = ["register", "nope"]\n')
         .replace("check_in_early_min = 30", "check_in_early_min = 30\ncolour = 1")
     )
     with pytest.raises(ConfigError) as caught:

@@ -113,6 +113,12 @@ def test_check_in_is_called_ahead_of_an_earlier_walk_in(live_server: LiveServer)
     # the appointment's page tells the visitor their ticket
     status, info = live_server.request("GET", f"/api/appointments/{appointment['token']}")
     assert info["appointment"]["status"] == "checked_in" and info["appointment"]["number"] == body["ticket"]["number"]
+    # statistics per service and day (the slot's date)
+    admin = live_server.login("admin", "admin1234")
+    status, stats = live_server.request("GET", f"/api/halls/demo/stats?from={day}&to={day}&by=service", token=admin)
+    assert status == 200, stats
+    register = {g["key"]: g for g in stats["groups"]}["register"]
+    assert register["appointments"] == {"booked": 1, "cancelled": 0, "checked_in": 1, "missed": 0}
 
 
 def test_check_in_by_id_number_at_the_kiosk(live_server: LiveServer) -> None:
