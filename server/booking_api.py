@@ -33,6 +33,13 @@ BOOK_FIELDS = {
 CHECK_IN_FIELDS = {"code": Field(str, max_length=16), "id_number": Field(str, max_length=32), "lang": Field(str)}
 
 
+#: What an anonymous caller is told instead of a message that names a ticket number.
+ANONYMOUS_MESSAGES = {
+    "duplicate_ticket": "you already hold an open ticket for this service; please keep it",
+    "checked_in": "this appointment is checked in already",
+}
+
+
 def appointment_url(request: Request, token: str) -> str:
     """The visitor's appointment page (code, QR, cancel), as its QR code carries it."""
     return f"{public_base(request)}/a/{token}"
@@ -129,11 +136,18 @@ async def _check_in(request: Request, code: str | None) -> Response:
     hall = runtime.hall(request.path_params["hall"])
     body = await read_json(request, CHECK_IN_FIELDS)
     code = code or body.get("code") or None
-    await _limit(request, hall, "issue")
+    session = await _limit(request, hall, "issue")
     runtime.require_ready()
-    answer = await Booking(hall.engine).check_in(
-        code=code, id_number=None if code else (body.get("id_number") or None), lang=body.get("lang")
-    )
+    try:
+        answer = await Booking(hall.engine).check_in(
+            code=code, id_number=None if code else (body.get("id_number") or None), lang=body.get("lang")
+        )
+    except Refusal as refusal:
+        if refusal.code in ("duplicate_ticket", "checked_in") and session is None:
+            # whoever types an ID number at the kiosk must not learn that person's ticket number
+            # (as for POST /tickets); the desk can look it up
+            raise Refusal(refusal.code, ANONYMOUS_MESSAGES[refusal.code]) from None
+        raise
     answer.pop("seq", None)
     answer["url"] = ticket_url(request, answer["ticket"]["token"])
     return JSONResponse(answer, status_code=201)

@@ -129,6 +129,14 @@ def test_check_in_by_id_number_at_the_kiosk(live_server: LiveServer) -> None:
     assert_error(live_server.request("POST", path, {}), 422, "bad_code")
     status, body = live_server.request("POST", path, {"id_number": "110101199003071234", "lang": "en"})
     assert status == 201 and body["ticket"]["services"] == ["photo"] and body["ticket"]["lang"] == "en"
+    # typed again by anyone: refused without naming the person's ticket number
+    status, again = live_server.request("POST", path, {"id_number": "110101199003071234"})
+    assert status == 409 and again["error"]["code"] == "checked_in"
+    assert "number" not in again["error"] and body["ticket"]["number"] not in again["error"]["message"]
+    # the desk (a staff session) is told the number
+    desk = live_server.login("desk")
+    status, again = live_server.request("POST", path, {"id_number": "110101199003071234"}, token=desk)
+    assert status == 409 and again["error"]["number"] == body["ticket"]["number"]
 
 
 def test_fifty_concurrent_bookings_for_the_last_four_places(live_server: LiveServer) -> None:
