@@ -114,6 +114,24 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class Appointments:
+    """The hall file's ``[appointments]`` (预约): slots per service through the opening hours.
+
+    A hall without the section takes no appointments. Slots follow the hall's opening spans
+    (``hall.hours``: a weekday without spans has none), ``slot_minutes`` long, each with
+    ``per_slot`` places per service; a visitor checks in from ``check_in_early_min`` before
+    a slot's start to ``check_in_late_min`` after it, and books up to ``days_ahead`` days on.
+    """
+
+    services: tuple[str, ...]
+    slot_minutes: int = 30
+    per_slot: int = 4
+    check_in_early_min: int = 30
+    check_in_late_min: int = 15
+    days_ahead: int = 14
+
+
+@dataclass(frozen=True)
 class Hall:
     id: str
     name: Mapping[str, str]
@@ -129,6 +147,8 @@ class Hall:
     staff: tuple[Staff, ...]
     rules: Rules
     source_text: str = field(default="", repr=False, compare=False)
+    #: ``[appointments]``; None when the hall takes none
+    appointments: Appointments | None = None
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -177,6 +197,14 @@ class Hall:
             "rating_timeout_s": self.rating_timeout_s,
             # pads wait this long between calls themselves (the server refuses just_called)
             "min_call_interval_s": self.rules.min_call_interval_s,
+            "appointments": None if self.appointments is None else {
+                "services": list(self.appointments.services),
+                "slot_minutes": self.appointments.slot_minutes,
+                "per_slot": self.appointments.per_slot,
+                "check_in_early_min": self.appointments.check_in_early_min,
+                "check_in_late_min": self.appointments.check_in_late_min,
+                "days_ahead": self.appointments.days_ahead,
+            },
         }
 
 
@@ -381,7 +409,7 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules"))
+        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -418,6 +446,9 @@ class _Parser:
         windows = self.windows(root.get("windows"), service_ids)
         staff = self.staff(root.get("staff"))
         rules = self.rules(self.table(root, "rules", "rules"), [str(lang) for lang in languages])
+        appointments = None
+        if "appointments" in root:
+            appointments = self.appointments(self.table(root, "appointments", "appointments"), services)
         for service in services:
             # (a service without a valid id has been reported already)
             if service.id and not any(service.id in w.services for w in windows):
@@ -432,7 +463,7 @@ class _Parser:
             id=hall_id, name=name, languages=tuple(languages), timezone=timezone, hours=hours,
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
-            rules=rules, source_text=self.text,
+            rules=rules, source_text=self.text, appointments=appointments,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -579,6 +610,31 @@ class _Parser:
                 pin_hash = ""
             result.append(Staff(id=staff_id, name=name, role=str(role), pin_hash=pin_hash))
         return tuple(result)
+
+    def appointments(self, raw: Mapping[str, Any], services: Sequence[Service]) -> Appointments:
+        keys = ("services", "slot_minutes", "per_slot", "check_in_early_min", "check_in_late_min", "days_ahead")
+        self.known(raw, "appointments", keys)
+        known_ids = [s.id for s in services]
+        chosen = raw.get("services", known_ids)
+        if not isinstance(chosen, list) or not chosen:
+            self.problem("appointments.services", "must list at least one service id")
+            chosen = []
+        for index, service_id in enumerate(chosen):
+            if service_id not in known_ids:
+                self.problem(f"appointments.services[{index}]", f"unknown service {service_id!r}")
+        if len(set(map(str, chosen))) != len(chosen):
+            self.problem("appointments.services", "lists a service twice")
+        slot = self.integer(raw, "slot_minutes", "appointments.slot_minutes", 30, 5, 240)
+        return Appointments(
+            services=tuple(str(s) for s in chosen if s in known_ids),
+            slot_minutes=slot,
+            per_slot=self.integer(raw, "per_slot", "appointments.per_slot", 4, 1, 1000),
+            check_in_early_min=self.integer(raw, "check_in_early_min", "appointments.check_in_early_min", 30, 0, 240),
+            check_in_late_min=self.integer(
+                raw, "check_in_late_min", "appointments.check_in_late_min", 15, 0, max(0, slot)
+            ),
+            days_ahead=self.integer(raw, "days_ahead", "appointments.days_ahead", 14, 0, 90),
+        )
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
         self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s", "windows_per_clerk"))

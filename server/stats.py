@@ -92,6 +92,19 @@ Ratings = TypedDict(
 )
 
 
+#: Appointments (预约) of the slots on the group's days: booked (cancellations included),
+#: cancelled, checked in, missed (counted at the rollover after their day; see
+#: docs/protocol.md). A service or day group; other groupings show zeros.
+APPOINTMENT_COUNTERS: Final = ("booked", "cancelled", "checked_in", "missed")
+
+
+class AppointmentFigures(TypedDict):
+    booked: int
+    cancelled: int
+    checked_in: int
+    missed: int
+
+
 class Group(TypedDict):
     """Figures of one group (a service, window, clerk, hour, day or month)."""
 
@@ -105,6 +118,7 @@ class Group(TypedDict):
     wait: Timing
     handle: Timing
     ratings: Ratings
+    appointments: AppointmentFigures
 
 
 #: A statistics answer: the range, the grouping, one entry per group, the hall total.
@@ -287,6 +301,12 @@ def _figures(key: str, t: _Tally) -> Group:
         "wait": _timing(c.get("wait_n", sketch.total(t.wait_h)), c.get("wait_sum", 0), t.wait_h),
         "handle": _timing(c.get("handle_n", sketch.total(t.handle_h)), c.get("handle_sum", 0), t.handle_h),
         "ratings": ratings,
+        "appointments": {
+            "booked": c.get("appointments_booked", 0),
+            "cancelled": c.get("appointments_cancelled", 0),
+            "checked_in": c.get("appointments_checked_in", 0),
+            "missed": c.get("appointments_missed", 0),
+        },
     }
 
 

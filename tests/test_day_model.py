@@ -52,6 +52,7 @@ from redis.asyncio import Redis
 from server.config import Hall, Staff, load_demo
 from server.embedded import EmbeddedRedis
 from server.hours import hall_time, issuing_open
+from server.queue.booking import Booking
 from server.queue.engine import Engine, keys_prefix
 from server.queue.errors import Refusal
 from server.queue.rules import (
@@ -163,6 +164,9 @@ class DayMachine(RuleBasedStateMachine):
         self.called_events: Counter[tuple[str, str]] = Counter()
         self.events_seen = 0
         self.stream_day = self.day
+        #: appointments: places taken per (date, start, service), bookings per (person, date, service)
+        self.slot_taken: Counter[tuple[str, str, str]] = Counter()
+        self.booked: set[tuple[str, str, str]] = set()
         # the hall starts its first day now, so every later day change is a real rollover
         assert self.run(self.engine.rollover())["rolled"] is False
 
@@ -358,6 +362,58 @@ class DayMachine(RuleBasedStateMachine):
         self.seen["issued" + (" combined" if len(services) > 1 else "") + (" priority" if priority else "")] += 1
         expected = people_ahead([t.waiting() for t in self.waiting()], ticket.waiting(), TIERS)
         assert answer["ahead"] == expected, f"issue: ahead {answer['ahead']}, rules {expected}"
+
+    @rule(services=services_st, person=st.one_of(st.none(), st.integers(1, 4)))
+    def appointment_check_in(self, services: list[str], person: int | None) -> None:
+        """A visitor books the slot whose check-in is open now and checks in at the kiosk: a
+        class-a ticket (after priority and transfers, before walk-ins). Four places per service
+        and slot; one booking per person, day and service; refused as a duplicate ticket when
+        the person holds an open ticket for one of the services."""
+        self.advance(3)
+        ahead = (self.local() + timedelta(minutes=30)).replace(second=0, microsecond=0)
+        slot = ahead.replace(minute=ahead.minute - ahead.minute % 30)
+        day, start = slot.date().isoformat(), slot.strftime("%H:%M")
+        id_number = f"11010119900307{person:04d}" if person is not None else None
+        booking = Booking(self.engine)
+        book = booking.book(services, day, start, id_number=id_number)
+        if any(self.slot_taken[(day, start, s)] >= 4 for s in services):
+            self.refused("slot_full", book)
+            return
+        if id_number is not None and any((id_number, day, s) in self.booked for s in services):
+            self.refused("duplicate", book)
+            return
+        appointment = self.run(book)["appointment"]
+        self.seen["appointment booked"] += 1
+        for s in services:
+            self.slot_taken[(day, start, s)] += 1
+            if id_number is not None:
+                self.booked.add((id_number, day, s))
+        check_in = booking.check_in(code=appointment["code"])
+        if id_number is not None and any(
+            t.person == id_number and t.status in OPEN and set(t.services) & set(services)
+            for t in self.tickets.values()
+        ):
+            self.refused("duplicate_ticket", check_in)
+            return
+        answer = self.run(check_in)
+        self.seen["appointment checked in"] += 1
+        prefix = PREFIX[services[0]]
+        self.counters[prefix] += 1
+        self.order += 1
+        ticket = Ticket(
+            token=answer["ticket"]["token"],
+            number=f"{prefix}{self.counters[prefix]:03d}",
+            services=tuple(services),
+            cls="a",
+            score=float(self.order),
+            day=self.day,
+            person=id_number,
+        )
+        assert answer["ticket"]["number"] == ticket.number and answer["ticket"]["appointment"] is True
+        self.tickets[ticket.token] = ticket
+        self.stat("issued")
+        expected = people_ahead([t.waiting() for t in self.waiting()], ticket.waiting(), TIERS)
+        assert answer["ahead"] == expected, f"check-in: ahead {answer['ahead']}, rules {expected}"
 
     @rule(pick=pick_st)
     def cancel(self, pick: int) -> None:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from server.config import Hall, Staff, demo_text, load_demo, parse_hall
 from server.embedded import EmbeddedRedis
+from server.queue.booking import Booking
 from server.queue.engine import RECENT_CALLS, Engine, keys_prefix
 from server.queue.errors import Refusal
 from server.queue.rules import HallWindows, WaitingTicket, next_for_window, people_ahead, requeue_score
@@ -902,11 +903,17 @@ tiers = [["pension"], ["photo"], ["register"]]
 [[windows]]
 id = "5"
 tiers = [["photo"]]
+
+[appointments]
+per_slot = 1000
 """
 SERVICES = ("register", "transfer", "pension", "photo")
 WINDOWS = ("1", "2", "3", "4", "5")
 
-tickets = st.tuples(st.lists(st.sampled_from(SERVICES), min_size=1, max_size=3, unique=True), st.booleans())
+# a ticket's services and class: ordinary (walk-in), priority, or a checked-in appointment
+tickets = st.tuples(
+    st.lists(st.sampled_from(SERVICES), min_size=1, max_size=3, unique=True), st.sampled_from(("o", "o", "p", "a"))
+)
 # After a call the clerk keeps the visitor, marks a no-show, or transfers (to a service,
 # a window or both); so most calls are followed by the side paths that reorder the lines.
 FOLLOW_UPS = ("keep", "no_show", "no_show", "transfer", "transfer", "suspend")
@@ -1026,6 +1033,7 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
     try:
         await redis.flushall()
         engine = Engine(redis, parse_hall(RULES_HALL), secret=b"k", clock=(clock := HallClock()), min_call_interval_s=0)
+        booking = Booking(engine)
         staff = {w: Staff(f"c{w}", f"clerk {w}", "clerk", "") for w in WINDOWS}
         issued: list[str] = []
         stats: Counter[str] = Counter()
@@ -1034,9 +1042,13 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
             kind = step[0]
             try:
                 if kind == "issue":
-                    for services, priority in step[1]:
+                    for services, kind in step[1]:
                         try:
-                            issued.append((await engine.issue(services, priority=priority))["ticket"]["token"])
+                            if kind == "a":  # booked for the slot under way, checked in at once
+                                code = (await booking.book(services, "2025-11-26", "10:00"))["appointment"]["code"]
+                                issued.append((await booking.check_in(code=code))["ticket"]["token"])
+                            else:
+                                issued.append((await engine.issue(services, priority=kind == "p"))["ticket"]["token"])
                         except Refusal as refusal:
                             assert refusal.code == "no_window_serves", refusal.code
                 elif kind == "call":
@@ -1083,7 +1095,7 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=st.lists(tickets, min_size=3, max_size=20), steps=st.lists(ops, min_size=5, max_size=40))
 def test_lua_agrees_with_the_rules(
-    redis_server: EmbeddedRedis, first: list[tuple[list[str], bool]], steps: list[tuple[Any, ...]]
+    redis_server: EmbeddedRedis, first: list[tuple[list[str], str]], steps: list[tuple[Any, ...]]
 ) -> None:
     asyncio.run(run_random_queue(redis_server.url, [("issue", first), *steps]))
 

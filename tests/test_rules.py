@@ -92,6 +92,16 @@ def test_class_comes_before_tier() -> None:
     assert chosen(waiting, "5", PHOTO_FIRST) == "prio-reg"
 
 
+def test_a_checked_in_appointment_comes_after_priority_and_transfers_before_walk_ins() -> None:
+    walk_in = ticket("walk-in", "register", score=1)
+    appointment = ticket("appt", "register", cls="a", score=5)
+    assert chosen([walk_in, appointment], "1", COMPREHENSIVE) == "appt"
+    assert chosen([walk_in, appointment, ticket("prio", "register", cls="p", score=9)], "1", COMPREHENSIVE) == "prio"
+    assert chosen([walk_in, appointment, ticket("moved", "register", cls="x", score=9)], "1", COMPREHENSIVE) == "moved"
+    assert people_ahead([walk_in, appointment], walk_in, {"1": COMPREHENSIVE}) == 1
+    assert people_ahead([walk_in, appointment], appointment, {"1": COMPREHENSIVE}) == 0
+
+
 def test_multi_service_only_at_windows_serving_all() -> None:
     photo_only = (("photo",),)
     both = ticket("both", "photo", "register", score=1)
@@ -284,7 +294,7 @@ HALLS = [DEMO, SPLIT, {"1": COMPREHENSIVE}, {"5": PHOTO_FIRST, "6": (("pension",
 waiting_sets = st.lists(
     st.tuples(
         st.lists(st.sampled_from(ALL), min_size=1, max_size=2, unique=True),
-        st.sampled_from(["o", "o", "o", "p", "x"]),
+        st.sampled_from(["o", "o", "o", "p", "a", "x"]),
         st.one_of(st.none(), st.none(), st.none(), st.sampled_from(["1", "5"])),
     ),
     max_size=25,
@@ -314,6 +324,8 @@ def test_requeue_property(
     after = {o.token for o in tickets_ if called_before(o, moved, hall)}
     assert after == before | {o.token for o in behind[:places]}
     assert people_ahead([*tickets_, moved], moved, hall) == len(before) + min(places, len(behind))
-    assert new not in {o.score for o in tickets_}
+    # unique among the tickets it competes with (a ticket of another class or line may share
+    # the score: the class decides first, and each line is its own sorted set)
+    assert new not in {o.score for o in tickets_ if competes_with(o, me, hall)}
     if not places or not behind:
         assert new == me.score

@@ -227,6 +227,7 @@ def group(
         "wait": {"n": n, "mean": mean, "median": median, "p90": p90},
         "handle": {"n": hn, "mean": hmean, "median": hmedian, "p90": hp90},
         "ratings": r,
+        "appointments": {"booked": 0, "cancelled": 0, "checked_in": 0, "missed": 0},
     }
 
 

@@ -16,7 +16,7 @@
   HQ.setLang(HQ.languages()[0]);
   HQ.setupPaper();
 
-  var screens = { start: byId("start"), ticket: byId("ticket"), closed: byId("closed") };
+  var screens = { start: byId("start"), ticket: byId("ticket"), closed: byId("closed"), checkin: byId("checkin") };
   var current = "start";
   var issuingOpen = true;
   var deadline = 0;
@@ -34,6 +34,15 @@
   });
 
   function byId(id) { return document.getElementById(id); }
+
+  // 预约签到: shown when the hall takes appointments; its ticket is shown like any other
+  var checkIn = HQ.CheckInForm(byId("checkin"), {
+    onActivity: touch,
+    onTicket: function (answer) { showTicket(answer); refreshState(); },
+    onBack: function () { backToStart(); },
+  });
+  byId("checkin-open").hidden = !HQ.hall.appointments;
+  byId("checkin-open").addEventListener("click", function () { show("checkin"); checkIn.focus(); });
 
   function touch() {
     lastActivity = Date.now();
@@ -67,6 +76,7 @@
     setBigText(false);
     show(issuingOpen ? "start" : "closed"); // first: the language listeners look at the screen
     form.reset();
+    checkIn.reset();
     HQ.setLang(HQ.languages()[0]);
     byId("ticket-card").textContent = "";
     window.scrollTo(0, 0);
@@ -77,7 +87,7 @@
       var left = Math.ceil((deadline - Date.now()) / 1000);
       if (left <= 0) { backToStart(); return; }
       byId("countdown").textContent = HQ.t("k_back_in", { n: left });
-    } else if (current === "start" && Date.now() - lastActivity > IDLE_START_S * 1000) {
+    } else if ((current === "start" || current === "checkin") && Date.now() - lastActivity > IDLE_START_S * 1000) {
       lastActivity = Date.now();
       backToStart();
     }

@@ -36,7 +36,7 @@ ACTIONS = (
 )
 SCRIPTS = (
     *ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info", "orphans",
-    "config",
+    "config", "book", "unbook", "check_in",
 )
 #: The actions that finish the window's ticket and call another: refused (``just_called``)
 #: within the hall's ``rules.min_call_interval_s`` of the call of the ticket in hand.
@@ -94,7 +94,9 @@ class Engine:
         return float(self.hall.rules.min_call_interval_s)
 
     def __post_init__(self) -> None:
-        prelude = _load_lua("lib")
+        # the appointments' helpers (lua/appointments.lua) are part of every script's prelude:
+        # rollover counts missed appointments too
+        prelude = _load_lua("lib") + "\n" + _load_lua("appointments")
         for name in SCRIPTS:
             # Each action is its own script (prelude + body): one EVALSHA round trip per action.
             self._scripts[name] = self.redis.register_script(prelude + "\n" + _load_lua(name))

@@ -31,6 +31,13 @@ STATUS_BY_CODE = {
     "unknown_phrase": 404,
     "speech_unavailable": 503,
     "redis_unavailable": 503,
+    # appointments (预约)
+    "unknown_appointment": 404,
+    "no_appointments": 404,
+    "unknown_slot": 404,
+    "not_bookable": 422,
+    "bad_date": 422,
+    "bad_code": 422,
 }
 
 

@@ -4,7 +4,7 @@ The Lua scripts in ``lua/`` implement the same rules inside Redis; the tests run
 both on random queues and check they agree. A *line* is where a waiting ticket
 stands: the tickets transferred to one window (``to_window``), or the tickets of
 one service combination (``group``) in one class: ``x`` transferred to a
-service, ``p`` priority, ``o`` ordinary.
+service, ``p`` priority, ``a`` a checked-in appointment (预约), ``o`` ordinary.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-CLASS_RANK = {"x": 0, "p": 1, "o": 2}
+CLASS_RANK = {"x": 0, "p": 1, "a": 2, "o": 3}
 
 #: A window's service tiers, best first.
 Tiers = Sequence[Sequence[str]]
@@ -58,8 +58,9 @@ def call_key(ticket: WaitingTicket, window_id: str, tiers: Tiers) -> CallKey | N
     """Where ``ticket`` stands in the calling order of window ``window_id``; None if it cannot call it.
 
     The key is (class rank, tier, score, token): a ticket transferred to this window has rank 0 and
-    tier -1 (before everything), one transferred to a service rank 0, a priority ticket 1, an
-    ordinary one 2; the tier is the window's tier for the ticket's services; the score is its place
+    tier -1 (before everything), one transferred to a service rank 0, a priority ticket 1, a
+    checked-in appointment 2, an ordinary (walk-in) one 3; the tier is the window's tier for the
+    ticket's services; the score is its place
     in line (issue order); the token breaks ties so the order is total. A window calls the least key.
     """
     if ticket.to_window is not None:
@@ -74,7 +75,8 @@ def next_for_window(waiting: Iterable[WaitingTicket], window_id: str, tiers: Tie
     """The ticket a window calls next, or None.
 
     Order: tickets transferred to this window, then those transferred to one of
-    its services, then priority tickets, then ordinary ones; within a class the
+    its services, then priority tickets, then checked-in appointments, then
+    ordinary ones; within a class the
     window's tiers in order; within a tier first come, first served across
     services (``score``); ties broken by token so the choice is deterministic.
     A ticket covering several services goes only to windows serving all of them.

@@ -12,7 +12,9 @@ local P = string.sub(KEYS[1], 1, -4)
 local NOW = A.now
 local NULL = cjson.null
 local OPEN = {waiting = true, called = true, serving = true, suspended = true}
-local CLASSES = {'x', 'p', 'o'}
+-- line classes, best first (server/queue/rules.py CLASS_RANK): transferred, priority,
+-- checked-in appointment (预约), ordinary
+local CLASSES = {'x', 'p', 'a', 'o'}
 
 local function fail(code, message, extra)
   local r = {ok = false, code = code, message = message}
@@ -82,6 +84,7 @@ local function public(t, with_token)
     done_at = num_or_null(t.done_at), lang = t.lang,
   }
   if t.transferred == '1' then p.transferred = true end
+  if not blank(t.appointment) then p.appointment = true end
   if not blank(t.to_window) then p.to_window = t.to_window end
   if not blank(t.rating) then p.rating = tonumber(t.rating) end
   if with_token then p.token = t.token end
@@ -242,7 +245,7 @@ end
 
 -- The next ticket for a window: the least (rank, tier, score, token) among the heads of
 -- its lines. rank 0: transferred (to this window: tier -1; to one of its services), 1:
--- priority, 2: ordinary; tier: the window's tier for the ticket's services; score: place
+-- priority, 2: checked-in appointment, 3: ordinary; tier: the window's tier for the ticket's services; score: place
 -- in line (issue order). Mirrors server/queue/rules.py:next_for_window.
 local function best_for_window(window_id, tiers)
   local best = nil
@@ -309,7 +312,7 @@ local function line_plan(t)
     end
   end
   if blank(t.to_window) then
-    local rank = ({x = 1, p = 2, o = 3})[t.class]
+    local rank = ({x = 1, p = 2, a = 3, o = 4})[t.class]
     for _, a in ipairs(able) do plan[#plan + 1] = {key = P .. 'wx:' .. a.w.id, mode = 2, group = t.group} end
     for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
       for i, c in ipairs(CLASSES) do

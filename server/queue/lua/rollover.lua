@@ -30,6 +30,8 @@ for _, id in ipairs(A.windows) do
     emit_window({type = 'window.closed', clerk = clerk}, w)
   end
 end
+-- appointments whose check-in window has closed unused are counted missed (appointments.lua)
+sweep_missed()
 redis.call('SET', P .. 'day', A.day)
 local seq = emit({type = 'hall.reset', day = A.day, previous_day = old or NULL, expired = expired})
 return done({rolled = true, expired = expired, seq = seq})
