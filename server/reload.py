@@ -154,6 +154,9 @@ async def reload_halls(runtime: Runtime, *, announce: bool = True, reason: str =
                 waiting = {}
             result.warnings += [f"{hall.id}: {note}" for note in changes_warnings(current, hall, waiting)]
             apply(runtime, hall)
+            # tickets the new file can no longer serve expire (or go back to their line) now,
+            # as at start-up: none waits for a service or window that is gone
+            await runtime.settle_orphans(runtime.halls[hall.id].engine)
             result.changed.append(hall.id)
             log.warning("hall %s reloaded (%s): config %s", hall.id, reason, result.hashes[hall.id])
         for note in result.warnings:

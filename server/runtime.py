@@ -112,7 +112,7 @@ class Runtime:
         await self.redis.aclose()
         await self.reader.aclose()
 
-    async def _settle_orphans(self, engine: Engine) -> None:
+    async def settle_orphans(self, engine: Engine) -> None:
         """Tickets the hall file can no longer serve (a service or window removed) are
         reported here and expired or sent back to their line in one script (see
         :meth:`Engine.orphans`); every worker may run it, the second finds nothing."""
@@ -171,7 +171,7 @@ class Runtime:
                 delay = min(delay * 2, 1.0)
         for runtime in self.halls.values():
             runtime.engine.secret = secret
-            await self._settle_orphans(runtime.engine)
+            await self.settle_orphans(runtime.engine)
         self.ready.set()
         log.info("redis reachable; serving")
 

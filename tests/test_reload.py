@@ -126,6 +126,29 @@ async def test_sighup_reloads_every_worker_and_keeps_the_queue(
     assert status == 200 and clerk_ok["ticket"]["number"] == "A001"
 
 
+async def test_a_reload_that_drops_a_service_expires_its_waiting_tickets(
+    live_server_factory: Any, tmp_path: Path
+) -> None:
+    from tests.test_clerk_day import without_photo_text
+
+    path = hall_file(tmp_path)
+    server: LiveServer = live_server_factory(config=str(path))
+    photo = await asyncio.to_thread(server.issue, ["photo"])
+    register = await asyncio.to_thread(server.issue, ["register"])
+    async with open_socket(display_url(server)) as display:
+        assert (await display.recv())["type"] == "snapshot"
+        path.write_text(without_photo_text(), encoding="utf-8")
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGHUP)
+        expired = await display.until(lambda m: m.get("type") == "ticket.expired", timeout=10)
+        assert expired["ticket"]["number"] == photo["ticket"]["number"]
+        assert expired["reason"] == "service_removed"
+    status, found = await asyncio.to_thread(server.request, "GET", f"/api/tickets/{photo['ticket']['token']}")
+    assert status == 200 and found["ticket"]["status"] == "expired"
+    status, found = await asyncio.to_thread(server.request, "GET", f"/api/tickets/{register['ticket']['token']}")
+    assert status == 200 and found["ticket"]["status"] == "waiting", "the rest of the queue stays"
+
+
 async def test_the_manager_button_reloads_or_says_why_not(live_server_factory: Any, tmp_path: Path) -> None:
     path = hall_file(tmp_path)
     server: LiveServer = live_server_factory(config=str(path), workers=2)
