@@ -403,3 +403,52 @@ def test_pad_lists_the_numbers_it_can_call_and_counts_a_combined_ticket_once(
         assert page.errors == []
     finally:
         page.context.close()
+
+
+def test_a_transfer_never_strands_a_ticket_at_a_closed_window(browser: Any, live_server: LiveServer) -> None:
+    """Issue 9, point 3, as a clerk meets it: a transfer to window 5 while nobody is there is
+    refused on the pad with the open windows named, the visitor stays in hand; once window 5
+    is open the transfer goes through; when window 5 pauses, the ticket returns to its line and
+    特呼 of it works at window 1."""
+    d1 = live_server.issue(["photo"])["ticket"]["number"]
+    page = open_pad(browser, live_server.url, "s01", "1")
+    try:
+        press(page, "call_next")
+        assert page.inner_text("#cur-number") == d1
+
+        page.keyboard.press("Numpad3")  # transfer, to window 5 (typed as 05)
+        page.wait_for_selector("#dlg-transfer[open]")
+        page.keyboard.type("05")
+        page.keyboard.press("Enter")
+        settle(page)
+        outcome = page.inner_text("#outcome")
+        assert "5号窗口未开放" in outcome and "window_not_open" not in outcome, outcome
+        assert page.inner_text("#cur-number") == d1, "a refused transfer leaves the visitor in hand"
+        assert window_of(live_server, "1")["ticket"]["number"] == d1
+
+        s05 = live_server.login("s05")
+        assert live_server.act(s05, "5", "open")[0] == 200
+        page.keyboard.press("Numpad3")
+        page.wait_for_selector("#dlg-transfer[open]")
+        page.keyboard.type("05")
+        page.keyboard.press("Enter")
+        settle(page)
+        assert window_of(live_server, "1")["ticket"] is None
+        desk = live_server.login("desk", "1234")
+        _, found = live_server.request("GET", f"/api/halls/demo/tickets?number={d1}", token=desk)
+        assert found["ticket"]["to_window"] == "5"
+
+        # window 5 pauses: its reserved visitor goes back to the photo line, callable elsewhere
+        assert live_server.act(s05, "5", "pause")[0] == 200
+        _, found = live_server.request("GET", f"/api/halls/demo/tickets?number={d1}", token=desk)
+        assert found["ticket"]["status"] == "waiting" and "to_window" not in found["ticket"]
+        page.wait_for_function("document.body.dataset.callWait === '0'", timeout=TIMEOUT_MS)
+        page.keyboard.press("4")  # 特呼
+        page.wait_for_selector("#dlg-number[open]")
+        page.keyboard.type(d1.lower())
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"document.querySelector('#cur-number').textContent === '{d1}'", timeout=TIMEOUT_MS)
+        assert window_of(live_server, "1")["ticket"]["number"] == d1
+        assert page.errors == []
+    finally:
+        page.context.close()
