@@ -1,0 +1,223 @@
+"""Webhooks against a real ``hallq serve`` and a real receiver on a loopback port.
+
+Every event reaches each receiver in seq order with a valid signature and no token;
+a receiver that is down gets everything once it is back, across a restart of hallq;
+two workers never deliver one receiver's events concurrently or out of order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from server.config import demo_text
+from server.webhook_rules import receiver_id
+from tests.live import LiveServer
+from tests.webhook_receiver import Receiver
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-off of 0.1 s doubling to 0.4 s, leases of 2 s: the retries a test can wait for."""
+    monkeypatch.setenv("HALLQ_WEBHOOK_BACKOFF_MIN_S", "0.1")
+    monkeypatch.setenv("HALLQ_WEBHOOK_BACKOFF_MAX_S", "0.4")
+    monkeypatch.setenv("HALLQ_WEBHOOK_LEASE_S", "2")
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    started: list[Receiver] = []
+
+    def make(**options: Any) -> Receiver:
+        receiver = Receiver(**options)
+        receiver.start()
+        started.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in started:
+        receiver.stop()
+
+
+def hall_file(tmp_path: Path, *hooks: tuple[str, str, list[str]]) -> str:
+    text = demo_text()
+    for url, secret, events in hooks:
+        quoted = ", ".join(f'"{e}"' for e in events)
+        text += f'\n[[webhooks]]\nurl = "{url}"\nsecret = "{secret}"\nevents = [{quoted}]\n'
+    path = tmp_path / "hall.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def busy_morning(server: LiveServer, tickets: int = 6) -> int:
+    """Issue tickets and serve them at two windows; the hall's last seq."""
+    for _ in range(tickets):
+        server.issue(["register"])
+    clerks = {"1": server.login("s01"), "2": server.login("s02")}
+    for window, clerk in clerks.items():
+        status, _ = server.act(clerk, window, "call_next")
+        assert status == 200
+    for window, clerk in clerks.items():
+        assert server.act(clerk, window, "start")[0] == 200
+        assert server.act(clerk, window, "complete")[0] == 200
+    status, state = server.request("GET", "/api/halls/demo/state")
+    assert status == 200
+    return int(state["seq"])
+
+
+def assert_in_order(receiver: Receiver, last: int, first: int = 1) -> None:
+    """Every seq first..last arrived, in order (a repeat only as a resend), each signed right."""
+    seqs = receiver.seqs()
+    distinct = list(dict.fromkeys(seqs))
+    assert distinct == list(range(first, last + 1)), seqs
+    assert seqs == sorted(seqs), seqs  # a repeat (at least once) only right after itself
+    for delivery in receiver.deliveries:
+        assert delivery.valid, delivery.seq
+        assert delivery.event["seq"] == delivery.seq
+        assert b'"token"' not in delivery.raw
+
+
+def test_every_event_in_order_signed_without_tokens_and_filtered(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver]
+) -> None:
+    everything = receivers(secret="s3cret-all")
+    calls = receivers(secret="s3cret-calls")
+    config = hall_file(
+        tmp_path,
+        (everything.url + "?key=in-the-query", everything.secret, ["*"]),
+        (calls.url, calls.secret, ["ticket.called"]),
+    )
+    server: LiveServer = live_server_factory(config=config)
+    last = busy_morning(server)
+    everything.wait_for(last)
+    assert_in_order(everything, last)
+    types = [d.event["type"] for d in everything.deliveries]
+    assert types[:6] == ["ticket.issued"] * 6
+    assert everything.deliveries[0].event["ticket"]["number"] == "A001"
+    called = [d.event for d in everything.deliveries if d.event["type"] == "ticket.called"]
+    assert called and all("announce" in e for e in called)  # as the screens get it
+    calls.wait_for(2)
+    time.sleep(0.3)
+    assert [d.event["type"] for d in calls.deliveries] == ["ticket.called", "ticket.called"]
+    assert all(d.valid for d in calls.deliveries)
+
+    admin = server.login("admin", "admin1234")
+    status, report = server.request("GET", "/api/halls/demo/webhooks", token=admin)
+    assert status == 200
+    first, second = report["webhooks"]
+    assert first["url"] == everything.url  # no query
+    assert "key=" not in str(report) and "s3cret" not in str(report)
+    assert first["id"] == receiver_id(everything.url + "?key=in-the-query")
+    assert first["backlog"] == 0 and first["last_status"] == 200 and first["last_seq"] == last
+    assert second["events"] == ["ticket.called"] and second["backlog"] == 0
+    # a clerk may not read it, nobody anonymous either
+    assert server.request("GET", "/api/halls/demo/webhooks", token=server.login("s03"))[0] == 403
+    assert server.request("GET", "/api/halls/demo/webhooks")[0] == 401
+    status, text = server.request("GET", "/metrics")
+    assert f'hallq_webhook_deliveries_total{{hall="demo",outcome="ok",receiver="{first["id"]}"}} {float(last)}' in text
+
+
+def test_receiver_down_across_a_restart_gets_everything_in_order(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], fast_retries: None
+) -> None:
+    receiver = receivers()
+    config = hall_file(tmp_path, (receiver.url, receiver.secret, ["*"]))
+    server: LiveServer = live_server_factory(config=config)
+    server.issue(["register"])
+    receiver.wait_for(1)
+    receiver.status = 503  # answering, but failing
+    server.issue(["register"])
+    server.issue(["photo"])
+    time.sleep(1.0)
+    receiver.stop()  # then gone altogether: connections refused
+    clerk = server.login("s01")
+    assert server.act(clerk, "1", "call_next")[0] == 200
+    admin = server.login("admin", "admin1234")
+    status, report = server.request("GET", "/api/halls/demo/webhooks", token=admin)
+    (item,) = report["webhooks"]
+    assert item["backlog"] >= 3 and item["failures"] >= 1 and item["last_error"]
+    assert item["last_seq"] == 1
+    server.stop()  # hallq restarts while the receiver is down
+    server.start()
+    server.issue(["transfer"])
+    time.sleep(0.5)
+    receiver.status = 200
+    receiver.start()
+    status, state = server.request("GET", "/api/halls/demo/state")
+    last = int(state["seq"])
+    receiver.wait_for(last, timeout=20)
+    assert_in_order(receiver, last)
+    assert receiver.seqs().count(1) == 1  # acknowledged once, never sent again
+
+
+def test_two_workers_deliver_each_receiver_once_in_order(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], fast_retries: None
+) -> None:
+    receiver = receivers()
+    config = hall_file(tmp_path, (receiver.url, receiver.secret, ["*"]))
+    server: LiveServer = live_server_factory(config=config, workers=2)
+    other: LiveServer = live_server_factory(config=config, redis_url=server.redis_url)  # a second server too
+    last = busy_morning(server, tickets=4)
+    for _ in range(4):
+        other.issue(["pension"])
+    last += 4
+    receiver.wait_for(last)
+    time.sleep(0.5)
+    assert receiver.seqs() == list(range(1, last + 1))  # a healthy receiver: each once, in order
+    assert receiver.max_in_flight == 1
+    client = sync_redis.Redis.from_url(server.redis_url, decode_responses=True)
+    lease = f"hallq:{{demo}}:webhook:{receiver_id(receiver.url)}:lease"
+    assert client.exists(lease)
+    client.close()
+
+
+def test_a_slow_receiver_never_delays_calls_or_other_receivers(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], fast_retries: None
+) -> None:
+    down = receivers()
+    down.stop()  # refuses every connection
+    healthy = receivers()
+    config = hall_file(tmp_path, (down.url, down.secret, ["*"]), (healthy.url, healthy.secret, ["*"]))
+    server: LiveServer = live_server_factory(config=config)
+    started = time.monotonic()
+    last = busy_morning(server, tickets=3)
+    assert time.monotonic() - started < 5
+    healthy.wait_for(last)
+    assert_in_order(healthy, last)
+    assert down.seqs() == []
+
+
+@pytest.mark.long
+def test_receiver_down_for_two_minutes_across_a_restart(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's test: down two minutes, hallq restarted meanwhile, default-like back-off
+    (1 s doubling to 30 s): every event delivered, in order, signature valid."""
+    monkeypatch.setenv("HALLQ_WEBHOOK_BACKOFF_MAX_S", "30")
+    receiver = receivers()
+    config = hall_file(tmp_path, (receiver.url, receiver.secret, ["*"]))
+    server: LiveServer = live_server_factory(config=config, workers=2)
+    server.issue(["register"])
+    receiver.wait_for(1)
+    receiver.stop()
+    down_until = time.monotonic() + 120
+    issued = 1
+    restarted = False
+    while time.monotonic() < down_until:
+        server.issue(["register"] if issued % 2 else ["photo"])
+        issued += 1
+        if not restarted and time.monotonic() > down_until - 60:
+            server.stop()
+            server.start()
+            restarted = True
+        time.sleep(2)
+    receiver.start()
+    status, state = server.request("GET", "/api/halls/demo/state")
+    last = int(state["seq"])
+    receiver.wait_for(last, timeout=60)
+    assert_in_order(receiver, last)
