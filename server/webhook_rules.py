@@ -18,11 +18,26 @@ from urllib.parse import urlsplit, urlunsplit
 #: Event types a receiver may ask for (CONTRACT.md, plus the ones the engine adds).
 EVENT_TYPES = frozenset(
     {
-        "ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.completed",
-        "ticket.no_show", "ticket.requeued", "ticket.transferred", "ticket.suspended", "ticket.resumed",
-        "ticket.cancelled", "ticket.expired", "ticket.rated",
-        "window.opened", "window.paused", "window.unpaused", "window.closed",
-        "hall.notice", "hall.reset", "hall.config",
+        "ticket.issued",
+        "ticket.called",
+        "ticket.recalled",
+        "ticket.started",
+        "ticket.completed",
+        "ticket.no_show",
+        "ticket.requeued",
+        "ticket.transferred",
+        "ticket.suspended",
+        "ticket.resumed",
+        "ticket.cancelled",
+        "ticket.expired",
+        "ticket.rated",
+        "window.opened",
+        "window.paused",
+        "window.unpaused",
+        "window.closed",
+        "hall.notice",
+        "hall.reset",
+        "hall.config",
     }
 )
 ALL = "*"
@@ -75,7 +90,7 @@ def backoff(attempt: int, low: float, high: float, rand: Callable[[], float] = r
     yet a retry never comes sooner than half its step.
     """
     step = min(high, low * 2 ** max(0, min(attempt - 1, 60)))
-    return step / 2 + rand() * step / 2
+    return float(step / 2 + rand() * step / 2)
 
 
 def receiver_id(url: str) -> str:

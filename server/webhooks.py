@@ -154,7 +154,7 @@ class ReceiverTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.eval(_RELEASE, 1, self.lease, self.token)  # type: ignore[misc]
+            await self.redis.eval(_RELEASE, 1, self.lease, self.token)
         await self.client.aclose()
 
     # --- the lease ------------------------------------------------------------------
@@ -164,14 +164,14 @@ class ReceiverTask:
         return bool(taken) or await self._renew()
 
     async def _renew(self) -> bool:
-        return bool(await self.redis.eval(_RENEW, 1, self.lease, self.token, self.lease_ms))  # type: ignore[misc]
+        return bool(await self.redis.eval(_RENEW, 1, self.lease, self.token, self.lease_ms))
 
     async def _save(self, **fields: Any) -> None:
         """Write the receiver's state, if this process still holds its lease."""
         args: list[Any] = [self.token, self.lease_ms]
         for name, value in fields.items():
             args += [name, "" if value is None else value]
-        written = await self.redis.eval(_GUARDED_HSET, 2, self.key, self.lease, *args)  # type: ignore[misc]
+        written = await self.redis.eval(_GUARDED_HSET, 2, self.key, self.lease, *args)
         if not written:
             raise LeaseLost
 
@@ -216,12 +216,17 @@ class ReceiverTask:
     async def _cursor(self) -> int:
         """The receiver's cursor; a new receiver starts at the hall's present seq."""
         seq = int(await self.redis.get(self.prefix + "seq") or 0)
-        await self.redis.hsetnx(self.key, "cursor", seq)  # type: ignore[misc]
-        cursor = int(await self.redis.hget(self.key, "cursor") or 0)  # type: ignore[misc]
+        await self.redis.hsetnx(self.key, "cursor", seq)
+        cursor = int(await self.redis.hget(self.key, "cursor") or 0)
         if cursor > seq:
             # the store went back in time (restarted empty, restored from an older copy)
-            log.error("hall %s: webhook %s was at seq %d, the store is at %d; following from there",
-                      self.hall_id, self.rid, cursor, seq)
+            log.error(
+                "hall %s: webhook %s was at seq %d, the store is at %d; following from there",
+                self.hall_id,
+                self.rid,
+                cursor,
+                seq,
+            )
             await self._save(cursor=seq)
             cursor = seq
         return cursor
@@ -250,7 +255,11 @@ class ReceiverTask:
                 log.error(
                     "hall %s: webhook %s missed events %d..%d: trimmed from the stream before delivery "
                     "(down longer than hall.event_retention); going on from %d",
-                    self.hall_id, self.rid, cursor + 1, first - 1, first,
+                    self.hall_id,
+                    self.rid,
+                    cursor + 1,
+                    first - 1,
+                    first,
                 )
                 metrics.WEBHOOK_DELIVERIES.labels(self.hall_id, self.rid, "trimmed").inc(lost)
                 await self._save(cursor=first - 1)
@@ -301,24 +310,38 @@ class ReceiverTask:
                 error = _describe(exc, hook.url)
             now = int(time.time() * 1000)
             if not error:
-                await self._save(cursor=seq, last_at=now, last_status=status, last_seq=seq,
-                                 last_error="", failures=0, next_at="")
+                await self._save(
+                    cursor=seq, last_at=now, last_status=status, last_seq=seq, last_error="", failures=0, next_at=""
+                )
                 metrics.WEBHOOK_DELIVERIES.labels(self.hall_id, self.rid, "ok").inc()
                 metrics.WEBHOOK_BACKLOG.labels(self.hall_id, self.rid).set(max(0, last_read - seq))
                 if attempt:
-                    log.warning("hall %s: webhook %s delivers again (seq %d after %d failures)",
-                                self.hall_id, shown_url(hook.url), seq, attempt)
+                    log.warning(
+                        "hall %s: webhook %s delivers again (seq %d after %d failures)",
+                        self.hall_id,
+                        shown_url(hook.url),
+                        seq,
+                        attempt,
+                    )
                 return
             attempt += 1
             wait = backoff(attempt, self.settings.backoff_min_s, self.settings.backoff_max_s)
-            await self._save(last_at=now, last_status=status, last_error=error, failures=attempt,
-                             next_at=now + int(wait * 1000))
+            await self._save(
+                last_at=now, last_status=status, last_error=error, failures=attempt, next_at=now + int(wait * 1000)
+            )
             outcome = "http_error" if status is not None else "network_error"
             metrics.WEBHOOK_DELIVERIES.labels(self.hall_id, self.rid, outcome).inc()
             metrics.WEBHOOK_BACKLOG.labels(self.hall_id, self.rid).set(max(1, last_read - seq + 1))
             if attempt == 1 or attempt % 10 == 0:
-                log.warning("hall %s: webhook %s failed at seq %d (%s, %d in a row); retrying in %.1f s",
-                            self.hall_id, shown_url(hook.url), seq, error, attempt, wait)
+                log.warning(
+                    "hall %s: webhook %s failed at seq %d (%s, %d in a row); retrying in %.1f s",
+                    self.hall_id,
+                    shown_url(hook.url),
+                    seq,
+                    error,
+                    attempt,
+                    wait,
+                )
             await self._sleep(wait)
 
 
@@ -354,9 +377,7 @@ class Deliveries:
     def reconcile(self) -> list[ReceiverTask]:
         """Start tasks for receivers new in the hall files; return those no longer listed."""
         wanted = {
-            (hall_id, receiver_id(w.url))
-            for hall_id, hall in self.runtime.halls.items()
-            for w in hall.hall.webhooks
+            (hall_id, receiver_id(w.url)) for hall_id, hall in self.runtime.halls.items() for w in hall.hall.webhooks
         }
         for key in wanted - set(self.receivers):
             receiver = ReceiverTask(self.runtime, key[0], key[1], self.settings)
@@ -400,21 +421,23 @@ async def report(redis: Redis, hall: Hall) -> list[dict[str, Any]]:
         def number(name: str, state: dict[str, str] = state) -> int | None:
             return int(state[name]) if state.get(name) else None
 
-        result.append({
-            "id": receiver_id(hook.url),
-            "url": shown_url(hook.url),
-            "events": list(hook.events),
-            "cursor": cursor,
-            "seq": seq,
-            "backlog": max(0, seq - cursor) if cursor is not None else 0,
-            "last_at": number("last_at"),
-            "last_status": number("last_status"),
-            "last_seq": number("last_seq"),
-            "last_error": state.get("last_error") or None,
-            "failures": number("failures") or 0,
-            "next_at": number("next_at"),
-            "delivering": int(values[2 + 2 * index]) > 0,
-        })
+        result.append(
+            {
+                "id": receiver_id(hook.url),
+                "url": shown_url(hook.url),
+                "events": list(hook.events),
+                "cursor": cursor,
+                "seq": seq,
+                "backlog": max(0, seq - cursor) if cursor is not None else 0,
+                "last_at": number("last_at"),
+                "last_status": number("last_status"),
+                "last_seq": number("last_seq"),
+                "last_error": state.get("last_error") or None,
+                "failures": number("failures") or 0,
+                "next_at": number("next_at"),
+                "delivering": int(values[2 + 2 * index]) > 0,
+            }
+        )
     return result
 
 

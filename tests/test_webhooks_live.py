@@ -148,7 +148,7 @@ def test_receiver_down_across_a_restart_gets_everything_in_order(
     time.sleep(0.5)
     receiver.status = 200
     receiver.start()
-    status, state = server.request("GET", "/api/halls/demo/state")
+    _status, state = server.request("GET", "/api/halls/demo/state")
     last = int(state["seq"])
     receiver.wait_for(last, timeout=20)
     assert_in_order(receiver, last)
@@ -217,7 +217,7 @@ def test_receiver_down_for_two_minutes_across_a_restart(
             restarted = True
         time.sleep(2)
     receiver.start()
-    status, state = server.request("GET", "/api/halls/demo/state")
+    _status, state = server.request("GET", "/api/halls/demo/state")
     last = int(state["seq"])
     receiver.wait_for(last, timeout=60)
     assert_in_order(receiver, last)

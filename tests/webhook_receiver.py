@@ -51,7 +51,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 with receiver.lock:
                     receiver.in_flight += 1
                     receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
@@ -61,9 +61,15 @@ class Receiver:
                     status = receiver.status
                     if status < 300:
                         with receiver.lock:
-                            receiver.deliveries.append(Delivery(
-                                int(self.headers.get("X-Hallq-Seq", "0")), json.loads(raw), raw, valid, time.time(),
-                            ))
+                            receiver.deliveries.append(
+                                Delivery(
+                                    int(self.headers.get("X-Hallq-Seq", "0")),
+                                    json.loads(raw),
+                                    raw,
+                                    valid,
+                                    time.time(),
+                                )
+                            )
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
