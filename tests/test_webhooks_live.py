@@ -138,7 +138,7 @@ def test_receiver_down_across_a_restart_gets_everything_in_order(
     clerk = server.login("s01")
     assert server.act(clerk, "1", "call_next")[0] == 200
     admin = server.login("admin", "admin1234")
-    status, report = server.request("GET", "/api/halls/demo/webhooks", token=admin)
+    _status, report = server.request("GET", "/api/halls/demo/webhooks", token=admin)
     (item,) = report["webhooks"]
     assert item["backlog"] >= 3 and item["failures"] >= 1 and item["last_error"]
     assert item["last_seq"] == 1
