@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -122,3 +123,18 @@ def valid_url(url: str) -> str | None:
     if not parts.hostname:
         return "has no host"
     return None
+
+
+_URL_LINE = re.compile(r'^(\s*url\s*=\s*)"([^"]*)"(.*)$')
+
+
+def redact_line(line: str) -> str:
+    """A hall-file line as the manager page shows it: a ``secret`` hidden, a ``url`` without
+    credentials or query (the hall file is shown whole; the rest of the line is kept)."""
+    stripped = line.strip()
+    if stripped.startswith("secret") and "=" in stripped:
+        return line[: len(line) - len(line.lstrip())] + 'secret = "(hidden)"'
+    match = _URL_LINE.match(line)
+    if match and valid_url(match.group(2)) is None:
+        return f'{match.group(1)}"{shown_url(match.group(2))}"{match.group(3)}'
+    return line

@@ -19,6 +19,7 @@ from server.webhook_rules import (
     backoff,
     body,
     receiver_id,
+    redact_line,
     scrub,
     shown_url,
     sign,
@@ -164,3 +165,11 @@ def test_every_known_type_is_accepted() -> None:
     events = ", ".join(f'"{t}"' for t in sorted(EVENT_TYPES))
     hall = parse_hall(demo_text() + f'\n[[webhooks]]\nurl = "http://h/x"\nsecret = "k"\nevents = [{events}]\n')
     assert set(hall.webhooks[0].events) == EVENT_TYPES
+
+
+def test_the_hall_file_shown_hides_secrets_and_url_keys() -> None:
+    assert redact_line('secret = "s3cret"') == 'secret = "(hidden)"'
+    assert redact_line('  secret="s3cret" # ours') == '  secret = "(hidden)"'
+    assert redact_line('url = "https://u:p@h.example.com/x?key=1"  # sms') == 'url = "https://h.example.com/x"  # sms'
+    assert redact_line('name = "secretariat"') == 'name = "secretariat"'
+    assert redact_line('url = "not a url"') == 'url = "not a url"'

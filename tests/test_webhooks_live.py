@@ -221,3 +221,51 @@ def test_receiver_down_for_two_minutes_across_a_restart(
     last = int(state["seq"])
     receiver.wait_for(last, timeout=60)
     assert_in_order(receiver, last)
+
+
+def test_manager_page_lists_receivers_with_last_delivery_backlog_and_error(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], fast_retries: None, browser: Any
+) -> None:
+    healthy = receivers()
+    down = receivers()
+    down.stop()
+    config = hall_file(
+        tmp_path,
+        (healthy.url + "?access_key=zzq-key", healthy.secret, ["*"]),
+        (down.url, down.secret, ["ticket.issued"]),
+    )
+    server: LiveServer = live_server_factory(config=config)
+    server.issue(["register"])
+    server.issue(["photo"])
+    healthy.wait_for(2)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # a Content-Security-Policy refusal (inline script or style) shows only on the console
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("response", lambda r: errors.append(r.url) if r.status >= 400 and "webhook" in r.url else None)
+    try:
+        page.goto(f"{server.url}/admin/demo")
+        page.fill("#login-staff", "admin")
+        page.fill("#login-pin", "admin1234")
+        page.click("#login-submit")
+        ok_row = page.locator(f'#webhooks-table tr[data-receiver="{receiver_id(healthy.url + "?access_key=zzq-key")}"]')
+        bad_row = page.locator(f'#webhooks-table tr[data-receiver="{receiver_id(down.url)}"]')
+        ok_row.wait_for(timeout=10_000)
+        cells = ok_row.locator("td").all_inner_texts()
+        assert cells[0] == healthy.url
+        page.wait_for_function("document.getElementById('config-text').textContent.includes('[[webhooks]]')")
+        assert "zzq-key" not in page.content() and healthy.secret not in page.content()
+        assert cells[1] == "全部" and cells[3] == "成功 200" and cells[4] == "0" and cells[5] == "—"
+        assert bad_row.get_attribute("class") == "attention"
+        bad = bad_row.locator("td").all_inner_texts()
+        assert bad[1] == "ticket.issued" and bad[4] == "2" and bad[3].startswith("失败")
+        assert "ConnectError" in bad[5]
+        assert page.locator("#webhooks-empty").is_hidden()
+        page.click("[data-lang-switch]")
+        page.wait_for_function("document.querySelector('#webhooks-card h2').textContent === 'Webhooks'")
+        assert ok_row.locator("td").nth(3).inner_text() == "OK 200"
+    finally:
+        context.close()
+    assert errors == []
