@@ -33,6 +33,7 @@ import logging
 import os
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -94,11 +95,14 @@ class Settings:
             value = os.environ.get(name)
             return float(value) if value else default
 
+        timeout = number("HALLQ_WEBHOOK_TIMEOUT_S", 5.0)
         return cls(
             backoff_min_s=number("HALLQ_WEBHOOK_BACKOFF_MIN_S", 1.0),
             backoff_max_s=number("HALLQ_WEBHOOK_BACKOFF_MAX_S", 300.0),
-            lease_s=number("HALLQ_WEBHOOK_LEASE_S", 15.0),
-            timeout_s=number("HALLQ_WEBHOOK_TIMEOUT_S", 5.0),
+            # the lease must outlast a renewal interval (a third of it) plus the longest POST,
+            # or a slow receiver would let a second process start delivering meanwhile
+            lease_s=max(number("HALLQ_WEBHOOK_LEASE_S", 15.0), 2 * (timeout + 1)),
+            timeout_s=timeout,
         )
 
 
@@ -123,6 +127,9 @@ class ReceiverTask:
         self.lease = self.key + ":lease"
         self.token = secrets.token_hex(8)
         self.wake = asyncio.Event()
+        #: Events this process's hub read (enriched), so a live receiver needs no XRANGE.
+        self.handed: deque[tuple[int, dict[str, Any]]] = deque(maxlen=BATCH * 10)
+        self.renewed = 0.0
         self.prefix = keys_prefix(hall_id)
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(2.0, settings.timeout_s)),
@@ -161,19 +168,32 @@ class ReceiverTask:
 
     async def _acquire(self) -> bool:
         taken = await self.redis.set(self.lease, self.token, nx=True, px=self.lease_ms)
+        if taken:
+            self.renewed = time.monotonic()
         return bool(taken) or await self._renew()
 
     async def _renew(self) -> bool:
-        return bool(await self.redis.eval(_RENEW, 1, self.lease, self.token, self.lease_ms))
+        held = bool(await self.redis.eval(_RENEW, 1, self.lease, self.token, self.lease_ms))
+        if held:
+            self.renewed = time.monotonic()
+        return held
+
+    async def _renew_if_due(self) -> None:
+        """Renew the lease when a third of it has passed since the last renewal (every write
+        of the state renews it too, so a busy receiver costs no extra round trip)."""
+        if time.monotonic() - self.renewed > self.settings.lease_s / 3 and not await self._renew():
+            raise LeaseLost
 
     async def _save(self, **fields: Any) -> None:
         """Write the receiver's state, if this process still holds its lease."""
         args: list[Any] = [self.token, self.lease_ms]
         for name, value in fields.items():
             args += [name, "" if value is None else value]
+        renewed = time.monotonic()
         written = await self.redis.eval(_GUARDED_HSET, 2, self.key, self.lease, *args)
         if not written:
             raise LeaseLost
+        self.renewed = renewed
 
     async def _sleep(self, seconds: float, wake: bool = False) -> None:
         """Wait, renewing the lease (and, with ``wake``, return early on a new event)."""
@@ -238,6 +258,10 @@ class ReceiverTask:
             if self.config() is None:
                 return  # removed from the hall file: the manager stops this task
             self.wake.clear()
+            batch = self._handed_after(cursor)
+            if batch:
+                cursor = await self._deliver_batch(batch)
+                continue
             entries: Any = await self.redis.xrange(self.prefix + "events", f"{cursor + 1}-0", "+", count=BATCH)
             if not entries:
                 seq = int(await self.redis.get(self.prefix + "seq") or 0)
@@ -246,8 +270,7 @@ class ReceiverTask:
                     cursor = await self._cursor()
                     continue
                 await self._sleep(IDLE_S, wake=True)
-                if not await self._renew():
-                    raise LeaseLost
+                await self._renew_if_due()
                 continue
             first = int(entries[0][0].split("-")[0])
             if first > cursor + 1:
@@ -264,21 +287,43 @@ class ReceiverTask:
                 metrics.WEBHOOK_DELIVERIES.labels(self.hall_id, self.rid, "trimmed").inc(lost)
                 await self._save(cursor=first - 1)
                 cursor = first - 1
-            skipped = False
-            for entry_id, fields in entries:
-                seq = int(entry_id.split("-")[0])
-                event = json.loads(fields["e"])
-                found = self.config()
-                if found is None:
-                    return
-                if wants(found[1].events, str(event.get("type", ""))):
-                    await self._post_until_ok(seq, event, int(entries[-1][0].split("-")[0]))
-                    skipped = False
-                else:
-                    skipped = True
-                cursor = seq
-            if skipped:
-                await self._save(cursor=cursor)
+            found = self.config()
+            if found is None:
+                return
+            hall = found[0]
+            read = [(int(i.split("-")[0]), enrich(hall, json.loads(f["e"]))) for i, f in entries]
+            cursor = await self._deliver_batch(read)
+
+    def _handed_after(self, cursor: int) -> list[tuple[int, dict[str, Any]]]:
+        """The events the hub handed over that follow ``cursor`` without a gap, if any."""
+        while self.handed and self.handed[0][0] <= cursor:
+            self.handed.popleft()
+        if not self.handed or self.handed[0][0] != cursor + 1:
+            return []
+        batch: list[tuple[int, dict[str, Any]]] = []
+        for seq, event in self.handed:
+            if seq != cursor + 1 + len(batch):
+                break
+            batch.append((seq, event))
+        return batch
+
+    async def _deliver_batch(self, batch: list[tuple[int, dict[str, Any]]]) -> int:
+        """Deliver consecutive (seq, enriched event) in order; the new cursor."""
+        cursor = batch[0][0] - 1
+        skipped = False
+        for seq, event in batch:
+            found = self.config()
+            if found is None:
+                raise LeaseLost  # removed from the hall file meanwhile; the cursor stays
+            if wants(found[1].events, str(event.get("type", ""))):
+                await self._post_until_ok(seq, event, batch[-1][0])
+                skipped = False
+            else:
+                skipped = True
+            cursor = seq
+        if skipped:
+            await self._save(cursor=cursor)
+        return cursor
 
     async def _post_until_ok(self, seq: int, event: dict[str, Any], last_read: int) -> None:
         """POST one event until the receiver answers 2xx, backing off between attempts."""
@@ -287,16 +332,15 @@ class ReceiverTask:
             found = self.config()
             if found is None:
                 raise LeaseLost  # removed meanwhile; the cursor stays where it is
-            hall, hook = found
-            payload = body(enrich(hall, dict(event)))
+            hook = found[1]
+            payload = body(event)
             headers = {
                 "Content-Type": "application/json",
                 SIGNATURE_HEADER: sign(hook.secret, payload),
                 SEQ_HEADER: str(seq),
                 "X-Hallq-Event": str(event.get("type", "")),
             }
-            if not await self._renew():
-                raise LeaseLost
+            await self._renew_if_due()
             status: int | None = None
             error = ""
             try:
@@ -368,6 +412,7 @@ class Deliveries:
                 if "seq" in event:
                     for (hid, _rid), receiver in self.receivers.items():
                         if hid == hall_id:
+                            receiver.handed.append((int(event["seq"]), event))
                             receiver.wake.set()
 
             hall.hub.listeners.append(wake)

@@ -23,10 +23,11 @@ from tests.webhook_receiver import Receiver
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Back-off of 0.1 s doubling to 0.4 s, leases of 2 s: the retries a test can wait for."""
+    """Back-off of 0.1 s doubling to 0.4 s, leases of 4 s: the retries a test can wait for."""
     monkeypatch.setenv("HALLQ_WEBHOOK_BACKOFF_MIN_S", "0.1")
     monkeypatch.setenv("HALLQ_WEBHOOK_BACKOFF_MAX_S", "0.4")
     monkeypatch.setenv("HALLQ_WEBHOOK_LEASE_S", "2")
+    monkeypatch.setenv("HALLQ_WEBHOOK_TIMEOUT_S", "1")
 
 
 @pytest.fixture
