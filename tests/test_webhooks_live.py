@@ -270,3 +270,33 @@ def test_manager_page_lists_receivers_with_last_delivery_backlog_and_error(
     finally:
         context.close()
     assert errors == []
+
+
+def test_events_trimmed_before_delivery_are_counted_and_skipped(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], fast_retries: None
+) -> None:
+    """A receiver down longer than the stream keeps events: it goes on from the oldest kept."""
+    receiver = receivers()
+    config = hall_file(tmp_path, (receiver.url, receiver.secret, ["*"]))
+    server: LiveServer = live_server_factory(config=config)
+    server.issue(["register"])
+    receiver.wait_for(1)
+    receiver.stop()
+    for _ in range(5):
+        server.issue(["register"])  # seqs 2..6 while it is down
+    # restarted (a process keeps the last events it read in memory, and would still send them)
+    server.stop()
+    client = sync_redis.Redis.from_url(server.redis_url, decode_responses=True)
+    client.xtrim("hallq:{demo}:events", minid="5-0", approximate=False)  # as retention would: 2..4 are gone
+    client.close()
+    server.start()
+    server.issue(["photo"])  # seq 7
+    receiver.start()
+    receiver.wait_for(4)  # 1, then 5, 6, 7
+    time.sleep(0.3)
+    assert receiver.seqs() == [1, 5, 6, 7]
+    assert all(d.valid for d in receiver.deliveries)
+    _status, text = server.request("GET", "/metrics")
+    rid = receiver_id(receiver.url)
+    assert f'hallq_webhook_deliveries_total{{hall="demo",outcome="trimmed",receiver="{rid}"}} 3.0' in text
+    assert "missed events 2..4" in server.log_path.read_text()
