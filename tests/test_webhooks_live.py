@@ -121,6 +121,7 @@ def test_every_event_in_order_signed_without_tokens_and_filtered(
     assert server.request("GET", "/api/halls/demo/webhooks")[0] == 401
     status, text = server.request("GET", "/metrics")
     assert f'hallq_webhook_deliveries_total{{hall="demo",outcome="ok",receiver="{first["id"]}"}} {float(last)}' in text
+    assert f'hallq_webhook_backlog{{hall="demo",receiver="{first["id"]}"}} 0.0' in text
 
 
 def test_receiver_down_across_a_restart_gets_everything_in_order(
@@ -154,6 +155,7 @@ def test_receiver_down_across_a_restart_gets_everything_in_order(
     receiver.wait_for(last, timeout=20)
     assert_in_order(receiver, last)
     assert receiver.seqs().count(1) == 1  # acknowledged once, never sent again
+    assert receiver.secret not in server.log_path.read_text()  # failures were logged, never the secret
 
 
 def test_two_workers_deliver_each_receiver_once_in_order(
