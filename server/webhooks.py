@@ -215,7 +215,9 @@ class ReceiverTask:
         delay = 0.5
         while True:
             try:
-                if await self._acquire():
+                if self.config() is None:
+                    await asyncio.sleep(1.0)  # removed from the hall file: the manager stops us
+                elif await self._acquire():
                     await self._deliver()
                 else:
                     metrics.WEBHOOK_BACKLOG.labels(self.hall_id, self.rid).set(0)
@@ -248,6 +250,7 @@ class ReceiverTask:
                 seq,
             )
             await self._save(cursor=seq)
+            self.handed.clear()  # events of the store we no longer follow
             cursor = seq
         return cursor
 

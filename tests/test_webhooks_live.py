@@ -196,6 +196,7 @@ def test_a_slow_receiver_never_delays_calls_or_other_receivers(
 
 
 @pytest.mark.long
+@pytest.mark.timeout(400)
 def test_receiver_down_for_two_minutes_across_a_restart(
     tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,3 +303,34 @@ def test_events_trimmed_before_delivery_are_counted_and_skipped(
     rid = receiver_id(receiver.url)
     assert f'hallq_webhook_deliveries_total{{hall="demo",outcome="trimmed",receiver="{rid}"}} 3.0' in text
     assert "missed events 2..4" in server.log_path.read_text()
+
+
+def test_receivers_follow_reloads_of_the_hall_file(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], fast_retries: None
+) -> None:
+    receiver = receivers()
+    config = hall_file(tmp_path)  # no receiver yet
+    server: LiveServer = live_server_factory(config=config)
+    server.issue(["register"])  # seq 1: before the receiver existed
+    hall_file(tmp_path, (receiver.url, receiver.secret, ["ticket.issued"]))
+    admin = server.login("admin", "admin1234")
+    status, answer = server.request("POST", "/api/halls/demo/reload", token=admin)
+    assert status == 200 and answer["changed"], answer
+    status, report = server.request("GET", "/api/halls/demo/webhooks", token=admin)
+    assert [w["url"] for w in report["webhooks"]] == [receiver.url]
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and not server.request("GET", "/api/halls/demo/webhooks", token=admin)[1]["webhooks"][0]["delivering"]
+    ):
+        time.sleep(0.1)
+    issued = server.issue(["photo"])
+    (delivery,) = receiver.wait_for(1)
+    assert delivery.event["ticket"]["number"] == issued["ticket"]["number"] and delivery.valid
+    hall_file(tmp_path)  # removed again
+    assert server.request("POST", "/api/halls/demo/reload", token=admin)[0] == 200
+    time.sleep(3)  # the receiver's task is stopped within 2 s
+    server.issue(["register"])
+    time.sleep(0.5)
+    assert len(receiver.deliveries) == 1
+    assert server.request("GET", "/api/halls/demo/webhooks", token=admin)[1]["webhooks"] == []
