@@ -27,6 +27,7 @@ from server.queue.engine import ACTIONS, hall_of_token, keys_prefix
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
 from server.validation import Field, read_json
+from server.webhook_rules import redact_line
 
 STAFF = ("clerk", "desk", "admin")
 CLERKS = ("clerk", "admin")
@@ -500,7 +501,7 @@ async def hall_file(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     require(await session_of(request), hall.hall.id, ADMIN)
     lines = [
-        'pin_hash = "(hidden)"' if line.strip().startswith("pin_hash") else line
+        'pin_hash = "(hidden)"' if line.strip().startswith("pin_hash") else redact_line(line)
         for line in hall.hall.source_text.splitlines()
     ]
     return Response("\n".join(lines) + "\n", media_type="text/plain; charset=utf-8")

@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import api, audio, audit, booking_api, metrics, pages, reload, screens, sockets
+from server import api, audio, audit, booking_api, metrics, pages, reload, screens, sockets, webhooks
 from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
@@ -75,9 +75,12 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         await runtime.start()
         app.state.runtime = runtime
         operations = await start_operations(runtime)
+        deliveries = webhooks.Deliveries(runtime)
+        deliveries.start()
         try:
             yield
         finally:
+            await deliveries.stop()
             await stop_operations(operations)
             await runtime.stop()
 
@@ -88,6 +91,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *metrics.routes,
             *screens.routes,
             *audit.routes,
+            *webhooks.routes,
             *reload.routes,
             *sockets.routes,
             *audio.routes,

@@ -132,6 +132,17 @@ class Appointments:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """A receiver of the hall's events (``[[webhooks]]``); see :mod:`server.webhooks`."""
+
+    url: str
+    #: signs every body; never logged nor shown (``repr`` leaves it out)
+    secret: str = field(repr=False)
+    #: event types it gets; ``("*",)`` for all
+    events: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
 class Hall:
     id: str
     name: Mapping[str, str]
@@ -149,6 +160,7 @@ class Hall:
     source_text: str = field(default="", repr=False, compare=False)
     #: ``[appointments]``; None when the hall takes none
     appointments: Appointments | None = None
+    webhooks: tuple[Webhook, ...] = ()
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -409,7 +421,7 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments"))
+        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -449,6 +461,7 @@ class _Parser:
         appointments = None
         if "appointments" in root:
             appointments = self.appointments(self.table(root, "appointments", "appointments"), services)
+        webhooks = self.webhooks(root.get("webhooks"))
         for service in services:
             # (a service without a valid id has been reported already)
             if service.id and not any(service.id in w.services for w in windows):
@@ -463,7 +476,7 @@ class _Parser:
             id=hall_id, name=name, languages=tuple(languages), timezone=timezone, hours=hours,
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
-            rules=rules, source_text=self.text, appointments=appointments,
+            rules=rules, source_text=self.text, appointments=appointments, webhooks=webhooks,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -635,6 +648,48 @@ class _Parser:
             ),
             days_ahead=self.integer(raw, "days_ahead", "appointments.days_ahead", 14, 0, 90),
         )
+
+    def webhooks(self, raw: Any) -> tuple[Webhook, ...]:
+        """``[[webhooks]]``: url (http/https), secret (non-empty), events (known types or "*").
+        A problem never quotes the secret, and shows a URL without its credentials or query."""
+        from server.webhook_rules import ALL, EVENT_TYPES, shown_url, valid_url
+
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.problem("webhooks", "must be a list of [[webhooks]] tables")
+            return ()
+        result: list[Webhook] = []
+        seen: set[str] = set()
+        for index, item in enumerate(raw):
+            path = f"webhooks[{index}]"
+            if not isinstance(item, Mapping):
+                self.problem(path, "must be a table")
+                continue
+            self.known(item, path, ("url", "secret", "events"))
+            url = self.string(item, "url", f"{path}.url")
+            why = valid_url(url) if url else None
+            if why:
+                self.problem(f"{path}.url", why)
+            elif url in seen:
+                self.problem(f"{path}.url", f"receiver {shown_url(url)} is listed twice")
+            seen.add(url)
+            secret = item.get("secret")
+            if not isinstance(secret, str) or not secret.strip():
+                self.problem(f"{path}.secret", "must be a non-empty string (the key that signs every body)")
+                secret = ""
+            events = item.get("events", [ALL])
+            if not isinstance(events, list) or not events:
+                self.problem(f"{path}.events", 'must list event types, or ["*"] for all')
+                events = []
+            for nth, kind in enumerate(events):
+                if kind != ALL and kind not in EVENT_TYPES:
+                    self.problem(
+                        f"{path}.events",
+                        f"unknown event type {kind!r} (item {nth + 1}); known: {', '.join(sorted(EVENT_TYPES))}",
+                    )
+            result.append(Webhook(url=url, secret=secret, events=tuple(str(e) for e in events)))
+        return tuple(result)
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
         self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s", "windows_per_clerk"))

@@ -33,6 +33,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     Gauge,
     Histogram,
     generate_latest,
@@ -85,6 +86,21 @@ HTTP_SECONDS = Histogram(
     "HTTP request latency by method, route template and status",
     ["method", "route", "status"],
     buckets=_LATENCY_BUCKETS,
+)
+
+#: Webhooks (server/webhooks.py): ``receiver`` is the receiver's id (a hash of its URL, as
+#: ``GET /api/halls/{hall}/webhooks`` lists it), never the URL, which may hold credentials.
+WEBHOOK_DELIVERIES = Counter(
+    "hallq_webhook_deliveries",
+    "Webhook attempts by outcome: ok (2xx), http_error, network_error (refused, timeout), "
+    "trimmed (events gone from the stream before they could be delivered)",
+    ["hall", "receiver", "outcome"],
+)
+WEBHOOK_BACKLOG = Gauge(
+    "hallq_webhook_backlog",
+    "Events after a webhook receiver's cursor, as seen by the process delivering to it",
+    ["hall", "receiver"],
+    multiprocess_mode="livemax",
 )
 
 

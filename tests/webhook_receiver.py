@@ -1,0 +1,107 @@
+"""A real webhook receiver for tests: ``http.server`` in a thread on a loopback port.
+
+It checks every request's signature against its secret, and records each delivery as
+(seq header, body, signature valid, time received). ``status`` sets what it answers
+(503 while "failing"); :meth:`stop` closes the port for real (connections refused) and
+:meth:`start` opens the same port again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from server.embedded import free_port
+from server.webhook_rules import verify
+
+
+@dataclass
+class Delivery:
+    seq: int
+    event: dict[str, Any]
+    raw: bytes
+    valid: bool
+    received: float  # time.time()
+
+
+class Receiver:
+    """Records what hallq posts to ``url``; thread-safe."""
+
+    def __init__(self, secret: str = "test-webhook-secret", path: str = "/hook") -> None:
+        self.secret = secret
+        self.port = free_port()
+        self.path = path
+        self.status = 200
+        self.deliveries: list[Delivery] = []
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                with receiver.lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                try:
+                    raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                    valid = verify(receiver.secret, raw, self.headers.get("X-Hallq-Signature", ""))
+                    status = receiver.status
+                    if status < 300:
+                        with receiver.lock:
+                            receiver.deliveries.append(
+                                Delivery(
+                                    int(self.headers.get("X-Hallq-Seq", "0")),
+                                    json.loads(raw),
+                                    raw,
+                                    valid,
+                                    time.time(),
+                                )
+                            )
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def seqs(self) -> list[int]:
+        with self.lock:
+            return [d.seq for d in self.deliveries]
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Delivery]:
+        """Wait until ``count`` deliveries arrived (distinct seqs); all of them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len({d.seq for d in self.deliveries}) >= count:
+                    return list(self.deliveries)
+            time.sleep(0.05)
+        with self.lock:
+            raise AssertionError(f"{len(self.deliveries)} deliveries of {count}: {[d.seq for d in self.deliveries]}")
