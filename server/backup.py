@@ -113,8 +113,14 @@ def hall_pattern(hall: str) -> str:
 
 
 def connect(url: str) -> redis.Redis:
-    """A client of the store at ``url``, raw bytes in and out."""
-    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+    """A client of the store at ``url`` (any ``REDIS_URL`` form), raw bytes in and out."""
+    from server import store
+
+    try:
+        spec = store.parse(url)
+    except store.StoreURLError as exc:
+        raise BackupError(str(exc)) from exc
+    return store.sync_client(spec)
 
 
 def scan_groups(client: redis.Redis) -> tuple[set[str], list[bytes]]:
