@@ -181,8 +181,8 @@ def sync_client(spec: StoreSpec, *, socket_timeout: float = 60.0, connect_timeou
     return cast(
         redis.Redis,
         SyncCluster(
-            startup_nodes=[SyncNode(host, port) for host, port in spec.hosts],
-            password=spec.password,  # type: ignore[no-untyped-call]
+            startup_nodes=[SyncNode(host, port) for host, port in spec.hosts],  # type: ignore[no-untyped-call]
+            password=spec.password,
             socket_connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
         ),
