@@ -11,8 +11,10 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -21,7 +23,7 @@ from server.auth import Sessions
 from server.config import Hall
 from server.embedded import disk_full
 from server.events import HallHub, PadTracker, VisitorTracker
-from server.queue.engine import Engine
+from server.queue.engine import Engine, keys_prefix
 from server.queue.errors import Refusal
 from server.reader import StreamReader
 from server.screens import ScreenRegistry
@@ -140,13 +142,20 @@ class Runtime:
             return
         for item in found["expired"]:
             log.warning(
-                "hall %s: ticket %s (%s, %s) expired: %s", engine.hall.id, item["number"],
-                ",".join(item["services"]), item["status"], item["reason"],
+                "hall %s: ticket %s (%s, %s) expired: %s",
+                engine.hall.id,
+                item["number"],
+                ",".join(item["services"]),
+                item["status"],
+                item["reason"],
             )
         for item in found["returned"]:
             log.warning(
                 "hall %s: ticket %s went back to its services' line from window %s: %s",
-                engine.hall.id, item["number"], item["window"], item["reason"],
+                engine.hall.id,
+                item["number"],
+                item["window"],
+                item["reason"],
             )
 
     def hall(self, hall_id: str) -> HallRuntime:
@@ -167,6 +176,38 @@ class Runtime:
         """503 until the engines have their hashing key (Redis answered once since start-up)."""
         if not self.ready.is_set():
             raise Refusal("redis_unavailable", "the queue store is unreachable; try again shortly")
+
+    async def store_problems(self) -> dict[str, str]:
+        """Per hall, why its store does not take writes now; empty when every hall's does.
+
+        Each hall's slot gets one small write (``hallq:{hall}:alive``): a read-only replica,
+        a node that is down or a MOVED the client cannot follow shows up as that hall's
+        error; a hall whose stream reader cannot read is named too (its screens are dark).
+        """
+        ids = list(self.halls)
+        now = str(int(time.time() * 1000))
+        results: list[Any]
+        if self.spec.kind == "cluster":
+            # one write per hall, each to its own master: a master that is down names only its halls
+            results = await asyncio.gather(
+                *(asyncio.wait_for(self.redis.set(keys_prefix(h) + "alive", now, px=60_000), 5) for h in ids),
+                return_exceptions=True,
+            )
+        else:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for hall_id in ids:
+                        pipe.set(keys_prefix(hall_id) + "alive", now, px=60_000)
+                    results = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                results = [exc] * len(ids)
+        problems: dict[str, str] = {}
+        for hall_id, result in zip(ids, results, strict=True):
+            if isinstance(result, BaseException):
+                problems[hall_id] = f"not writable: {type(result).__name__}: {result}".strip()
+            elif not self.halls[hall_id].hub.redis_up:
+                problems[hall_id] = "reader down: its screens cannot get events"
+        return problems
 
     async def _connect(self, configured: str | None) -> None:
         """Wait for Redis as long as it takes, then give every engine the hashing key (the
