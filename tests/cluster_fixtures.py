@@ -28,12 +28,31 @@ def require_debian_redis() -> None:
         pytest.fail(f"{REDIS_SERVER} and redis-cli are needed (apt-get install redis-server)")
 
 
+def low_free_port() -> int:
+    """A free port below 55535: a cluster node also listens on its port + 10000."""
+    while True:
+        port = free_port()
+        if port <= 55_000 and free_port_at(port + 10_000):
+            return port
+
+
+def free_port_at(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class RedisNode:
     """One real redis-server (or sentinel) process."""
 
     folder: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=low_free_port)
     extra: list[str] = field(default_factory=list)
     sentinel: bool = False
     process: subprocess.Popen[bytes] | None = None
@@ -105,7 +124,11 @@ class Cluster:
 def start_cluster(folder: Path) -> Cluster:
     """3 masters with a replica each, slots assigned, every node agreeing."""
     require_debian_redis()
-    options = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000"]
+    options = [
+        "cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+        # a master lost with its replica takes only its own slots (halls) down, not the city
+        "cluster-require-full-coverage no",
+    ]
     nodes = [RedisNode(folder / f"node{i}", extra=options) for i in range(6)]
     cluster = Cluster(nodes[:3], nodes[3:])
     try:
@@ -136,6 +159,11 @@ def start_cluster(folder: Path) -> Cluster:
         # --cluster-replicas picks the pairs itself: read who is master now
         cluster.masters = [n for n in nodes if n.client().info("replication")["role"] == "master"]
         cluster.replicas = [n for n in nodes if n not in cluster.masters]
+        deadline = time.monotonic() + 30
+        while any(r.client().info("replication").get("master_link_status") != "up" for r in cluster.replicas):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the replicas did not sync")
+            time.sleep(0.1)
         return cluster
     except BaseException:
         cluster.stop()
@@ -194,9 +222,8 @@ def start_sentinels(folder: Path) -> SentinelSet:
             sentinel.start()
         deadline = time.monotonic() + 20
         while True:  # every sentinel knows the replica and the other sentinels
-            states = [s.client().execute_command("SENTINEL", "master", "hallq") for s in sentinels]
-            fields = [dict(zip(st[::2], st[1::2], strict=False)) for st in states]
-            if all(int(f["num-slaves"]) >= 1 and int(f["num-other-sentinels"]) >= 2 for f in fields):
+            fields = [s.client().sentinel_master("hallq") for s in sentinels]
+            if all(int(f["num-slaves"]) >= 1 and int(f["num-other-sentinels"]) >= 2 for f in fields):  # noqa: PLR2004
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sentinels did not settle: {fields}")
