@@ -256,7 +256,7 @@ class Runtime:
             for runtime in self.halls.values():
                 try:
                     await runtime.engine.rollover()
-                except (RedisError, OSError) as exc:
+                except (RedisError, OSError, Refusal) as exc:  # e.g. no replica confirmed it: next round
                     log.debug("rollover check skipped: %s", exc)
                 except Exception:
                     log.exception("rollover of hall %s failed", runtime.hall.id)

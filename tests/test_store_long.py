@@ -173,13 +173,19 @@ def test_sentinel_failover_loses_nothing_acknowledged(
         old_port = sentinel_set.master.port
         sentinel_set.master.kill()
         deadline = time.monotonic() + 30
-        while sentinel_set.current_master_port() == old_port or len(acknowledged) < before + 20:
-            assert time.monotonic() < deadline, "no failover, or nothing acknowledged after it"
-            time.sleep(0.2)
-        # the old master returns (empty, believing it is a master) until Sentinel demotes it
+        while sentinel_set.current_master_port() == old_port:
+            assert time.monotonic() < deadline, "no failover"
+            time.sleep(0.1)
+        # With WAIT 1 the new master, alone, acknowledges nothing (a replica must hold each
+        # write). The old master returns empty, believing it is a master, until Sentinel
+        # makes it the new master's replica: hallq must not acknowledge anything on it.
+        time.sleep(1)
         sentinel_set.master.process = None
         sentinel_set.master.start()
-        time.sleep(3)
+        after_failover = len(acknowledged)
+        while len(acknowledged) < after_failover + 20:
+            assert time.monotonic() < deadline, "nothing acknowledged after the failover"
+            time.sleep(0.2)
         stop.set()
         for thread in issuers:
             thread.join(40)
