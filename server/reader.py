@@ -50,6 +50,7 @@ class StreamReader:
         self._task: asyncio.Task[None] | None = None
         self._nodes: dict[tuple[str, int], Redis] = {}
         self._groups: dict[tuple[str, int], list[HallHub]] | None = None
+        self._refresh: asyncio.Task[None] | None = None
 
     def add(self, hub: HallHub) -> None:
         """Follow ``hub``'s hall from the next round on."""
@@ -123,18 +124,23 @@ class StreamReader:
 
     # --- Redis Cluster --------------------------------------------------
 
-    def _regroup(self) -> dict[tuple[str, int], list[HallHub]]:
+    async def _regroup(self) -> tuple[dict[tuple[str, int], list[HallHub]], bool]:
+        """The halls by the master owning their slot; False when some slot has no master now."""
         cluster = self.client
         assert isinstance(cluster, RedisCluster)
+        await cluster.initialize()  # the slot map (redis-py reads it on first use only)
         groups: dict[tuple[str, int], list[HallHub]] = {}
+        complete = True
         for hub in self.hubs.values():
-            node = cluster.get_node_from_key(hub.key)
+            try:
+                node = cluster.get_node_from_key(hub.key)
+            except RedisError as exc:  # the slot's master is lost and not yet replaced
+                hub.mark_down(exc)
+                complete = False
+                continue
+            assert node is not None
             groups.setdefault((node.host, node.port), []).append(hub)
-        for address in list(self._nodes):
-            if address not in groups:
-                task = asyncio.create_task(self._nodes.pop(address).aclose())
-                task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
-        return groups
+        return groups, complete
 
     async def _refresh_slots(self) -> None:
         cluster = self.client
@@ -186,33 +192,57 @@ class StreamReader:
                 await hub.check_rewind(current)
         return news, regroup
 
-    async def _refresh_then_regroup(self) -> None:
-        await asyncio.sleep(0.2)  # a failover takes seconds: do not hammer the survivors
+    async def _refresh_then_regroup(self, delay: float = 0.2) -> None:
+        await asyncio.sleep(delay)  # a failover takes seconds: do not hammer the survivors
         await self._refresh_slots()
         self._groups = None
 
-    async def _cluster_loop(self) -> None:
-        refresh: asyncio.Task[None] | None = None
+    def _want_refresh(self, delay: float = 0.2) -> None:
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._refresh_then_regroup(delay))
+
+    async def _node_loop(self, address: tuple[str, int]) -> None:
+        """Poll one master's halls; each master has its own loop, so a dead one delays no other."""
         while True:
-            try:
-                if self._groups is None:
-                    self._groups = self._regroup()
-                groups = self._groups
-                if not groups:
-                    await asyncio.sleep(0.5)
-                    continue
-                rounds = await asyncio.gather(*(self._poll_node(a, h) for a, h in groups.items()))
-                # A node that failed is regrouped in the background: the other nodes' halls
-                # keep being read meanwhile (one master down darkens only its own halls).
-                if any(regroup for _news, regroup in rounds) and (refresh is None or refresh.done()):
-                    refresh = asyncio.create_task(self._refresh_then_regroup())
-                if not any(news for news, _regroup in rounds):
-                    await asyncio.sleep(POLL_S)
-            except asyncio.CancelledError:
-                if refresh is not None:
-                    refresh.cancel()
-                raise
-            except Exception:  # never die silently: log and keep following
-                log.exception("the cluster stream reader failed; restarting it")
-                self._groups = None
-                await asyncio.sleep(1.0)
+            hubs = (self._groups or {}).get(address)
+            if not hubs:
+                await asyncio.sleep(0.1)
+                continue
+            news, regroup = await self._poll_node(address, hubs)
+            if regroup:
+                self._want_refresh()
+                await asyncio.sleep(0.5)
+            elif not news:
+                await asyncio.sleep(POLL_S)
+
+    async def _cluster_loop(self) -> None:
+        tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        try:
+            while True:
+                try:
+                    if self._groups is None:
+                        self._groups, complete = await self._regroup()
+                        if not complete:
+                            self._want_refresh(1.0)
+                    for address in list(tasks):
+                        if address not in self._groups:
+                            tasks.pop(address).cancel()
+                            client = self._nodes.pop(address, None)
+                            if client is not None:
+                                with contextlib.suppress(Exception):
+                                    await client.aclose()
+                    for address in self._groups:
+                        if address not in tasks or tasks[address].done():
+                            tasks[address] = asyncio.create_task(self._node_loop(address), name=f"reader-{address}")
+                    await asyncio.sleep(0.1)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # never die silently: log and keep following
+                    log.exception("the cluster stream reader failed; restarting it")
+                    self._groups = None
+                    await asyncio.sleep(1.0)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            if self._refresh is not None:
+                self._refresh.cancel()

@@ -21,7 +21,9 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 
 Kind = Literal["plain", "sentinel", "cluster"]
 
@@ -147,12 +149,15 @@ def async_client(
 
 
 def node_client(host: str, port: int, spec: StoreSpec, *, decode_responses: bool = True) -> Redis:
-    """A plain client of one cluster node (the hub's reader and WAIT talk to a node itself)."""
+    """A plain client of one cluster node (the hub's reader and WAIT talk to a node itself).
+
+    No retries: a node that is gone is reported at once, and the slot map is read again."""
     return Redis(
         host=host,
         port=port,
         password=spec.password,
         decode_responses=decode_responses,
+        retry=Retry(NoBackoff(), 0),
         socket_connect_timeout=2.0,
         socket_timeout=10.0,
         health_check_interval=10,

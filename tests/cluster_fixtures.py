@@ -125,7 +125,9 @@ def start_cluster(folder: Path) -> Cluster:
     """3 masters with a replica each, slots assigned, every node agreeing."""
     require_debian_redis()
     options = [
-        "cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+        "cluster-enabled yes",
+        "cluster-config-file nodes.conf",
+        "cluster-node-timeout 2000",
         # a master lost with its replica takes only its own slots (halls) down, not the city
         "cluster-require-full-coverage no",
     ]
@@ -223,7 +225,7 @@ def start_sentinels(folder: Path) -> SentinelSet:
         deadline = time.monotonic() + 20
         while True:  # every sentinel knows the replica and the other sentinels
             fields = [s.client().sentinel_master("hallq") for s in sentinels]
-            if all(int(f["num-slaves"]) >= 1 and int(f["num-other-sentinels"]) >= 2 for f in fields):  # noqa: PLR2004
+            if all(int(f["num-slaves"]) >= 1 and int(f["num-other-sentinels"]) >= 2 for f in fields):
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sentinels did not settle: {fields}")

@@ -189,7 +189,7 @@ def test_sentinel_failover_loses_nothing_acknowledged(
         stop.set()
         for thread in issuers:
             thread.join(40)
-        status, state = server.request("GET", "/api/halls/demo/state")
+        status, _state = server.request("GET", "/api/halls/demo/state")
         assert status == 200
         time.sleep(1)
         loop.call_soon_threadsafe(screen.stop.set)
@@ -199,14 +199,16 @@ def test_sentinel_failover_loses_nothing_acknowledged(
         assert sentinel_set.current_master_port() != old_port
         # 0 acknowledged lost: every 201 is in the store Sentinel now calls master
         for ticket in acknowledged:
-            assert new_master.exists(f"{keys_prefix('demo')}t:{ticket['token']}") or server.request(
-                "GET", f"/api/tickets/{ticket['token']}"
-            )[0] == 200, ticket
+            assert (
+                new_master.exists(f"{keys_prefix('demo')}t:{ticket['token']}")
+                or server.request("GET", f"/api/tickets/{ticket['token']}")[0] == 200
+            ), ticket
         # 0 double: no number was acknowledged to two visitors
         numbers = Counter(t["number"] for t in acknowledged)
         assert [n for n, c in numbers.items() if c > 1] == []
         # the screen saw every event after each (re)connect in order, and ends where the hall is
         assert screen.gaps == []
+        assert "down" in screen.statuses and screen.statuses[-1] == "up"  # told, never a dark screen
         assert screen.seq == int(server.request("GET", "/api/halls/demo/state")[1]["seq"])
         assert server.request("GET", "/healthz")[0] == 200
     finally:
@@ -243,7 +245,16 @@ def test_cluster_halls_on_three_masters_and_one_master_lost(
     monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
     server = LiveServer(redis_cluster.url, tmp_path)
     server.start(timeout=60)
+    loop = asyncio.new_event_loop()
+    screens = {hall: Screen(f"{server.ws_url}/ws/halls/{hall}/display") for hall in halls}
+
+    async def follow() -> None:
+        await asyncio.gather(*(screen.run() for screen in screens.values()))
+
+    screen_thread = threading.Thread(target=loop.run_until_complete, args=(follow(),), daemon=True)
+    screen_thread.start()
     try:
+        time.sleep(1)
         for hall in halls:
             status, body = server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})
             assert status == 201, (hall, body)
@@ -271,5 +282,17 @@ def test_cluster_halls_on_three_masters_and_one_master_lost(
             assert status == 201, (hall, body)
         status, body = server.request("POST", f"/api/halls/{lost}/tickets", {"services": ["register"]})
         assert status == 503, body
+        time.sleep(1)
+        # every screen is where its hall is: the living halls' saw both events in order,
+        # the lost hall's was told its store is down
+        assert [screens[h].seq for h in halls] == [1, 2, 2]
+        assert all(screen.gaps == [] for screen in screens.values())
+        assert screens[lost].statuses[-1:] == ["down"]
+        assert all("down" not in screens[h].statuses for h in halls[1:])
     finally:
+        for screen in screens.values():
+            loop.call_soon_threadsafe(screen.stop.set)
+        screen_thread.join(10)
         server.stop()
+        if not loop.is_running():
+            loop.close()
