@@ -96,8 +96,9 @@ class Entry:
 
 
 def hall_of(key: bytes) -> str | None:
-    """The hall id of a ``hallq:{hall}:…`` key; None for keys outside any hall."""
-    if not key.startswith(b"hallq:{"):
+    """The hall id of a ``hallq:{hall}:…`` key; None for keys outside any hall (including
+    ``hallq:{_hallq}:secret``: a tag starting with ``_`` is no hall's, hall ids cannot)."""
+    if not key.startswith(b"hallq:{") or key.startswith(b"hallq:{_"):
         return None
     end = key.find(b"}:", 7)
     return key[7:end].decode() if end > 7 else None

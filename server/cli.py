@@ -98,7 +98,7 @@ def check_against(hall: Hall, file: str, against: str) -> int:
         try:
             return await Engine(client, hall, secret=b"").orphans(dry_run=True)
         finally:
-            await client.aclose()
+            await store.aclose(client)
 
     try:
         found = asyncio.run(dry_run())

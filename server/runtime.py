@@ -19,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from server import store
 from server.auth import Sessions
 from server.config import Hall
 from server.embedded import disk_full
@@ -35,7 +36,7 @@ log = logging.getLogger("hallq")
 #: Redis connections of one process for requests and sockets (the hub has its own).
 REDIS_CONNECTIONS = 64
 #: The key of ID-number hashes, shared by all halls (tagged, so a cluster keeps it in one slot).
-SECRET_KEY = "hallq:{hallq}:secret"
+SECRET_KEY = "hallq:{_hallq}:secret"
 #: Where releases before the tag kept it: still read, so existing hashes keep matching.
 LEGACY_SECRET_KEY = "hallq:secret"
 
@@ -126,8 +127,8 @@ class Runtime:
             await runtime.pads.refresh.stop()
         with contextlib.suppress(Exception):
             await self.speech.stop()
-        await self.redis.aclose()
-        await self.reader.aclose()
+        await store.aclose(self.redis)
+        await store.aclose(self.reader)
         if self.acks is not None:
             await self.acks.aclose()
 

@@ -124,7 +124,7 @@ def async_client(
     if spec.kind == "sentinel":
         assert spec.service is not None
         sentinel = Sentinel(list(spec.hosts), sentinel_kwargs=_sentinel_kwargs(2.0))  # type: ignore[no-untyped-call]
-        return cast(
+        client = cast(
             Redis,
             sentinel.master_for(
                 spec.service,
@@ -135,6 +135,8 @@ def async_client(
                 **options,
             ),
         )
+        client._hallq_sentinel = sentinel  # type: ignore[attr-defined]  # closed by aclose()
+        return client
     nodes = [ClusterNode(host, port) for host, port in spec.hosts]
     return cast(
         Redis,
@@ -146,6 +148,14 @@ def async_client(
             **options,
         ),
     )
+
+
+async def aclose(client: Redis) -> None:
+    """Close a client of :func:`async_client`, with its connections to the sentinels."""
+    await client.aclose()
+    sentinel: Sentinel | None = getattr(client, "_hallq_sentinel", None)
+    for each in sentinel.sentinels if sentinel is not None else []:
+        await each.aclose()
 
 
 def node_client(host: str, port: int, spec: StoreSpec, *, decode_responses: bool = True) -> Redis:
@@ -173,8 +183,16 @@ def sync_client(spec: StoreSpec, *, socket_timeout: float = 60.0, connect_timeou
 
         assert spec.service is not None
         sentinel = SyncSentinel(list(spec.hosts), sentinel_kwargs=_sentinel_kwargs(connect_timeout))  # type: ignore[no-untyped-call]
-        return sentinel.master_for(  # type: ignore[no-any-return,no-untyped-call]
-            spec.service,
+        # A one-shot tool (backup, restore) talks to the master of the moment: ask once,
+        # close the sentinel connections, and fail (rather than follow) should it move.
+        try:
+            host, port = sentinel.discover_master(spec.service)  # type: ignore[no-untyped-call]
+        finally:
+            for client in sentinel.sentinels:
+                client.close()
+        return redis.Redis(
+            host=host,
+            port=port,
             password=spec.password,
             db=spec.db,
             socket_connect_timeout=connect_timeout,

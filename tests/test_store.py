@@ -6,7 +6,10 @@ import time
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
+from server import backup
+from server.runtime import SECRET_KEY, Runtime
 from server.store import StoreURLError, parse, wait_setting
 from tests.cluster_fixtures import RedisNode
 from tests.live import LiveServer
@@ -87,3 +90,18 @@ def test_a_store_turned_replica_is_named_by_healthz_and_writes_get_503(
     finally:
         server.stop()
         other.kill()
+
+
+async def test_the_secret_is_tagged_and_an_older_store_keeps_its_key(redis: Redis, tmp_path: Path) -> None:
+    """A cluster needs every key tagged: the key of ID-number hashes is ``hallq:{_hallq}:secret``;
+    a store from before keeps its ``hallq:secret`` value, so duplicate checks keep matching."""
+    await redis.set("hallq:secret", "older-key")
+    runtime = Runtime("redis://unused", [], tmp_path)
+    runtime.redis = redis
+    assert await runtime._secret() == b"older-key"
+    assert await redis.get(SECRET_KEY) == "older-key"
+    await redis.flushdb()
+    made = await runtime._secret()
+    assert len(made) == 64 and await runtime._secret() == made
+    assert await redis.get("hallq:secret") is None
+    assert backup.hall_of(SECRET_KEY.encode()) is None  # a backup keeps it as a loose key

@@ -23,6 +23,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from server import backup, store
 from server.config import Staff, demo_text
 from server.queue.engine import Engine, keys_prefix
 from server.store import ClusterAcks, async_client, parse
@@ -69,15 +70,26 @@ async def engine_core(url: str) -> None:
     finally:
         if acks is not None:
             await acks.aclose()
-        await client.aclose()
+        await store.aclose(client)
 
 
-async def test_engine_core_on_sentinel(sentinel_set: SentinelSet) -> None:
+def backup_and_restore(url: str, folder: Path) -> None:
+    """``hallq backup`` then ``hallq restore --force`` through the same URL: the hall comes back."""
+    path = str(folder / "city.hallq")
+    made = backup.write_backup(url, path)
+    assert "demo" in made, made
+    restored = backup.restore_backup(url, path, force=True)
+    assert restored.split(":", 1)[1].strip().startswith("demo (seq "), restored
+
+
+async def test_engine_core_on_sentinel(sentinel_set: SentinelSet, tmp_path: Path) -> None:
     await engine_core(sentinel_set.url)
+    await asyncio.to_thread(backup_and_restore, sentinel_set.url, tmp_path)
 
 
-async def test_engine_core_on_cluster(redis_cluster: Cluster) -> None:
+async def test_engine_core_on_cluster(redis_cluster: Cluster, tmp_path: Path) -> None:
     await engine_core(redis_cluster.url)
+    await asyncio.to_thread(backup_and_restore, redis_cluster.url, tmp_path)
 
 
 # --- a live server through a failover -----------------------------------------------
