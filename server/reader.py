@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -35,8 +36,13 @@ log = logging.getLogger("hallq.events")
 
 #: How long one XREAD blocks (ms); also how often a quiet reader checks for a store reset.
 BLOCK_MS = 2_000
-#: Seconds between the checks that notice a store gone back in time (restarted empty, restored).
-REWIND_CHECK_S = 2.0
+#: A store gone back in time (restarted empty, restored) is checked for when the reader was
+#: quiet for a whole block (as each hall's own reader did), and at least this often (s).
+REWIND_CHECK_S = 30.0
+#: With a cluster: a hall's seq must stay below the last one seen this long (s) to count as a
+#: store gone back in time (a flush followed at once by a restore is not one: the restore's
+#: ``hall.reset`` is read as the next event).
+REWIND_GRACE_S = 2.0
 POLL_S = float(os.environ.get("HALLQ_CLUSTER_POLL_MS", "20")) / 1000
 
 
@@ -51,6 +57,8 @@ class StreamReader:
         self._nodes: dict[tuple[str, int], Redis] = {}
         self._groups: dict[tuple[str, int], list[HallHub]] | None = None
         self._refresh: asyncio.Task[None] | None = None
+        #: Cluster: since when each hall's seq has been below the last one seen.
+        self._below: dict[str, float] = {}
 
     def add(self, hub: HallHub) -> None:
         """Follow ``hub``'s hall from the next round on."""
@@ -87,13 +95,14 @@ class StreamReader:
         backoff = 0.1
         loop = asyncio.get_running_loop()
         checked = loop.time()
+        quiet = False
         while True:
             hubs = list(self.hubs.values())
             try:
                 if not hubs:
                     await asyncio.sleep(0.5)
                     continue
-                due = loop.time() - checked >= REWIND_CHECK_S
+                due = quiet or loop.time() - checked >= REWIND_CHECK_S
                 if due or any(not h.started.is_set() or not h.redis_up for h in hubs):
                     for hub, seq in zip(hubs, await self._seqs(hubs), strict=True):
                         if not hub.started.is_set():
@@ -106,6 +115,7 @@ class StreamReader:
                         checked = loop.time()
                 streams = {hub.key: f"{hub.last_seq}-0" for hub in hubs}
                 answer: Any = await self.client.xread(streams, block=BLOCK_MS, count=500)  # type: ignore[arg-type]
+                quiet = not answer
                 backoff = 0.1
                 for key, entries in answer or []:
                     found = self.hubs.get(key)
@@ -188,7 +198,10 @@ class StreamReader:
             for _key, entries in answer or []:
                 news = True
                 await hub.take(entries)
-            if current < hub.last_seq:
+            if current >= hub.last_seq:
+                self._below.pop(hub.key, None)
+            elif time.monotonic() - self._below.setdefault(hub.key, time.monotonic()) >= REWIND_GRACE_S:
+                self._below.pop(hub.key, None)
                 await hub.check_rewind(current)
         return news, regroup
 
