@@ -96,18 +96,25 @@ def ticket_hall(request: Request, token: str) -> HallRuntime:
 
 
 async def healthz(request: Request) -> Response:
-    """200 ``{"status":"ok"}``; 503 ``{"status":"redis_unavailable","cause":…}`` while Redis is away."""
+    """200 ``{"status":"ok"}`` when every hall's store takes writes and its events are read;
+    503 ``{"status":"redis_unavailable","cause":…}`` while Redis is away, and 503
+    ``{"status":"degraded","halls":{hall: why}}`` naming the halls that cannot work (a
+    read-only replica, a cluster master down, a stream reader that cannot read)."""
     runtime = runtime_of(request)
-    try:
-        await runtime.redis.ping()
-    except Exception:
-        body: dict[str, Any] = {"status": "redis_unavailable"}
-        cause = runtime.outage_cause()
-        if cause:
-            body["cause"] = cause
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+    if runtime.spec.kind != "cluster":  # a cluster's PING goes to every node: one down is not all down
+        try:
+            await runtime.redis.ping()
+        except Exception:
+            body: dict[str, Any] = {"status": "redis_unavailable"}
+            cause = runtime.outage_cause()
+            if cause:
+                body["cause"] = cause
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
     if not runtime.ready.is_set():  # Redis just came back; the engines are getting their key
         return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    problems = await runtime.store_problems()
+    if problems:
+        return JSONResponse({"status": "degraded", "halls": problems}, status_code=503, headers={"Retry-After": "2"})
     resets = {hall_id: hall.hub.store_reset for hall_id, hall in runtime.halls.items() if hall.hub.store_reset}
     if resets:  # still serving, but a person should know the store lost or replaced its data
         return JSONResponse({"status": "ok", "store_reset": resets})

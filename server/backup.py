@@ -96,8 +96,9 @@ class Entry:
 
 
 def hall_of(key: bytes) -> str | None:
-    """The hall id of a ``hallq:{hall}:…`` key; None for keys outside any hall."""
-    if not key.startswith(b"hallq:{"):
+    """The hall id of a ``hallq:{hall}:…`` key; None for keys outside any hall (including
+    ``hallq:{_hallq}:secret``: a tag starting with ``_`` is no hall's, hall ids cannot)."""
+    if not key.startswith(b"hallq:{") or key.startswith(b"hallq:{_"):
         return None
     end = key.find(b"}:", 7)
     return key[7:end].decode() if end > 7 else None
@@ -113,8 +114,14 @@ def hall_pattern(hall: str) -> str:
 
 
 def connect(url: str) -> redis.Redis:
-    """A client of the store at ``url``, raw bytes in and out."""
-    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+    """A client of the store at ``url`` (any ``REDIS_URL`` form), raw bytes in and out."""
+    from server import store
+
+    try:
+        spec = store.parse(url)
+    except store.StoreURLError as exc:
+        raise BackupError(str(exc)) from exc
+    return store.sync_client(spec)
 
 
 def scan_groups(client: redis.Redis) -> tuple[set[str], list[bytes]]:

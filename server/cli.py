@@ -73,9 +73,9 @@ def check_against(hall: Hall, file: str, against: str) -> int:
     their line; it changes nothing. Exit 0 when none, ``ORPHANS_FOUND`` when some."""
     import asyncio
 
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
+    from server import store
     from server.embedded import EmbeddedRedis
     from server.queue.engine import Engine
 
@@ -94,11 +94,11 @@ def check_against(hall: Hall, file: str, against: str) -> int:
             url = embedded.start()
 
     async def dry_run() -> dict[str, object]:
-        client = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0)
+        client = store.async_client(store.parse(url), max_connections=4, socket_timeout=10.0, blocking=False)
         try:
             return await Engine(client, hall, secret=b"").orphans(dry_run=True)
         finally:
-            await client.aclose()
+            await store.aclose(client)
 
     try:
         found = asyncio.run(dry_run())
@@ -305,7 +305,15 @@ def serve(args: argparse.Namespace) -> int:
     data = Path(args.data)
     embedded = None
     url = os.environ.get("REDIS_URL")
-    if not url:
+    if url:
+        from server.store import StoreURLError, parse
+
+        try:
+            parse(url)
+        except StoreURLError as exc:
+            print(f"hallq: {exc}", file=sys.stderr)
+            return 2
+    else:
         embedded = EmbeddedRedis(data / "redis")
         try:
             url = embedded.start()

@@ -1,9 +1,10 @@
-"""The hub: one stream reader per process per hall, fanning events out to sockets.
+"""The hub: each hall's events fanned out to its sockets, read by one reader per process.
 
-The reader follows the hall's Redis stream (``XREAD BLOCK`` from the last seq it
-saw), enriches each event once (the ``announce`` of a call), encodes it once and
-offers the same frame to every subscriber: displays first, then pads. Visitors'
-phones get a personal message (people ahead, ETA) from :class:`VisitorTracker`.
+The :class:`StreamReader` follows every hall's Redis stream (one ``XREAD BLOCK`` over
+all of them, from the last seq each hub saw; see server/reader.py); the hub enriches
+each event once (the ``announce`` of a call), encodes it once and offers the same
+frame to every subscriber: displays first, then pads. Visitors' phones get a
+personal message (people ahead, ETA) from :class:`VisitorTracker`.
 
 A subscriber is added *before* its snapshot or replay is read; events arriving
 meanwhile wait in its ``pending`` list, and every frame carries its seq, so the
@@ -137,7 +138,6 @@ class HallHub:
         self.store_reset: dict[str, int] | None = None
         #: Called after a store reset, when everybody was sent a fresh snapshot (trackers resend).
         self.on_reset: list[Callable[[], None]] = []
-        self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
 
@@ -207,61 +207,58 @@ class HallHub:
             self.broadcast({"type": "ping"})
 
     # --- the reader -------------------------------------------------------
+    # The hub does not read Redis itself: the process's :class:`StreamReader` follows every
+    # hall's stream in one XREAD and hands each hub its entries (:meth:`take`).
+
+    @property
+    def key(self) -> str:
+        """The hall's event stream."""
+        return self.engine.prefix + "events"
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"hub-{self.hall.id}")
         self._beat = asyncio.create_task(self._heartbeat(), name=f"heartbeat-{self.hall.id}")
 
     async def stop(self) -> None:
         if self._beat is not None:
             self._beat.cancel()
-        if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._beat
 
-    async def _run(self) -> None:
-        backoff = 0.1
-        key = self.engine.prefix + "events"
-        while True:
-            try:
-                if not self.started.is_set():
-                    self.last_seq = int(await self.reader.get(self.engine.prefix + "seq") or 0)
-                    self.started.set()
-                answer: Any = await self.reader.xread({key: f"{self.last_seq}-0"}, block=2_000, count=500)
-                if not self.redis_up:
-                    self.redis_up = True
-                    log.warning("redis is reachable again; catching up from seq %d", self.last_seq)
-                    self.broadcast_status(True)
-                    await self._check_rewind()
-                backoff = 0.1
-                if not answer:
-                    # Quiet for 2 s, or the stream went back below us: XREAD after our seq
-                    # never shows the events of a store that restarted empty or was restored.
-                    await self._check_rewind()
-                for _key, entries in answer or []:
-                    batch: list[dict[str, Any]] = []
-                    for entry_id, fields in entries:
-                        seq = int(entry_id.split("-")[0])
-                        if seq != self.last_seq + 1:
-                            self.publish_batch(batch)
-                            batch = []
-                            await self._resync_all(seq)
-                        self.last_seq = seq
-                        batch.append(enrich(self.hall, json.loads(fields["e"])))
-                    self.publish_batch(batch)
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                if self.redis_up:
-                    self.redis_up = False
-                    log.error("redis unreachable for hall %s: %s", self.hall.id, exc)
-                    self.broadcast_status(False)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-            except Exception:  # never die silently: log and keep following
-                log.exception("hub reader for hall %s failed; restarting it", self.hall.id)
-                await asyncio.sleep(1.0)
+    def prime(self, seq: int) -> None:
+        """Follow the stream from ``seq`` (the hall's seq when the reader first saw it)."""
+        self.last_seq = seq
+        self.started.set()
+
+    def mark_down(self, exc: BaseException) -> None:
+        """The reader cannot read this hall's stream: every socket is told (never a dark screen)."""
+        if self.redis_up:
+            self.redis_up = False
+            log.error("redis unreachable for hall %s: %s", self.hall.id, exc)
+            self.broadcast_status(False)
+
+    async def mark_up(self, current: int | None = None) -> None:
+        """The reader reads this hall's stream again: sockets are told, and a store that
+        went back in time meanwhile is noticed (``current`` is the hall's seq, if known)."""
+        if not self.redis_up:
+            self.redis_up = True
+            log.warning("redis is reachable again; catching up hall %s from seq %d", self.hall.id, self.last_seq)
+            self.broadcast_status(True)
+            await self.check_rewind(current)
+
+    async def take(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Publish stream entries read after :attr:`last_seq` (a gap means they were trimmed)."""
+        batch: list[dict[str, Any]] = []
+        for entry_id, fields in entries:
+            seq = int(entry_id.split("-")[0])
+            if seq <= self.last_seq:
+                continue
+            if seq != self.last_seq + 1:
+                self.publish_batch(batch)
+                batch = []
+                await self._resync_all(seq)
+            self.last_seq = seq
+            batch.append(enrich(self.hall, json.loads(fields["e"])))
+        self.publish_batch(batch)
 
     async def _resync_all(self, seq: int) -> None:
         """The stream was trimmed past us (a very long outage): send everyone a snapshot."""
@@ -277,12 +274,13 @@ class HallHub:
                     subscriber.send({"type": "snapshot", "seq": snapshot["seq"], "state": snapshot})
         return int(snapshot["seq"])
 
-    async def _check_rewind(self) -> None:
+    async def check_rewind(self, current: int | None = None) -> None:
         """Notice a store that went back in time (restarted empty, FLUSHALL, a restore of an
         older copy): the hall's seq is below the last one we saw. Log it, remember it for
         /healthz, follow the stream from the store's seq and re-snapshot every socket, so
         no screen stays frozen while it looks connected."""
-        current = int(await self.reader.get(self.engine.prefix + "seq") or 0)
+        if current is None:
+            current = int(await self.reader.get(self.engine.prefix + "seq") or 0)
         if current >= self.last_seq:
             return
         log.error(

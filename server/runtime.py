@@ -11,25 +11,34 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from server import store
 from server.auth import Sessions
 from server.config import Hall
 from server.embedded import disk_full
 from server.events import HallHub, PadTracker, VisitorTracker
-from server.queue.engine import Engine
+from server.queue.engine import Engine, keys_prefix
 from server.queue.errors import Refusal
+from server.reader import StreamReader
 from server.screens import ScreenRegistry
 from server.speech import SpeechError, SpeechService
+from server.store import ClusterAcks, StoreSpec, async_client, parse, wait_setting
 
 log = logging.getLogger("hallq")
 
 #: Redis connections of one process for requests and sockets (the hub has its own).
 REDIS_CONNECTIONS = 64
+#: The key of ID-number hashes, shared by all halls (tagged, so a cluster keeps it in one slot).
+SECRET_KEY = "hallq:{_hallq}:secret"
+#: Where releases before the tag kept it: still read, so existing hashes keep matching.
+LEGACY_SECRET_KEY = "hallq:secret"
 
 
 @dataclass
@@ -51,6 +60,9 @@ class Runtime:
     data_dir: Path
     redis: Redis = field(init=False)
     reader: Redis = field(init=False)
+    spec: StoreSpec = field(init=False)
+    stream_reader: StreamReader = field(init=False)
+    acks: ClusterAcks | None = field(init=False, default=None)
     halls: dict[str, HallRuntime] = field(default_factory=dict)
     sessions: Sessions = field(init=False)
     speech: SpeechService = field(init=False)
@@ -59,16 +71,15 @@ class Runtime:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
-        options = {"decode_responses": True, "socket_connect_timeout": 2.0, "health_check_interval": 10}
-        # A blocking pool: when a thousand screens reconnect at once (a restart), requests
-        # queue for a connection instead of failing with "Too many connections" (redis-py's
-        # default pool raises past 100) and telling screens that Redis is down.
-        pool = BlockingConnectionPool.from_url(
-            self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10, socket_timeout=5.0, **options
-        )
-        self.redis = Redis.from_pool(pool)
-        # The hub's blocking XREADs get their own pool so they never hold up requests.
-        self.reader = Redis.from_url(self.redis_url, socket_timeout=10.0, **options)  # type: ignore[arg-type]
+        self.spec = parse(self.redis_url)
+        # A blocking pool (plain Redis): when a thousand screens reconnect at once (a restart),
+        # requests queue for a connection instead of failing with "Too many connections".
+        self.redis = async_client(self.spec, max_connections=REDIS_CONNECTIONS, socket_timeout=5.0)
+        # The stream reader's blocking XREAD gets its own client so it never holds up requests.
+        self.reader = async_client(self.spec, max_connections=4, socket_timeout=10.0, blocking=False)
+        self.stream_reader = StreamReader(self.reader, self.spec)
+        replicas, wait_ms = wait_setting(self.spec)
+        self.acks = ClusterAcks(self.redis, self.spec) if self.spec.kind == "cluster" else None
         # Start-up never waits for Redis: a worker restarted during an outage serves at
         # once (/healthz 503, the API 503, screens told "redis down") and the key of the
         # ID-number hashes is fetched by ``_connect`` whenever Redis answers, for as long
@@ -82,6 +93,9 @@ class Runtime:
                 hall,
                 secret=configured.encode() if configured else b"",
                 min_call_interval_s=float(interval) if interval else None,
+                wait_replicas=replicas,
+                wait_timeout_ms=wait_ms,
+                acks=self.acks,
             )
             hub = HallHub(engine, self.reader)
             runtime = HallRuntime(hall, engine, hub, VisitorTracker(hub), PadTracker(hub))
@@ -89,6 +103,8 @@ class Runtime:
             self.halls[hall.id] = runtime
             hub.listeners.append(self._prewarm_listener(hall))
             hub.start()
+            self.stream_reader.add(hub)
+        self.stream_reader.start()
         self._tasks.append(asyncio.create_task(self._connect(configured), name="connect"))
         self.sessions = Sessions(self.redis, {h.id: h for h in self.halls_config})
         self.speech = SpeechService(self.data_dir / "audio-cache")
@@ -105,12 +121,16 @@ class Runtime:
             task.cancel()
         for runtime in self.halls.values():
             await runtime.hub.stop()
+        await self.stream_reader.stop()
+        for runtime in self.halls.values():
             await runtime.visitors.refresh.stop()
             await runtime.pads.refresh.stop()
         with contextlib.suppress(Exception):
             await self.speech.stop()
-        await self.redis.aclose()
-        await self.reader.aclose()
+        await store.aclose(self.redis)
+        await store.aclose(self.reader)
+        if self.acks is not None:
+            await self.acks.aclose()
 
     async def settle_orphans(self, engine: Engine) -> None:
         """Tickets the hall file can no longer serve (a service or window removed) are
@@ -151,6 +171,38 @@ class Runtime:
         if not self.ready.is_set():
             raise Refusal("redis_unavailable", "the queue store is unreachable; try again shortly")
 
+    async def store_problems(self) -> dict[str, str]:
+        """Per hall, why its store does not take writes now; empty when every hall's does.
+
+        Each hall's slot gets one small write (``hallq:{hall}:alive``): a read-only replica,
+        a node that is down or a MOVED the client cannot follow shows up as that hall's
+        error; a hall whose stream reader cannot read is named too (its screens are dark).
+        """
+        ids = list(self.halls)
+        now = str(int(time.time() * 1000))
+        results: list[Any]
+        if self.spec.kind == "cluster":
+            # one write per hall, each to its own master: a master that is down names only its halls
+            results = await asyncio.gather(
+                *(asyncio.wait_for(self.redis.set(keys_prefix(h) + "alive", now, px=60_000), 5) for h in ids),
+                return_exceptions=True,
+            )
+        else:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for hall_id in ids:
+                        pipe.set(keys_prefix(hall_id) + "alive", now, px=60_000)
+                    results = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                results = [exc] * len(ids)
+        problems: dict[str, str] = {}
+        for hall_id, result in zip(ids, results, strict=True):
+            if isinstance(result, BaseException):
+                problems[hall_id] = f"not writable: {type(result).__name__}: {result}".strip()
+            elif not self.halls[hall_id].hub.redis_up:
+                problems[hall_id] = "reader down: its screens cannot get events"
+        return problems
+
     async def _connect(self, configured: str | None) -> None:
         """Wait for Redis as long as it takes, then give every engine the hashing key (the
         configured one, else the one kept in Redis) and settle the tickets the hall files can
@@ -177,8 +229,12 @@ class Runtime:
 
     async def _secret(self) -> bytes:
         """The key of ID-number hashes: one random key kept in Redis, made on first start."""
-        await self.redis.set("hallq:secret", secrets.token_hex(32), nx=True)
-        value = await self.redis.get("hallq:secret")
+        value = await self.redis.get(SECRET_KEY)
+        if value is None:
+            # First start with the tagged key: carry over the key of an older release (or make one).
+            legacy = await self.redis.get(LEGACY_SECRET_KEY)
+            await self.redis.set(SECRET_KEY, legacy or secrets.token_hex(32), nx=True)
+            value = await self.redis.get(SECRET_KEY)
         return str(value).encode()
 
     def _prewarm_listener(self, hall: Hall):  # type: ignore[no-untyped-def]
@@ -201,7 +257,7 @@ class Runtime:
             for runtime in self.halls.values():
                 try:
                     await runtime.engine.rollover()
-                except (RedisError, OSError) as exc:
+                except (RedisError, OSError, Refusal) as exc:  # e.g. no replica confirmed it: next round
                     log.debug("rollover check skipped: %s", exc)
                 except Exception:
                     log.exception("rollover of hall %s failed", runtime.hall.id)

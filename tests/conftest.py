@@ -14,7 +14,7 @@ from server.config import Hall, load_demo
 from server.embedded import EmbeddedRedis, free_port
 from server.queue.engine import Engine
 
-pytest_plugins = ["tests.live"]
+pytest_plugins = ["tests.live", "tests.cluster_fixtures"]
 
 # A Wednesday, 10:00 in Asia/Shanghai: the hall is open and the day is well under way.
 DEMO_MORNING = 1_764_122_400.0

@@ -29,6 +29,7 @@ from server.eta import estimate_wait_s
 from server.hours import HallTime, hall_time, issuing_open
 from server.queue.errors import Refusal
 from server.queue.rules import group_of, tier_of
+from server.store import ClusterAcks
 
 ACTIONS = (
     "call_next", "recall", "start", "complete", "no_show", "transfer", "call",
@@ -41,6 +42,8 @@ SCRIPTS = (
 #: The actions that finish the window's ticket and call another: refused (``just_called``)
 #: within the hall's ``rules.min_call_interval_s`` of the call of the ticket in hand.
 CALLING_ACTIONS = ("call_next", "call")
+#: Scripts that only read: never followed by a WAIT.
+READING_SCRIPTS = frozenset({"snapshot", "window_state", "ticket_info"})
 #: How many call/recall events the hall keeps for screens' "recent calls" (lua/lib.lua trims to it).
 RECENT_CALLS = 16
 NUMBER_RE = re.compile(r"^[A-Z]\d{3}$")
@@ -83,6 +86,11 @@ class Engine:
     #: Overrides the hall's ``rules.min_call_interval_s`` (None: the hall's; 0: no guard,
     #: for benchmarks and scripted tests that call at machine speed).
     min_call_interval_s: float | None = None
+    #: ``WAIT`` this many replicas after each write (0: no WAIT, one Redis); see docs/operations.md.
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 100
+    #: With Redis Cluster, who runs the WAIT on the slot's master (see :class:`ClusterAcks`).
+    acks: ClusterAcks | None = None
     _scripts: dict[str, AsyncScript] = field(default_factory=dict, init=False, repr=False)
     _moment_cache: tuple[int, HallTime] | None = field(default=None, init=False, repr=False)
 
@@ -121,9 +129,18 @@ class Engine:
             }
             if dated:
                 payload["day"] = moment.day
-            raw = await self._scripts[name](keys=[self.prefix + "seq"], args=[json.dumps(payload)])
+            raw, acked = await self._script(name, json.dumps(payload))
             answer: dict[str, Any] = json.loads(raw)
             if answer.get("ok"):
+                if acked < self.wait_replicas:
+                    # Done on the master but not (yet) on a replica: a failover now would lose
+                    # it, so it is not acknowledged. A retry with the same request_id answers
+                    # the same once replicated (or does it, if the master was lost meanwhile).
+                    raise Refusal(
+                        "redis_unavailable",
+                        f"the change was not confirmed by {self.wait_replicas} replica(s) within "
+                        f"{self.wait_timeout_ms} ms; try again",
+                    )
                 return answer
             if answer.get("code") == "day_changed":
                 await self.rollover()
@@ -131,6 +148,27 @@ class Engine:
             extra = {k: v for k, v in answer.items() if k not in ("ok", "code", "message")}
             raise Refusal(answer["code"], answer["message"], extra)
         raise Refusal("day_changed", "the business day changed during the request; try again")
+
+    async def _script(self, name: str, payload: str) -> tuple[str, int]:
+        """Run script ``name``: (its answer, replicas that have its writes).
+
+        Without ``wait_replicas`` (one Redis) this is the one EVALSHA. With it, writing
+        scripts are followed by ``WAIT`` on the same connection (a pipeline: WAIT counts the
+        connection's own writes and cannot run inside a script); with a cluster, by
+        :class:`ClusterAcks`. Replicas count as ``wait_replicas`` for reads.
+        """
+        script = self._scripts[name]
+        keys = [self.prefix + "seq"]
+        if not self.wait_replicas or name in READING_SCRIPTS:
+            return await script(keys=keys, args=[payload]), self.wait_replicas
+        if self.acks is not None:
+            raw = await script(keys=keys, args=[payload])
+            return raw, await self.acks.wait(self.prefix + "ack", self.wait_replicas, self.wait_timeout_ms)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=[payload], client=pipe)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            raw, acked = await pipe.execute()
+        return raw, int(acked)
 
     def _moment(self, now: float) -> HallTime:
         """``hall_time`` of ``now``, computed once per second (it is on every action's path)."""

@@ -1,0 +1,261 @@
+"""One stream reader per process per Redis node, for every hall the process serves.
+
+With one Redis (or Sentinel's master) the reader is one ``XREAD BLOCK`` over all the
+halls' streams, each from its hub's last seq, on one connection of its own: a process
+holds O(nodes) reader connections, not one per hall (150 halls used to need 150, past
+redis-py's pool of 100 the last halls' screens went dark).
+
+A Redis Cluster refuses a multi-key XREAD across slots (each hall has its own slot), so
+there the halls are grouped by the master that owns their slot, and each master gets
+one connection on which all its halls' streams are polled in one pipelined round trip
+(non-blocking XREADs; again at once after news, else after ``HALLQ_CLUSTER_POLL_MS``,
+default 20 ms). A MOVED, a READONLY or a lost node marks that node's halls down and
+regroups them from a fresh slot map, so the reader follows slot moves and failovers.
+
+A hall the reader cannot read is told so (``{"type":"status","redis":"down"}`` on every
+socket, /healthz names it) and told again when it reads again: never a silent dark screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from server.events import HallHub
+from server.store import StoreSpec, node_client
+
+log = logging.getLogger("hallq.events")
+
+#: How long one XREAD blocks (ms); also how often a quiet reader checks for a store reset.
+BLOCK_MS = 2_000
+#: A store gone back in time (restarted empty, restored) is checked for when the reader was
+#: quiet for a whole block (as each hall's own reader did), and at least this often (s).
+REWIND_CHECK_S = 30.0
+#: With a cluster: a hall's seq must stay below the last one seen this long (s) to count as a
+#: store gone back in time (a flush followed at once by a restore is not one: the restore's
+#: ``hall.reset`` is read as the next event).
+REWIND_GRACE_S = 2.0
+POLL_S = float(os.environ.get("HALLQ_CLUSTER_POLL_MS", "20")) / 1000
+
+
+class StreamReader:
+    """Reads every registered hub's stream and hands each hub its entries."""
+
+    def __init__(self, client: Redis, spec: StoreSpec) -> None:
+        self.client = client
+        self.spec = spec
+        self.hubs: dict[str, HallHub] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._nodes: dict[tuple[str, int], Redis] = {}
+        self._groups: dict[tuple[str, int], list[HallHub]] | None = None
+        self._refresh: asyncio.Task[None] | None = None
+        #: Cluster: since when each hall's seq has been below the last one seen.
+        self._below: dict[str, float] = {}
+
+    def add(self, hub: HallHub) -> None:
+        """Follow ``hub``'s hall from the next round on."""
+        self.hubs[hub.key] = hub
+        self._groups = None
+
+    def start(self) -> None:
+        loop = self._cluster_loop if self.spec.kind == "cluster" else self._single_loop
+        self._task = asyncio.create_task(loop(), name="stream-reader")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for client in self._nodes.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    def connections(self) -> int:
+        """Reader connections this process holds at most (one per node)."""
+        return max(len(self._nodes), 1)
+
+    # --- one Redis, or Sentinel's master --------------------------------
+
+    async def _seqs(self, hubs: list[HallHub]) -> list[int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for hub in hubs:
+                pipe.get(hub.engine.prefix + "seq")
+            values: list[Any] = await pipe.execute()
+        return [int(v or 0) for v in values]
+
+    async def _single_loop(self) -> None:
+        backoff = 0.1
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
+        quiet = False
+        while True:
+            hubs = list(self.hubs.values())
+            try:
+                if not hubs:
+                    await asyncio.sleep(0.5)
+                    continue
+                due = quiet or loop.time() - checked >= REWIND_CHECK_S
+                if due or any(not h.started.is_set() or not h.redis_up for h in hubs):
+                    for hub, seq in zip(hubs, await self._seqs(hubs), strict=True):
+                        if not hub.started.is_set():
+                            hub.prime(seq)
+                        elif not hub.redis_up:
+                            await hub.mark_up(seq)
+                        elif due:
+                            await hub.check_rewind(seq)
+                    if due:
+                        checked = loop.time()
+                streams = {hub.key: f"{hub.last_seq}-0" for hub in hubs}
+                answer: Any = await self.client.xread(streams, block=BLOCK_MS, count=500)  # type: ignore[arg-type]
+                quiet = not answer
+                backoff = 0.1
+                for key, entries in answer or []:
+                    found = self.hubs.get(key)
+                    if found is not None:
+                        await found.take(entries)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                for hub in hubs:
+                    hub.mark_down(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception:  # never die silently: log and keep following
+                log.exception("the stream reader failed; restarting it")
+                await asyncio.sleep(1.0)
+
+    # --- Redis Cluster --------------------------------------------------
+
+    async def _regroup(self) -> tuple[dict[tuple[str, int], list[HallHub]], bool]:
+        """The halls by the master owning their slot; False when some slot has no master now."""
+        cluster = self.client
+        assert isinstance(cluster, RedisCluster)
+        await cluster.initialize()  # the slot map (redis-py reads it on first use only)
+        groups: dict[tuple[str, int], list[HallHub]] = {}
+        complete = True
+        for hub in self.hubs.values():
+            try:
+                node = cluster.get_node_from_key(hub.key)
+            except RedisError as exc:  # the slot's master is lost and not yet replaced
+                hub.mark_down(exc)
+                complete = False
+                continue
+            assert node is not None
+            groups.setdefault((node.host, node.port), []).append(hub)
+        return groups, complete
+
+    async def _refresh_slots(self) -> None:
+        cluster = self.client
+        assert isinstance(cluster, RedisCluster)
+        with contextlib.suppress(RedisError, OSError):
+            # redis-py's own slot-map refresh (what it does after a MOVED)
+            await cluster.nodes_manager.initialize()
+
+    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:
+        """One round trip for ``hubs`` on the node at ``address``: (news read, regroup needed)."""
+        client = self._nodes.get(address)
+        if client is None:
+            client = self._nodes[address] = node_client(*address, self.spec)
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for hub in hubs:
+                    pipe.get(hub.engine.prefix + "seq")
+                    if hub.started.is_set():
+                        pipe.xread({hub.key: f"{hub.last_seq}-0"}, count=500)
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            for hub in hubs:
+                hub.mark_down(exc)
+            return False, True
+        news = regroup = False
+        position = 0
+        for hub in hubs:
+            seq = results[position]
+            position += 1
+            answer: Any = None
+            if hub.started.is_set():
+                answer = results[position]
+                position += 1
+            failure = next((r for r in (seq, answer) if isinstance(r, BaseException)), None)
+            if failure is not None:
+                hub.mark_down(failure)  # MOVED, READONLY, CLUSTERDOWN: the slot lives elsewhere now
+                regroup = True
+                continue
+            current = int(seq or 0)
+            if not hub.started.is_set():
+                hub.prime(current)
+                continue
+            if not hub.redis_up:
+                await hub.mark_up(current)
+            for _key, entries in answer or []:
+                news = True
+                await hub.take(entries)
+            if current >= hub.last_seq:
+                self._below.pop(hub.key, None)
+            elif time.monotonic() - self._below.setdefault(hub.key, time.monotonic()) >= REWIND_GRACE_S:
+                self._below.pop(hub.key, None)
+                await hub.check_rewind(current)
+        return news, regroup
+
+    async def _refresh_then_regroup(self, delay: float = 0.2) -> None:
+        await asyncio.sleep(delay)  # a failover takes seconds: do not hammer the survivors
+        await self._refresh_slots()
+        self._groups = None
+
+    def _want_refresh(self, delay: float = 0.2) -> None:
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._refresh_then_regroup(delay))
+
+    async def _node_loop(self, address: tuple[str, int]) -> None:
+        """Poll one master's halls; each master has its own loop, so a dead one delays no other."""
+        while True:
+            hubs = (self._groups or {}).get(address)
+            if not hubs:
+                await asyncio.sleep(0.1)
+                continue
+            news, regroup = await self._poll_node(address, hubs)
+            if regroup:
+                self._want_refresh()
+                await asyncio.sleep(0.5)
+            elif not news:
+                await asyncio.sleep(POLL_S)
+
+    async def _cluster_loop(self) -> None:
+        tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        try:
+            while True:
+                try:
+                    if self._groups is None:
+                        self._groups, complete = await self._regroup()
+                        if not complete:
+                            self._want_refresh(1.0)
+                    for address in list(tasks):
+                        if address not in self._groups:
+                            tasks.pop(address).cancel()
+                            client = self._nodes.pop(address, None)
+                            if client is not None:
+                                with contextlib.suppress(Exception):
+                                    await client.aclose()
+                    for address in self._groups:
+                        if address not in tasks or tasks[address].done():
+                            tasks[address] = asyncio.create_task(self._node_loop(address), name=f"reader-{address}")
+                    await asyncio.sleep(0.1)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # never die silently: log and keep following
+                    log.exception("the cluster stream reader failed; restarting it")
+                    self._groups = None
+                    await asyncio.sleep(1.0)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            if self._refresh is not None:
+                self._refresh.cancel()

@@ -1,0 +1,310 @@
+"""hallq on Redis Sentinel and Redis Cluster, real servers (Debian's redis-server 7).
+
+The engine's core (issue, request_id replays, resync with since=, exactly-once with
+twenty windows calling at once) against both; a master killed with -9 under load
+behind Sentinel (no acknowledged ticket lost or doubled, screens gap-free, the old
+master's return acknowledges nothing); a cluster whose halls live on different
+masters, one of which dies with its replica (the others serve on, /healthz names it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from server import backup, store
+from server.config import Staff, demo_text
+from server.queue.engine import Engine, keys_prefix
+from server.store import ClusterAcks, async_client, parse
+from tests.cluster_fixtures import Cluster, RedisNode, SentinelSet
+from tests.conftest import HallClock
+from tests.live import LiveServer
+from tests.test_engine_concurrency import twenty_window_hall
+
+pytestmark = pytest.mark.long
+
+
+async def engine_core(url: str) -> None:
+    """Issue, replay, resync and exactly-once on the store at ``url`` (WAIT 1 replica)."""
+    spec = parse(url)
+    client = async_client(spec, max_connections=32, socket_timeout=5.0)
+    acks = ClusterAcks(client, spec) if spec.kind == "cluster" else None
+    hall = twenty_window_hall()
+    clock = HallClock()
+    engine = Engine(client, hall, secret=b"k", clock=clock, min_call_interval_s=0, wait_replicas=1, acks=acks)
+    try:
+        first = await engine.issue(["register"], request_id="r1")
+        again = await engine.issue(["register"], request_id="r1")
+        assert again["ticket"]["token"] == first["ticket"]["token"] and again["seq"] == first["seq"]
+        issued = [first["ticket"]["token"]]
+        issued += [(await engine.issue(["photo"]))["ticket"]["token"] for _ in range(59)]
+        since = first["seq"]
+        replay = await engine.events_after(since)
+        assert replay is not None and [e["seq"] for e in replay] == list(range(since + 1, since + 60))
+        called: list[str] = []
+
+        async def clerk(window: str) -> None:
+            staff = Staff(f"c{window}", f"Clerk {window}", "clerk", "")
+            while True:
+                answer = await engine.act(window, "call_next", staff)
+                if answer["ticket"] is None:
+                    return
+                called.append(answer["ticket"]["token"])
+
+        await asyncio.wait_for(asyncio.gather(*(clerk(str(n)) for n in range(1, 21))), 60)
+        assert sorted(called) == sorted(issued)  # each exactly once
+        snapshot = await engine.snapshot()
+        events = await engine.events_after(0)
+        assert events is not None and [e["seq"] for e in events] == list(range(1, snapshot["seq"] + 1))
+    finally:
+        if acks is not None:
+            await acks.aclose()
+        await store.aclose(client)
+
+
+def backup_and_restore(url: str, folder: Path) -> None:
+    """``hallq backup`` then ``hallq restore --force`` through the same URL: the hall comes back."""
+    path = str(folder / "city.hallq")
+    made = backup.write_backup(url, path)
+    assert "demo" in made, made
+    restored = backup.restore_backup(url, path, force=True)
+    assert restored.split(":", 1)[1].strip().startswith("demo (seq "), restored
+
+
+async def test_engine_core_on_sentinel(sentinel_set: SentinelSet, tmp_path: Path) -> None:
+    await engine_core(sentinel_set.url)
+    await asyncio.to_thread(backup_and_restore, sentinel_set.url, tmp_path)
+
+
+async def test_engine_core_on_cluster(redis_cluster: Cluster, tmp_path: Path) -> None:
+    await engine_core(redis_cluster.url)
+    await asyncio.to_thread(backup_and_restore, redis_cluster.url, tmp_path)
+
+
+# --- a live server through a failover -----------------------------------------------
+
+
+class Screen:
+    """A lobby display that reconnects with since= like the real page, recording what it saw."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seq = 0
+        self.gaps: list[tuple[int, int]] = []
+        self.statuses: list[str] = []
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            since = f"?since={self.seq}" if self.seq else ""
+            try:
+                async with connect(self.url + since, open_timeout=5, proxy=None) as ws:
+                    while not self.stop.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            self.take(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+            except (OSError, ConnectionClosed, InvalidHandshake, InvalidStatus, TimeoutError):
+                await asyncio.sleep(0.2)
+
+    def take(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "snapshot":
+            self.seq = int(message["seq"])
+        elif message.get("type") == "status":
+            self.statuses.append(str(message["redis"]))
+        elif "seq" in message:
+            seq = int(message["seq"])
+            if seq != self.seq + 1:
+                self.gaps.append((self.seq, seq))
+            self.seq = seq
+
+
+def staff_token(server: LiveServer, hall: str = "demo") -> str:
+    deadline = time.monotonic() + 20
+    while True:
+        status, body = server.request("POST", "/api/auth/login", {"hall": hall, "staff": "s01", "pin": "1234"})
+        if status == 200:
+            return str(body["token"])
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
+def issue_until_acknowledged(server: LiveServer, token: str, hall: str, deadline: float) -> dict[str, Any] | None:
+    """One ticket, retried with its request_id until acknowledged (None past the deadline)."""
+    rid = uuid.uuid4().hex
+    while time.monotonic() < deadline:
+        try:
+            status, body = server.request(
+                "POST", f"/api/halls/{hall}/tickets", {"services": ["register"], "request_id": rid}, token
+            )
+        except OSError:
+            status, body = 0, None
+        if status == 201:
+            return dict(body["ticket"])
+        time.sleep(0.05)
+    return None
+
+
+def test_sentinel_failover_loses_nothing_acknowledged(
+    sentinel_set: SentinelSet, live_data: Path, tmp_path: Path
+) -> None:
+    server = LiveServer(sentinel_set.url, tmp_path)
+    server.start(timeout=60)
+    acknowledged: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    loop = asyncio.new_event_loop()
+    screen = Screen(f"{server.ws_url}/ws/halls/demo/display")
+    screen_thread = threading.Thread(target=loop.run_until_complete, args=(screen.run(),), daemon=True)
+    try:
+        token = staff_token(server)
+        screen_thread.start()
+
+        def issuer() -> None:
+            while not stop.is_set():
+                ticket = issue_until_acknowledged(server, token, "demo", time.monotonic() + 30)
+                if ticket is not None:
+                    with lock:
+                        acknowledged.append(ticket)
+
+        issuers = [threading.Thread(target=issuer, daemon=True) for _ in range(4)]
+        for thread in issuers:
+            thread.start()
+        time.sleep(1.5)
+        before = len(acknowledged)
+        assert before > 5
+        old_port = sentinel_set.master.port
+        sentinel_set.master.kill()
+        deadline = time.monotonic() + 30
+        while sentinel_set.current_master_port() == old_port:
+            assert time.monotonic() < deadline, "no failover"
+            time.sleep(0.1)
+        # With WAIT 1 the new master, alone, acknowledges nothing (a replica must hold each
+        # write). The old master returns empty, believing it is a master, until Sentinel
+        # makes it the new master's replica: hallq must not acknowledge anything on it.
+        time.sleep(1)
+        sentinel_set.master.process = None
+        sentinel_set.master.start()
+        after_failover = len(acknowledged)
+        while len(acknowledged) < after_failover + 20:
+            assert time.monotonic() < deadline, "nothing acknowledged after the failover"
+            time.sleep(0.2)
+        stop.set()
+        for thread in issuers:
+            thread.join(40)
+        status, _state = server.request("GET", "/api/halls/demo/state")
+        assert status == 200
+        time.sleep(1)
+        loop.call_soon_threadsafe(screen.stop.set)
+        screen_thread.join(10)
+
+        new_master = RedisNode(tmp_path / "x", port=sentinel_set.current_master_port()).client()
+        assert sentinel_set.current_master_port() != old_port
+        # 0 acknowledged lost: every 201 is in the store Sentinel now calls master
+        for ticket in acknowledged:
+            assert (
+                new_master.exists(f"{keys_prefix('demo')}t:{ticket['token']}")
+                or server.request("GET", f"/api/tickets/{ticket['token']}")[0] == 200
+            ), ticket
+        # 0 double: no number was acknowledged to two visitors
+        numbers = Counter(t["number"] for t in acknowledged)
+        assert [n for n, c in numbers.items() if c > 1] == []
+        # the screen saw every event after each (re)connect in order, and ends where the hall is
+        assert screen.gaps == []
+        assert "down" in screen.statuses and screen.statuses[-1] == "up"  # told, never a dark screen
+        assert screen.seq == int(server.request("GET", "/api/halls/demo/state")[1]["seq"])
+        assert server.request("GET", "/healthz")[0] == 200
+    finally:
+        stop.set()
+        server.stop()
+        if not loop.is_running():
+            loop.close()
+
+
+# --- a city on a cluster ----------------------------------------------------------
+
+
+def halls_on_every_master(cluster: Cluster) -> list[str]:
+    """Hall ids whose slots live on three different masters."""
+    chosen: dict[int, str] = {}
+    for number in range(200):
+        hall = f"c{number:02d}"
+        owner = cluster.master_of(keys_prefix(hall) + "seq")
+        chosen.setdefault(owner.port, hall)
+        if len(chosen) == 3:
+            return list(chosen.values())
+    raise AssertionError("no spread found")
+
+
+def test_cluster_halls_on_three_masters_and_one_master_lost(
+    redis_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    halls = halls_on_every_master(redis_cluster)
+    files = []
+    for hall in halls:
+        path = tmp_path / f"{hall}.toml"
+        path.write_text(demo_text().replace('id = "demo"', f'id = "{hall}"', 1), encoding="utf-8")
+        files.append(str(path))
+    monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
+    server = LiveServer(redis_cluster.url, tmp_path)
+    server.start(timeout=60)
+    loop = asyncio.new_event_loop()
+    screens = {hall: Screen(f"{server.ws_url}/ws/halls/{hall}/display") for hall in halls}
+
+    async def follow() -> None:
+        await asyncio.gather(*(screen.run() for screen in screens.values()))
+
+    screen_thread = threading.Thread(target=loop.run_until_complete, args=(follow(),), daemon=True)
+    screen_thread.start()
+    try:
+        time.sleep(1)
+        for hall in halls:
+            status, body = server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})
+            assert status == 201, (hall, body)
+            assert server.request("GET", f"/api/halls/{hall}/state")[1]["seq"] == 1
+        assert server.request("GET", "/healthz") == (200, {"status": "ok"})
+        # the first hall's master dies with its replica: only that hall is down
+        lost = halls[0]
+        master = redis_cluster.master_of(keys_prefix(lost) + "seq")
+        slot_ports = {master.port}
+        for replica in redis_cluster.replicas:
+            info = replica.client().info("replication")
+            if int(info.get("master_port", 0)) == master.port:
+                replica.kill()
+                slot_ports.add(replica.port)
+        master.kill()
+        deadline = time.monotonic() + 20
+        while True:
+            status, body = server.request("GET", "/healthz")
+            if status == 503 and set(body.get("halls", {})) == {lost}:
+                break
+            assert time.monotonic() < deadline, (status, body)
+            time.sleep(0.3)
+        for hall in halls[1:]:
+            status, body = server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})
+            assert status == 201, (hall, body)
+        status, body = server.request("POST", f"/api/halls/{lost}/tickets", {"services": ["register"]})
+        assert status == 503, body
+        time.sleep(1)
+        # every screen is where its hall is: the living halls' saw both events in order,
+        # the lost hall's was told its store is down
+        assert [screens[h].seq for h in halls] == [1, 2, 2]
+        assert all(screen.gaps == [] for screen in screens.values())
+        assert screens[lost].statuses[-1:] == ["down"]
+        assert all("down" not in screens[h].statuses for h in halls[1:])
+    finally:
+        for screen in screens.values():
+            loop.call_soon_threadsafe(screen.stop.set)
+        screen_thread.join(10)
+        server.stop()
+        if not loop.is_running():
+            loop.close()
