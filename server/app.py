@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import api, audio, audit, metrics, pages, reload, screens, sockets
+from server import api, audio, audit, case_api, metrics, pages, reload, screens, sockets
 from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
@@ -84,6 +84,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
     app = Starlette(
         routes=[
             *api.routes,
+            *case_api.routes,
             *metrics.routes,
             *screens.routes,
             *audit.routes,

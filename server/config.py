@@ -129,6 +129,8 @@ class Hall:
     staff: tuple[Staff, ...]
     rules: Rules
     source_text: str = field(default="", repr=False, compare=False)
+    #: ``[ratings] follow_up_days``: working days to settle a bad-rating case (server/cases.py).
+    follow_up_days: int = 5
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -381,7 +383,7 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules"))
+        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "ratings"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -418,6 +420,9 @@ class _Parser:
         windows = self.windows(root.get("windows"), service_ids)
         staff = self.staff(root.get("staff"))
         rules = self.rules(self.table(root, "rules", "rules"), [str(lang) for lang in languages])
+        ratings = self.table(root, "ratings", "ratings")
+        self.known(ratings, "ratings", ("follow_up_days",))
+        follow_up_days = self.integer(ratings, "follow_up_days", "ratings.follow_up_days", 5, 1, 60)
         for service in services:
             # (a service without a valid id has been reported already)
             if service.id and not any(service.id in w.services for w in windows):
@@ -432,7 +437,7 @@ class _Parser:
             id=hall_id, name=name, languages=tuple(languages), timezone=timezone, hours=hours,
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
-            rules=rules, source_text=self.text,
+            rules=rules, source_text=self.text, follow_up_days=follow_up_days,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
