@@ -230,17 +230,19 @@ class Summary:
 def summary(cases: Iterable[Mapping[str, Any]], *, start_ms: int, end_ms: int, now_ms: int) -> Summary:
     """Rates over cases of the period ``[start_ms, end_ms)``.
 
-    "Rectified in time": of the cases whose deadline falls in the period and is due
-    (passed, or already rectified/closed), those rectified or closed by the deadline.
-    "Named called back": of the named bad ratings rated in the period, those called back.
+    Both count the bad ratings given in the period. "Rectified in time": of those that are
+    due (deadline passed, or already rectified or closed — a case still within its time and
+    not yet rectified is not counted either way), those rectified or closed by the deadline.
+    "Named called back": of the named ones, those called back.
     """
     due = timely = named = called = 0
     for case in cases:
-        deadline = int(case["deadline"])
-        if start_ms <= deadline < end_ms and (deadline < now_ms or case.get("rectified_at") or case.get("closed_at")):
+        if not start_ms <= int(case["rated_at"]) < end_ms:
+            continue
+        if int(case["deadline"]) < now_ms or case.get("rectified_at") or case.get("closed_at"):
             due += 1
             timely += in_time(case)
-        if case.get("named") and start_ms <= int(case["rated_at"]) < end_ms:
+        if case.get("named"):
             named += 1
             called += bool(case.get("called_back"))
     return Summary(due=due, in_time=timely, named=named, called_back=called)
