@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from datetime import date
@@ -174,3 +175,22 @@ async def test_acting_on_a_case_in_redis(redis: Redis, engine: Engine) -> None:
         "rectify",
         "answer",
     ]
+
+
+async def test_two_managers_taking_the_same_step_at_once(redis: Redis, engine: Engine) -> None:
+    """WATCH/MULTI: of two simultaneous verifies, one applies and the other is refused; none is lost."""
+    await engine.rate(1, token=await served(engine))
+    hall_id, ids = engine.hall.id, {"admin"}
+    outcomes = await asyncio.gather(
+        *(
+            casebook.act(redis, hall_id, "1", "verify", {"note": f"by {n}"}, staff="admin", now_ms=n, staff_ids=ids)
+            for n in range(1, 9)
+        ),
+        return_exceptions=True,
+    )
+    applied = [o for o in outcomes if isinstance(o, dict)]
+    refused = [o for o in outcomes if isinstance(o, Refusal)]
+    assert len(applied) == 1 and len(refused) == 7
+    assert {r.code for r in refused} == {"invalid_transition"}
+    c = await casebook.load(redis, hall_id, "1")
+    assert [h["action"] for h in c["history"]] == ["opened", "verify"] and c["verify_note"] == applied[0]["verify_note"]
