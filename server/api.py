@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit, metrics, ratelimit, stats
+from server import audit, casebook, cases, metrics, ratelimit, stats
 from server.auth import AuthError, Session, require
 from server.hours import hall_time
 from server.qr import qr_svg
@@ -213,7 +213,12 @@ async def get_ticket(request: Request) -> Response:
     found = await hall.engine.ticket(token)
     if found is None:
         raise Refusal("unknown_ticket", "no such ticket")
-    return JSONResponse({**found, "url": ticket_url(request, token)})
+    extra: dict[str, Any] = {}
+    if found["ticket"].get("rating") is not None and found["ticket"]["rating"] <= cases.BAD_MAX:
+        # the 差评 follow-up's answer, once given "by phone page" (server/casebook.py)
+        answer = await casebook.answer_for_ticket(runtime_of(request).redis, hall.hall.id, token)
+        extra["case"] = answer or {"answer": None}
+    return JSONResponse({**found, **extra, "url": ticket_url(request, token)})
 
 
 async def cancel_ticket(request: Request) -> Response:
@@ -451,7 +456,7 @@ async def get_ratings(request: Request) -> Response:
         for raw in entries:
             entry = json.loads(raw)
             entry["reasons"] = [r for r in str(entry.get("reasons") or "").split(",") if r]
-            if not only_bad or entry["score"] <= 2:
+            if not only_bad or cases.is_bad(entry["score"]):
                 ratings.append(entry)
     ratings.sort(key=lambda e: e["at"], reverse=True)
     return JSONResponse({"ratings": ratings})

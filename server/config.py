@@ -161,6 +161,8 @@ class Hall:
     #: ``[appointments]``; None when the hall takes none
     appointments: Appointments | None = None
     webhooks: tuple[Webhook, ...] = ()
+    #: ``[ratings] follow_up_days``: working days to settle a bad-rating case (server/cases.py).
+    follow_up_days: int = 5
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -421,7 +423,7 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks"))
+        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -462,6 +464,9 @@ class _Parser:
         if "appointments" in root:
             appointments = self.appointments(self.table(root, "appointments", "appointments"), services)
         webhooks = self.webhooks(root.get("webhooks"))
+        ratings = self.table(root, "ratings", "ratings")
+        self.known(ratings, "ratings", ("follow_up_days",))
+        follow_up_days = self.integer(ratings, "follow_up_days", "ratings.follow_up_days", 5, 1, 60)
         for service in services:
             # (a service without a valid id has been reported already)
             if service.id and not any(service.id in w.services for w in windows):
@@ -477,6 +482,7 @@ class _Parser:
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
             rules=rules, source_text=self.text, appointments=appointments, webhooks=webhooks,
+            follow_up_days=follow_up_days,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:

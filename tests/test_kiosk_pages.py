@@ -427,6 +427,7 @@ def test_visitor_sees_suspension_done_rating_and_cancel(live_server: LiveServer,
     assert phone.is_visible("#done") and "感谢" in phone.inner_text("#done")
     assert phone.is_hidden("#notice") and phone.is_hidden("#sound")
     phone.click("#rate [data-score='5']")
+    phone.click(".hq-dialog [data-answer='yes']")  # a rating is confirmed before it is sent
     phone.wait_for_function("document.querySelector('#rate-message').textContent.includes('感谢')")
     assert phone.get_attribute("#rate [data-score='5']", "aria-pressed") == "true"
     assert live_server.request("POST", f"/api/tickets/{token}/rating", {"score": 3})[0] == 409  # once

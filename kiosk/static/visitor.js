@@ -218,6 +218,8 @@
   });
 
   // ---- rating ----
+  var BAD_MAX = 2;      // server/cases.py: a score at or below it is a bad rating (差评)
+  var answerAsked = false;
   var RATED_KEY = "hallq.rated." + token;
   function rated() { try { return localStorage.getItem(RATED_KEY); } catch (e) { return null; } }
   function renderRating(t) {
@@ -230,18 +232,61 @@
       buttons[i].setAttribute("aria-pressed", r === buttons[i].getAttribute("data-score") ? "true" : "false");
     }
     if (r) byId("rate-message").textContent = HQ.t(r === "closed" ? "v_rate_closed" : "v_rated");
+    // reopening the page of a badly rated visit: ask once for the hall's answer
+    if (!answerAsked && t.status === "done" && t.rating && t.rating <= BAD_MAX) { answerAsked = true; loadAnswer(); }
+  }
+  // A bad score (1–2, server/cases.py BAD_MAX) asks what went wrong, like the rating pad;
+  // every score is confirmed before it is sent (a rating cannot be changed).
+  var pending = null;   // the bad score waiting for its reasons
+  function send(score, reasons) {
+    var level = HQ.t("rating_" + score);
+    HQ.ask(HQ.t("v_rate_confirm", { level: level }), HQ.t("v_rate_send"), HQ.t("v_rate_change")).then(function (yes) {
+      if (!yes) return;
+      HQ.api("POST", "/api/tickets/" + encodeURIComponent(token) + "/rating", { score: score, reasons: reasons }).then(function (res) {
+        var mark = res.ok ? String(score) : res.status === 409 ? "closed" : null;
+        if (mark) { try { localStorage.setItem(RATED_KEY, mark); } catch (e) { /* ignore */ } }
+        else byId("rate-message").textContent = HQ.errorText(res);
+        if (mark) { pending = null; byId("rate-reasons").hidden = true; }
+        if (last) renderRating(last.ticket);
+        if (res.ok && score <= BAD_MAX) { answerAsked = true; loadAnswer(); }
+      });
+    });
   }
   Array.prototype.forEach.call(document.querySelectorAll("#rate [data-score]"), function (b) {
     b.addEventListener("click", function () {
       var score = parseInt(b.getAttribute("data-score"), 10);
-      HQ.api("POST", "/api/tickets/" + encodeURIComponent(token) + "/rating", { score: score }).then(function (res) {
-        var mark = res.ok ? String(score) : res.status === 409 ? "closed" : null;
-        if (mark) { try { localStorage.setItem(RATED_KEY, mark); } catch (e) { /* ignore */ } }
-        else byId("rate-message").textContent = HQ.errorText(res);
-        if (last) renderRating(last.ticket);
-      });
+      if (score <= BAD_MAX) {
+        pending = score;
+        byId("rate-reasons").hidden = false;
+        Array.prototype.forEach.call(document.querySelectorAll("#rate [data-score]"), function (o) {
+          o.setAttribute("aria-pressed", o === b ? "true" : "false");
+        });
+        return;
+      }
+      pending = null;
+      byId("rate-reasons").hidden = true;
+      send(score, []);
     });
   });
+  byId("rate-send").addEventListener("click", function () {
+    if (pending === null) return;
+    var reasons = Array.prototype.map.call(document.querySelectorAll("#rate-reasons input:checked"), function (c) {
+      return c.value;
+    });
+    send(pending, reasons);
+  });
+
+  // The 差评 follow-up: once the hall answered "by phone page", the answer shows here.
+  function loadAnswer() {
+    HQ.api("GET", "/api/tickets/" + encodeURIComponent(token)).then(function (res) {
+      var c = res.ok && res.data && res.data.case;
+      if (!c) return;
+      byId("case-answer").hidden = false;
+      var text = byId("case-answer-text");
+      if (c.answer) { text.removeAttribute("data-i18n"); text.textContent = c.answer; }
+      else { text.setAttribute("data-i18n", "v_case_pending"); text.textContent = HQ.t("v_case_pending"); }
+    });
+  }
 
   connect();
 })();

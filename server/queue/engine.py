@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from server import cases
 from server.config import Hall, Staff
 from server.eta import estimate_wait_s
 from server.hours import HallTime, hall_time, issuing_open
@@ -290,7 +291,9 @@ class Engine:
         reasons = [str(r) for r in reasons]
         if len(reasons) > 8 or any(not re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
             raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
-        args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
+        args: dict[str, Any] = {"score": score, "reasons": reasons or [""], "bad_max": cases.BAD_MAX}
+        if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
+            args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
         if window is not None:
             self._window(window)
             if number is None or not NUMBER_RE.match(number):

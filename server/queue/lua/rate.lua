@@ -1,6 +1,8 @@
 -- rate (好差评): one rating A.score (1..5) per visit, once it is done. By token (the
 -- visitor's phone) or at a window's rating pad (A.window + A.number: only the ticket just
 -- completed there, within A.timeout_ms). Nothing about the rater is stored.
+-- A bad rating (score <= A.bad_max, server/cases.py) opens its follow-up case here, in the
+-- same script: exactly one case per bad rating, never one for a refused rating.
 local t
 if A.window then
   local last = redis.call('HMGET', P .. 'lastdone:' .. A.window, 'token', 'number', 'at')
@@ -22,7 +24,19 @@ local entry = {at = NOW, ticket = t.number, window = t.window, clerk = t.clerk,
   services = split(t.services), score = A.score, reasons = table.concat(A.reasons, ',')}
 redis.call('RPUSH', P .. 'ratings:' .. A.day, cjson.encode(entry))
 redis.call('EXPIRE', P .. 'ratings:' .. A.day, 460 * 86400)
+local bad = A.score <= (A.bad_max or 2)
+if bad then
+  local id = redis.call('INCR', P .. 'case_seq')
+  local case = {id = id, ticket = t.number, token = t.token, window = t.window or '', clerk = t.clerk or '',
+    services = t.services or '', score = A.score, reasons = table.concat(A.reasons, ','),
+    rated_at = NOW, day = A.day, deadline = A.case_deadline or NOW, owner = '', status = 'open',
+    named = not blank(t.person), called_back = false, lang = t.lang or '',
+    history = {{at = NOW, action = 'opened', staff = ''}}}
+  redis.call('SET', P .. 'case:' .. id, cjson.encode(case))
+  redis.call('ZADD', P .. 'cases', NOW, id)
+  redis.call('HSET', tkey(t.token), 'case', tostring(id))
+end
 local seq = emit({type = 'ticket.rated', ticket = public(t), window = t.window, score = A.score,
   clerk = {id = t.clerk or '', name = t.clerk_name or ''},
-  bad = (A.score <= 2), reasons = table.concat(A.reasons, ',')})
+  bad = bad, reasons = table.concat(A.reasons, ',')})
 return done({ticket = public(t), seq = seq})
