@@ -284,9 +284,15 @@ def test_blocked_autoplay_shows_a_button_that_enables_sound(
         page = strict.new_page(viewport={"width": 1920, "height": 1080})
         # Playwright's own waits run scripts with a user gesture, which would unlock audio:
         # follow the socket's frames instead, and only look at the page after the call.
-        with page.expect_websocket() as socket_info:
-            page.goto(lobby_url(live_server))
-        socket_info.value.wait_for_event("framereceived", timeout=10_000)  # the snapshot
+        # Frames are collected from the socket's opening on: the snapshot may arrive before
+        # the page has finished loading, so waiting for it afterwards would miss it.
+        frames: list[Any] = []
+        page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(frame)))
+        page.goto(lobby_url(live_server))
+        deadline = time.monotonic() + 10
+        while not frames:  # the snapshot
+            assert time.monotonic() < deadline, "the lobby got no snapshot"
+            page.wait_for_timeout(50)
         live_server.issue(["register"])
         number = clerks.call_next("1")
         time.sleep(1.5)
