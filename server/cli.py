@@ -381,8 +381,11 @@ def prepare_process_tree(data: Path) -> None:
     from server import reload
 
     # Before anything imports prometheus_client (it picks its mode at import): one folder
-    # per `serve` process, so two servers sharing --data never mix or wipe each other's.
-    root = data / "metrics"
+    # per `serve` process, so two servers sharing --data never mix or wipe each other's. In
+    # memory (/dev/shm) where there is one, never on the data disk: when that disk fills up,
+    # metrics files that cannot grow must not take the server down with Redis.
+    shm = Path("/dev/shm")
+    root = (shm if shm.is_dir() and os.access(shm, os.W_OK) else data) / f"hallq-metrics-{_data_tag(data)}"
     for old in root.glob("*"):
         if old.name.isdigit() and not _alive(int(old.name)):
             shutil.rmtree(old, ignore_errors=True)
@@ -391,6 +394,13 @@ def prepare_process_tree(data: Path) -> None:
     own.mkdir(parents=True)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(own.resolve()))
     reload.forward_sighup_to_workers()
+
+
+def _data_tag(data: Path) -> str:
+    """A short name for a data folder, so servers of different folders keep apart."""
+    import hashlib
+
+    return hashlib.sha256(str(data.resolve()).encode()).hexdigest()[:12]
 
 
 def _alive(pid: int) -> bool:
