@@ -28,14 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +39,9 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving
 
 CHROMIUM = "/usr/bin/chromium"
 HALL = "demo"
@@ -81,40 +80,11 @@ OBSERVER = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def hallq_server(data: Path) -> Iterator[str]:
-    """A real ``hallq serve`` on a free port with its own embedded Redis in ``data``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["HALLQ_MIN_CALL_INTERVAL_S"] = "0"  # calls at machine speed: no double-tap guard
-    log = (data / "server.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data", str(data),
-         "--no-access-log"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data / "server.log").read_text()[-2000:])
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.05)
+    """A real ``hallq serve`` with its own embedded Redis, calling at machine speed (no double-tap guard)."""
+    with serving.hallq_server(data, env={"HALLQ_MIN_CALL_INTERVAL_S": "0"}, timeout=30) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(15)
-        log.close()
 
 
 def login(http: httpx.Client, staff: str, pin: str = "1234") -> str:
@@ -134,8 +104,11 @@ def measure(url: str, calls: int, sound: bool, gap: float) -> dict[str, Any]:
     http = httpx.Client(base_url=url, timeout=10)
     desk = login(http, "desk")
     for i in range(calls + len(WINDOWS)):
-        answer = http.post(f"/api/halls/{HALL}/tickets", json={"services": [SERVICES[i % 4]], "lang": "zh"},
-                           headers={"Authorization": f"Bearer {desk}"})
+        answer = http.post(
+            f"/api/halls/{HALL}/tickets",
+            json={"services": [SERVICES[i % 4]], "lang": "zh"},
+            headers={"Authorization": f"Bearer {desk}"},
+        )
         answer.raise_for_status()
     clerks = {w: login(http, f"s0{w}") for w in WINDOWS}
 
@@ -157,14 +130,18 @@ def measure(url: str, calls: int, sound: bool, gap: float) -> dict[str, Any]:
         for i in range(calls):
             window = WINDOWS[i % len(WINDOWS)]
             t0 = time.time() * 1000
-            answer = http.post(f"/api/halls/{HALL}/windows/{window}/actions", json={"action": "call_next"},
-                               headers={"Authorization": f"Bearer {clerks[window]}"})
+            answer = http.post(
+                f"/api/halls/{HALL}/windows/{window}/actions",
+                json={"action": "call_next"},
+                headers={"Authorization": f"Bearer {clerks[window]}"},
+            )
             http_rtts.append(time.time() * 1000 - t0)
             answer.raise_for_status()
             number = answer.json()["ticket"]["number"]
             page.wait_for_function("n => n in window.__frame", arg=number, timeout=10_000)
             seen, frame, arrived = page.evaluate(
-                "n => [window.__seen[n], window.__frame[n], window.__arrived[n]]", number)
+                "n => [window.__seen[n], window.__frame[n], window.__arrived[n]]", number
+            )
             latencies.append(seen - t0)
             frames.append(frame - t0)
             arrivals.append(arrived - t0)
@@ -172,19 +149,34 @@ def measure(url: str, calls: int, sound: bool, gap: float) -> dict[str, Any]:
         browser.close()
 
     def summary(values: list[float]) -> dict[str, float]:
-        return {"p50": round(percentile(values, 0.5), 1), "p95": round(percentile(values, 0.95), 1),
-                "max": round(max(values), 1), "mean": round(statistics.fmean(values), 1)}
+        return {
+            "p50": round(percentile(values, 0.5), 1),
+            "p95": round(percentile(values, 0.95), 1),
+            "max": round(max(values), 1),
+            "mean": round(statistics.fmean(values), 1),
+        }
 
-    return {"calls": calls, "sound": sound, "dom_ms": summary(latencies), "frame_ms": summary(frames),
-            "http_ms": summary(http_rtts), "socket_ms": summary(arrivals),
-            "cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)}
+    return {
+        "calls": calls,
+        "sound": sound,
+        "dom_ms": summary(latencies),
+        "frame_ms": summary(frames),
+        "http_ms": summary(http_rtts),
+        "socket_ms": summary(arrivals),
+        "cpus": os.cpu_count(),
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=60)
-    parser.add_argument("--sound", action=argparse.BooleanOptionalAction, default=True,
-                        help="let the lobby speak the calls (default) or open it with ?sound=0")
+    parser.add_argument(
+        "--sound",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let the lobby speak the calls (default) or open it with ?sound=0",
+    )
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between calls")
     parser.add_argument("--server", help="URL of a running hallq serve with the demo hall (fresh day!)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -201,14 +193,22 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"call over HTTP -> number on the lobby page, {result['calls']} calls, "
-          f"sound {'on' if result['sound'] else 'off'} ({result['cpus']} CPUs, "
-          f"load average {result['load_1min']} at the end: other work on the machine shows in the tail)")
-    for key, label in (("dom_ms", "in the DOM"), ("frame_ms", "next frame"),
-                       ("socket_ms", "frame in page"), ("http_ms", "HTTP answer")):
+    print(
+        f"call over HTTP -> number on the lobby page, {result['calls']} calls, "
+        f"sound {'on' if result['sound'] else 'off'} ({result['cpus']} CPUs, "
+        f"load average {result['load_1min']} at the end: other work on the machine shows in the tail)"
+    )
+    for key, label in (
+        ("dom_ms", "in the DOM"),
+        ("frame_ms", "next frame"),
+        ("socket_ms", "frame in page"),
+        ("http_ms", "HTTP answer"),
+    ):
         s = result[key]
-        print(f"  {label:13} p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  max {s['max']:7.1f} ms  "
-              f"mean {s['mean']:7.1f} ms")
+        print(
+            f"  {label:13} p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  max {s['max']:7.1f} ms  "
+            f"mean {s['mean']:7.1f} ms"
+        )
     verdict = "OK" if result["dom_ms"]["p95"] <= 100 else "OVER TARGET"
     print(f"  target p95 <= 100 ms: {verdict}")
 

@@ -20,15 +20,11 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,20 +37,17 @@ from websockets.asyncio.client import connect
 from server.config import demo_text
 from server.webhook_rules import verify
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving
+
 SECRET = "bench-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Receiver:
     """A healthy receiver: 200 at once; notes (seq → arrival, signature valid)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = serving.free_port()
         self.arrived: dict[int, float] = {}
         self.at: dict[int, int] = {}
         self.bad_signatures = 0
@@ -89,42 +82,10 @@ class Receiver:
 
 @contextmanager
 def hallq_server(data: Path, hall_file: Path, workers: int) -> Iterator[str]:
-    """A real ``hallq serve`` on a free port with its own embedded Redis in ``data``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    log = (data / "server.log").open("ab")
-    command = [
-        sys.executable,
-        "-m",
-        "server.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data",
-        str(data),
-        "--config",
-        str(hall_file),
-        "--workers",
-        str(workers),
-        "--no-access-log",
-    ]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data / "server.log").read_text()[-2000:])
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.05)
+    """A real ``hallq serve`` with its own embedded Redis in ``data``, serving ``hall_file``."""
+    args = ["--config", str(hall_file), "--workers", str(workers)]
+    with serving.hallq_server(data, args, timeout=30) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(15)
-        log.close()
 
 
 def percentile(values: list[float], q: float) -> float:

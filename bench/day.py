@@ -39,13 +39,10 @@ import contextlib
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -58,6 +55,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serving
 from day_report import headline, report
 
 HALL = "demo"
@@ -932,48 +930,13 @@ async def simulate(base: str, minutes: float, visitors: int, seed: int, drain_s:
 # --- the server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def hallq_server(data: Path) -> Iterator[str]:
-    """A real ``hallq serve`` on a free port with its own embedded redis-server in ``data``."""
-    port = free_port()
-    # The hall as deployed: its own Redis, and the hall file's double-tap guard (never a bench's override).
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HALLQ_MIN_CALL_INTERVAL_S")}
-    env.setdefault("HALLQ_SECRET", "day-sim-secret")
-    log = (data / "server.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data", str(data), "--no-access-log"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data / "server.log").read_text()[-2000:])
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+    """A real ``hallq serve`` with its own embedded redis-server in ``data``: the hall as deployed,
+    with the hall file's double-tap guard (never a bench's override)."""
+    env = {"HALLQ_MIN_CALL_INTERVAL_S": None, "HALLQ_SECRET": os.environ.get("HALLQ_SECRET", "day-sim-secret")}
+    with serving.hallq_server(data, env=env) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 def main(argv: list[str] | None = None) -> int:
