@@ -23,7 +23,8 @@ from server import audit, casebook, cases, metrics, ratelimit, stats
 from server.auth import AuthError, Session, require
 from server.hours import hall_time
 from server.qr import qr_svg
-from server.queue.engine import ACTIONS, hall_of_token, keys_prefix
+from server.queue.constants import keys_prefix
+from server.queue.engine import ACTIONS, hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import HallRuntime, Runtime
 from server.validation import Field, read_json
@@ -214,7 +215,7 @@ async def get_ticket(request: Request) -> Response:
     if found is None:
         raise Refusal("unknown_ticket", "no such ticket")
     extra: dict[str, Any] = {}
-    if found["ticket"].get("rating") is not None and found["ticket"]["rating"] <= cases.BAD_MAX:
+    if found["ticket"].get("rating") is not None and cases.is_bad(found["ticket"]["rating"]):
         # the 差评 follow-up's answer, once given "by phone page" (server/casebook.py)
         answer = await casebook.answer_for_ticket(runtime_of(request).redis, hall.hall.id, token)
         extra["case"] = answer or {"answer": None}

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.queue.engine import keys_prefix
+from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 
 log = logging.getLogger("hallq.audit")

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
 from server.config import Hall, Staff, hash_pin, verify_pin
-from server.queue.engine import keys_prefix
+from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 
 SESSION_SECONDS = 12 * 3600

@@ -33,6 +33,8 @@ from typing import Any
 
 import redis
 
+from server.queue.constants import KEY_PREFIX, keys_prefix
+
 FORMAT = "hallq-backup"
 VERSION = 1
 
@@ -78,9 +80,6 @@ redis.call('XADD', P .. 'events', seq .. '-0', 'e', cjson.encode(ev))
 return {restored, seq}
 """
 
-#: Keys that are no hall's: written as they are.
-GLOBAL_PREFIX = "hallq:"
-
 
 class BackupError(Exception):
     """A backup or restore that cannot be done; the message says why and what to do."""
@@ -98,10 +97,11 @@ class Entry:
 def hall_of(key: bytes) -> str | None:
     """The hall id of a ``hallq:{hall}:…`` key; None for keys outside any hall (including
     ``hallq:{_hallq}:secret``: a tag starting with ``_`` is no hall's, hall ids cannot)."""
-    if not key.startswith(b"hallq:{") or key.startswith(b"hallq:{_"):
+    tag = f"{KEY_PREFIX}{{".encode()
+    if not key.startswith(tag) or key.startswith(tag + b"_"):
         return None
-    end = key.find(b"}:", 7)
-    return key[7:end].decode() if end > 7 else None
+    end = key.find(b"}:", len(tag))
+    return key[len(tag) : end].decode() if end > len(tag) else None
 
 
 def glob_escape(text: str) -> str:
@@ -110,7 +110,7 @@ def glob_escape(text: str) -> str:
 
 
 def hall_pattern(hall: str) -> str:
-    return f"hallq:{{{glob_escape(hall)}}}:*"
+    return f"{glob_escape(keys_prefix(hall))}*"
 
 
 def connect(url: str) -> redis.Redis:
@@ -128,7 +128,7 @@ def scan_groups(client: redis.Redis) -> tuple[set[str], list[bytes]]:
     """The halls that have keys, and the hallq keys that belong to no hall."""
     halls: set[str] = set()
     loose: list[bytes] = []
-    for key in client.scan_iter(match=f"{GLOBAL_PREFIX}*", count=1000):
+    for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
         hall = hall_of(key)
         if hall is None:
             loose.append(key)
@@ -144,7 +144,7 @@ def snapshot(client: redis.Redis) -> tuple[dict[str, Any], list[Entry]]:
     seqs: dict[str, int] = {}
     script = client.register_script(SNAPSHOT_LUA)
     for hall in sorted(halls):
-        now_ms, seq, flat = script(keys=[f"hallq:{{{hall}}}:seq"], args=[hall_pattern(hall)])
+        now_ms, seq, flat = script(keys=[keys_prefix(hall) + "seq"], args=[hall_pattern(hall)])
         seqs[hall] = int(seq)
         for i in range(0, len(flat), 3):
             key, payload, ttl = flat[i], flat[i + 1], int(flat[i + 2])
@@ -253,13 +253,13 @@ def restore_backup(url: str, path: str, *, force: bool = False) -> str:
         for hall in sorted(set(header["halls"]) | {h for h in by_hall if h}):
             args: list[Any] = [
                 hall_pattern(hall),
-                f"hallq:{{{hall}}}:",
+                keys_prefix(hall),
                 "",
                 json.dumps({"type": "hall.reset", "hall": hall, "reason": "restored"}),
             ]
             for entry in by_hall.get(hall, []):
                 args += [entry.key, entry.expires_at, entry.payload]
-            restored, seq = script(keys=[f"hallq:{{{hall}}}:seq"], args=args)
+            restored, seq = script(keys=[keys_prefix(hall) + "seq"], args=args)
             summary.append(f"{hall} (seq {restored}, hall.reset at {seq})")
     except redis.ResponseError as exc:
         if "payload version" in str(exc).lower():

@@ -23,10 +23,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from server.config import WEEKDAYS, Hall
+from server.queue.constants import BAD_MAX
 
-#: A score at or below this is a bad rating (差评). The one place the threshold lives:
-#: ``rate.lua`` receives it as ``A.bad_max`` (``ticket.rated`` events carry ``bad``).
-BAD_MAX = 2
 #: Working days to close a case when the hall file has no ``[ratings] follow_up_days``.
 DEFAULT_FOLLOW_UP_DAYS = 5
 

@@ -20,6 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from server.queue import constants, rules
+from server.queue.constants import WINDOW_RE
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HALL_KEYS = (
     "id", "name", "languages", "timezone", "hours", "ticket_cutoff", "daily_reset", "rating_timeout_s",
@@ -28,7 +31,6 @@ HALL_KEYS = (
 ROLES = ("clerk", "desk", "admin")
 KINDS = ("instant", "promised")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_WINDOW_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
 _TIME_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 # a table header line: [a.b] or [[a.b]] with bare keys (never a line of a multi-line array)
@@ -63,15 +65,8 @@ class Window:
         of them, at the worst (highest) tier among them; ``None`` when the
         window does not serve every one.
         """
-        worst = -1
-        for service in services:
-            for index, tier in enumerate(self.tiers):
-                if service in tier:
-                    worst = max(worst, index)
-                    break
-            else:
-                return None
-        return worst if worst >= 0 else None
+        tier = rules.tier_of(self.tiers, services)
+        return tier if tier is not None and tier >= 0 else None  # no services: no tier
 
 
 @dataclass(frozen=True)
@@ -211,6 +206,8 @@ class Hall:
             "rating_timeout_s": self.rating_timeout_s,
             # pads wait this long between calls themselves (the server refuses just_called)
             "min_call_interval_s": self.rules.min_call_interval_s,
+            # the patterns and thresholds the pages check as the server does (constants.json)
+            "constants": constants.for_pages(),
             "appointments": None if self.appointments is None else {
                 "services": list(self.appointments.services),
                 "slot_minutes": self.appointments.slot_minutes,
@@ -568,7 +565,7 @@ class _Parser:
             window_id = item.get("id")
             if isinstance(window_id, int) and not isinstance(window_id, bool):
                 window_id = str(window_id)
-            if not isinstance(window_id, str) or not _WINDOW_ID_RE.match(window_id):
+            if not isinstance(window_id, str) or not WINDOW_RE.match(window_id):
                 self.problem(f"{path}.id", "must be a short id such as \"3\" or \"A1\"")
                 window_id = ""
             if window_id in seen:

@@ -16,11 +16,11 @@ every later request for that URL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TypedDict
 
 from server.config import DEFAULT_TEMPLATES, DEFAULT_VOICES, Hall
+from server.queue.constants import NUMBER_RE, WINDOW_RE
 
 __all__ = [
     "DEFAULT_TEMPLATES",
@@ -41,12 +41,6 @@ __all__ = [
     "zh_numeral",
 ]
 
-NUMBER_RE = re.compile(r"^[A-Z][0-9]{3}$")
-"""A ticket number: one capital prefix letter and a 3-digit daily sequence."""
-
-# Same shape as server.config's window id rule: URL-safe, no '/' or '.', so a
-# window id can sit in an audio URL path and a file name without escaping.
-WINDOW_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
 
 _ZH_DIGITS = "零一二三四五六七八九"
 _ZH_UNITS = ("千", "百", "十", "")

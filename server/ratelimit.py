@@ -11,7 +11,7 @@ import time
 from redis.asyncio import Redis
 
 from server.auth import AuthError
-from server.queue.engine import keys_prefix
+from server.queue.constants import keys_prefix
 
 #: Requests per minute per client address, by scope.
 LIMITS = {"issue": 30, "anon": 600, "rate": 30}

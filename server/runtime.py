@@ -24,7 +24,8 @@ from server.auth import Sessions
 from server.config import Hall
 from server.embedded import disk_full
 from server.events import HallHub, PadTracker, VisitorTracker
-from server.queue.engine import Engine, keys_prefix
+from server.queue.constants import KEY_PREFIX, keys_prefix
+from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reader import StreamReader
 from server.screens import ScreenRegistry
@@ -36,9 +37,9 @@ log = logging.getLogger("hallq")
 #: Redis connections of one process for requests and sockets (the hub has its own).
 REDIS_CONNECTIONS = 64
 #: The key of ID-number hashes, shared by all halls (tagged, so a cluster keeps it in one slot).
-SECRET_KEY = "hallq:{_hallq}:secret"
+SECRET_KEY = KEY_PREFIX + "{_hallq}:secret"
 #: Where releases before the tag kept it: still read, so existing hashes keep matching.
-LEGACY_SECRET_KEY = "hallq:secret"
+LEGACY_SECRET_KEY = KEY_PREFIX + "secret"
 
 
 @dataclass

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.config import Hall
-from server.queue.engine import keys_prefix
+from server.queue.constants import keys_prefix
 
 #: Seconds a screen that went away stays listed (so the manager sees which one went dark).
 KEEP_S = 24 * 3600

@@ -33,6 +33,7 @@ from typing import Any, Final, Literal, TypedDict, get_args
 from zoneinfo import ZoneInfo
 
 from server import sketch
+from server.queue.constants import keys_prefix
 
 __all__ = [
     "BY_VALUES",
@@ -189,7 +190,7 @@ def parse_query(params: Mapping[str, str], *, today: date) -> StatsQuery:
 def stats_key(hall: str, day: str | date) -> str:
     """Return the Redis key of a hall's counters for one business day."""
     d = day.isoformat() if isinstance(day, date) else day
-    return f"hallq:{{{hall}}}:stats:{d}"
+    return f"{keys_prefix(hall)}stats:{d}"
 
 
 def days_between(date_from: date, date_to: date) -> list[str]:

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from server.config import demo_text, load_demo
 from server.embedded import EmbeddedRedis
-from server.queue.engine import Engine, keys_prefix
+from server.queue.constants import keys_prefix
+from server.queue.engine import Engine
 from tests.live import LiveServer
 from tests.test_clerk_day import without_photo_text
 

@@ -53,7 +53,8 @@ from server.config import Hall, Staff, load_demo
 from server.embedded import EmbeddedRedis
 from server.hours import hall_time, issuing_open
 from server.queue.booking import Booking
-from server.queue.engine import Engine, keys_prefix
+from server.queue.constants import keys_prefix
+from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.queue.rules import (
     HallWindows,

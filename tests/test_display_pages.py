@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from server.eta import estimate_wait_s
+from server.queue import constants
 from tests.live import LiveServer
 
 HALL = "demo"
@@ -701,6 +702,9 @@ def blank_page(browser: Any) -> Iterator[Any]:
     context = browser.new_context()
     page = context.new_page()
     page.set_content("<!doctype html><html><body></body></html>")
+    # what the lobby page gives its scripts before they load (Hall.public()["constants"])
+    blank_hall = {"id": "", "name": {}, "languages": ["zh", "en"], "windows": [], "services": []}
+    page.add_script_tag(content="window.HALL = " + json.dumps({**blank_hall, "constants": constants.for_pages()}))
     for script in ("announcer.js", "screen.js"):
         page.add_script_tag(path=str(STATIC / script))
     yield page

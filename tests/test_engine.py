@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 from server.config import Hall, Staff, demo_text, load_demo, parse_hall
 from server.embedded import EmbeddedRedis
 from server.queue.booking import Booking
-from server.queue.engine import RECENT_CALLS, Engine, keys_prefix
+from server.queue.constants import RECENT_CALLS, keys_prefix
+from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.queue.rules import HallWindows, WaitingTicket, next_for_window, people_ahead, requeue_score
 from tests.conftest import DEMO_MORNING, HallClock

@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from server import backup, store
 from server.config import Staff, demo_text
-from server.queue.engine import Engine, keys_prefix
+from server.queue.constants import keys_prefix
+from server.queue.engine import Engine
 from server.store import ClusterAcks, async_client, parse
 from tests.cluster_fixtures import Cluster, RedisNode, SentinelSet
 from tests.conftest import HallClock

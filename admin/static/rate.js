@@ -134,7 +134,7 @@
   function choose(score) {
     if (!current || current.sending) return;
     current.score = score;
-    if (score <= 2) {
+    if (score <= HALL.constants.bad_max) {  // server/queue/constants.json
       show('reasons');
       var first = document.querySelector('.reason');
       if (first) first.focus();

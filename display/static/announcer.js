@@ -49,8 +49,11 @@
   var CHIME = 'chime';
   var LEVELS = [0, 1, 2, 3]; // whole + repeats · once · first language only · and no chime between calls
   var KNOWN_DURATIONS_KEPT = 512;
-  var NUMBER_RE = /^[A-Z]\d{3}$/;
-  var WINDOW_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$/;
+  // The patterns the server checks (server/queue/constants.json, given to the page as
+  // HALL.constants); without them no call is trusted: '(?!)' never matches.
+  var CONSTANTS = (global.HALL && global.HALL.constants) || {};
+  var NUMBER_RE = new RegExp(CONSTANTS.number_pattern || '(?!)');
+  var WINDOW_RE = new RegExp(CONSTANTS.window_pattern || '(?!)');
 
   // ---- the rule: no I/O (mirrors display/announcer.py:AnnounceQueue) -------------------------
 

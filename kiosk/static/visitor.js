@@ -218,7 +218,8 @@
   });
 
   // ---- rating ----
-  var BAD_MAX = 2;      // server/cases.py: a score at or below it is a bad rating (差评)
+  // a score at or below it is a bad rating (差评): server/queue/constants.json, as HQ.hall.constants
+  var BAD_MAX = HQ.hall.constants.bad_max;
   var answerAsked = false;
   var RATED_KEY = "hallq.rated." + token;
   function rated() { try { return localStorage.getItem(RATED_KEY); } catch (e) { return null; } }
@@ -235,7 +236,7 @@
     // reopening the page of a badly rated visit: ask once for the hall's answer
     if (!answerAsked && t.status === "done" && t.rating && t.rating <= BAD_MAX) { answerAsked = true; loadAnswer(); }
   }
-  // A bad score (1–2, server/cases.py BAD_MAX) asks what went wrong, like the rating pad;
+  // A bad score (at or below BAD_MAX) asks what went wrong, like the rating pad;
   // every score is confirmed before it is sent (a rating cannot be changed).
   var pending = null;   // the bad score waiting for its reasons
   function send(score, reasons) {

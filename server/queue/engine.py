@@ -28,6 +28,7 @@ from server import cases
 from server.config import Hall, Staff
 from server.eta import estimate_wait_s
 from server.hours import HallTime, hall_time, issuing_open
+from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
 from server.queue.errors import Refusal
 from server.queue.rules import group_of, tier_of
 from server.store import ClusterAcks
@@ -45,9 +46,6 @@ SCRIPTS = (
 CALLING_ACTIONS = ("call_next", "call")
 #: Scripts that only read: never followed by a WAIT.
 READING_SCRIPTS = frozenset({"snapshot", "window_state", "ticket_info"})
-#: How many call/recall events the hall keeps for screens' "recent calls" (lua/lib.lua trims to it).
-RECENT_CALLS = 16
-NUMBER_RE = re.compile(r"^[A-Z]\d{3}$")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 TOKEN_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,31})\.([A-Za-z0-9_-]{22,64})$")
 
@@ -56,11 +54,6 @@ def hall_of_token(token: str) -> str | None:
     """The hall id a ticket token belongs to, or None when it is not a token's shape."""
     match = TOKEN_RE.match(token)
     return match.group(1) if match else None
-
-
-def keys_prefix(hall_id: str) -> str:
-    """Every key of a hall starts with this; ``{hall}`` is its Redis Cluster hash tag."""
-    return f"hallq:{{{hall_id}}}:"
 
 
 def scoped_request_id(action: str, caller: str, request_id: str) -> str:
@@ -105,7 +98,7 @@ class Engine:
     def __post_init__(self) -> None:
         # the appointments' helpers (lua/appointments.lua) are part of every script's prelude:
         # rollover counts missed appointments too
-        prelude = _load_lua("lib") + "\n" + _load_lua("appointments")
+        prelude = lua_prelude() + _load_lua("lib") + "\n" + _load_lua("appointments")
         for name in SCRIPTS:
             # Each action is its own script (prelude + body): one EVALSHA round trip per action.
             self._scripts[name] = self.redis.register_script(prelude + "\n" + _load_lua(name))
@@ -291,7 +284,7 @@ class Engine:
         reasons = [str(r) for r in reasons]
         if len(reasons) > 8 or any(not re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
             raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
-        args: dict[str, Any] = {"score": score, "reasons": reasons or [""], "bad_max": cases.BAD_MAX}
+        args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
         if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
             args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
         if window is not None:

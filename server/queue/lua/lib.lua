@@ -154,7 +154,7 @@ local function emit(ev)
   redis.call('XADD', P .. 'events', 'MAXLEN', '~', A.retention, seq .. '-0', 'e', json)
   if ev.type == 'ticket.called' or ev.type == 'ticket.recalled' then
     redis.call('LPUSH', P .. 'recent', json)
-    redis.call('LTRIM', P .. 'recent', 0, 15)  -- engine.RECENT_CALLS
+    redis.call('LTRIM', P .. 'recent', 0, RECENT_CALLS - 1)
   end
   return seq
 end

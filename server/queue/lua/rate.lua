@@ -1,7 +1,7 @@
 -- rate (好差评): one rating A.score (1..5) per visit, once it is done. By token (the
 -- visitor's phone) or at a window's rating pad (A.window + A.number: only the ticket just
 -- completed there, within A.timeout_ms). Nothing about the rater is stored.
--- A bad rating (score <= A.bad_max, server/cases.py) opens its follow-up case here, in the
+-- A bad rating (score <= BAD_MAX, server/queue/constants.json) opens its follow-up case here, in the
 -- same script: exactly one case per bad rating, never one for a refused rating.
 local t
 if A.window then
@@ -24,7 +24,7 @@ local entry = {at = NOW, ticket = t.number, window = t.window, clerk = t.clerk,
   services = split(t.services), score = A.score, reasons = table.concat(A.reasons, ',')}
 redis.call('RPUSH', P .. 'ratings:' .. A.day, cjson.encode(entry))
 redis.call('EXPIRE', P .. 'ratings:' .. A.day, 460 * 86400)
-local bad = A.score <= (A.bad_max or 2)
+local bad = A.score <= BAD_MAX
 if bad then
   local id = redis.call('INCR', P .. 'case_seq')
   local case = {id = id, ticket = t.number, token = t.token, window = t.window or '', clerk = t.clerk or '',

@@ -15,7 +15,7 @@ for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
   for _, c in ipairs(CLASSES) do oldest(P .. 'q:' .. g .. ':' .. c, split(g)) end
 end
 local recent = {}
-for i, text in ipairs(redis.call('LRANGE', P .. 'recent', 0, 15)) do recent[i] = cjson.decode(text) end
+for i, text in ipairs(redis.call('LRANGE', P .. 'recent', 0, RECENT_CALLS - 1)) do recent[i] = cjson.decode(text) end
 -- The lobby's 过号 list: open tickets marked no-show that wait to be called again, newest
 -- call first (their no-show came after that call), at most A.no_shows_max. One HMGET per
 -- open ticket: a hall has hundreds at most, and a snapshot is read on (re)connect only.

@@ -1,0 +1,51 @@
+"""The hall's fixed numbers and patterns, written once for Python, Lua and the pages.
+
+``constants.json`` beside this module is the one place they are spelled. Python reads it
+here; every queue script gets them as Lua locals from :func:`lua_prelude` (the engine puts
+that before ``lib.lua``); pages get :func:`for_pages` as ``HALL.constants`` (see
+``Hall.public``), so the announcer, the screens and the rating pad check the same patterns
+and thresholds as the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from typing import Any, Final
+
+_VALUES: Final[dict[str, Any]] = json.loads(
+    resources.files("server.queue").joinpath("constants.json").read_text(encoding="utf-8")
+)
+
+#: A rating at or below this score is bad (差评) and opens a follow-up case.
+BAD_MAX: Final[int] = int(_VALUES["bad_max"])
+#: How many call/recall events a hall keeps for the screens' "recent calls".
+RECENT_CALLS: Final[int] = int(_VALUES["recent_calls"])
+#: Every key hallq writes starts with this.
+KEY_PREFIX: Final[str] = str(_VALUES["key_prefix"])
+#: A ticket number: a prefix letter and three digits ("A012").
+NUMBER_RE: Final[re.Pattern[str]] = re.compile(_VALUES["number_pattern"])
+#: A window id as a hall file may spell it: no '/' or '.', so it can sit in an audio URL path
+#: and a file name without escaping.
+WINDOW_RE: Final[re.Pattern[str]] = re.compile(_VALUES["window_pattern"])
+
+
+def keys_prefix(hall_id: str) -> str:
+    """Every key of a hall starts with this; ``{hall}`` is its Redis Cluster hash tag."""
+    return f"{KEY_PREFIX}{{{hall_id}}}:"
+
+
+def lua_prelude() -> str:
+    """Lua locals for the queue scripts: the constants their rules need (before ``lib.lua``)."""
+    return f"local RECENT_CALLS = {RECENT_CALLS}\nlocal BAD_MAX = {BAD_MAX}\n"
+
+
+def for_pages() -> dict[str, Any]:
+    """The constants a page's script needs (JSON-safe; patterns as JavaScript-compatible text)."""
+    return {
+        "bad_max": BAD_MAX,
+        "recent_calls": RECENT_CALLS,
+        "number_pattern": NUMBER_RE.pattern,
+        "window_pattern": WINDOW_RE.pattern,
+    }
