@@ -24,12 +24,12 @@ import contextlib
 import logging
 import os
 import socket
-import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from websockets.frames import Frame, Opcode
 
 log = logging.getLogger("hallq.fanout")
 
@@ -49,15 +49,9 @@ RAW_SEND = "hallq.raw_send"
 
 
 def text_frame(payload: bytes) -> bytes:
-    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2) for ``payload``."""
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", 0x81, size)
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
+    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2) for ``payload``,
+    framed by python-websockets (unmasked: the server's direction)."""
+    return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 class Outlet(Protocol):
