@@ -1,0 +1,53 @@
+"""Tickets from the phone before arriving (远程取号): the pure rules.
+
+Whether a remote issue may happen at a moment (the hall file's ``[remote]``), and when a
+visitor should set out: people ahead × average handling time, shared by the windows able
+to serve them, less the way there. The daily remote quota itself is counted atomically in
+``issue.lua`` (``channel = "remote"``); everything else (services' quotas, duplicate ID
+refusal, numbering) is the kiosk's.
+"""
+
+from __future__ import annotations
+
+import math
+
+from server.config import Hall
+from server.hours import hall_time, issuing_open
+
+#: Minutes kept in hand when telling a visitor when to set out (the queue can move faster).
+SET_OUT_MARGIN_S = 5 * 60
+
+
+def remote_refusal(now_s: float, hall: Hall) -> tuple[str, str] | None:
+    """Why a remote ticket may not be taken at ``now_s`` (code, message), or None when it may.
+
+    ``remote_off``: the hall offers no remote tickets. ``remote_closed``: outside the hours
+    the hall file allows them (the opening hours, or, with ``within_hours = false``, the
+    business day up to the cutoff on a day with opening hours).
+    """
+    remote = hall.remote
+    if remote is None or not remote.enabled:
+        return "remote_off", "this hall does not issue tickets to phones / 本大厅不提供远程取号"
+    if remote.within_hours:
+        if issuing_open(now_s, hall):
+            return None
+        return "remote_closed", "remote tickets are issued only during opening hours / 仅在办公时间内可远程取号"
+    moment = hall_time(now_s, hall)
+    # a local day with opening hours, before its cutoff (the night after the cutoff is closed)
+    opening_day = bool(hall.hours.get(moment.weekday, ()))
+    if opening_day and moment.minute_of_day < hall.ticket_cutoff:
+        return None
+    return "remote_closed", "remote tickets are not issued at this hour / 当前时段不可远程取号"
+
+
+def wait_estimate_s(ahead: int, handling_s: float, windows: int) -> int:
+    """People ahead × average handling time, worked through by ``windows`` windows at once."""
+    if ahead <= 0:
+        return 0
+    return math.ceil(ahead * max(0.0, handling_s) / max(1, windows))
+
+
+def set_out_in_s(wait_s: float, travel_s: float, margin_s: float = SET_OUT_MARGIN_S) -> int:
+    """Seconds from now until the visitor should set out (0: now) to arrive ``margin_s``
+    before their expected call, the way there taking ``travel_s``."""
+    return max(0, math.floor(wait_s - travel_s - margin_s))
