@@ -13,9 +13,7 @@ import math
 
 from server.config import Hall
 from server.hours import hall_time, issuing_open
-
-#: Minutes kept in hand when telling a visitor when to set out (the queue can move faster).
-SET_OUT_MARGIN_S = 5 * 60
+from server.queue.constants import SET_OUT_MARGIN_S
 
 
 def remote_refusal(now_s: float, hall: Hall) -> tuple[str, str] | None:
@@ -49,5 +47,8 @@ def wait_estimate_s(ahead: int, handling_s: float, windows: int) -> int:
 
 def set_out_in_s(wait_s: float, travel_s: float, margin_s: float = SET_OUT_MARGIN_S) -> int:
     """Seconds from now until the visitor should set out (0: now) to arrive ``margin_s``
-    before their expected call, the way there taking ``travel_s``."""
+    before their expected call (the queue can move faster), the way there taking ``travel_s``.
+
+    The visitor's page computes the same (visitor.js ``setOutIn``, margin from
+    ``HALL.constants``) from the live ``eta_s``; tests/test_remote_live.py holds them together."""
     return max(0, math.floor(wait_s - travel_s - margin_s))

@@ -9,9 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from server.config import ConfigError, Hall, Remote, demo_text, load_demo, parse_hall
-from server.queue.constants import keys_prefix
+from server.queue.constants import SET_OUT_MARGIN_S, keys_prefix
 from server.queue.engine import Engine
-from server.remote import SET_OUT_MARGIN_S, remote_refusal, set_out_in_s, wait_estimate_s
+from server.remote import remote_refusal, set_out_in_s, wait_estimate_s
 from tests.conftest import DEMO_MORNING, HallClock
 from tests.test_engine import refused
 
