@@ -38,6 +38,21 @@ def remote_refusal(now_s: float, hall: Hall) -> tuple[str, str] | None:
     return "remote_closed", "remote tickets are not issued at this hour / 当前时段不可远程取号"
 
 
+def opens_at_s(now_s: float, hall: Hall) -> float | None:
+    """When the hall opens later today (epoch seconds), if it is closed at ``now_s`` (before
+    opening, over lunch) and opens again before the cutoff; else None (open now, or not today).
+
+    A ticket taken before opening waits from then: its set-out time counts from the opening."""
+    moment = hall_time(now_s, hall)
+    spans = hall.hours.get(moment.weekday, ())
+    if any(start <= moment.minute_of_day < end for start, end in spans):
+        return None
+    later = [start for start, _end in spans if moment.minute_of_day < start < hall.ticket_cutoff]
+    if not later:
+        return None
+    return now_s - now_s % 60 + (min(later) - moment.minute_of_day) * 60
+
+
 def wait_estimate_s(ahead: int, handling_s: float, windows: int) -> int:
     """People ahead × average handling time, worked through by ``windows`` windows at once."""
     if ahead <= 0:
@@ -45,10 +60,13 @@ def wait_estimate_s(ahead: int, handling_s: float, windows: int) -> int:
     return math.ceil(ahead * max(0.0, handling_s) / max(1, windows))
 
 
-def set_out_in_s(wait_s: float, travel_s: float, margin_s: float = SET_OUT_MARGIN_S) -> int:
+def set_out_in_s(
+    wait_s: float, travel_s: float, margin_s: float = SET_OUT_MARGIN_S, opens_in_s: float = 0
+) -> int:
     """Seconds from now until the visitor should set out (0: now) to arrive ``margin_s``
-    before their expected call (the queue can move faster), the way there taking ``travel_s``.
+    before their expected call (the queue can move faster), the way there taking ``travel_s``;
+    before opening the queue starts moving only ``opens_in_s`` from now (:func:`opens_at_s`).
 
     The visitor's page computes the same (visitor.js ``setOutIn``, margin from
     ``HALL.constants``) from the live ``eta_s``; tests/test_remote_live.py holds them together."""
-    return max(0, math.floor(wait_s - travel_s - margin_s))
+    return max(0, math.floor(max(0.0, opens_in_s) + wait_s - travel_s - margin_s))

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from server.config import ConfigError, Hall, Remote, demo_text, load_demo, parse_hall
 from server.queue.constants import SET_OUT_MARGIN_S, keys_prefix
 from server.queue.engine import Engine
-from server.remote import remote_refusal, set_out_in_s, wait_estimate_s
+from server.remote import opens_at_s, remote_refusal, set_out_in_s, wait_estimate_s
 from tests.conftest import DEMO_MORNING, HallClock
 from tests.test_engine import refused
 
@@ -104,6 +104,17 @@ def test_when_to_set_out() -> None:
     assert set_out_in_s(1800, 600) == 1800 - 600 - SET_OUT_MARGIN_S
     assert set_out_in_s(600, 1200) == 0  # already late: now
     assert set_out_in_s(3600, 0, margin_s=0) == 3600
+    # taken at 07:00 for a 09:00 opening: the queue moves from 09:00
+    assert set_out_in_s(600, 1800, opens_in_s=7200) == 7200 + 600 - 1800 - SET_OUT_MARGIN_S
+
+
+def test_when_the_hall_opens_again_today() -> None:
+    hall = hall_with("[remote]\nwithin_hours = false\n")
+    assert opens_at_s(WED_10, hall) is None  # open now
+    assert opens_at_s(WED_07 + 25, hall) == WED_10 - HOUR  # 09:00
+    assert opens_at_s(WED_1230, hall) == WED_10 + 3.5 * HOUR  # 13:30, after lunch
+    assert opens_at_s(WED_1645, hall) is None  # closed for the day
+    assert opens_at_s(SAT_10, hall) is None  # no hours on Saturday
 
 
 def engine_for(redis: Redis, hall: Hall, clock: HallClock) -> Engine:

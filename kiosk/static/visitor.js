@@ -26,6 +26,7 @@
   var receivedAt = 0;            // Date.now() when `last` arrived: its eta_s counts from then
   // 远程取号: "set out by", keeping HALL.constants.set_out_margin_s in hand (server/remote.py set_out_in_s)
   var MARGIN_S = HQ.hall.constants.set_out_margin_s;
+  var opensAt = data.opens_at_ms || 0;  // taken before opening: the queue moves from then
   var TRAVEL_KEY = "hallq.travel_min";
   var TRAVEL_CHOICES = [0, 10, 20, 30, 45, 60, 90];
   var wakeLock = null;           // the screen's WakeLockSentinel while held
@@ -34,7 +35,9 @@
   function byId(id) { return document.getElementById(id); }
 
   /** Seconds until the visitor should set out (0: now), as server/remote.py set_out_in_s. */
-  function setOutIn(waitS, travelS) { return Math.max(0, Math.floor(waitS - travelS - MARGIN_S)); }
+  function setOutIn(waitS, travelS, opensInS) {
+    return Math.max(0, Math.floor(Math.max(0, opensInS) + waitS - travelS - MARGIN_S));
+  }
   function travelMin() {
     var saved = null;
     try { saved = localStorage.getItem(TRAVEL_KEY); } catch (e) { /* private mode */ }
@@ -235,8 +238,10 @@
     Array.prototype.forEach.call(travel.options, function (o) {
       o.textContent = HQ.t("v_travel_min", { n: parseInt(o.value, 10) });
     });
-    var elapsed = (Date.now() - receivedAt) / 1000;
-    var inS = Math.max(0, setOutIn(last.eta_s, travelMin() * 60) - elapsed);
+    // eta_s counts from when it arrived, or from the opening if that is later
+    var now = Date.now();
+    var moved = Math.max(0, (now - Math.max(receivedAt, opensAt)) / 1000);
+    var inS = setOutIn(Math.max(0, last.eta_s - moved), travelMin() * 60, (opensAt - now) / 1000);
     box.setAttribute("data-set-out-s", String(Math.round(inS)));
     if (inS < 60) { byId("set-out-time").textContent = HQ.t("v_set_out_now"); return; }
     var at = new Date(Date.now() + inS * 1000).toLocaleTimeString("en-GB", {
