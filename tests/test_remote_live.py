@@ -138,6 +138,10 @@ def test_remote_ticket_then_the_call_reaches_the_phone(live_server: LiveServer, 
     phone.goto(f"{live_server.url}/remote/demo")
     phone.wait_for_selector("#remote-form:not([hidden])", timeout=TIMEOUT_MS)
     assert "每日远程号源 200 个" in phone.inner_text("#quota")
+    phone.wait_for_function("document.querySelector(\"[data-waiting='register']\").textContent !== ''",
+                            timeout=TIMEOUT_MS)
+    assert phone.inner_text("[data-waiting='register']") == "3 人等候"
+    assert phone.get_attribute("#book-link a", "href") == "/book/demo" and phone.is_visible("#book-link")
     phone.check("input[name=service][value='register']")
     phone.click("#take")
     phone.wait_for_url("**/t/*", timeout=TIMEOUT_MS)

@@ -14,6 +14,8 @@
   if (!config) { byId("off").hidden = false; return; }
   byId("remote-form").hidden = false;
   byId("hours-only").hidden = !config.within_hours;
+  byId("book-link").hidden = !hall.appointments;
+  var waiting = {};  // service → visitors waiting now (GET /state), to choose with open eyes
 
   hall.services.forEach(function (s) {
     var label = document.createElement("label");
@@ -24,8 +26,12 @@
     box.addEventListener("change", function () { byId("take").disabled = services().length === 0; });
     var text = document.createElement("span");
     text.setAttribute("data-service", s.id);
+    var count = document.createElement("span");
+    count.className = "b-left";
+    count.setAttribute("data-waiting", s.id);
     label.appendChild(box);
     label.appendChild(text);
+    label.appendChild(count);
     byId("services").appendChild(label);
   });
 
@@ -36,6 +42,10 @@
   function label() {
     document.querySelectorAll("[data-service]").forEach(function (el) {
       el.textContent = HQ.serviceName(el.getAttribute("data-service"));
+    });
+    document.querySelectorAll("[data-waiting]").forEach(function (el) {
+      var n = waiting[el.getAttribute("data-waiting")];
+      el.textContent = typeof n === "number" ? HQ.t("rm_waiting", { n: n }) : "";
     });
     var quota = byId("quota");
     quota.hidden = !config.daily_quota;
@@ -63,5 +73,8 @@
     });
   });
 
+  HQ.api("GET", "/api/halls/" + encodeURIComponent(hall.id) + "/state").then(function (res) {
+    if (res.ok && res.data && res.data.waiting) { waiting = res.data.waiting; label(); }
+  });
   label();
 })();
