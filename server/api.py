@@ -143,9 +143,14 @@ ISSUE_FIELDS = {
 
 
 async def issue_ticket(request: Request) -> Response:
+    return await issue_from(request, await read_json(request, ISSUE_FIELDS), "kiosk")
+
+
+async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Response:
+    """Issue for a validated body: the kiosk's and desk's ``POST /tickets``, or a phone before
+    arriving (``channel="remote"``, server/remote_api.py): one path, the same checks and answers."""
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
-    body = await read_json(request, ISSUE_FIELDS)
     services = body["services"]
     if not all(isinstance(s, str) for s in services) or len(services) > 10:
         raise Refusal("bad_field", "services must be a list of up to 10 service ids")
@@ -165,6 +170,7 @@ async def issue_ticket(request: Request) -> Response:
             id_number=body.get("id_number") or None,
             request_id=body.get("request_id"),
             caller=caller_id(bearer(request) if session else None, client_of(request)),
+            channel=channel,
         )
     except Refusal as refusal:
         if refusal.code == "duplicate_ticket" and session is None:

@@ -16,7 +16,20 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import api, audio, audit, booking_api, case_api, metrics, pages, reload, screens, sockets, webhooks
+from server import (
+    api,
+    audio,
+    audit,
+    booking_api,
+    case_api,
+    metrics,
+    pages,
+    reload,
+    remote_api,
+    screens,
+    sockets,
+    webhooks,
+)
 from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
@@ -88,6 +101,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         routes=[
             *api.routes,
             *booking_api.routes,
+            *remote_api.routes,
             *case_api.routes,
             *metrics.routes,
             *screens.routes,

@@ -127,6 +127,22 @@ class Appointments:
 
 
 @dataclass(frozen=True)
+class Remote:
+    """The hall file's ``[remote]``: tickets taken on the phone before arriving (远程取号).
+
+    ``within_hours``: only while the hall is open (as the kiosk); when false, also from the
+    business day's start until the cutoff on an opening day (at 07:30 for a 09:00 opening),
+    so a visitor who lives far away can take a ticket before setting out. ``daily_quota``
+    caps the remote tickets of a business day, all services together (0: no cap beyond the
+    services' own quotas). The rules are in :mod:`server.remote`.
+    """
+
+    enabled: bool = True
+    within_hours: bool = True
+    daily_quota: int = 0
+
+
+@dataclass(frozen=True)
 class Webhook:
     """A receiver of the hall's events (``[[webhooks]]``); see :mod:`server.webhooks`."""
 
@@ -158,6 +174,8 @@ class Hall:
     webhooks: tuple[Webhook, ...] = ()
     #: ``[ratings] follow_up_days``: working days to settle a bad-rating case (server/cases.py).
     follow_up_days: int = 5
+    #: ``[remote]``: tickets from the phone; None when the hall offers none
+    remote: Remote | None = None
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -215,6 +233,10 @@ class Hall:
                 "check_in_early_min": self.appointments.check_in_early_min,
                 "check_in_late_min": self.appointments.check_in_late_min,
                 "days_ahead": self.appointments.days_ahead,
+            },
+            "remote": None if self.remote is None or not self.remote.enabled else {
+                "within_hours": self.remote.within_hours,
+                "daily_quota": self.remote.daily_quota,
             },
         }
 
@@ -420,7 +442,8 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings"))
+        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings",
+                              "remote"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -460,6 +483,7 @@ class _Parser:
         appointments = None
         if "appointments" in root:
             appointments = self.appointments(self.table(root, "appointments", "appointments"), services)
+        remote = self.remote(self.table(root, "remote", "remote")) if "remote" in root else None
         webhooks = self.webhooks(root.get("webhooks"))
         ratings = self.table(root, "ratings", "ratings")
         self.known(ratings, "ratings", ("follow_up_days",))
@@ -479,7 +503,7 @@ class _Parser:
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
             rules=rules, source_text=self.text, appointments=appointments, webhooks=webhooks,
-            follow_up_days=follow_up_days,
+            follow_up_days=follow_up_days, remote=remote,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -650,6 +674,21 @@ class _Parser:
                 raw, "check_in_late_min", "appointments.check_in_late_min", 15, 0, max(0, slot)
             ),
             days_ahead=self.integer(raw, "days_ahead", "appointments.days_ahead", 14, 0, 90),
+        )
+
+    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(path, f"must be true or false, not {value!r}")
+            return default
+        return value
+
+    def remote(self, raw: Mapping[str, Any]) -> Remote:
+        self.known(raw, "remote", ("enabled", "within_hours", "daily_quota"))
+        return Remote(
+            enabled=self.boolean(raw, "enabled", "remote.enabled", True),
+            within_hours=self.boolean(raw, "within_hours", "remote.within_hours", True),
+            daily_quota=self.integer(raw, "daily_quota", "remote.daily_quota", 0, 0, 100_000),
         )
 
     def webhooks(self, raw: Any) -> tuple[Webhook, ...]:

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
+from server.remote import opens_at_s
 from server.runtime import Runtime
 from server.words import catalogues
 
@@ -89,8 +90,10 @@ async def visitor(request: Request) -> Response:
         return render("visitor.html", status=404, hall=first.hall.public(), lang=first.hall.languages[0],
                       words=catalogues(list(first.hall.languages)), token="", ticket_missing=True)
     hall = hall_runtime.hall
+    # a ticket taken on the phone before opening waits from the opening: "set out by" counts from it
+    opens = opens_at_s(hall_runtime.engine.clock(), hall) if found["ticket"].get("remote") else None
     return render("visitor.html", hall=hall.public(), lang=hall.languages[0], words=catalogues(list(hall.languages)),
-                  token=token, ticket_missing=False)
+                  token=token, ticket_missing=False, opens_at_ms=None if opens is None else int(opens * 1000))
 
 
 routes = [

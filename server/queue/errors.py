@@ -31,6 +31,9 @@ STATUS_BY_CODE = {
     "unknown_phrase": 404,
     "speech_unavailable": 503,
     "redis_unavailable": 503,
+    # tickets from the phone (远程取号): a hall without [remote] does not allow them;
+    # remote_closed and remote_quota are 409 (not possible now), like hall_closed and quota_reached
+    "remote_off": 403,
     # appointments (预约)
     "unknown_appointment": 404,
     "no_appointments": 404,
