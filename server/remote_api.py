@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.api import issue_from, runtime_of
+from server.api import issue_from
 from server.validation import Field, read_json
-from server.words import catalogues
 
 #: The kiosk's fields without ``priority``: a priority ticket is given where staff can see why.
 REMOTE_FIELDS = {
@@ -33,10 +32,9 @@ async def issue_remote(request: Request) -> Response:
 
 
 async def remote_page(request: Request) -> Response:
-    from server.pages import render
+    from server.pages import hall_context, render
 
-    hall = runtime_of(request).hall(request.path_params["hall"]).hall
-    return render("remote.html", hall=hall.public(), lang=hall.languages[0], words=catalogues(list(hall.languages)))
+    return render(request, "remote.html", **hall_context(request))
 
 
 routes = [
