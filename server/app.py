@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import api, audio, audit, booking_api, case_api, metrics, pages, reload, screens, sockets, webhooks
+from server import api, audio, audit, booking_api, case_api, metrics, pages, reload, screens, sms, sockets, webhooks
 from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
@@ -77,9 +77,12 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         operations = await start_operations(runtime)
         deliveries = webhooks.Deliveries(runtime)
         deliveries.start()
+        senders = app.state.sms = sms.Senders(runtime)
+        senders.start()
         try:
             yield
         finally:
+            await senders.stop()
             await deliveries.stop()
             await stop_operations(operations)
             await runtime.stop()
@@ -93,6 +96,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *screens.routes,
             *audit.routes,
             *webhooks.routes,
+            *sms.routes,
             *reload.routes,
             *sockets.routes,
             *audio.routes,
