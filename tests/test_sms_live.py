@@ -1,0 +1,136 @@
+"""Text messages against a real ``hallq serve`` and the stand-in gateway on a loopback port.
+
+A visitor leaves a number; clerks call; the gateway gets "3 ahead" and "your turn at
+window 1", signed, with the number. A gateway that hangs never slows a call, and its
+failures are counted. The number is never in the server's log unmasked.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.config import demo_text
+from tests.live import LiveServer
+from tests.sms_gateway import Gateway
+
+PHONE = "13812345678"
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    gateway = Gateway()
+    gateway.start()
+    monkeypatch.setenv("HALLQ_SMS_SECRET", gateway.secret)
+    monkeypatch.setenv("HALLQ_SMS_LEASE_S", "2")
+    yield gateway
+    gateway.delay = 0
+    gateway.stop()
+
+
+def hall_file(tmp_path: Path, gateway: Gateway, timeout_s: float = 5) -> str:
+    text = demo_text() + (
+        "\n[sms]\n"
+        f'url = "{gateway.url}"\n'
+        "method = \"PUT\"\n"
+        f'signature_header = "{Gateway.HEADER}"\n'
+        'body = \'{"to":"{phone}","text":"{text}","ticket":"{number}","window":"{window}","ahead":"{ahead}"}\'\n'
+        f"timeout_s = {timeout_s}\n"
+    )
+    path = tmp_path / "hall.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def counted(server: LiveServer, kind: str, outcome: str) -> float:
+    status, text = server.request("GET", "/metrics")
+    assert status == 200
+    found = re.search(rf'hallq_sms_messages_total{{hall="demo",kind="{kind}",outcome="{outcome}"}} ([0-9.]+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_visitor_gets_ahead_and_your_turn(tmp_path: Path, live_server_factory: Any, gateway: Gateway) -> None:
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway))
+    tickets = [server.issue(["register"], lang="en") for _ in range(5)]
+    mine = tickets[4]["ticket"]
+    path = f"/api/tickets/{mine['token']}/phone"
+    assert server.request("POST", path, {"phone": "138 1234"}) == (422, {"error": {
+        "code": "bad_phone", "message": "a mobile number has 11 digits and starts with 1, e.g. 138 1234 5678"}})
+    status, body = server.request("POST", path, {"phone": "+86 138-1234-5678"})
+    assert (status, body) == (201, {"phone": "138****5678"})
+    assert server.request("GET", path)[1] == {"phone": "138****5678", "sms": True}
+    time.sleep(0.5)
+    assert gateway.received() == []  # 4 ahead: nothing yet
+
+    clerks = {w: server.login(f"s0{w}") for w in "1234"}
+    assert server.act(clerks["1"], "1", "call_next")[0] == 200  # A001: 3 ahead of A005 now
+    (first,) = gateway.wait_for(1)
+    assert first.method == "PUT" and first.valid
+    assert first.body["to"] == PHONE and first.body["ticket"] == "A005" and first.body["ahead"] == "3"
+    assert "3 ahead of number A005" in first.body["text"]
+    for window in "234":
+        assert server.act(clerks[window], window, "call_next")[0] == 200
+    status, answer = server.act(clerks["1"], "1", "call_next")
+    assert status == 200 and answer["ticket"]["number"] == "A005"
+    messages = gateway.wait_for(2)
+    time.sleep(0.5)
+    assert len(gateway.received()) == 2, [m.body for m in gateway.received()]  # each once
+    second = messages[1]
+    assert second.valid and second.body["to"] == PHONE
+    assert second.body["window"] == "1" and "your turn at window 1" in second.body["text"]
+    assert counted(server, "ahead", "ok") == 1.0 and counted(server, "called", "ok") == 1.0
+
+    # the ticket done: its number is forgotten
+    assert server.act(clerks["1"], "1", "complete")[0] == 200
+    deadline = time.monotonic() + 5
+    while server.request("GET", path)[1]["phone"] is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.request("GET", path)[1]["phone"] is None
+    log = server.log_path.read_text()
+    assert PHONE not in log and "138****5678" in log
+
+
+def test_refusals(tmp_path: Path, live_server_factory: Any, gateway: Gateway) -> None:
+    demo: LiveServer = live_server_factory()
+    token = demo.issue(["register"])["ticket"]["token"]
+    status, body = demo.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})
+    assert (status, body["error"]["code"]) == (409, "no_sms")
+    assert demo.request("POST", "/api/tickets/" + "x" * 30 + "/phone", {"phone": PHONE})[0] == 404
+    demo.stop()
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway))
+    token = server.issue(["register"])["ticket"]["token"]
+    assert server.request("DELETE", f"/api/tickets/{token}")[0] == 200  # cancelled
+    status, body = server.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})
+    assert (status, body["error"]["code"]) == (409, "ticket_closed")
+    token = server.issue(["register"])["ticket"]["token"]
+    assert server.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})[0] == 201
+    assert server.request("DELETE", f"/api/tickets/{token}/phone") == (200, {"phone": None})
+    assert server.request("GET", f"/api/tickets/{token}/phone")[1]["phone"] is None
+
+
+def test_a_hanging_gateway_never_slows_a_call(tmp_path: Path, live_server_factory: Any, gateway: Gateway) -> None:
+    gateway.delay = 3.0  # longer than the hall's timeout
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway, timeout_s=1))
+    tokens = [server.issue(["register"])["ticket"]["token"] for _ in range(6)]
+    for token in tokens:
+        assert server.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})[0] == 201
+    clerks = {w: server.login(f"s0{w}") for w in "1234"}
+    slowest = 0.0
+    for window in "12341234":
+        started = time.monotonic()
+        assert server.act(clerks[window], window, "call_next")[0] == 200
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.2)
+    assert slowest < 0.5, slowest
+    deadline = time.monotonic() + 10
+    while counted(server, "called", "network_error") < 6 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert counted(server, "called", "network_error") == 6
+    assert counted(server, "ahead", "network_error") >= 3
+    log = server.log_path.read_text()
+    assert "failed" in log and "138****5678" in log and PHONE not in log
