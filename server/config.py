@@ -233,8 +233,8 @@ class Hall:
             "min_call_interval_s": self.rules.min_call_interval_s,
             # the patterns and thresholds the pages check as the server does (constants.json)
             "constants": constants.for_pages(),
-            # whether the visitor's page offers to leave a phone number for text messages
-            "sms": self.sms is not None,
+            # text messages ([sms]): the visitor's page offers to leave a phone number; null: none
+            "sms": None if self.sms is None else {"ahead": self.sms.ahead},
             "appointments": None if self.appointments is None else {
                 "services": list(self.appointments.services),
                 "slot_minutes": self.appointments.slot_minutes,
