@@ -134,3 +134,38 @@ def test_a_hanging_gateway_never_slows_a_call(tmp_path: Path, live_server_factor
     assert counted(server, "ahead", "network_error") >= 3
     log = server.log_path.read_text()
     assert "failed" in log and "138****5678" in log and PHONE not in log
+
+
+def test_the_phone_page_leaves_and_deletes_a_number(
+    tmp_path: Path, live_server_factory: Any, gateway: Gateway, browser: Any
+) -> None:
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway))
+    token = server.issue(["register"])["ticket"]["token"]
+    context = browser.new_context(viewport={"width": 360, "height": 640}, has_touch=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/t/{token}")
+        page.wait_for_selector("#sms:not([hidden])")
+        assert "3" in page.inner_text("#sms-note")
+        page.fill("#sms-phone", "138 1234")
+        page.click("#sms-form button[type=submit]")
+        page.wait_for_function("document.getElementById('sms-message').textContent.length > 0")
+        assert "11" in page.inner_text("#sms-message")  # err_bad_phone, in the page's words
+        page.fill("#sms-phone", "13812345678")
+        page.click("#sms-form button[type=submit]")
+        page.wait_for_selector("#sms-left:not([hidden])")
+        assert "138****5678" in page.inner_text("#sms-left")
+        assert page.input_value("#sms-phone") == ""
+        (message,) = gateway.wait_for(1)  # nobody ahead: "0 ahead" at once
+        assert message.body["to"] == PHONE and message.valid
+        page.reload()
+        page.wait_for_selector("#sms-left:not([hidden])")
+        assert PHONE not in page.content()
+        page.click("#sms-delete")
+        page.wait_for_selector("#sms-form:not([hidden])")
+        assert server.request("GET", f"/api/tickets/{token}/phone")[1]["phone"] is None
+        assert errors == []
+    finally:
+        context.close()
