@@ -183,3 +183,14 @@ def test_message_words() -> None:
     assert text_for(DEFAULT_TEXTS, "called", "zh", values) == "【人社】请A012号到3号窗口办理。"
     assert "3 ahead of number A012" in text_for(DEFAULT_TEXTS, "ahead", "en", values)
     assert text_for(DEFAULT_TEXTS, "called", "fr", values).startswith("【人社】")  # first language
+
+
+def test_the_documented_example_is_a_valid_hall_file() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[sms\].*?)```", doc, re.S)
+    assert block is not None
+    hall = parse_hall(demo_text() + "\n" + block.group(1))
+    assert hall.sms is not None and "{phone}" in hall.sms.body
