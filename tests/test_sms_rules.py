@@ -194,3 +194,12 @@ def test_the_documented_example_is_a_valid_hall_file() -> None:
     assert block is not None
     hall = parse_hall(demo_text() + "\n" + block.group(1))
     assert hall.sms is not None and "{phone}" in hall.sms.body
+
+
+@given(phones)
+def test_every_log_line_masks_numbers(phone: str) -> None:
+    from server.logs import redact
+
+    line = redact(f'refused {{"phone": "{phone}"}} at 1795776000123 for /api/tickets/abc/phone')
+    assert phone not in line and mask(phone) in line
+    assert "1795776000123" in line  # an epoch-ms time is not a phone number
