@@ -169,3 +169,24 @@ def test_the_phone_page_leaves_and_deletes_a_number(
         assert errors == []
     finally:
         context.close()
+
+
+def test_two_workers_send_each_message_once(tmp_path: Path, live_server_factory: Any, gateway: Gateway) -> None:
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway), workers=2)
+    tokens = [server.issue(["register"])["ticket"]["token"] for _ in range(4)]
+    for index, token in enumerate(tokens):
+        phone = f"1391234567{index}"
+        assert server.request("POST", f"/api/tickets/{token}/phone", {"phone": phone})[0] == 201
+    gateway.wait_for(4)  # each has at most 3 ahead: "ahead" at once
+    clerks = {w: server.login(f"s0{w}") for w in "1234"}
+    for window in "1234":
+        assert server.act(clerks[window], window, "call_next")[0] == 200
+    gateway.wait_for(8)
+    time.sleep(1.0)
+    messages = gateway.received()
+    sent = sorted((m.body["to"], m.body["ticket"], m.body["window"]) for m in messages)
+    assert len(messages) == 8, sent
+    assert sorted((m.body["to"], m.body["ticket"]) for m in messages if m.body["window"]) == [
+        (f"1391234567{i}", f"A00{i + 1}") for i in range(4)
+    ]
+    assert all(m.valid for m in messages)
