@@ -268,30 +268,41 @@ async def _phone_ticket(request: Request) -> tuple[HallRuntime, str]:
     return hall, token
 
 
+def checked_phone(hall: Hall, raw: str) -> str:
+    """The number a visitor typed, as stored (11 digits); refused with ``no_sms`` when the hall
+    sends no texts, ``bad_phone`` when it is not a mobile number."""
+    if hall.sms is None:
+        raise Refusal("no_sms", "this hall sends no text messages")
+    phone = normalize_phone(raw)
+    if phone is None:
+        raise Refusal("bad_phone", "a mobile number has 11 digits and starts with 1, e.g. 138 1234 5678")
+    return phone
+
+
+async def remember(request: Request, hall_id: str, token: str, phone: str) -> str:
+    """Keep ``phone`` for the ticket and wake this process's sender; the masked number."""
+    from server.api import runtime_of
+
+    await phone_book.of(runtime_of(request), hall_id).put(token, phone)
+    senders: Senders | None = getattr(request.app.state, "sms", None)
+    if senders is not None and hall_id in senders.halls:
+        senders.halls[hall_id].wake.set()  # "3 ahead" at once when it already is
+    return mask(phone)
+
+
 async def leave_phone(request: Request) -> Response:
     """``POST /api/tickets/{token}/phone`` ``{"phone"}``: text this ticket's "N ahead" and
     "your turn" to the number. 201 ``{"phone": "138****5678"}``; 422 ``bad_phone``; 409
     ``no_sms`` (the hall sends none), ``ticket_closed``."""
-    from server.api import runtime_of
-
     hall, token = await _phone_ticket(request)
     body = await read_json(request, PHONE_FIELDS)
-    if hall.hall.sms is None:
-        raise Refusal("no_sms", "this hall sends no text messages")
-    phone = normalize_phone(body["phone"])
-    if phone is None:
-        raise Refusal("bad_phone", "a mobile number has 11 digits and starts with 1, e.g. 138 1234 5678")
+    phone = checked_phone(hall.hall, body["phone"])
     found = await hall.engine.ticket(token)
     if found is None:
         raise Refusal("unknown_ticket", "no such ticket")
     if finished(found["ticket"]):
         raise Refusal("ticket_closed", "this ticket is closed: no more messages will be sent for it")
-    runtime = runtime_of(request)
-    await phone_book.of(runtime, hall.hall.id).put(token, phone)
-    senders: Senders | None = getattr(request.app.state, "sms", None)
-    if senders is not None and hall.hall.id in senders.halls:
-        senders.halls[hall.hall.id].wake.set()  # "3 ahead" at once when it already is
-    return JSONResponse({"phone": mask(phone)}, status_code=201)
+    return JSONResponse({"phone": await remember(request, hall.hall.id, token, phone)}, status_code=201)
 
 
 async def shown_phone(request: Request) -> Response:

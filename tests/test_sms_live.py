@@ -101,6 +101,11 @@ def test_refusals(tmp_path: Path, live_server_factory: Any, gateway: Gateway) ->
     status, body = demo.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})
     assert (status, body["error"]["code"]) == (409, "no_sms")
     assert demo.request("POST", "/api/tickets/" + "x" * 30 + "/phone", {"phone": PHONE})[0] == 404
+    # a number given with the ticket: refused before anything changes
+    before = demo.request("GET", "/api/halls/demo/state")[1]["seq"]
+    status, body = demo.request("POST", "/api/halls/demo/tickets", {"services": ["register"], "phone": PHONE})
+    assert (status, body["error"]["code"]) == (409, "no_sms")
+    assert demo.request("GET", "/api/halls/demo/state")[1]["seq"] == before
     demo.stop()
     server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway))
     token = server.issue(["register"])["ticket"]["token"]
@@ -111,6 +116,17 @@ def test_refusals(tmp_path: Path, live_server_factory: Any, gateway: Gateway) ->
     assert server.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})[0] == 201
     assert server.request("DELETE", f"/api/tickets/{token}/phone") == (200, {"phone": None})
     assert server.request("GET", f"/api/tickets/{token}/phone")[1]["phone"] is None
+    # ... or with the ticket itself (the kiosk's or the desk's POST)
+    before = server.request("GET", "/api/halls/demo/state")[1]["seq"]
+    status, body = server.request("POST", "/api/halls/demo/tickets", {"services": ["register"], "phone": "12345"})
+    assert (status, body["error"]["code"]) == (422, "bad_phone")
+    assert server.request("GET", "/api/halls/demo/state")[1]["seq"] == before
+    status, body = server.request("POST", "/api/halls/demo/tickets", {"services": ["photo"], "phone": PHONE})
+    assert status == 201 and body["phone"] == "138****5678"
+    deadline = time.monotonic() + 10  # nobody ahead for photo: "0 ahead" at once
+    while not any(m.body["ticket"] == "D001" for m in gateway.received()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m.body["to"] for m in gateway.received() if m.body["ticket"] == "D001"] == [PHONE]
 
 
 def test_a_hanging_gateway_never_slows_a_call(tmp_path: Path, live_server_factory: Any, gateway: Gateway) -> None:
