@@ -51,6 +51,11 @@ SECRET_FILE = "sms-secret"
 IDLE_S = 2.0
 #: Messages in flight at once per hall; more wait for a free place.
 IN_FLIGHT = 32
+#: Shortest time between two looks: a burst of events costs one look, not one each (the look
+#: reads every ticket with a number, a script that other actions wait behind).
+MIN_GAP_S = 0.3
+#: Tickets read by one script call.
+CHUNK = 200
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -147,6 +152,7 @@ class HallSender:
                 await self.check()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), min(IDLE_S, lease_s() / 3))
+                await asyncio.sleep(MIN_GAP_S)
                 delay = 0.5
             except asyncio.CancelledError:
                 raise
@@ -168,11 +174,15 @@ class HallSender:
         if not numbers:
             return
         engine = self.runtime.halls[self.hall_id].engine
-        infos = {str(i["ticket"].get("token")): i for i in await engine.tickets(list(numbers))}
+        tokens = list(numbers)
+        infos: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(tokens), CHUNK):
+            for item in await engine.tickets(tokens[start : start + CHUNK]):
+                infos[str(item["ticket"].get("token"))] = item
         sent = await book.sent_to()
         for token, phone in numbers.items():
             info = infos.get(token)
-            if info is None or finished(info["ticket"]):
+            if info is None or finished(info["ticket"]):  # unknown (a new day) or closed: forget
                 await book.remove(token)
                 continue
             for notice in due(info["ticket"], info.get("ahead"), sms.ahead, sent.get(token, set())):
