@@ -206,3 +206,30 @@ def test_two_workers_send_each_message_once(tmp_path: Path, live_server_factory:
         (f"1391234567{i}", f"A00{i + 1}") for i in range(4)
     ]
     assert all(m.valid for m in messages)
+
+
+def test_the_desk_leaves_a_number_for_a_found_ticket(
+    tmp_path: Path, live_server_factory: Any, gateway: Gateway, browser: Any
+) -> None:
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway))
+    ticket = server.issue(["register"])["ticket"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/desk/demo")
+        page.fill("#login-staff", "desk")
+        page.fill("#login-pin", "1234")
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#desk:not([hidden])")
+        page.fill("#find-number", ticket["number"])
+        page.click("#find button[type=submit]")
+        page.wait_for_selector("#found-sms:not([hidden])")
+        page.fill("#found-sms-phone", "139 8765 4321")
+        page.click("#found-sms button[type=submit]")
+        page.wait_for_function("document.getElementById('found-sms-message').textContent.indexOf('139****4321') >= 0")
+        assert page.input_value("#found-sms-phone") == ""
+        assert server.request("GET", f"/api/tickets/{ticket['token']}/phone")[1]["phone"] == "139****4321"
+        (message,) = gateway.wait_for(1)
+        assert message.body["to"] == "13987654321"
+    finally:
+        context.close()
