@@ -101,8 +101,15 @@ class PhoneBook:
             await self.redis.hdel(self.sent, *mine)
         return bool(removed)
 
-    async def has(self, token: str) -> bool:
-        return bool(await self.redis.hexists(self.phones, token))
+    async def number(self, token: str) -> str | None:
+        """The ticket's number, or None (none left, or unreadable with this key)."""
+        cipher = await self.redis.hget(self.phones, token)
+        if cipher is None:
+            return None
+        try:
+            return self.fernet.decrypt(str(cipher).encode()).decode()
+        except InvalidToken:
+            return None
 
     async def numbers(self) -> dict[str, str]:
         """Every ticket's number, decrypted (unreadable ones are left out and logged)."""

@@ -320,8 +320,7 @@ async def shown_phone(request: Request) -> Response:
     from server.api import runtime_of
 
     hall, token = await _phone_ticket(request)
-    numbers = await phone_book.of(runtime_of(request), hall.hall.id).numbers()
-    phone = numbers.get(token)
+    phone = await phone_book.of(runtime_of(request), hall.hall.id).number(token)
     return JSONResponse({"phone": mask(phone) if phone else None, "sms": hall.hall.sms is not None})
 
 

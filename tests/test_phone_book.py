@@ -23,6 +23,7 @@ async def test_numbers_are_stored_encrypted_and_read_back(redis: Redis) -> None:
     stored = await redis.hgetall(phones_key("demo"))
     assert list(stored) == ["tok-1"] and PHONE not in str(stored)
     assert await book.numbers() == {"tok-1": PHONE}
+    assert await book.number("tok-1") == PHONE and await book.number("tok-2") is None
     # another key cannot read them: they are left out, not crashed on
     assert await PhoneBook(redis, "demo", Fernet.generate_key()).numbers() == {}
 
