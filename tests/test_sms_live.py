@@ -233,3 +233,31 @@ def test_the_desk_leaves_a_number_for_a_found_ticket(
         assert message.body["to"] == "13987654321"
     finally:
         context.close()
+
+
+def test_the_kiosk_takes_a_number_with_the_ticket(
+    tmp_path: Path, live_server_factory: Any, gateway: Gateway, browser: Any
+) -> None:
+    server: LiveServer = live_server_factory(config=hall_file(tmp_path, gateway))
+    context = browser.new_context(viewport={"width": 1080, "height": 1920})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/kiosk/demo")
+        page.click("[data-service='register']")
+        page.click(".issue-phone > summary")
+        page.type("[data-phone]", "1381234")
+        page.click("[data-submit]")
+        page.wait_for_function("document.querySelector('[data-issue-message]').textContent.length > 0")
+        assert "11" in page.inner_text("[data-issue-message]")
+        assert server.request("GET", "/api/halls/demo/state")[1]["seq"] == 0  # nothing issued
+        page.type("[data-phone]", "5678")
+        assert page.input_value("[data-phone]") == "138****5678"  # the people behind see no number
+        page.click("[data-submit]")
+        page.wait_for_selector("#ticket:not([hidden]) .t-number")
+        (message,) = gateway.wait_for(1)
+        assert message.body["to"] == PHONE and message.body["ticket"] == "A001"
+        assert errors == []
+    finally:
+        context.close()
