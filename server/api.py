@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit, casebook, cases, metrics, ratelimit, stats
+from server import audit, casebook, cases, metrics, ratelimit, sms, stats
 from server.auth import AuthError, Session, require
 from server.hours import hall_time
 from server.qr import qr_svg
@@ -139,6 +139,7 @@ ISSUE_FIELDS = {
     "lang": Field(str),
     "id_number": Field(str, max_length=32),
     "request_id": Field(str, max_length=64),
+    "phone": Field(str, max_length=32),
 }
 
 
@@ -158,6 +159,8 @@ async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Re
     unknown = [s for s in services if s not in known]
     if unknown:
         raise Refusal("unknown_service", f"there is no service {unknown[0][:64]!r} in this hall")
+    # a number for text messages ([sms]), checked before anything changes
+    phone = sms.checked_phone(hall.hall, body["phone"]) if body.get("phone") else None
     # limited after validation: refused requests never use up a kiosk's or a phone's quota
     session = await session_of(request)
     await anonymous_limit(request, hall.hall.id, "issue", session)
@@ -183,6 +186,8 @@ async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Re
         raise
     answer.pop("seq", None)
     answer["url"] = ticket_url(request, answer["ticket"]["token"])
+    if phone is not None:
+        answer["phone"] = await sms.remember(request, hall.hall.id, answer["ticket"]["token"], phone)
     return JSONResponse(answer, status_code=201)
 
 

@@ -27,6 +27,7 @@ from server import (
     reload,
     remote_api,
     screens,
+    sms,
     sockets,
     webhooks,
 )
@@ -90,9 +91,12 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         operations = await start_operations(runtime)
         deliveries = webhooks.Deliveries(runtime)
         deliveries.start()
+        senders = app.state.sms = sms.Senders(runtime)
+        senders.start()
         try:
             yield
         finally:
+            await senders.stop()
             await deliveries.stop()
             await stop_operations(operations)
             await runtime.stop()
@@ -107,6 +111,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *screens.routes,
             *audit.routes,
             *webhooks.routes,
+            *sms.routes,
             *reload.routes,
             *sockets.routes,
             *audio.routes,

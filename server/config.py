@@ -154,6 +154,29 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Sms:
+    """The hall's own SMS gateway (``[sms]``); see :mod:`server.sms`.
+
+    Each message is one HTTP request to ``url`` with ``body`` (a template with ``{phone}``,
+    ``{text}``, ``{number}``, ``{window}``, ``{ahead}``, ``{hall}``) signed in the
+    ``signature_header`` with the secret from the environment variable ``secret_env`` (else
+    the file ``sms-secret`` in the data folder).
+    """
+
+    url: str
+    method: str = "POST"
+    content_type: str = "application/json"
+    body: str = '{"phone":"{phone}","text":"{text}"}'
+    signature_header: str = "X-Hallq-Signature"
+    secret_env: str = "HALLQ_SMS_SECRET"
+    #: "N ahead of you" goes out once a waiting ticket has at most this many in front
+    ahead: int = 3
+    #: message texts per kind ("ahead", "called") and language; defaults in server/sms_rules.py
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class Hall:
     id: str
     name: Mapping[str, str]
@@ -176,6 +199,8 @@ class Hall:
     follow_up_days: int = 5
     #: ``[remote]``: tickets from the phone; None when the hall offers none
     remote: Remote | None = None
+    #: ``[sms]``; None when the hall sends no text messages
+    sms: Sms | None = None
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -226,6 +251,8 @@ class Hall:
             "min_call_interval_s": self.rules.min_call_interval_s,
             # the patterns and thresholds the pages check as the server does (constants.json)
             "constants": constants.for_pages(),
+            # text messages ([sms]): the visitor's page offers to leave a phone number; null: none
+            "sms": None if self.sms is None else {"ahead": self.sms.ahead},
             "appointments": None if self.appointments is None else {
                 "services": list(self.appointments.services),
                 "slot_minutes": self.appointments.slot_minutes,
@@ -442,8 +469,8 @@ class _Parser:
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings",
-                              "remote"))
+        sections = ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings")
+        self.known(root, "", (*sections, "remote", "sms"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -485,6 +512,7 @@ class _Parser:
             appointments = self.appointments(self.table(root, "appointments", "appointments"), services)
         remote = self.remote(self.table(root, "remote", "remote")) if "remote" in root else None
         webhooks = self.webhooks(root.get("webhooks"))
+        sms = self.sms(self.table(root, "sms", "sms"), [str(lang) for lang in languages]) if "sms" in root else None
         ratings = self.table(root, "ratings", "ratings")
         self.known(ratings, "ratings", ("follow_up_days",))
         follow_up_days = self.integer(ratings, "follow_up_days", "ratings.follow_up_days", 5, 1, 60)
@@ -503,7 +531,7 @@ class _Parser:
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
             rules=rules, source_text=self.text, appointments=appointments, webhooks=webhooks,
-            follow_up_days=follow_up_days, remote=remote,
+            follow_up_days=follow_up_days, remote=remote, sms=sms,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -732,6 +760,73 @@ class _Parser:
                     )
             result.append(Webhook(url=url, secret=secret, events=tuple(str(e) for e in events)))
         return tuple(result)
+
+    def sms(self, raw: Mapping[str, Any], languages: list[str]) -> Sms | None:
+        """``[sms]``: the hall's gateway. ``enabled = false`` (or no ``url``) turns it off.
+        A problem never quotes a secret, and shows a URL without its credentials or query."""
+        from server.sms_rules import BODY_FIELDS, DEFAULT_TEXTS, KINDS, TEXT_FIELDS, placeholders
+        from server.webhook_rules import valid_url
+
+        keys = ("enabled", "url", "method", "content_type", "body", "signature_header", "secret_env", "ahead",
+                "timeout_s", "text")
+        self.known(raw, "sms", keys)
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.problem("sms.enabled", "must be true or false")
+        url = raw.get("url", "")
+        if not isinstance(url, str):
+            self.problem("sms.url", "must be the gateway's http:// or https:// URL")
+            url = ""
+        if url and (why := valid_url(url)):
+            self.problem("sms.url", why)
+        method = raw.get("method", "POST")
+        if method not in ("POST", "PUT"):
+            self.problem("sms.method", "must be \"POST\" or \"PUT\"")
+        content_type = self.string(raw, "content_type", "sms.content_type", "application/json")
+        body = self.string(raw, "body", "sms.body", Sms.body)
+        used = placeholders(body)
+        for name in used:
+            if name not in BODY_FIELDS:
+                self.problem("sms.body", f"unknown placeholder {{{name}}}; known: {', '.join(BODY_FIELDS)}")
+        if body and "phone" not in used:
+            self.problem("sms.body", "must send the number: put {phone} where the gateway expects it")
+        if body and "text" not in used:
+            self.problem("sms.body", "must send the message: put {text} where the gateway expects it")
+        header = self.string(raw, "signature_header", "sms.signature_header", "X-Hallq-Signature")
+        if header and not re.match(r"^[A-Za-z0-9-]{1,64}$", header):
+            self.problem("sms.signature_header", "must be a header name: letters, digits and '-'")
+        secret_env = self.string(raw, "secret_env", "sms.secret_env", "HALLQ_SMS_SECRET")
+        if secret_env and not re.match(r"^[A-Z_][A-Z0-9_]{0,63}$", secret_env):
+            self.problem("sms.secret_env", "must be an environment variable's name, e.g. HALLQ_SMS_SECRET "
+                         "(the secret itself never goes in the hall file)")
+        ahead = self.integer(raw, "ahead", "sms.ahead", 3, 0, 50)
+        timeout = raw.get("timeout_s", 5)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0.1 <= timeout <= 60:
+            self.problem("sms.timeout_s", "must be a number of seconds from 0.1 to 60")
+            timeout = 5
+        texts_raw = self.table(raw, "text", "sms.text")
+        self.known(texts_raw, "sms.text", KINDS)
+        texts: dict[str, dict[str, str]] = {}
+        for kind in KINDS:
+            words = self.table(texts_raw, kind, f"sms.text.{kind}")
+            chosen = dict(DEFAULT_TEXTS[kind])
+            for lang, text in words.items():
+                where = f"sms.text.{kind}.{lang}"
+                if not isinstance(text, str) or not text.strip():
+                    self.problem(where, "must be a non-empty string")
+                    continue
+                for name in placeholders(text):
+                    if name not in TEXT_FIELDS:
+                        self.problem(where, f"unknown placeholder {{{name}}}; known: {', '.join(TEXT_FIELDS)}")
+                chosen[str(lang)] = text
+            for lang in languages:
+                if lang not in chosen:
+                    self.problem(f"sms.text.{kind}", f"has no text in {lang!r}")
+            texts[kind] = chosen
+        if enabled is not True or not url:
+            return None  # off (pointed at nothing): checked all the same, so turning it on holds no surprise
+        return Sms(url=url, method=str(method), content_type=content_type, body=body, signature_header=header,
+                   secret_env=secret_env, ahead=ahead, texts=texts, timeout_s=float(timeout))
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
         self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s", "windows_per_clerk"))

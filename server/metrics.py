@@ -103,6 +103,14 @@ WEBHOOK_BACKLOG = Gauge(
     multiprocess_mode="livemax",
 )
 
+#: Text messages (server/sms.py) by ``kind`` (ahead, called) and ``outcome``: ok (2xx),
+#: http_error, network_error (refused, timeout), no_secret (nothing to sign with). Never a number.
+SMS_MESSAGES = Counter(
+    "hallq_sms_messages",
+    "Text messages handed to the hall's SMS gateway, by kind and outcome",
+    ["hall", "kind", "outcome"],
+)
+
 
 def multiprocess_dir() -> Path | None:
     """The directory of the multiprocess values, or None in a single plain process."""

@@ -215,6 +215,7 @@
     byId("sound").hidden = final;
 
     byId("cancel").hidden = !waiting;
+    renderSms(t);
     renderRating(t);
     document.title = (t.status === "called" ? "🔔 " : "") + t.number + " · " + HQ.t("v_title");
   }
@@ -290,6 +291,52 @@
         byId("message").textContent = "";
         if (res.data && res.data.ticket) update({ type: "ticket", ticket: res.data.ticket, ahead: 0, eta_s: 0 });
       });
+    });
+  });
+
+  // ---- text messages (the hall's [sms]): leave or delete a number; only its masked form comes back ----
+  var smsPhone = null;           // "138****5678" once left, else null
+  var smsAsked = false;
+  function renderSms(t) {
+    var open = t.status === "waiting" || t.status === "called" || t.status === "suspended";
+    byId("sms").hidden = !(HQ.hall && HQ.hall.sms) || !open;
+    if (byId("sms").hidden) return;
+    if (!smsAsked) { smsAsked = true; loadSms(); }
+    byId("sms-note").textContent = HQ.t("v_sms_note", { n: HQ.hall.sms.ahead });
+    byId("sms-form").hidden = !!smsPhone;
+    byId("sms-left").hidden = !smsPhone;
+    byId("sms-delete").hidden = !smsPhone;
+    if (smsPhone) byId("sms-left").textContent = HQ.t("v_sms_left", { phone: smsPhone });
+  }
+  function smsPath() { return "/api/tickets/" + encodeURIComponent(token) + "/phone"; }
+  function loadSms() {
+    HQ.api("GET", smsPath()).then(function (res) {
+      if (res.ok && res.data) { smsPhone = res.data.phone || null; render(); }
+    });
+  }
+  byId("sms-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var phone = byId("sms-phone").value;
+    HQ.api("POST", smsPath(), { phone: phone }).then(function (res) {
+      if (!res.ok) {
+        byId("sms-message").textContent = HQ.refusalText((res.data && res.data.error) || { code: "http_error" });
+        return;
+      }
+      byId("sms-phone").value = "";  // the page keeps no number
+      byId("sms-message").textContent = "";
+      smsPhone = res.data.phone;
+      render();
+    });
+  });
+  byId("sms-delete").addEventListener("click", function () {
+    HQ.api("DELETE", smsPath()).then(function (res) {
+      if (!res.ok) {
+        byId("sms-message").textContent = HQ.refusalText((res.data && res.data.error) || { code: "http_error" });
+        return;
+      }
+      smsPhone = null;
+      byId("sms-message").textContent = HQ.t("v_sms_deleted");
+      render();
     });
   });
 

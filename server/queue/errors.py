@@ -41,6 +41,10 @@ STATUS_BY_CODE = {
     "not_bookable": 422,
     "bad_date": 422,
     "bad_code": 422,
+    # text messages (server/sms.py)
+    "bad_phone": 422,
+    "no_sms": 409,
+    "ticket_closed": 409,
 }
 
 
