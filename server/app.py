@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import api, audio, audit, booking_api, case_api, metrics, pages, reload, screens, sockets, webhooks
+from server import api, audio, audit, booking_api, case_api, edge, metrics, pages, reload, screens, sockets, webhooks
 from server.browser import BrowserGuard
 from server.config import Hall, load_demo, load_hall
 from server.fanout import KeepRawSend
@@ -29,7 +29,7 @@ log = logging.getLogger("hallq")
 
 async def refusal_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refusal)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=edge.http_status(exc.code))
 
 
 async def redis_down_response(request: Request, exc: Exception) -> Response:

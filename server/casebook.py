@@ -18,9 +18,7 @@ from redis.exceptions import WatchError
 
 from server import cases
 from server.queue.constants import keys_prefix
-from server.queue.errors import STATUS_BY_CODE, Refusal
-
-STATUS_BY_CODE.update({"unknown_case": 404, "unknown_staff": 404, "bad_channel": 422, "bad_status": 422})
+from server.queue.errors import Refusal
 
 #: Fields of a case the API never answers: the visitor's ticket token is their key.
 PRIVATE = ("token",)

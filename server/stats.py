@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from server import sketch
 from server.queue.constants import keys_prefix
+from server.queue.errors import Refusal
 
 __all__ = [
     "BY_VALUES",
@@ -133,13 +134,8 @@ Report = TypedDict(
 # --------------------------------------------------------------------------- query
 
 
-class StatsQueryError(ValueError):
-    """A stats request that cannot be answered; ``code`` is the API error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class StatsQueryError(Refusal):
+    """A stats request that cannot be answered (``invalid_date``, ``invalid_range`` …)."""
 
 
 @dataclass(frozen=True)
