@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from server.edge import client_close_codes
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.runtime import Runtime
@@ -67,7 +68,7 @@ async def desk(request: Request) -> Response:
 
 
 async def pad(request: Request) -> Response:
-    return render("pad.html", **hall_context(request))
+    return render("pad.html", **hall_context(request), close_codes=client_close_codes())
 
 
 async def rating_pad(request: Request) -> Response:
