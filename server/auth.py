@@ -37,7 +37,6 @@ FREE_FAILS = 3
 MAX_DELAY_S = 300
 FAILS_PER_CLIENT = 20
 FAIL_WINDOW_SECONDS = 900
-STAFF_ROLES = ("clerk", "desk", "admin")
 
 
 def delay_after(fails: int) -> int:
