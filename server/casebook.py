@@ -101,12 +101,9 @@ async def act(
                 case = _case(raw)
                 token = str(case.get("token") or "")
                 reachable = bool(token) and bool(await pipe.exists(f"{keys_prefix(hall_id)}t:{token}"))
-                try:
-                    new = cases.apply(
-                        case, action, fields, staff=staff, now_ms=now_ms, staff_ids=staff_ids, reachable=reachable
-                    )
-                except cases.CaseError as exc:
-                    raise Refusal(exc.code, exc.message) from exc
+                new = cases.apply(
+                    case, action, fields, staff=staff, now_ms=now_ms, staff_ids=staff_ids, reachable=reachable
+                )
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(key, json.dumps(new, ensure_ascii=False))
                 await pipe.execute()
