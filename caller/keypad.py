@@ -46,6 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from server import words
+from server.edge import final_close_codes
 
 KEYMAP_PATH = Path(__file__).parent / "static" / "keymap.json"
 
@@ -79,8 +80,9 @@ STATUS_LABELS = {s: both(f"ws_{s}") for s in ("idle", "calling", "serving", "pau
 ACTIONS = tuple(k for k in LABELS if k != "help")
 #: Actions that need a ticket number, or a transfer target, typed after the key.
 TICKET_ACTIONS = ("call", "resume")
-#: Socket close codes meaning "not logged in / not allowed": retrying will not help.
-AUTH_CLOSE_CODES = (4001, 4003, 4401, 4403, 4404)
+#: Socket close codes meaning "not logged in / not allowed / no such window": retrying will not
+#: help. The server's own table (server/edge.py), which the pad page reads too.
+AUTH_CLOSE_CODES = final_close_codes()
 
 # Handshake answers that mean "this session may not have this pad": retrying cannot help.
 REFUSED_STATUSES = (401, 403, 404)

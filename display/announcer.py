@@ -60,7 +60,7 @@ from server.phrasing import (
     voice_for,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hallq.announcer")
 
 CALL_TYPES = frozenset({"ticket.called", "ticket.recalled"})
 GAP_S = 0.35  # silence between the chime and each phrase

@@ -22,6 +22,7 @@ from server import (
     audit,
     booking_api,
     case_api,
+    edge,
     metrics,
     pages,
     reload,
@@ -43,7 +44,7 @@ log = logging.getLogger("hallq")
 
 async def refusal_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refusal)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=edge.http_status(exc.code))
 
 
 async def redis_down_response(request: Request, exc: Exception) -> Response:

@@ -153,12 +153,9 @@ class HallHub:
     def count(self) -> int:
         return sum(len(s) for s in self.subscribers.values())
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Encode ``event`` once and offer it to every subscriber, displays first."""
-        self.publish_batch([event])
-
     def publish_batch(self, events: list[dict[str, Any]]) -> None:
-        """Offer events read together (e.g. a call's ``ticket.completed`` and ``ticket.called``).
+        """Offer events read together (e.g. a call's ``ticket.completed`` and ``ticket.called``)
+        to every subscriber, displays first.
 
         Each is encoded once, and a live socket gets all their frames in one write:
         with a thousand sockets the writes, not the encoding, are what costs.
@@ -191,9 +188,7 @@ class HallHub:
             for subscriber in list(self.subscribers[kind]):
                 if subscriber.pending is None:
                     subscriber.outlet.offer(frame, text)
-        for listener in self.listeners:
-            with contextlib.suppress(Exception):
-                listener(message)
+        self._tell_listeners(message)
 
     def broadcast_status(self, up: bool) -> None:
         """Tell every socket whether Redis is reachable (``{"type":"status","redis":…}``)."""

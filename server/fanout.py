@@ -31,6 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from websockets.frames import Frame, Opcode
 
+from server.edge import CLOSE_CODES
+
 log = logging.getLogger("hallq.fanout")
 
 #: A socket with this much unsent data is behind; it is dropped rather than waited for
@@ -162,7 +164,7 @@ class QueuedOutlet:
 
     def drop(self) -> None:
         self.close()
-        self.closing = asyncio.ensure_future(close_quietly(self.websocket, 1013, "too far behind"))
+        self.closing = asyncio.ensure_future(close_quietly(self.websocket, CLOSE_CODES["try_again"], "too far behind"))
 
     def close(self) -> None:
         self.alive = False
@@ -199,7 +201,7 @@ class NaiveOutlet:
 
     def drop(self) -> None:
         self.alive = False
-        self.closing = asyncio.ensure_future(close_quietly(self.websocket, 1013, "too far behind"))
+        self.closing = asyncio.ensure_future(close_quietly(self.websocket, CLOSE_CODES["try_again"], "too far behind"))
 
     def close(self) -> None:
         self.alive = False
@@ -259,7 +261,7 @@ def _announce(outlet: Outlet, protocol: str) -> None:
         )
 
 
-async def close_quietly(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:
+async def close_quietly(websocket: WebSocket, code: int = CLOSE_CODES["normal"], reason: str = "") -> None:
     """Close a socket that may already be gone."""
     with contextlib.suppress(Exception):
         await websocket.close(code, reason)

@@ -264,9 +264,9 @@ async def metrics_route(request: Request) -> Response:
     if not _local_unproxied(request):
         session = await session_of(request)
         if session is None:
-            raise AuthError("not_logged_in", "metrics need an admin token (Authorization: Bearer) or loopback", 401)
+            raise AuthError("not_logged_in", "metrics need an admin token (Authorization: Bearer) or loopback")
         if session.role != "admin":
-            raise AuthError("forbidden", "metrics need an admin login", 403)
+            raise AuthError("forbidden", "metrics need an admin login")
     body, content_type = await render(runtime_of(request))
     return Response(body, media_type=content_type)
 

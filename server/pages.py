@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from server.edge import client_close_codes
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
 from server.remote import opens_at_s
@@ -75,7 +76,7 @@ async def desk(request: Request) -> Response:
 
 
 async def pad(request: Request) -> Response:
-    return render(request, "pad.html", **hall_context(request))
+    return render(request, "pad.html", **hall_context(request), close_codes=client_close_codes())
 
 
 async def rating_pad(request: Request) -> Response:

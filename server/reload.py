@@ -259,7 +259,6 @@ async def reload_route(request: Request) -> Response:
             "bad_hall_file",
             "the hall file has problems; the old one stays in use",
             {"problems": result.problems},
-            status=422,
         )
     return JSONResponse(
         {

@@ -51,7 +51,7 @@ from server.phrasing import (
     voice_for,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hallq.speech")
 
 DEFAULT_RATE = 165
 """Speaking rate in words per minute (espeak's default is 175, pyttsx3's 200).

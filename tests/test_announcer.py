@@ -318,12 +318,9 @@ def test_an_unreachable_server_fails_fast(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def live_url(request: pytest.FixtureRequest) -> str:
-    """The lead's ``live_server`` fixture (tests/conftest.py): a real `hallq serve`."""
-    try:
-        return str(request.getfixturevalue("live_server")).rstrip("/")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the live_server fixture from tests/conftest.py")
+def live_url(live_server: LiveServer) -> str:
+    """The ``live_server`` fixture's address (tests/live.py): a real `hallq serve`."""
+    return str(live_server).rstrip("/")
 
 
 def test_an_unknown_hall_fails_fast(live_url: str, tmp_path: Path) -> None:

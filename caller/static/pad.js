@@ -14,7 +14,9 @@
   var hallId = HQ.hall.id;
   var KEY = "hallq.pad." + hallId;
   var ANSWER_TIMEOUT_MS = 8000;  // no answer this long on an open socket: reopen it and resend
-  var AUTH_CLOSE_CODES = [1008, 4001, 4003, 4401, 4403];
+  // close codes after which reconnecting cannot help (not logged in, not allowed, no such
+  // window): the server's own table (server/edge.py), rendered into this page
+  var AUTH_CLOSE_CODES = JSON.parse(document.getElementById("close-codes").textContent).final;
 
   var session = load();
   var keymap = null;
@@ -244,7 +246,7 @@
         setOutcome(HQ.t(key, { number: number }));
       } else {
         var err = msg.error || {};
-        if (err.code === "unauthorized" || err.code === "not_logged_in") { showLogin("p_session_over"); return; }
+        if (err.code === "not_logged_in") { showLogin("p_session_over"); return; }
         setOutcome(HQ.t("r_failed", { message: HQ.refusalText(err) }), true);
       }
       render();
