@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from server.config import ConfigError, Hall, Remote, demo_text, load_demo, parse_hall
+from server.edge import http_status
 from server.queue.constants import SET_OUT_MARGIN_S, keys_prefix
 from server.queue.engine import Engine
 from server.remote import opens_at_s, remote_refusal, set_out_in_s, wait_estimate_s
@@ -139,7 +140,7 @@ async def test_remote_refusals_change_nothing(redis: Redis, clock: HallClock) ->
     engine = engine_for(redis, hall_with("[remote]\ndaily_quota = 1\n"), clock)
     await engine.issue(["register"], channel="remote")
     refusal = await refused(redis, "remote_quota", engine.issue(["photo"], channel="remote"))
-    assert refusal.status == 409 and refusal.details["quota"] == 1
+    assert http_status(refusal.code) == 409 and refusal.details["quota"] == 1
     assert (await engine.issue(["photo"]))["ticket"]["number"] == "D001", "the kiosk is not limited"
     clock.now = WED_1230
     await refused(redis, "remote_closed", engine.issue(["photo"], channel="remote"))
