@@ -33,8 +33,9 @@ from server import (
     webhooks,
 )
 from server.browser import BrowserGuard
-from server.config import Hall, load_demo, load_hall
+from server.config import load_demo, load_hall
 from server.fanout import KeepRawSend
+from server.hall_model import Hall
 from server.lifeline import worker_dies_with_supervisor
 from server.queue.errors import Refusal
 from server.runtime import Runtime

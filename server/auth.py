@@ -26,7 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from server.config import Hall, Staff, hash_pin, verify_pin
+from server.hall_model import Hall, Staff
+from server.pins import hash_pin, verify_pin
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 

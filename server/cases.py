@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from server.config import WEEKDAYS, Hall
+from server.hall_model import WEEKDAYS, Hall
 from server.queue.constants import BAD_MAX
 from server.queue.errors import Refusal
 

@@ -1,29 +1,38 @@
-"""The hall file: TOML in, a typed and validated :class:`Hall` out.
+"""The hall file: TOML in, a typed and validated :class:`~server.hall_model.Hall` out.
 
 Validation never stops at the first mistake: :func:`parse_hall` collects every
-problem as a :class:`ConfigProblem` with its key path and, where it can be
+problem as a :class:`~server.toml_locator.ConfigProblem` with its key path and, where it can be
 found, the line in the file, so ``hallq check-config`` can print them all.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from server.queue import constants, rules
+from server.hall_model import (
+    WEEKDAYS,
+    AnnounceRules,
+    Appointments,
+    Hall,
+    NoShowRules,
+    Remote,
+    Rules,
+    Service,
+    Sms,
+    Staff,
+    Webhook,
+    Window,
+)
+from server.pins import valid_pin_hash
 from server.queue.constants import WINDOW_RE
+from server.toml_locator import ConfigError, ConfigProblem, FieldReader, parse_time
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HALL_KEYS = (
     "id", "name", "languages", "timezone", "hours", "ticket_cutoff", "daily_reset", "rating_timeout_s",
     "event_retention",
@@ -31,440 +40,15 @@ HALL_KEYS = (
 ROLES = ("clerk", "desk", "admin")
 KINDS = ("instant", "promised")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_TIME_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
-# a table header line: [a.b] or [[a.b]] with bare keys (never a line of a multi-line array)
-_HEADER_RE = re.compile(r"^\[\[?\s*[A-Za-z0-9_-]+(\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(#.*)?$")
 
 
-@dataclass(frozen=True)
-class Service:
-    id: str
-    prefix: str
-    name: Mapping[str, str]
-    kind: str
-    expected_minutes: float
-    daily_quota: int | None = None
-
-
-@dataclass(frozen=True)
-class Window:
-    id: str
-    name: Mapping[str, str]
-    tiers: tuple[tuple[str, ...], ...]
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        """Every service this window serves, best tier first."""
-        return tuple(s for tier in self.tiers for s in tier)
-
-    def tier_of(self, services: Sequence[str]) -> int | None:
-        """The tier at which this window takes a ticket for ``services``.
-
-        A ticket covering several services goes only to windows that serve all
-        of them, at the worst (highest) tier among them; ``None`` when the
-        window does not serve every one.
-        """
-        tier = rules.tier_of(self.tiers, services)
-        return tier if tier is not None and tier >= 0 else None  # no services: no tier
-
-
-@dataclass(frozen=True)
-class Staff:
-    id: str
-    name: str
-    role: str
-    pin_hash: str = field(repr=False)
-
-    def check_pin(self, pin: str) -> bool:
-        """Whether ``pin`` matches the stored scrypt hash (constant-time compare)."""
-        return verify_pin(pin, self.pin_hash)
-
-
-@dataclass(frozen=True)
-class NoShowRules:
-    #: how many tickets a no-show goes back behind (``rules.no_show.places_back``; the older
-    #: key ``move_back`` is read as the same)
-    places_back: int = 3
-    max_times: int = 2
-    min_seconds_after_call: int = 15
-
-
-@dataclass(frozen=True)
-class AnnounceRules:
-    repeat: int = 2
-    templates: Mapping[str, str] = field(default_factory=dict)
-    voices: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Rules:
-    no_show: NoShowRules = NoShowRules()
-    announce: AnnounceRules = AnnounceRules()
-    #: A window's next call (call_next, 特呼) is refused with ``just_called`` this many seconds
-    #: after its ticket in hand was called, so a double tap never closes a visitor unserved.
-    min_call_interval_s: int = 3
-    #: How many windows one clerk may hold at once (``[rules] windows_per_clerk``).
-    windows_per_clerk: int = 1
-
-
-@dataclass(frozen=True)
-class Appointments:
-    """The hall file's ``[appointments]`` (预约): slots per service through the opening hours.
-
-    A hall without the section takes no appointments. Slots follow the hall's opening spans
-    (``hall.hours``: a weekday without spans has none), ``slot_minutes`` long, each with
-    ``per_slot`` places per service; a visitor checks in from ``check_in_early_min`` before
-    a slot's start to ``check_in_late_min`` after it, and books up to ``days_ahead`` days on.
-    """
-
-    services: tuple[str, ...]
-    slot_minutes: int = 30
-    per_slot: int = 4
-    check_in_early_min: int = 30
-    check_in_late_min: int = 15
-    days_ahead: int = 14
-
-
-@dataclass(frozen=True)
-class Remote:
-    """The hall file's ``[remote]``: tickets taken on the phone before arriving (远程取号).
-
-    ``within_hours``: only while the hall is open (as the kiosk); when false, also from the
-    business day's start until the cutoff on an opening day (at 07:30 for a 09:00 opening),
-    so a visitor who lives far away can take a ticket before setting out. ``daily_quota``
-    caps the remote tickets of a business day, all services together (0: no cap beyond the
-    services' own quotas). The rules are in :mod:`server.remote`.
-    """
-
-    enabled: bool = True
-    within_hours: bool = True
-    daily_quota: int = 0
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A receiver of the hall's events (``[[webhooks]]``); see :mod:`server.webhooks`."""
-
-    url: str
-    #: signs every body; never logged nor shown (``repr`` leaves it out)
-    secret: str = field(repr=False)
-    #: event types it gets; ``("*",)`` for all
-    events: tuple[str, ...] = ("*",)
-
-
-@dataclass(frozen=True)
-class Sms:
-    """The hall's own SMS gateway (``[sms]``); see :mod:`server.sms`.
-
-    Each message is one HTTP request to ``url`` with ``body`` (a template with ``{phone}``,
-    ``{text}``, ``{number}``, ``{window}``, ``{ahead}``, ``{hall}``) signed in the
-    ``signature_header`` with the secret from the environment variable ``secret_env`` (else
-    the file ``sms-secret`` in the data folder).
-    """
-
-    url: str
-    method: str = "POST"
-    content_type: str = "application/json"
-    body: str = '{"phone":"{phone}","text":"{text}"}'
-    signature_header: str = "X-Hallq-Signature"
-    secret_env: str = "HALLQ_SMS_SECRET"
-    #: "N ahead of you" goes out once a waiting ticket has at most this many in front
-    ahead: int = 3
-    #: message texts per kind ("ahead", "called") and language; defaults in server/sms_rules.py
-    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    timeout_s: float = 5.0
-
-
-@dataclass(frozen=True)
-class Hall:
-    id: str
-    name: Mapping[str, str]
-    languages: tuple[str, ...]
-    timezone: str
-    hours: Mapping[str, tuple[tuple[int, int], ...]]
-    ticket_cutoff: int
-    daily_reset: int
-    rating_timeout_s: int
-    event_retention: int
-    services: tuple[Service, ...]
-    windows: tuple[Window, ...]
-    staff: tuple[Staff, ...]
-    rules: Rules
-    source_text: str = field(default="", repr=False, compare=False)
-    #: ``[appointments]``; None when the hall takes none
-    appointments: Appointments | None = None
-    webhooks: tuple[Webhook, ...] = ()
-    #: ``[ratings] follow_up_days``: working days to settle a bad-rating case (server/cases.py).
-    follow_up_days: int = 5
-    #: ``[remote]``: tickets from the phone; None when the hall offers none
-    remote: Remote | None = None
-    #: ``[sms]``; None when the hall sends no text messages
-    sms: Sms | None = None
-
-    def service(self, service_id: str) -> Service | None:
-        return next((s for s in self.services if s.id == service_id), None)
-
-    def window(self, window_id: str) -> Window | None:
-        return next((w for w in self.windows if w.id == window_id), None)
-
-    def staff_member(self, staff_id: str) -> Staff | None:
-        return next((s for s in self.staff if s.id == staff_id), None)
-
-    def windows_serving(self, services: Sequence[str]) -> tuple[Window, ...]:
-        """Windows that serve every one of ``services``."""
-        return tuple(w for w in self.windows if w.tier_of(services) is not None)
-
-    def public(self) -> dict[str, Any]:
-        """The public config, as ``GET /api/halls/{hall}`` answers it."""
-        return {
-            "id": self.id,
-            "name": dict(self.name),
-            "languages": list(self.languages),
-            "timezone": self.timezone,
-            "services": [
-                {
-                    "id": s.id,
-                    "prefix": s.prefix,
-                    "name": dict(s.name),
-                    "kind": s.kind,
-                    "expected_minutes": s.expected_minutes,
-                }
-                for s in self.services
-            ],
-            "windows": [
-                {
-                    "id": w.id,
-                    "name": dict(w.name),
-                    "services": list(w.services),
-                    "tiers": [list(t) for t in w.tiers],
-                }
-                for w in self.windows
-            ],
-            "announce": {
-                "repeat": self.rules.announce.repeat,
-                "templates": {lang: self.rules.announce.templates[lang] for lang in self.languages},
-                "voices": {lang: self.rules.announce.voices[lang] for lang in self.languages},
-            },
-            "rating_timeout_s": self.rating_timeout_s,
-            # pads wait this long between calls themselves (the server refuses just_called)
-            "min_call_interval_s": self.rules.min_call_interval_s,
-            # the patterns and thresholds the pages check as the server does (constants.json)
-            "constants": constants.for_pages(),
-            # text messages ([sms]): the visitor's page offers to leave a phone number; null: none
-            "sms": None if self.sms is None else {"ahead": self.sms.ahead},
-            "appointments": None if self.appointments is None else {
-                "services": list(self.appointments.services),
-                "slot_minutes": self.appointments.slot_minutes,
-                "per_slot": self.appointments.per_slot,
-                "check_in_early_min": self.appointments.check_in_early_min,
-                "check_in_late_min": self.appointments.check_in_late_min,
-                "days_ahead": self.appointments.days_ahead,
-            },
-            "remote": None if self.remote is None or not self.remote.enabled else {
-                "within_hours": self.remote.within_hours,
-                "daily_quota": self.remote.daily_quota,
-            },
-        }
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One mistake in a hall file: where it is and what is wrong."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.path}: {self.message}"
-
-
-class ConfigError(Exception):
-    """A hall file with one or more mistakes; ``problems`` lists them all."""
-
-    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-# --- PINs -------------------------------------------------------------------
-
-
-def hash_pin(pin: str, *, n: int = 2**14) -> str:
-    """A salted scrypt hash of ``pin`` in the form stored in hall files."""
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${n}$8$1${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    """Whether ``pin`` matches ``stored`` (a :func:`hash_pin` string)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-def _valid_pin_hash(stored: str) -> bool:
-    parts = stored.split("$")
-    if len(parts) != 6 or parts[0] != "scrypt":
-        return False
-    try:
-        base64.b64decode(parts[4], validate=True)
-        base64.b64decode(parts[5], validate=True)
-        return int(parts[1]) >= 2**10 and int(parts[2]) > 0 and int(parts[3]) > 0
-    except ValueError:
-        return False
-
-
-# --- parsing ----------------------------------------------------------------
-
-
-def parse_time(text: str) -> int | None:
-    """Minutes since midnight for ``"HH:MM"`` (``"24:00"`` allowed), else None."""
-    match = _TIME_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        return None
-    minutes = int(match.group(1)) * 60 + int(match.group(2))
-    return minutes if minutes <= 24 * 60 else None
-
-
-class _Locator:
-    """Finds the line of a key path in TOML text, well enough for messages.
-
-    tomllib keeps no positions, so we scan the text: ``windows[2].tiers`` is the
-    ``tiers =`` line after the third ``[[windows]]`` header.
-    """
+class _Parser(FieldReader):
+    """The hall file's schema: each section read, checked and built into the model."""
 
     def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def line_of(self, path: str) -> int | None:
-        parts = re.findall(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?", path)
-        start = 0
-        table: list[str] = []
-        anchored = False  # whether line `start` is the header of `table`
-        for position, (key, index) in enumerate(parts):
-            is_last = position == len(parts) - 1
-            if index:
-                header = "[[" + ".".join([*table, key]) + "]]"
-                found = self._nth(header, int(index), start)
-                if found is not None:
-                    start, table, anchored = found, [*table, key], True
-                    continue
-                # not an array of tables but an array value (`mon = ["08:30-12:00"]`): its key's line
-            header = "[" + ".".join([*table, key]) + "]"
-            found = self._nth(header, 0, start)
-            if found is not None and not is_last:
-                start, table, anchored = found, [*table, key], True
-                continue
-            line = self._key_line(key, start, anchored) if anchored or not table else None
-            if line is not None:
-                return line
-            if found is not None:
-                return found + 1
-            if not is_last and not index:
-                # a table with no header of its own (`[rules.no_show]` but no `[rules]`): go inside
-                table, anchored = [*table, key], False
-                continue
-            # a missing key: point at its table's header rather than at nothing
-            return start + 1 if anchored else None
-        return start + 1 if anchored else None
-
-    def _key_line(self, key: str, start: int, in_table: bool) -> int | None:
-        """The line of ``key = …`` within the table whose header is line ``start``
-        (the top of the file when not ``in_table``), stopping at the next header so a
-        missing key is never found in a later table."""
-        for number in range(start + 1 if in_table else 0, len(self.lines)):
-            stripped = self.lines[number].strip()
-            if _HEADER_RE.match(stripped):
-                return None
-            if re.match(rf"^{re.escape(key)}\s*=", stripped):
-                return number + 1
-        return None
-
-    def _nth(self, header: str, nth: int, start: int) -> int | None:
-        seen = 0
-        for number in range(start, len(self.lines)):
-            if self.lines[number].strip().replace(" ", "") == header.replace(" ", ""):
-                if seen == nth:
-                    return number
-                seen += 1
-        return None
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.locator = _Locator(text)
-        self.problems: list[ConfigProblem] = []
+        super().__init__(text)
         self.service_index: dict[str, int] = {}  # service id → its [[services]] table's index
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(ConfigProblem(path, message, self.locator.line_of(path)))
-
-    def known(self, data: Mapping[str, Any], path: str, keys: Sequence[str]) -> None:
-        """Report keys a table should not have: a misspelt key would otherwise be ignored
-        silently (``[hall.hourz]`` would leave the hall open around the clock)."""
-        for key in data:
-            if key not in keys:
-                where = f"{path}.{key}" if path else key
-                self.problem(where, f"unknown key {key!r}; expected one of {', '.join(keys)}")
-
-    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, Mapping):
-            self.problem(path, "must be a table")
-            return {}
-        return value
-
-    def string(self, data: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            self.problem(path, "is required" if value is None else "must be a non-empty string")
-            return ""
-        return value
-
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(path, f"must be a whole number from {low} to {high}")
-            return default
-        return value
-
-    def names(self, data: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return {"zh": value, "en": value}
-        if not isinstance(value, Mapping) or not value:
-            self.problem(path, "must be a table of names per language, e.g. { zh = \"…\", en = \"…\" }")
-            return {}
-        result: dict[str, str] = {}
-        for lang, name in value.items():
-            if not isinstance(name, str) or not name.strip():
-                self.problem(f"{path}.{lang}", "must be a non-empty string")
-            else:
-                result[lang] = name
-        return result
-
-    def time(self, data: Mapping[str, Any], key: str, path: str, default: str) -> int:
-        raw = data.get(key, default)
-        minutes = parse_time(raw) if isinstance(raw, str) else None
-        if minutes is None:
-            self.problem(path, f"bad time {raw!r}: expected HH:MM, 00:00 to 24:00")
-            return parse_time(default) or 0
-        return minutes
 
     # --- sections -------------------------------------------------------
 
@@ -673,7 +257,7 @@ class _Parser:
             pin_hash = item.get("pin_hash")
             if "pin" in item:
                 self.problem(f"{path}.pin", "a PIN is never stored in clear: use pin_hash (hallq hash-pin)")
-            if not isinstance(pin_hash, str) or not _valid_pin_hash(pin_hash):
+            if not isinstance(pin_hash, str) or not valid_pin_hash(pin_hash):
                 self.problem(f"{path}.pin_hash", "must be a scrypt hash made by `hallq hash-pin`")
                 pin_hash = ""
             result.append(Staff(id=staff_id, name=name, role=str(role), pin_hash=pin_hash))
@@ -703,13 +287,6 @@ class _Parser:
             ),
             days_ahead=self.integer(raw, "days_ahead", "appointments.days_ahead", 14, 0, 90),
         )
-
-    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            self.problem(path, f"must be true or false, not {value!r}")
-            return default
-        return value
 
     def remote(self, raw: Mapping[str, Any]) -> Remote:
         self.known(raw, "remote", ("enabled", "within_hours", "daily_quota"))

@@ -26,8 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.config import Hall
 from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
+from server.hall_model import Hall
 from server.phrasing import PhraseError, announcement
 from server.queue.engine import Engine
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from server.config import Hall
+from server.hall_model import Hall
 from server.hours import hall_time, issuing_open
 from server.queue.constants import SET_OUT_MARGIN_S
 

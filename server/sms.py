@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import metrics, phone_book
-from server.config import Hall, Sms
+from server.hall_model import Hall, Sms
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 from server.sms_rules import Notice, due, finished, mask, mask_text, normalize_phone, render_body, sign, text_for

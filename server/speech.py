@@ -42,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from server.config import Hall
+from server.hall_model import Hall
 from server.phrasing import (
     PhraseError,
     check_number,

@@ -11,8 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from server import casebook, cases
-from server.config import Hall, parse_hall
+from server.config import parse_hall
 from server.edge import http_status
+from server.hall_model import Hall
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from tests.conftest import DEMO_MORNING, HallClock

@@ -18,9 +18,10 @@ from hypothesis import event as note
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from server.config import Hall, Staff, demo_text, load_demo, parse_hall
+from server.config import demo_text, load_demo, parse_hall
 from server.edge import http_status
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall, Staff
 from server.queue.booking import Booking
 from server.queue.constants import RECENT_CALLS, keys_prefix
 from server.queue.engine import Engine

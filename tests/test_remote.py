@@ -8,11 +8,13 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from server.config import ConfigError, Hall, Remote, demo_text, load_demo, parse_hall
+from server.config import demo_text, load_demo, parse_hall
 from server.edge import http_status
+from server.hall_model import Hall, Remote
 from server.queue.constants import SET_OUT_MARGIN_S, keys_prefix
 from server.queue.engine import Engine
 from server.remote import opens_at_s, remote_refusal, set_out_in_s, wait_estimate_s
+from server.toml_locator import ConfigError
 from tests.conftest import DEMO_MORNING, HallClock
 from tests.test_engine import refused
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.config import ConfigError, demo_text, load_demo, parse_hall
+from server.config import demo_text, load_demo, parse_hall
 from server.sms_rules import (
     DEFAULT_TEXTS,
     due,
@@ -22,6 +22,7 @@ from server.sms_rules import (
     sign,
     text_for,
 )
+from server.toml_locator import ConfigError
 from server.webhook_rules import verify
 
 phones = st.from_regex(r"\A1[3-9][0-9]{9}\Z")

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from server import words
-from server.config import Staff
+from server.hall_model import Staff
 from server.queue.engine import Engine
 from tests.conftest import HallClock
 

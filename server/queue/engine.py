@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from server import cases
-from server.config import Hall, Staff
 from server.eta import estimate_wait_s
+from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
 from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
 from server.queue.errors import Refusal
