@@ -24,6 +24,7 @@ from server import (
     case_api,
     metrics,
     pages,
+    push,
     reload,
     remote_api,
     screens,
@@ -90,9 +91,12 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         operations = await start_operations(runtime)
         deliveries = webhooks.Deliveries(runtime)
         deliveries.start()
+        pushers = push.Pushers(runtime)
+        pushers.start()
         try:
             yield
         finally:
+            await pushers.stop()
             await deliveries.stop()
             await stop_operations(operations)
             await runtime.stop()
@@ -107,6 +111,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *screens.routes,
             *audit.routes,
             *webhooks.routes,
+            *push.routes,
             *reload.routes,
             *sockets.routes,
             *audio.routes,
