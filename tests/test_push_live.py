@@ -7,6 +7,7 @@ would show.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,67 @@ def test_subscriptions_are_validated(push_env: None, service: PushService, live_
     assert (got, answer["error"]["code"]) == (409, "ticket_ended")
     status, text = live_server.request("GET", "/push-sw.js")
     assert status == 200 and "showNotification" in text
+
+
+STUB_PUSH = """
+(subscription) => {
+  window.__push = {options: null};
+  Notification.requestPermission = () => Promise.resolve("granted");
+  Object.defineProperty(Notification, "permission", {get: () => "granted"});
+  PushManager.prototype.subscribe = function (options) {
+    const bytes = new Uint8Array(options.applicationServerKey);
+    let text = "";
+    bytes.forEach((b) => { text += String.fromCharCode(b); });
+    window.__push.options = {
+      userVisibleOnly: options.userVisibleOnly,
+      key: btoa(text).replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, ""),
+    };
+    return Promise.resolve({toJSON: () => subscription});
+  };
+}
+"""
+
+
+def test_the_page_registers_the_worker_and_subscribes_with_the_server_key(
+    push_env: None, service: PushService, live_server_factory: Any, browser: Any
+) -> None:
+    server: LiveServer = live_server_factory()
+    ticket = server.issue(["register"], lang="en")["ticket"]
+    phone = service.subscription()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.add_init_script(f"({STUB_PUSH})({json.dumps(phone.json())})")
+        page.goto(f"{server.url}/t/{ticket['token']}")
+        button = page.locator("#push")
+        button.wait_for(state="visible")
+        assert button.text_content() == "Notify me"
+        button.click()
+        page.wait_for_function("document.getElementById('push').getAttribute('aria-pressed') === 'true'")
+        options = page.evaluate("window.__push.options")
+        key = server.request("GET", "/api/push/key")[1]["public_key"]
+        assert options == {"userVisibleOnly": True, "key": key}
+        scope = page.evaluate("navigator.serviceWorker.getRegistration('/t/').then(r => r && r.scope)")
+        assert scope == f"{server.url}/t/"
+        assert ticket["token"].encode() in stored(server)
+        pushes = service.wait_for(phone, 1)  # and the stand-in gets the notice, decrypted
+        assert pushes[0].payload is not None and pushes[0].payload["body"] == "You are next"
+        # a second tap turns it off
+        button.click()
+        page.wait_for_function("document.getElementById('push').getAttribute('aria-pressed') === 'false'")
+        assert stored(server) == {}
+    finally:
+        context.close()
+
+
+def test_no_button_without_push_manager(live_server: LiveServer, browser: Any) -> None:
+    ticket = live_server.issue(["register"])["ticket"]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.add_init_script("delete window.PushManager")
+        page.goto(f"{live_server.url}/t/{ticket['token']}")
+        page.locator("#number").wait_for(state="visible")
+        assert page.locator("#push").is_hidden()
+    finally:
+        context.close()
