@@ -355,11 +355,11 @@ class HallPusher:
                          answer.status_code)
             elif not 200 <= answer.status_code < 300:
                 outcome = "http_error"
-                log.warning("hall %s: push service %s answered %d to a %s notice", self.hall_id, shown,
+                log.warning("hall %s: push service %s answered %d (%s notice)", self.hall_id, shown,
                             answer.status_code, notice.kind)
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             outcome = "network_error"
-            log.warning("hall %s: push service %s unreachable for a %s notice: %s", self.hall_id, shown,
+            log.warning("hall %s: push service %s unreachable (%s notice): %s", self.hall_id, shown,
                         notice.kind, type(exc).__name__)
         except RedisError as exc:
             log.warning("hall %s: push subscription cleanup failed: %s", self.hall_id, exc)

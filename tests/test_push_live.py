@@ -137,7 +137,7 @@ def test_a_hanging_push_service_never_slows_a_call(
         time.sleep(0.2)
     assert 'hallq_push_notifications_total{hall="demo",kind="call",outcome="ok"}' in metrics
     assert 'hallq_push_notifications_total{hall="demo",kind="ahead",outcome="network_error"}' in metrics
-    assert "push service http://127.0.0.1 unreachable for a ahead notice" in server.log_path.read_text()
+    assert "push service http://127.0.0.1 unreachable (ahead notice)" in server.log_path.read_text()
 
 
 def test_subscriptions_are_validated(push_env: None, service: PushService, live_server: LiveServer) -> None:

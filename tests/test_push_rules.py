@@ -103,3 +103,16 @@ def test_subscription_checks() -> None:
     for endpoint, p256dh, auth in bad:
         with pytest.raises(BadSubscription):
             check_subscription(endpoint, p256dh, auth)
+
+
+async def test_the_days_reset_deletes_the_subscriptions(redis: Any, engine: Any, clock: Any) -> None:
+    from server.push import sent_key, subs_key
+    from tests.conftest import DEMO_MORNING
+
+    issued = await engine.issue(["register"])
+    token = issued["ticket"]["token"]
+    await redis.hset(subs_key("demo"), token, '{"endpoint": "https://push.example/x"}')
+    await redis.hset(sent_key("demo"), token, State(ahead_sent=True).dump())
+    clock.now = DEMO_MORNING + 17 * 3600 + 1  # 03:00:01 the next morning: a new business day
+    assert (await engine.rollover())["rolled"] is True
+    assert await redis.exists(subs_key("demo"), sent_key("demo")) == 0
