@@ -232,3 +232,18 @@ def test_no_button_without_push_manager(live_server: LiveServer, browser: Any) -
         assert page.locator("#push").is_hidden()
     finally:
         context.close()
+
+
+def test_two_workers_send_each_notice_once(push_env: None, service: PushService, live_server_factory: Any) -> None:
+    server: LiveServer = live_server_factory(workers=2)
+    _first, mine = (server.issue(["register"], lang="en")["ticket"] for _ in range(2))
+    phone = service.subscription()
+    assert subscribe(server, mine["token"], phone.json())[0] == 201
+    service.wait_for(phone, 1)
+    clerk = server.login("s02")
+    for _ in range(2):
+        assert server.act(clerk, "2", "call_next")[0] == 200
+    service.wait_for(phone, 2)
+    time.sleep(3.0)  # a second sender would have sent by now (rounds every lease/3 s)
+    bodies = [p.payload["body"] if p.payload else p.error for p in service.received(phone)]
+    assert bodies == ["1 ahead of you", "Your turn at Window 2"]
