@@ -10,7 +10,8 @@
 - **Sending.** One process per hall sends (the lease ``hallq:{hall}:push:lease``, as
   webhooks hold theirs). After each hall event it reads the subscribed tickets in one script
   call and asks :func:`server.push_rules.decide` what to send; what was sent is kept in
-  ``hallq:{hall}:push:sent``, so a new holder never repeats a notice. Notifications are
+  ``hallq:{hall}:push:sent``, written (only while holding the lease) before sending, so a new
+  holder never repeats a notice. Notifications are
   encrypted (aes128gcm, RFC 8291) and signed (VAPID, RFC 8292) with pywebpush and py_vapid and
   POSTed with their own HTTP client, in order per ticket, in tasks of their own: a slow or
   failing push service never delays a call. Failures are logged (``hallq.push``) and counted
@@ -60,6 +61,12 @@ SW_PATH = Path(__file__).resolve().parent.parent / "kiosk" / "static" / "push-sw
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+# Lua: record what a ticket was told only while holding the hall's push lease (then send it).
+_GUARDED_HSET = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return 1
 """
 _RELEASE = """
@@ -306,7 +313,12 @@ class HallPusher:
                 await redis.hdel(sent_key(self.hall_id), token)
                 continue
             if decision.state != before:
-                await redis.hset(sent_key(self.hall_id), token, decision.state.dump())
+                written = await redis.eval(
+                    _GUARDED_HSET, 2, sent_key(self.hall_id), self.lease, self.token, token, decision.state.dump()
+                )
+                if not written:  # another process holds the lease now: it sends
+                    log.info("hall %s: push is sent by another process now", self.hall_id)
+                    return
             for notice in decision.notices:
                 self._queue(token, json.loads(raw), notice)
 
