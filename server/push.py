@@ -56,7 +56,6 @@ log = logging.getLogger("hallq.push")
 KEY_FILE = "vapid_private.pem"
 #: Seconds a push service keeps a notification for a phone that is offline.
 TTL_S = 600
-SW_PATH = Path(__file__).resolve().parent.parent / "kiosk" / "static" / "push-sw.js"
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -206,8 +205,10 @@ async def unsubscribe_route(request: Request) -> Response:
 
 async def service_worker(request: Request) -> Response:
     """``GET /push-sw.js``: the service worker, at the root so it may take the scope ``/t/``."""
+    from server.pages import package_dir
+
     return Response(
-        SW_PATH.read_bytes(),
+        (package_dir("kiosk", "static") / "push-sw.js").read_bytes(),
         media_type="text/javascript",
         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/t/"},
     )
