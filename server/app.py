@@ -25,6 +25,7 @@ from server import (
     edge,
     metrics,
     pages,
+    push,
     reload,
     remote_api,
     screens,
@@ -93,11 +94,15 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         operations = await start_operations(runtime)
         deliveries = webhooks.Deliveries(runtime)
         deliveries.start()
+        # The visitors' notices: text messages ([sms]) and Web Push, one leased sender each per hall.
         senders = app.state.sms = sms.Senders(runtime)
+        pushers = push.Pushers(runtime)
         senders.start()
+        pushers.start()
         try:
             yield
         finally:
+            await pushers.stop()
             await senders.stop()
             await deliveries.stop()
             await stop_operations(operations)
@@ -114,6 +119,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *audit.routes,
             *webhooks.routes,
             *sms.routes,
+            *push.routes,
             *reload.routes,
             *sockets.routes,
             *audio.routes,

@@ -67,6 +67,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_date": 422,
     "bad_code": 422,
     "bad_phone": 422,
+    "bad_subscription": 422,
     # not possible now (the state of the hall says no)
     "already_paused": 409,
     "already_rated": 409,
@@ -102,7 +103,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "slot_past": 409,
     "too_early": 409,
     "too_far_ahead": 409,
-    "ticket_closed": 409,
+    "ticket_ended": 409,  # no more notices (text messages, Web Push) for a ticket that has ended
     "too_late": 409,
     "window_busy": 409,
     "window_cannot_serve": 409,

@@ -110,6 +110,18 @@ SMS_MESSAGES = Counter(
     "Text messages handed to the hall's SMS gateway, by kind and outcome",
     ["hall", "kind", "outcome"],
 )
+#: Web Push (server/push.py): notices by kind (ahead, call) and outcome: ok, gone (404/410 from
+#: the push service: the subscription is removed), http_error, network_error (refused, timeout), error.
+PUSH_NOTIFICATIONS = Counter(
+    "hallq_push_notifications",
+    "Web Push notices sent by kind (ahead, call) and outcome (ok, gone, http_error, network_error, error)",
+    ["hall", "kind", "outcome"],
+)
+PUSH_SUBSCRIPTIONS = Counter(
+    "hallq_push_subscriptions",
+    "Web Push subscriptions stored for tickets",
+    ["hall"],
+)
 
 
 def multiprocess_dir() -> Path | None:

@@ -303,7 +303,7 @@ async def remember(request: Request, hall_id: str, token: str, phone: str) -> st
 async def leave_phone(request: Request) -> Response:
     """``POST /api/tickets/{token}/phone`` ``{"phone"}``: text this ticket's "N ahead" and
     "your turn" to the number. 201 ``{"phone": "138****5678"}``; 422 ``bad_phone``; 409
-    ``no_sms`` (the hall sends none), ``ticket_closed``."""
+    ``no_sms`` (the hall sends none), ``ticket_ended``."""
     hall, token = await _phone_ticket(request)
     body = await read_json(request, PHONE_FIELDS)
     phone = checked_phone(hall.hall, body["phone"])
@@ -311,7 +311,7 @@ async def leave_phone(request: Request) -> Response:
     if found is None:
         raise Refusal("unknown_ticket", "no such ticket")
     if finished(found["ticket"]):
-        raise Refusal("ticket_closed", "this ticket is closed: no more messages will be sent for it")
+        raise Refusal("ticket_ended", "this ticket has ended: no more messages will be sent for it")
     return JSONResponse({"phone": await remember(request, hall.hall.id, token, phone)}, status_code=201)
 
 

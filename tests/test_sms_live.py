@@ -111,7 +111,7 @@ def test_refusals(tmp_path: Path, live_server_factory: Any, gateway: Gateway) ->
     token = server.issue(["register"])["ticket"]["token"]
     assert server.request("DELETE", f"/api/tickets/{token}")[0] == 200  # cancelled
     status, body = server.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})
-    assert (status, body["error"]["code"]) == (409, "ticket_closed")
+    assert (status, body["error"]["code"]) == (409, "ticket_ended")
     token = server.issue(["register"])["ticket"]["token"]
     assert server.request("POST", f"/api/tickets/{token}/phone", {"phone": PHONE})[0] == 201
     assert server.request("DELETE", f"/api/tickets/{token}/phone") == (200, {"phone": None})
