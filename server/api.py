@@ -7,91 +7,24 @@ one engine call. Errors are the contract's JSON ``{"error": {"code", "message"}}
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import time
 import zoneinfo
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit, casebook, cases, metrics, ratelimit, sms, stats
-from server.auth import AuthError, Session, require
-from server.hours import hall_time
+from server import audit, casebook, cases, sms
+from server.actions import ACTION_FIELDS, caller_id, perform
+from server.asking import anonymous_limit, bearer, client_of, session_of, ticket_hall, ticket_url
+from server.auth import ADMIN, CLERKS, DESK, STAFF, AuthError, require
 from server.qr import qr_svg
-from server.queue.constants import keys_prefix
-from server.queue.engine import ACTIONS, hall_of_token
 from server.queue.errors import Refusal
-from server.runtime import HallRuntime, Runtime
+from server.runtime import runtime_of
 from server.validation import Field, read_json
 from server.webhook_rules import redact_line
-
-STAFF = ("clerk", "desk", "admin")
-CLERKS = ("clerk", "admin")
-DESK = ("desk", "admin")
-ADMIN = ("admin",)
-
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def public_base(request: Request) -> str:
-    """Where visitors reach us: ``--public-url`` when set, else this request's own base address.
-
-    Links and QR codes that leave the hall are built on it, so a proxy's ``Host`` header
-    (often ``localhost``) never ends up printed on a ticket.
-    """
-    configured: str | None = getattr(request.app.state, "public_url", None)
-    return configured or str(request.base_url).rstrip("/")
-
-
-def ticket_url(request: Request, token: str) -> str:
-    """The visitor's page of a ticket, as printed in its QR code."""
-    return f"{public_base(request)}/t/{token}"
-
-
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get("hallq_session")
-
-
-def caller_id(token: str | None, client: str) -> str:
-    """Who sent a request, as request_id answers are scoped (CONTRACT.md): a staff session
-    by a stable digest of its token (never the token: stored keys must not hold a usable
-    one), else the anonymous client's address."""
-    if token:
-        return "s:" + hashlib.sha256(b"hallq-request-scope:" + token.encode()).hexdigest()[:24]
-    return "a:" + client
-
-
-async def session_of(request: Request) -> Session | None:
-    return await runtime_of(request).sessions.lookup(bearer(request))
-
-
-async def anonymous_limit(request: Request, hall_id: str, scope: str, session: Session | None) -> None:
-    """Anonymous requests are rate limited per client address; staff are exempt."""
-    if session is None:
-        await ratelimit.check(runtime_of(request).redis, hall_id, scope, client_of(request))
-
-
-def ticket_hall(request: Request, token: str) -> HallRuntime:
-    hall_id = hall_of_token(token)
-    if hall_id is None or hall_id not in runtime_of(request).halls:
-        raise Refusal("unknown_ticket", "no such ticket")
-    return runtime_of(request).hall(hall_id)
-
 
 # --- the hall ------------------------------------------------------------------
 
@@ -348,15 +281,6 @@ async def me(request: Request) -> Response:
     return JSONResponse({"staff": session.public(), "hall": session.hall})
 
 
-ACTION_FIELDS = {
-    "action": Field(str, required=True, max_length=32),
-    "ticket": Field(str, max_length=8),
-    "service": Field(str, max_length=64),
-    "to_window": Field(str, max_length=16),
-    "request_id": Field(str, max_length=64),
-}
-
-
 async def window_action(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     body = await read_json(request, ACTION_FIELDS)
@@ -364,40 +288,6 @@ async def window_action(request: Request) -> Response:
     caller = caller_id(bearer(request), client_of(request))
     answer = await perform(hall, session, request.path_params["window"], body, caller, client=client_of(request))
     return JSONResponse(answer)
-
-
-async def perform(
-    hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str, client: str = ""
-) -> dict[str, Any]:
-    """One window action for a clerk (HTTP and the pad socket share it): timed into
-    ``hallq_action_seconds`` and, when done, written to the audit log. ``caller``
-    (:func:`caller_id` of the session) scopes its request_id."""
-    started = time.perf_counter()
-    answer = await _act(hall, session, window, body, caller)
-    action = body["action"] if body["action"] in ACTIONS else "other"
-    metrics.ACTION_SECONDS.labels(hall.hall.id, action).observe(time.perf_counter() - started)
-    ticket = answer.get("ticket")
-    detail = ",".join(f"{k}={body[k]}" for k in ("service", "to_window") if body.get(k)) or None
-    await audit.record(hall.engine.redis, hall.hall.id, audit.entry(
-        action, staff=session.staff.id, role=session.role, window=window, client=client or None,
-        ticket=ticket.get("number") if isinstance(ticket, dict) else body.get("ticket"), seq=answer.get("seq"),
-        detail=detail), once=f"{session.staff.id}:{body['request_id']}" if body.get("request_id") else None)
-    return answer
-
-
-async def _act(
-    hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str
-) -> dict[str, Any]:
-    return await hall.engine.act(
-        window,
-        body["action"],
-        session.staff,
-        ticket=body.get("ticket"),
-        service=body.get("service"),
-        to_window=body.get("to_window"),
-        request_id=body.get("request_id"),
-        caller=caller,
-    )
 
 
 # --- the manager -----------------------------------------------------------------
@@ -414,105 +304,6 @@ async def set_notice(request: Request) -> Response:
         "notice", staff=session.staff.id, role=session.role,
         client=client_of(request), seq=answer.get("seq"), detail=body["text"].strip()))
     return JSONResponse({"seq": answer["seq"], "text": body["text"].strip()})
-
-
-def _today(hall: HallRuntime) -> date:
-    return date.fromisoformat(hall_time(hall.engine.clock(), hall.hall).day)
-
-
-async def get_stats(request: Request) -> Response:
-    hall = runtime_of(request).hall(request.path_params["hall"])
-    require(await session_of(request), hall.hall.id, ADMIN)
-    query = stats.parse_query(request.query_params, today=_today(hall))
-    keys = stats.day_keys(hall.hall.id, query.date_from, query.date_to)
-    async with runtime_of(request).redis.pipeline(transaction=False) as pipe:
-        for _day, key in keys:
-            pipe.hgetall(key)
-        hashes = await pipe.execute()
-    known = {
-        "service": [s.id for s in hall.hall.services],
-        "window": [w.id for w in hall.hall.windows],
-        "clerk": [s.id for s in hall.hall.staff if s.role == "clerk"],
-        "hour": [f"{h:02d}" for h in range(24)],
-    }.get(query.by)
-    report = stats.report(
-        {day: fields for (day, _key), fields in zip(keys, hashes, strict=True)},
-        by=query.by,
-        date_from=query.date_from,
-        date_to=query.date_to,
-        keys=known,
-    )
-    if query.format == "csv":
-        return Response(stats.report_csv(report), media_type="text/csv; charset=utf-8")
-    return JSONResponse(report)
-
-
-async def get_ratings(request: Request) -> Response:
-    hall = runtime_of(request).hall(request.path_params["hall"])
-    require(await session_of(request), hall.hall.id, ADMIN)
-    query = stats.parse_query({**request.query_params, "by": "day"}, today=_today(hall))
-    only_bad = request.query_params.get("bad") in ("1", "true")
-    prefix = keys_prefix(hall.hall.id)
-    async with runtime_of(request).redis.pipeline(transaction=False) as pipe:
-        for day in query.days:
-            pipe.lrange(f"{prefix}ratings:{day}", 0, -1)
-        lists = await pipe.execute()
-    ratings = []
-    for entries in lists:
-        for raw in entries:
-            entry = json.loads(raw)
-            entry["reasons"] = [r for r in str(entry.get("reasons") or "").split(",") if r]
-            if not only_bad or cases.is_bad(entry["score"]):
-                ratings.append(entry)
-    ratings.sort(key=lambda e: e["at"], reverse=True)
-    return JSONResponse({"ratings": ratings})
-
-
-async def history_csv(request: Request) -> Response:
-    hall = runtime_of(request).hall(request.path_params["hall"])
-    require(await session_of(request), hall.hall.id, ADMIN)
-    day = request.query_params.get("day") or _today(hall).isoformat()
-    try:
-        date.fromisoformat(day)
-    except ValueError as exc:
-        raise Refusal("invalid_date", "day must be a date YYYY-MM-DD") from exc
-    prefix = keys_prefix(hall.hall.id)
-    redis = runtime_of(request).redis
-    tokens: list[Any] = await redis.lrange(f"{prefix}day:{day}", 0, -1)
-    async with redis.pipeline(transaction=False) as pipe:
-        for token in tokens:
-            pipe.hgetall(f"{prefix}t:{token}")
-        rows = await pipe.execute()
-    history = [
-        {
-            "number": r.get("number"),
-            "services": [s for s in r.get("services", "").split(",") if s],
-            "priority": r.get("priority") == "1",
-            "status": r.get("status"),
-            "window": r.get("window"),
-            "clerk": r.get("clerk"),
-            "issued_at": _int(r.get("issued_at")),
-            "called_at": _int(r.get("first_called_at")),
-            "done_at": _int(r.get("done_at")),
-            "rating": _int(r.get("rating")),
-            # handling runs from the last call (a no-show's requeue is waiting, not handling)
-            "handle_s": _seconds(r.get("called_at"), r.get("done_at")),
-        }
-        for r in rows
-        if r
-    ]
-    text = stats.history_csv(history, tz=zoneinfo.ZoneInfo(hall.hall.timezone))
-    headers = {"Content-Disposition": f'attachment; filename="{hall.hall.id}-{day}.csv"'}
-    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
-
-
-def _int(value: str | None) -> int | None:
-    return int(float(value)) if value else None
-
-
-def _seconds(start: str | None, end: str | None) -> int | None:
-    begin, finish = _int(start), _int(end)
-    return (finish - begin) // 1000 if begin is not None and finish is not None else None
 
 
 async def hall_file(request: Request) -> Response:
@@ -551,8 +342,5 @@ routes = [
     Route("/api/halls/{hall}/windows/{window}/actions", window_action, methods=["POST"]),
     Route("/api/halls/{hall}/windows/{window}/rating", rate_at_window, methods=["POST"]),
     Route("/api/halls/{hall}/notice", set_notice, methods=["POST"]),
-    Route("/api/halls/{hall}/stats", get_stats),
-    Route("/api/halls/{hall}/ratings", get_ratings),
-    Route("/api/halls/{hall}/history.csv", history_csv),
     Route("/api/halls/{hall}/config.toml", hall_file),
 ]

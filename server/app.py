@@ -31,6 +31,7 @@ from server import (
     screens,
     sms,
     sockets,
+    stats_api,
     webhooks,
 )
 from server.browser import BrowserGuard
@@ -111,6 +112,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
     app = Starlette(
         routes=[
             *api.routes,
+            *stats_api.routes,
             *booking_api.routes,
             *remote_api.routes,
             *case_api.routes,

@@ -124,8 +124,9 @@ def _safe(cell: str) -> str:
 
 async def audit_log(request: Request) -> Response:
     """``GET /api/halls/{hall}/audit[?format=csv][&limit=N]`` (admin)."""
-    from server.api import ADMIN, runtime_of, session_of
-    from server.auth import require
+    from server.asking import session_of
+    from server.auth import ADMIN, require
+    from server.runtime import runtime_of
 
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])

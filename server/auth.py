@@ -31,6 +31,12 @@ from server.pins import hash_pin, verify_pin
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 
+# Role groups a route requires (:func:`require`).
+STAFF = ("clerk", "desk", "admin")
+CLERKS = ("clerk", "admin")
+DESK = ("desk", "admin")
+ADMIN = ("admin",)
+
 SESSION_SECONDS = 12 * 3600
 #: Failures of one (staff id, address) pair answered without delay.
 FREE_FAILS = 3

@@ -13,12 +13,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import audit, ratelimit
-from server.api import bearer, caller_id, client_of, public_base, runtime_of, session_of, ticket_url
+from server.actions import caller_id
+from server.asking import bearer, client_of, public_base, session_of, ticket_url
 from server.qr import qr_svg
 from server.queue.booking import Booking
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
-from server.runtime import HallRuntime
+from server.runtime import HallRuntime, runtime_of
 from server.validation import Field, read_json
 from server.words import catalogues
 

@@ -20,11 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import audit, cases
-from server.api import ADMIN, client_of, runtime_of, session_of
-from server.auth import require
+from server.asking import client_of, session_of
+from server.auth import ADMIN, require
 from server.casebook import act, load, load_all, public
 from server.hours import hall_time
 from server.queue.errors import Refusal
+from server.runtime import runtime_of
 from server.validation import Field, read_json
 
 # --- the API -------------------------------------------------------------------------

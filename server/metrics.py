@@ -270,8 +270,9 @@ def _local_unproxied(request: Request) -> bool:
 
 async def metrics_route(request: Request) -> Response:
     """``GET /metrics``: Prometheus text, for a client on loopback or an admin token (any hall)."""
-    from server.api import runtime_of, session_of
+    from server.asking import session_of
     from server.auth import AuthError
+    from server.runtime import runtime_of
 
     if not _local_unproxied(request):
         session = await session_of(request)

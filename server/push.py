@@ -142,7 +142,7 @@ def vapid_of(runtime: Runtime) -> Vapid02:
 
 async def key_route(request: Request) -> Response:
     """``GET /api/push/key``: ``{"public_key": base64url}``."""
-    from server.api import runtime_of
+    from server.runtime import runtime_of
 
     vapid = vapid_of(runtime_of(request))
     return JSONResponse({"public_key": public_key(vapid)}, headers={"Cache-Control": "public, max-age=3600"})
@@ -157,7 +157,7 @@ KEYS_FIELDS = {"p256dh": Field(str, required=True, max_length=200), "auth": Fiel
 
 
 async def _ticket_for_push(request: Request) -> tuple[HallRuntime, str]:
-    from server.api import anonymous_limit, session_of, ticket_hall
+    from server.asking import anonymous_limit, session_of, ticket_hall
 
     token = request.path_params["token"]
     hall = ticket_hall(request, token)
@@ -167,7 +167,8 @@ async def _ticket_for_push(request: Request) -> tuple[HallRuntime, str]:
 
 async def subscribe_route(request: Request) -> Response:
     """``POST /api/tickets/{token}/push``: store the PushSubscription JSON; 201 ``{"push": true}``."""
-    from server.api import runtime_of, ticket_hall
+    from server.asking import ticket_hall
+    from server.runtime import runtime_of
 
     ticket_hall(request, request.path_params["token"])  # an unknown hall is refused before the body is read
     body = await read_json(request, SUBSCRIPTION_FIELDS)
@@ -194,7 +195,7 @@ async def subscribe_route(request: Request) -> Response:
 
 async def unsubscribe_route(request: Request) -> Response:
     """``DELETE /api/tickets/{token}/push``: forget the subscription; 200 ``{"push": false}``."""
-    from server.api import runtime_of
+    from server.runtime import runtime_of
 
     hall, token = await _ticket_for_push(request)
     redis = runtime_of(request).redis

@@ -238,8 +238,9 @@ def forward_sighup_to_workers() -> None:
 async def reload_route(request: Request) -> Response:
     """``POST /api/halls/{hall}/reload`` (admin): reload the hall files now."""
     from server import audit
-    from server.api import ADMIN, client_of, runtime_of, session_of
-    from server.auth import require
+    from server.asking import client_of, session_of
+    from server.auth import ADMIN, require
+    from server.runtime import runtime_of
 
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
@@ -274,7 +275,7 @@ async def reload_route(request: Request) -> Response:
 
 async def version_route(request: Request) -> Response:
     """``GET /api/version``: hallq's version and each hall file's content hash."""
-    from server.api import runtime_of
+    from server.runtime import runtime_of
 
     runtime = runtime_of(request)
     halls = {hall_id: config_hash(h.hall) for hall_id, h in runtime.halls.items()}

@@ -18,6 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
 
 from server import store
 from server.auth import Sessions
@@ -263,3 +264,9 @@ class Runtime:
                 except Exception:
                     log.exception("rollover of hall %s failed", runtime.hall.id)
             await asyncio.sleep(20)
+
+
+def runtime_of(connection: HTTPConnection) -> Runtime:
+    """This process's runtime, for an HTTP request or a WebSocket alike."""
+    runtime: Runtime = connection.app.state.runtime
+    return runtime

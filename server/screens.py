@@ -164,9 +164,10 @@ class ScreenRegistry:
 
 async def list_screens(request: Request) -> Response:
     """``GET /api/halls/{hall}/screens`` (admin): every worker's screens of the hall."""
-    from server.api import ADMIN, runtime_of, session_of
-    from server.auth import require
+    from server.asking import session_of
+    from server.auth import ADMIN, require
     from server.events import HEARTBEAT_S
+    from server.runtime import runtime_of
 
     hall = runtime_of(request).hall(request.path_params["hall"])
     require(await session_of(request), hall.hall.id, ADMIN)

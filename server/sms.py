@@ -270,7 +270,7 @@ PHONE_FIELDS = {"phone": Field(str, required=True, max_length=32)}
 
 async def _phone_ticket(request: Request) -> tuple[HallRuntime, str]:
     """The ticket's hall and token, once the caller passed the rate limit; 404 when unknown."""
-    from server.api import anonymous_limit, session_of, ticket_hall
+    from server.asking import anonymous_limit, session_of, ticket_hall
 
     token = request.path_params["token"]
     hall = ticket_hall(request, token)
@@ -291,7 +291,7 @@ def checked_phone(hall: Hall, raw: str) -> str:
 
 async def remember(request: Request, hall_id: str, token: str, phone: str) -> str:
     """Keep ``phone`` for the ticket and wake this process's sender; the masked number."""
-    from server.api import runtime_of
+    from server.runtime import runtime_of
 
     await phone_book.of(runtime_of(request), hall_id).put(token, phone)
     senders: Senders | None = getattr(request.app.state, "sms", None)
@@ -317,7 +317,7 @@ async def leave_phone(request: Request) -> Response:
 
 async def shown_phone(request: Request) -> Response:
     """``GET /api/tickets/{token}/phone``: ``{"phone": "138****5678"}`` or ``{"phone": null}``."""
-    from server.api import runtime_of
+    from server.runtime import runtime_of
 
     hall, token = await _phone_ticket(request)
     phone = await phone_book.of(runtime_of(request), hall.hall.id).number(token)
@@ -327,7 +327,7 @@ async def shown_phone(request: Request) -> Response:
 async def delete_phone(request: Request) -> Response:
     """``DELETE /api/tickets/{token}/phone``: forget the number (200 ``{"phone": null}``,
     whether or not there was one)."""
-    from server.api import runtime_of
+    from server.runtime import runtime_of
 
     hall, token = await _phone_ticket(request)
     await phone_book.of(runtime_of(request), hall.hall.id).remove(token)

@@ -20,15 +20,15 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.api import ACTION_FIELDS, CLERKS, caller_id, perform
-from server.auth import require
+from server.actions import ACTION_FIELDS, caller_id, perform
+from server.auth import CLERKS, require
 from server.edge import CLOSE_CODES, close_code
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
 from server.limits import SOCKETS, socket_cap
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
-from server.runtime import HallRuntime, Runtime
+from server.runtime import HallRuntime, Runtime, runtime_of
 from server.screens import now_ms, screen_of
 from server.validation import check_fields, parse_json, valid_text
 
@@ -40,9 +40,6 @@ MAX_CLIENT_FRAME = 8 * 1024
 AUTH_TIMEOUT_S = 10.0
 
 
-def runtime_of(websocket: WebSocket) -> Runtime:
-    runtime: Runtime = websocket.app.state.runtime
-    return runtime
 
 
 async def refuse(websocket: WebSocket, code: str, message: str, accepted: bool = False) -> None:

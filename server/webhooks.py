@@ -491,8 +491,9 @@ async def report(redis: Redis, hall: Hall) -> list[dict[str, Any]]:
 
 async def webhooks_route(request: Request) -> Response:
     """``GET /api/halls/{hall}/webhooks`` (admin): ``{"webhooks": [...]}`` as :func:`report`."""
-    from server.api import ADMIN, runtime_of, session_of
-    from server.auth import require
+    from server.asking import session_of
+    from server.auth import ADMIN, require
+    from server.runtime import runtime_of
 
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
