@@ -1,4 +1,4 @@
-"""Kill -9 under load: a worker, the embedded Redis, the whole server (parent and all).
+"""Kill -9 under load: a worker, the embedded Redis, an external Redis, the whole server.
 
 Kiosk-like clients issue tickets as fast as they can, each request with its own
 ``request_id`` and retried with the same id until it is answered (as the kiosk and the
@@ -16,6 +16,8 @@ import http.client
 import json
 import os
 import signal
+import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from server.embedded import free_port
 from tests.processes import EmbeddedServer, redis_child, wait_for, worker_children
 
 pytestmark = pytest.mark.long
@@ -202,3 +205,62 @@ def test_kill_the_whole_server_under_load(server: EmbeddedServer) -> None:
                 time.sleep(1)
 
     run_under_load(server, kill)
+
+
+class ExternalRedis:
+    """A plain Debian redis-server on a free port, durable as a hall's would be (AOF, fsync always)."""
+
+    def __init__(self, data: Path) -> None:
+        self.data, self.port = data, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        command = ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
+                   "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        with (self.data / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self.answers, 10, "the external redis-server")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+
+@pytest.fixture
+def external_redis(tmp_path: Path) -> Any:
+    redis = ExternalRedis(tmp_path / "external-redis")
+    redis.start()
+    yield redis
+    if redis.process is not None and redis.process.poll() is None:
+        redis.kill()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/redis-server").exists(), reason="needs Debian's redis-server")
+def test_kill_an_external_redis_under_load(tmp_path: Path, external_redis: ExternalRedis) -> None:
+    """REDIS_URL's redis-server killed by SIGKILL and started again (as systemd would) after 2 s."""
+    live = EmbeddedServer(tmp_path / "data", redis_url=external_redis.url, workers=2)
+    live.start()
+    try:
+
+        def kill() -> None:
+            external_redis.kill()
+            time.sleep(2)  # the outage: every request meanwhile answers 503 and is retried
+            external_redis.start()
+
+        run_under_load(live, kill)
+    finally:
+        live.stop()
