@@ -258,6 +258,7 @@ class Engine:
         found = [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
         if place:
             for item, raw in zip(found, _list(answer["tickets"]), strict=True):
+                item["seq"] = int(answer["seq"])
                 item["place"] = self._place(raw, answer["eta"], int(answer["seq"]))
         return found
 
