@@ -5,6 +5,7 @@ Two ways of keeping phones current, in the same run, against one ``hallq serve``
 - ``moves``: phones open ``/ws/tickets/{token}?follow=moves`` and get the hall's shared event
   frame (one pre-encoded write per phone); each computes its own place (server/place.py).
   Measured: call → ``ticket.called`` frame on the last phone.
+- ``displays``: the baseline phones should cost no more than: N lobby display sockets.
 - ``old``: the default socket: after each event the server re-reads every followed ticket in
   one script (people ahead + ETA for each) and sends each phone its own message. Measured:
   call → the last phone's personal ``ticket`` message.
@@ -51,6 +52,11 @@ class PhoneBoard:
         self.ready = asyncio.Event()
 
     def message(self, payload: bytes, now: float) -> None:
+        if payload.startswith(b'{"type":"snapshot"') and self.mode == "displays":
+            self.hellos += 1
+            if self.hellos == self.phones:
+                self.ready.set()
+            return
         if payload.startswith(b'{"type":"ticket"'):
             if self.hellos < self.phones:
                 self.hellos += 1
@@ -64,7 +70,7 @@ class PhoneBoard:
                     sys.stdout.write(f"got {self.personal // self.phones} {now:.6f}\n")
                     sys.stdout.flush()
             return
-        if self.mode == "moves" and b'"ticket.called"' in payload:
+        if self.mode in ("moves", "displays") and b'"ticket.called"' in payload:
             match = SEQ.search(payload)
             if match is None:
                 return
@@ -82,14 +88,15 @@ async def run_phones(port: int, tokens_file: str, mode: str) -> None:
     board = PhoneBoard(len(tokens), mode)
     loop = asyncio.get_running_loop()
     suffix = "?follow=moves" if mode == "moves" else ""
+    paths = [f"/ws/tickets/{t}{suffix}" if mode != "displays" else "/ws/halls/demo/display" for t in tokens]
     clients = []
     for start in range(0, len(tokens), 100):
         batch = await asyncio.gather(*(
             loop.create_connection(
-                lambda t=token: LeanSocket(board, "127.0.0.1", port, f"/ws/tickets/{t}{suffix}"),  # type: ignore[misc]
+                lambda p=path: LeanSocket(board, "127.0.0.1", port, p),  # type: ignore[misc]
                 "127.0.0.1", port,
             )
-            for token in tokens[start:start + 100]
+            for path in paths[start:start + 100]
         ))
         clients += [protocol for _transport, protocol in batch]
     try:
@@ -135,6 +142,8 @@ def measure(mode: str, phones: int, calls: int) -> dict[str, float]:
         try:
             line = process.stdout.readline().strip()
             assert line == f"ready {phones}", line
+            http.close()
+            http = Http(server)  # the keep-alive connection idled out while the phones connected
             status, body = http.call("POST", "/api/halls/demo/windows/1/actions", {"action": "call_next"}, clerk)
             assert status == 200, body
             process.stdout.readline()  # the warm-up call reached every phone
@@ -143,6 +152,8 @@ def measure(mode: str, phones: int, calls: int) -> dict[str, float]:
             before = eval_usec(redis)
             for _ in range(calls):
                 time.sleep(0.03)
+                http.close()  # a fresh connection per call: the old path's calls outlast keep-alive
+                http = Http(server)
                 started = time.monotonic()
                 status, body = http.call("POST", "/api/halls/demo/windows/1/actions", {"action": "call_next"}, clerk)
                 answered = time.monotonic()
@@ -169,7 +180,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phones", default="500,1000,2000")
     parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--modes", default="moves,old")
+    parser.add_argument("--modes", default="moves,displays,old")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--phones-for", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens", help=argparse.SUPPRESS)
