@@ -10,12 +10,3 @@
 The pages hold no logic the server relies on; the figures come from
 ``server.stats`` through ``GET /api/halls/{hall}/stats``.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-#: Folder of this package's jinja2 templates (one loader path of server/pages.py).
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-#: Folder mounted at ``/static/admin/``.
-STATIC_DIR = Path(__file__).resolve().parent / "static"

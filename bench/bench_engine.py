@@ -42,8 +42,9 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from server.config import Staff, load_demo
+from server.config import load_demo
 from server.embedded import EmbeddedRedis
+from server.hall_model import Staff
 from server.queue.engine import Engine
 
 SERVICES = ("register", "transfer", "pension", "photo")

@@ -37,7 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from server import words
+from server.edge import final_close_codes
 
 KEYMAP_PATH = Path(__file__).parent / "static" / "keymap.json"
 
@@ -79,8 +80,31 @@ STATUS_LABELS = {s: both(f"ws_{s}") for s in ("idle", "calling", "serving", "pau
 ACTIONS = tuple(k for k in LABELS if k != "help")
 #: Actions that need a ticket number, or a transfer target, typed after the key.
 TICKET_ACTIONS = ("call", "resume")
-#: Socket close codes meaning "not logged in / not allowed": retrying will not help.
-AUTH_CLOSE_CODES = (4001, 4003, 4401, 4403, 4404)
+#: Socket close codes meaning "not logged in / not allowed / no such window": retrying will not
+#: help. The server's own table (server/edge.py), which the pad page reads too.
+AUTH_CLOSE_CODES = final_close_codes()
+
+# Handshake answers that mean "this session may not have this pad": retrying cannot help.
+REFUSED_STATUSES = (401, 403, 404)
+DROP_PAUSE_S = 0.5
+
+
+def pad_reconnect_delays() -> Generator[float]:
+    """Back-off between failed connection attempts: 0.5, 1, 2, 4, then 5 s."""
+    delay = 0.5
+    while True:
+        yield delay
+        delay = min(delay * 2, 5.0)
+
+
+def retry_unless_refused(exc: Exception) -> Exception | None:
+    """websockets' ``process_exception``: retry network failures and any other handshake
+    answer (a restarting server or proxy), give up on a refused session."""
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in REFUSED_STATUSES:
+        return exc
+    if isinstance(exc, (OSError, InvalidHandshake, TimeoutError)):
+        return None
+    return exc
 ANSWER_TIMEOUT_S = 8.0
 CLOSE_TIMEOUT_S = 3.0
 
@@ -209,43 +233,57 @@ class Pad:
     # -- connection --
 
     async def run_connection(self) -> None:
-        """Keep the pad socket open until stopped; after each (re)connect resend what is pending."""
-        delay = 0.5
-        while not self.stopping:
-            try:
-                async with connect(self.ws_url, open_timeout=5, close_timeout=1) as ws:
-                    await ws.send(json.dumps({"type": "auth", "token": self.token}))
-                    self.ws = ws
-                    self.connected.set()
-                    delay = 0.5
-                    if self.pending is not None:  # unanswered before the drop: same request_id
-                        self.sent_at = asyncio.get_running_loop().time()
-                        await ws.send(json.dumps(self.pending))
-                    watchdog = asyncio.create_task(self._watchdog(ws))
-                    try:
-                        async for frame in ws:
-                            self.on_frame(json.loads(frame))
-                    finally:
-                        watchdog.cancel()
-                    code = ws.close_code
-                    if code in AUTH_CLOSE_CODES:
-                        self.fatal = f"the server closed the pad ({ws.close_reason or code}); log in again"
-            except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
-                if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403, 404):
-                    self.fatal = f"the server refused the pad socket ({exc.response.status_code})"
-            finally:
-                self.ws = None
-                self.connected.clear()
-            if self.fatal:
-                self.say(f"! {self.fatal}")
-                if self.answer is not None and not self.answer.done():
-                    self.answer.set_exception(PadError(self.fatal))
-                return
-            if self.stopping:
-                return
-            self.say("! 连接中断，正在重连… connection lost, reconnecting…")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        """Keep the pad socket open until stopped; after each (re)connect resend what is pending.
+
+        websockets' reconnecting ``connect()`` retries network failures and 5xx answers with
+        back-off (0.5 s doubling to 5 s: a clerk should not wait long once the server is back);
+        a refusal of the session (401/403/404 or an auth close code) ends it for good.
+        """
+        connector = connect(
+            self.ws_url,
+            open_timeout=5,
+            close_timeout=1,
+            reconnect_delays=pad_reconnect_delays,
+            process_exception=retry_unless_refused,
+        )
+        try:
+            async for ws in connector:
+                try:
+                    await self.serve(ws)
+                except ConnectionClosed:
+                    pass  # a drop: reconnect below
+                finally:
+                    self.ws = None
+                    self.connected.clear()
+                if ws.close_code in AUTH_CLOSE_CODES:
+                    self.fatal = f"the server closed the pad ({ws.close_reason or ws.close_code}); log in again"
+                if self.fatal or self.stopping:
+                    break
+                self.say("! 连接中断，正在重连… connection lost, reconnecting…")
+                # websockets reconnects at once after a connection that worked; a server that
+                # accepts and drops again at once must not be hammered.
+                await asyncio.sleep(DROP_PAUSE_S)
+        except InvalidStatus as exc:  # what retry_unless_refused did not retry
+            self.fatal = f"the server refused the pad socket ({exc.response.status_code})"
+        if self.fatal:
+            self.say(f"! {self.fatal}")
+            if self.answer is not None and not self.answer.done():
+                self.answer.set_exception(PadError(self.fatal))
+
+    async def serve(self, ws: ClientConnection) -> None:
+        """Authenticate, resend the unanswered action (same request_id), read until the socket closes."""
+        await ws.send(json.dumps({"type": "auth", "token": self.token}))
+        self.ws = ws
+        self.connected.set()
+        if self.pending is not None:  # unanswered before the drop: same request_id
+            self.sent_at = asyncio.get_running_loop().time()
+            await ws.send(json.dumps(self.pending))
+        watchdog = asyncio.create_task(self._watchdog(ws))
+        try:
+            async for frame in ws:
+                self.on_frame(json.loads(frame))
+        finally:
+            watchdog.cancel()
 
     async def _watchdog(self, ws: ClientConnection) -> None:
         """Close a connection that leaves an action unanswered: the reconnect resends it."""

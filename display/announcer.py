@@ -60,7 +60,7 @@ from server.phrasing import (
     voice_for,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hallq.announcer")
 
 CALL_TYPES = frozenset({"ticket.called", "ticket.recalled"})
 GAP_S = 0.35  # silence between the chime and each phrase
@@ -630,27 +630,30 @@ class Announcer:
         return urllib.parse.urlunsplit((scheme, base.netloc, path, query, ""))
 
     async def follow(self) -> None:
-        """Keep the display socket open, resuming from the last seq after each drop."""
-        from websockets.asyncio.client import connect
+        """Keep the display socket open, resuming from the last seq after each drop.
 
-        failures = 0
-        while True:
+        websockets' reconnecting ``connect()`` retries failed attempts with its back-off; each
+        new attempt asks for the events after the last seq heard (``since=``), and after a drop
+        the hall is read again (its config or the server's clock may have changed).
+        """
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        connector = connect(
+            self.socket_url(), open_timeout=10, ping_interval=20, process_exception=retry_always
+        )
+        async for socket in connector:
+            log.info("following %s", connector.uri)
             try:
-                if failures:
-                    await self.load_hall()  # the config or the server's clock may have changed
-                async with connect(self.socket_url(), open_timeout=10, ping_interval=20) as socket:
-                    log.info("following %s", self.socket_url())
-                    async for message in socket:
-                        failures = 0
-                        self.receive(json.loads(message))
+                async for message in socket:
+                    self.receive(json.loads(message))
                 log.warning("display socket closed by the server; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any network failure: log, back off, retry
-                log.warning("display socket failed (%s: %s); reconnecting", type(exc).__name__, exc)
-            failures += 1
-            delay = min(15.0, 0.5 * 2 ** min(failures, 5)) * random.uniform(0.5, 1.0)
-            await asyncio.sleep(delay)
+            except ConnectionClosed as exc:
+                log.warning("display socket failed (%s); reconnecting", exc)
+            await asyncio.sleep(random.uniform(0.5, 1.5))  # a server dropping at once is not hammered
+            with contextlib.suppress(HallNotFound, OSError):
+                await self.load_hall()
+            connector.uri = self.socket_url()  # the next attempt resumes after what was heard
 
     def receive(self, message: Mapping[str, Any]) -> None:
         """Feed one socket message to the queue."""
@@ -753,6 +756,12 @@ class Announcer:
         if process.returncode:
             lines = stderr.decode(errors="replace").strip().splitlines() or [""]
             log.error("%s failed (exit %s): %s", self._player[0], process.returncode, lines[-1])
+
+
+def retry_always(exc: Exception) -> None:
+    """websockets' ``process_exception`` for the announcer: a PC speaking in the hall has no one
+    to tell, so it retries whatever failed (network, proxy, a server starting) with back-off."""
+    log.warning("display socket failed (%s: %s); reconnecting", type(exc).__name__, exc)
 
 
 class HallNotFound(Exception):

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit, casebook, cases, metrics, ratelimit, stats
+from server import audit, casebook, cases, metrics, ratelimit, sms, stats
 from server.auth import AuthError, Session, require
 from server.hours import hall_time
 from server.qr import qr_svg
@@ -139,13 +139,19 @@ ISSUE_FIELDS = {
     "lang": Field(str),
     "id_number": Field(str, max_length=32),
     "request_id": Field(str, max_length=64),
+    "phone": Field(str, max_length=32),
 }
 
 
 async def issue_ticket(request: Request) -> Response:
+    return await issue_from(request, await read_json(request, ISSUE_FIELDS), "kiosk")
+
+
+async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Response:
+    """Issue for a validated body: the kiosk's and desk's ``POST /tickets``, or a phone before
+    arriving (``channel="remote"``, server/remote_api.py): one path, the same checks and answers."""
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
-    body = await read_json(request, ISSUE_FIELDS)
     services = body["services"]
     if not all(isinstance(s, str) for s in services) or len(services) > 10:
         raise Refusal("bad_field", "services must be a list of up to 10 service ids")
@@ -153,6 +159,8 @@ async def issue_ticket(request: Request) -> Response:
     unknown = [s for s in services if s not in known]
     if unknown:
         raise Refusal("unknown_service", f"there is no service {unknown[0][:64]!r} in this hall")
+    # a number for text messages ([sms]), checked before anything changes
+    phone = sms.checked_phone(hall.hall, body["phone"]) if body.get("phone") else None
     # limited after validation: refused requests never use up a kiosk's or a phone's quota
     session = await session_of(request)
     await anonymous_limit(request, hall.hall.id, "issue", session)
@@ -165,6 +173,7 @@ async def issue_ticket(request: Request) -> Response:
             id_number=body.get("id_number") or None,
             request_id=body.get("request_id"),
             caller=caller_id(bearer(request) if session else None, client_of(request)),
+            channel=channel,
         )
     except Refusal as refusal:
         if refusal.code == "duplicate_ticket" and session is None:
@@ -177,6 +186,8 @@ async def issue_ticket(request: Request) -> Response:
         raise
     answer.pop("seq", None)
     answer["url"] = ticket_url(request, answer["ticket"]["token"])
+    if phone is not None:
+        answer["phone"] = await sms.remember(request, hall.hall.id, answer["ticket"]["token"], phone)
     return JSONResponse(answer, status_code=201)
 
 
@@ -298,7 +309,7 @@ async def login(request: Request) -> Response:
     except AuthError as refusal:
         # audit: failed logins of a known hall; not the 429s past the limit, which would let a
         # flood of attempts push the real records out of the bounded log
-        if body["hall"] in runtime.halls and refusal.status != 429:
+        if body["hall"] in runtime.halls and refusal.code != "too_many_attempts":
             await audit.record(runtime.redis, body["hall"], audit.entry(
                 "login_failed", staff=body["staff"], client=client_of(request), detail=refusal.code))
         raise
@@ -321,7 +332,7 @@ async def logout(request: Request) -> Response:
     token = bearer(request)
     session = await session_of(request)
     if not token or not await runtime_of(request).sessions.logout(token):
-        raise AuthError("not_logged_in", "no live session to log out", 401)
+        raise AuthError("not_logged_in", "no live session to log out")
     if session is not None:
         await audit.record(runtime_of(request).redis, session.hall, audit.entry(
             "logout", staff=session.staff.id, role=session.role, client=client_of(request)))
@@ -333,7 +344,7 @@ async def logout(request: Request) -> Response:
 async def me(request: Request) -> Response:
     session = await session_of(request)
     if session is None:
-        raise AuthError("not_logged_in", "log in first", 401)
+        raise AuthError("not_logged_in", "log in first")
     return JSONResponse({"staff": session.public(), "hall": session.hall})
 
 
@@ -412,10 +423,7 @@ def _today(hall: HallRuntime) -> date:
 async def get_stats(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     require(await session_of(request), hall.hall.id, ADMIN)
-    try:
-        query = stats.parse_query(request.query_params, today=_today(hall))
-    except stats.StatsQueryError as exc:
-        raise Refusal(exc.code, exc.message) from exc
+    query = stats.parse_query(request.query_params, today=_today(hall))
     keys = stats.day_keys(hall.hall.id, query.date_from, query.date_to)
     async with runtime_of(request).redis.pipeline(transaction=False) as pipe:
         for _day, key in keys:
@@ -442,10 +450,7 @@ async def get_stats(request: Request) -> Response:
 async def get_ratings(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     require(await session_of(request), hall.hall.id, ADMIN)
-    try:
-        query = stats.parse_query({**request.query_params, "by": "day"}, today=_today(hall))
-    except stats.StatsQueryError as exc:
-        raise Refusal(exc.code, exc.message) from exc
+    query = stats.parse_query({**request.query_params, "by": "day"}, today=_today(hall))
     only_bad = request.query_params.get("bad") in ("1", "true")
     prefix = keys_prefix(hall.hall.id)
     async with runtime_of(request).redis.pipeline(transaction=False) as pipe:

@@ -16,10 +16,27 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server import api, audio, audit, booking_api, case_api, metrics, pages, reload, screens, sockets, webhooks
+from server import (
+    api,
+    audio,
+    audit,
+    booking_api,
+    case_api,
+    edge,
+    metrics,
+    pages,
+    push,
+    reload,
+    remote_api,
+    screens,
+    sms,
+    sockets,
+    webhooks,
+)
 from server.browser import BrowserGuard
-from server.config import Hall, load_demo, load_hall
+from server.config import load_demo, load_hall
 from server.fanout import KeepRawSend
+from server.hall_model import Hall
 from server.lifeline import worker_dies_with_supervisor
 from server.queue.errors import Refusal
 from server.runtime import Runtime
@@ -29,7 +46,7 @@ log = logging.getLogger("hallq")
 
 async def refusal_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refusal)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=edge.http_status(exc.code))
 
 
 async def redis_down_response(request: Request, exc: Exception) -> Response:
@@ -77,9 +94,16 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         operations = await start_operations(runtime)
         deliveries = webhooks.Deliveries(runtime)
         deliveries.start()
+        # The visitors' notices: text messages ([sms]) and Web Push, one leased sender each per hall.
+        senders = app.state.sms = sms.Senders(runtime)
+        pushers = push.Pushers(runtime)
+        senders.start()
+        pushers.start()
         try:
             yield
         finally:
+            await pushers.stop()
+            await senders.stop()
             await deliveries.stop()
             await stop_operations(operations)
             await runtime.stop()
@@ -88,11 +112,14 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         routes=[
             *api.routes,
             *booking_api.routes,
+            *remote_api.routes,
             *case_api.routes,
             *metrics.routes,
             *screens.routes,
             *audit.routes,
             *webhooks.routes,
+            *sms.routes,
+            *push.routes,
             *reload.routes,
             *sockets.routes,
             *audio.routes,

@@ -14,7 +14,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from server.config import WEEKDAYS, Appointments, Hall
+from server.hall_model import WEEKDAYS, Appointments, Hall
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 START_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -26,7 +26,8 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 
-from server.config import Hall, Staff, hash_pin, verify_pin
+from server.hall_model import Hall, Staff
+from server.pins import hash_pin, verify_pin
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 
@@ -37,7 +38,6 @@ FREE_FAILS = 3
 MAX_DELAY_S = 300
 FAILS_PER_CLIENT = 20
 FAIL_WINDOW_SECONDS = 900
-STAFF_ROLES = ("clerk", "desk", "admin")
 
 
 def delay_after(fails: int) -> int:
@@ -55,10 +55,10 @@ def _dummy_hash() -> str:
 
 
 class AuthError(Refusal):
-    """401/403/429 refusals of the auth layer."""
+    """Refusals of the auth layer (not logged in, wrong login, too many attempts)."""
 
-    def __init__(self, code: str, message: str, status: int, **details: Any) -> None:
-        super().__init__(code, message, details or None, status=status)
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(code, message, details or None)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,6 @@ class Sessions:
             raise AuthError(
                 "too_many_attempts",
                 f"too many failed logins from this device; try again in {retry} s",
-                429,
                 retry_after_s=retry,
             )
         staff = hall.staff_member(staff_id)
@@ -123,7 +122,7 @@ class Sessions:
             delay = delay_after(int(fails))
             if delay:
                 await self.redis.hset(pair_key, "until", str(now + delay))
-            raise AuthError("bad_credentials", "wrong staff id or PIN", 401)
+            raise AuthError("bad_credentials", "wrong staff id or PIN")
         await self.redis.delete(pair_key)
         token = f"{hall_id}.{secrets.token_urlsafe(32)}"
         record = json.dumps({"hall": hall_id, "staff": staff.id})
@@ -153,11 +152,12 @@ class Sessions:
 
 
 def require(session: Session | None, hall_id: str, roles: tuple[str, ...]) -> Session:
-    """``session`` if it belongs to ``hall_id`` with one of ``roles``; else 401/403."""
+    """``session`` if it belongs to ``hall_id`` with one of ``roles``; else ``not_logged_in``,
+    ``wrong_hall`` or ``forbidden``."""
     if session is None:
-        raise AuthError("not_logged_in", "log in first (Authorization: Bearer TOKEN)", 401)
+        raise AuthError("not_logged_in", "log in first (Authorization: Bearer TOKEN)")
     if session.hall != hall_id:
-        raise AuthError("wrong_hall", "this login is for another hall", 403)
+        raise AuthError("wrong_hall", "this login is for another hall")
     if session.role not in roles:
-        raise AuthError("forbidden", f"this needs a {' or '.join(roles)} login", 403)
+        raise AuthError("forbidden", f"this needs a {' or '.join(roles)} login")
     return session

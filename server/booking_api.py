@@ -167,10 +167,9 @@ async def check_in(request: Request) -> Response:
 
 
 async def book_page(request: Request) -> Response:
-    from server.pages import render
+    from server.pages import hall_context, render
 
-    hall = runtime_of(request).hall(request.path_params["hall"]).hall
-    return render("book.html", hall=hall.public(), lang=hall.languages[0], words=catalogues(list(hall.languages)))
+    return render(request, "book.html", **hall_context(request))
 
 
 async def appointment_page(request: Request) -> Response:
@@ -182,6 +181,7 @@ async def appointment_page(request: Request) -> Response:
     found = await Booking(hall_runtime.engine).appointment(token) if hall_runtime else None
     hall = (hall_runtime or next(iter(runtime.halls.values()))).hall
     return render(
+        request,
         "appointment.html",
         status=200 if found else 404,
         hall=hall.public(),

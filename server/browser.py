@@ -23,6 +23,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.edge import http_status
+
 SESSION_COOKIE = "hallq_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -49,8 +51,8 @@ SECURITY_HEADERS = (
 )
 
 
-def write_refusal(method: str, headers: Headers, public_url: str | None = None) -> tuple[int, str, str] | None:
-    """Why a write must be refused as possibly cross-site, as (status, code, message); None when fine.
+def write_refusal(method: str, headers: Headers, public_url: str | None = None) -> tuple[str, str] | None:
+    """Why a write must be refused as possibly cross-site, as (code, message); None when fine.
 
     Pure: looks only at the method and the request's headers.
     """
@@ -61,16 +63,16 @@ def write_refusal(method: str, headers: Headers, public_url: str | None = None) 
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     # a write without a body (logout, cancel) has no type; any body must be JSON
     if content_type not in ("", "application/json") or (not content_type and _has_body(headers)):
-        return 415, "json_required", "a logged-in change must be sent as application/json"
+        return "json_required", "a logged-in change must be sent as application/json"
     origin = headers.get("origin")
     if origin is not None:
         allowed = {headers.get("host", "")}
         if public_url:
             allowed.add(urlsplit(public_url).netloc)
         if urlsplit(origin).netloc not in allowed:
-            return 403, "cross_site", "changes are accepted from this server's own pages only"
+            return "cross_site", "changes are accepted from this server's own pages only"
     elif headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return 403, "cross_site", "changes are accepted from this server's own pages only"
+        return "cross_site", "changes are accepted from this server's own pages only"
     return None
 
 
@@ -103,8 +105,8 @@ class BrowserGuard:
 
         refusal = write_refusal(scope["method"], Headers(scope=scope), os.environ.get("HALLQ_PUBLIC_URL"))
         if refusal is not None:
-            status, code, message = refusal
-            response = JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+            code, message = refusal
+            response = JSONResponse({"error": {"code": code, "message": message}}, status_code=http_status(code))
             await response(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)

@@ -18,9 +18,7 @@ from redis.exceptions import WatchError
 
 from server import cases
 from server.queue.constants import keys_prefix
-from server.queue.errors import STATUS_BY_CODE, Refusal
-
-STATUS_BY_CODE.update({"unknown_case": 404, "unknown_staff": 404, "bad_channel": 422, "bad_status": 422})
+from server.queue.errors import Refusal
 
 #: Fields of a case the API never answers: the visitor's ticket token is their key.
 PRIVATE = ("token",)
@@ -103,12 +101,9 @@ async def act(
                 case = _case(raw)
                 token = str(case.get("token") or "")
                 reachable = bool(token) and bool(await pipe.exists(f"{keys_prefix(hall_id)}t:{token}"))
-                try:
-                    new = cases.apply(
-                        case, action, fields, staff=staff, now_ms=now_ms, staff_ids=staff_ids, reachable=reachable
-                    )
-                except cases.CaseError as exc:
-                    raise Refusal(exc.code, exc.message) from exc
+                new = cases.apply(
+                    case, action, fields, staff=staff, now_ms=now_ms, staff_ids=staff_ids, reachable=reachable
+                )
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(key, json.dumps(new, ensure_ascii=False))
                 await pipe.execute()

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from server.config import WEEKDAYS, Hall
+from server.hall_model import WEEKDAYS, Hall
 from server.queue.constants import BAD_MAX
+from server.queue.errors import Refusal
 
 #: Working days to close a case when the hall file has no ``[ratings] follow_up_days``.
 DEFAULT_FOLLOW_UP_DAYS = 5
@@ -42,13 +43,8 @@ STEPS: Mapping[str, tuple[str, str]] = {
 NOTE_MAX = 500
 
 
-class CaseError(Exception):
-    """A refused case action: ``code`` as the API answers it, nothing changed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class CaseError(Refusal):
+    """A refused case action (``invalid_transition``, ``case_closed`` …): nothing changed."""
 
 
 def is_bad(score: int) -> bool:

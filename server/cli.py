@@ -32,8 +32,11 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from server.config import ConfigError, Hall, hash_pin, load_demo, load_hall
+from server.config import load_demo, load_hall
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall
+from server.pins import hash_pin
+from server.toml_locator import ConfigError
 
 PAGES = (
     ("lobby screen", "/display/{hall}"),

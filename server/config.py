@@ -1,29 +1,38 @@
-"""The hall file: TOML in, a typed and validated :class:`Hall` out.
+"""The hall file: TOML in, a typed and validated :class:`~server.hall_model.Hall` out.
 
 Validation never stops at the first mistake: :func:`parse_hall` collects every
-problem as a :class:`ConfigProblem` with its key path and, where it can be
+problem as a :class:`~server.toml_locator.ConfigProblem` with its key path and, where it can be
 found, the line in the file, so ``hallq check-config`` can print them all.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from server.queue import constants, rules
+from server.hall_model import (
+    WEEKDAYS,
+    AnnounceRules,
+    Appointments,
+    Hall,
+    NoShowRules,
+    Remote,
+    Rules,
+    Service,
+    Sms,
+    Staff,
+    Webhook,
+    Window,
+)
+from server.pins import valid_pin_hash
 from server.queue.constants import WINDOW_RE
+from server.toml_locator import ConfigError, ConfigProblem, FieldReader, parse_time
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HALL_KEYS = (
     "id", "name", "languages", "timezone", "hours", "ticket_cutoff", "daily_reset", "rating_timeout_s",
     "event_retention",
@@ -31,396 +40,21 @@ HALL_KEYS = (
 ROLES = ("clerk", "desk", "admin")
 KINDS = ("instant", "promised")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_TIME_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
-# a table header line: [a.b] or [[a.b]] with bare keys (never a line of a multi-line array)
-_HEADER_RE = re.compile(r"^\[\[?\s*[A-Za-z0-9_-]+(\s*\.\s*[A-Za-z0-9_-]+)*\s*\]\]?\s*(#.*)?$")
 
 
-@dataclass(frozen=True)
-class Service:
-    id: str
-    prefix: str
-    name: Mapping[str, str]
-    kind: str
-    expected_minutes: float
-    daily_quota: int | None = None
-
-
-@dataclass(frozen=True)
-class Window:
-    id: str
-    name: Mapping[str, str]
-    tiers: tuple[tuple[str, ...], ...]
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        """Every service this window serves, best tier first."""
-        return tuple(s for tier in self.tiers for s in tier)
-
-    def tier_of(self, services: Sequence[str]) -> int | None:
-        """The tier at which this window takes a ticket for ``services``.
-
-        A ticket covering several services goes only to windows that serve all
-        of them, at the worst (highest) tier among them; ``None`` when the
-        window does not serve every one.
-        """
-        tier = rules.tier_of(self.tiers, services)
-        return tier if tier is not None and tier >= 0 else None  # no services: no tier
-
-
-@dataclass(frozen=True)
-class Staff:
-    id: str
-    name: str
-    role: str
-    pin_hash: str = field(repr=False)
-
-    def check_pin(self, pin: str) -> bool:
-        """Whether ``pin`` matches the stored scrypt hash (constant-time compare)."""
-        return verify_pin(pin, self.pin_hash)
-
-
-@dataclass(frozen=True)
-class NoShowRules:
-    #: how many tickets a no-show goes back behind (``rules.no_show.places_back``; the older
-    #: key ``move_back`` is read as the same)
-    places_back: int = 3
-    max_times: int = 2
-    min_seconds_after_call: int = 15
-
-
-@dataclass(frozen=True)
-class AnnounceRules:
-    repeat: int = 2
-    templates: Mapping[str, str] = field(default_factory=dict)
-    voices: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Rules:
-    no_show: NoShowRules = NoShowRules()
-    announce: AnnounceRules = AnnounceRules()
-    #: A window's next call (call_next, 特呼) is refused with ``just_called`` this many seconds
-    #: after its ticket in hand was called, so a double tap never closes a visitor unserved.
-    min_call_interval_s: int = 3
-    #: How many windows one clerk may hold at once (``[rules] windows_per_clerk``).
-    windows_per_clerk: int = 1
-
-
-@dataclass(frozen=True)
-class Appointments:
-    """The hall file's ``[appointments]`` (预约): slots per service through the opening hours.
-
-    A hall without the section takes no appointments. Slots follow the hall's opening spans
-    (``hall.hours``: a weekday without spans has none), ``slot_minutes`` long, each with
-    ``per_slot`` places per service; a visitor checks in from ``check_in_early_min`` before
-    a slot's start to ``check_in_late_min`` after it, and books up to ``days_ahead`` days on.
-    """
-
-    services: tuple[str, ...]
-    slot_minutes: int = 30
-    per_slot: int = 4
-    check_in_early_min: int = 30
-    check_in_late_min: int = 15
-    days_ahead: int = 14
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A receiver of the hall's events (``[[webhooks]]``); see :mod:`server.webhooks`."""
-
-    url: str
-    #: signs every body; never logged nor shown (``repr`` leaves it out)
-    secret: str = field(repr=False)
-    #: event types it gets; ``("*",)`` for all
-    events: tuple[str, ...] = ("*",)
-
-
-@dataclass(frozen=True)
-class Hall:
-    id: str
-    name: Mapping[str, str]
-    languages: tuple[str, ...]
-    timezone: str
-    hours: Mapping[str, tuple[tuple[int, int], ...]]
-    ticket_cutoff: int
-    daily_reset: int
-    rating_timeout_s: int
-    event_retention: int
-    services: tuple[Service, ...]
-    windows: tuple[Window, ...]
-    staff: tuple[Staff, ...]
-    rules: Rules
-    source_text: str = field(default="", repr=False, compare=False)
-    #: ``[appointments]``; None when the hall takes none
-    appointments: Appointments | None = None
-    webhooks: tuple[Webhook, ...] = ()
-    #: ``[ratings] follow_up_days``: working days to settle a bad-rating case (server/cases.py).
-    follow_up_days: int = 5
-
-    def service(self, service_id: str) -> Service | None:
-        return next((s for s in self.services if s.id == service_id), None)
-
-    def window(self, window_id: str) -> Window | None:
-        return next((w for w in self.windows if w.id == window_id), None)
-
-    def staff_member(self, staff_id: str) -> Staff | None:
-        return next((s for s in self.staff if s.id == staff_id), None)
-
-    def windows_serving(self, services: Sequence[str]) -> tuple[Window, ...]:
-        """Windows that serve every one of ``services``."""
-        return tuple(w for w in self.windows if w.tier_of(services) is not None)
-
-    def public(self) -> dict[str, Any]:
-        """The public config, as ``GET /api/halls/{hall}`` answers it."""
-        return {
-            "id": self.id,
-            "name": dict(self.name),
-            "languages": list(self.languages),
-            "timezone": self.timezone,
-            "services": [
-                {
-                    "id": s.id,
-                    "prefix": s.prefix,
-                    "name": dict(s.name),
-                    "kind": s.kind,
-                    "expected_minutes": s.expected_minutes,
-                }
-                for s in self.services
-            ],
-            "windows": [
-                {
-                    "id": w.id,
-                    "name": dict(w.name),
-                    "services": list(w.services),
-                    "tiers": [list(t) for t in w.tiers],
-                }
-                for w in self.windows
-            ],
-            "announce": {
-                "repeat": self.rules.announce.repeat,
-                "templates": {lang: self.rules.announce.templates[lang] for lang in self.languages},
-                "voices": {lang: self.rules.announce.voices[lang] for lang in self.languages},
-            },
-            "rating_timeout_s": self.rating_timeout_s,
-            # pads wait this long between calls themselves (the server refuses just_called)
-            "min_call_interval_s": self.rules.min_call_interval_s,
-            # the patterns and thresholds the pages check as the server does (constants.json)
-            "constants": constants.for_pages(),
-            "appointments": None if self.appointments is None else {
-                "services": list(self.appointments.services),
-                "slot_minutes": self.appointments.slot_minutes,
-                "per_slot": self.appointments.per_slot,
-                "check_in_early_min": self.appointments.check_in_early_min,
-                "check_in_late_min": self.appointments.check_in_late_min,
-                "days_ahead": self.appointments.days_ahead,
-            },
-        }
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One mistake in a hall file: where it is and what is wrong."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.path}: {self.message}"
-
-
-class ConfigError(Exception):
-    """A hall file with one or more mistakes; ``problems`` lists them all."""
-
-    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-# --- PINs -------------------------------------------------------------------
-
-
-def hash_pin(pin: str, *, n: int = 2**14) -> str:
-    """A salted scrypt hash of ``pin`` in the form stored in hall files."""
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=8, p=1, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${n}$8$1${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    """Whether ``pin`` matches ``stored`` (a :func:`hash_pin` string)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            pin.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-def _valid_pin_hash(stored: str) -> bool:
-    parts = stored.split("$")
-    if len(parts) != 6 or parts[0] != "scrypt":
-        return False
-    try:
-        base64.b64decode(parts[4], validate=True)
-        base64.b64decode(parts[5], validate=True)
-        return int(parts[1]) >= 2**10 and int(parts[2]) > 0 and int(parts[3]) > 0
-    except ValueError:
-        return False
-
-
-# --- parsing ----------------------------------------------------------------
-
-
-def parse_time(text: str) -> int | None:
-    """Minutes since midnight for ``"HH:MM"`` (``"24:00"`` allowed), else None."""
-    match = _TIME_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        return None
-    minutes = int(match.group(1)) * 60 + int(match.group(2))
-    return minutes if minutes <= 24 * 60 else None
-
-
-class _Locator:
-    """Finds the line of a key path in TOML text, well enough for messages.
-
-    tomllib keeps no positions, so we scan the text: ``windows[2].tiers`` is the
-    ``tiers =`` line after the third ``[[windows]]`` header.
-    """
+class _Parser(FieldReader):
+    """The hall file's schema: each section read, checked and built into the model."""
 
     def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-
-    def line_of(self, path: str) -> int | None:
-        parts = re.findall(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?", path)
-        start = 0
-        table: list[str] = []
-        anchored = False  # whether line `start` is the header of `table`
-        for position, (key, index) in enumerate(parts):
-            is_last = position == len(parts) - 1
-            if index:
-                header = "[[" + ".".join([*table, key]) + "]]"
-                found = self._nth(header, int(index), start)
-                if found is not None:
-                    start, table, anchored = found, [*table, key], True
-                    continue
-                # not an array of tables but an array value (`mon = ["08:30-12:00"]`): its key's line
-            header = "[" + ".".join([*table, key]) + "]"
-            found = self._nth(header, 0, start)
-            if found is not None and not is_last:
-                start, table, anchored = found, [*table, key], True
-                continue
-            line = self._key_line(key, start, anchored) if anchored or not table else None
-            if line is not None:
-                return line
-            if found is not None:
-                return found + 1
-            if not is_last and not index:
-                # a table with no header of its own (`[rules.no_show]` but no `[rules]`): go inside
-                table, anchored = [*table, key], False
-                continue
-            # a missing key: point at its table's header rather than at nothing
-            return start + 1 if anchored else None
-        return start + 1 if anchored else None
-
-    def _key_line(self, key: str, start: int, in_table: bool) -> int | None:
-        """The line of ``key = …`` within the table whose header is line ``start``
-        (the top of the file when not ``in_table``), stopping at the next header so a
-        missing key is never found in a later table."""
-        for number in range(start + 1 if in_table else 0, len(self.lines)):
-            stripped = self.lines[number].strip()
-            if _HEADER_RE.match(stripped):
-                return None
-            if re.match(rf"^{re.escape(key)}\s*=", stripped):
-                return number + 1
-        return None
-
-    def _nth(self, header: str, nth: int, start: int) -> int | None:
-        seen = 0
-        for number in range(start, len(self.lines)):
-            if self.lines[number].strip().replace(" ", "") == header.replace(" ", ""):
-                if seen == nth:
-                    return number
-                seen += 1
-        return None
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.locator = _Locator(text)
-        self.problems: list[ConfigProblem] = []
+        super().__init__(text)
         self.service_index: dict[str, int] = {}  # service id → its [[services]] table's index
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(ConfigProblem(path, message, self.locator.line_of(path)))
-
-    def known(self, data: Mapping[str, Any], path: str, keys: Sequence[str]) -> None:
-        """Report keys a table should not have: a misspelt key would otherwise be ignored
-        silently (``[hall.hourz]`` would leave the hall open around the clock)."""
-        for key in data:
-            if key not in keys:
-                where = f"{path}.{key}" if path else key
-                self.problem(where, f"unknown key {key!r}; expected one of {', '.join(keys)}")
-
-    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, Mapping):
-            self.problem(path, "must be a table")
-            return {}
-        return value
-
-    def string(self, data: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            self.problem(path, "is required" if value is None else "must be a non-empty string")
-            return ""
-        return value
-
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(path, f"must be a whole number from {low} to {high}")
-            return default
-        return value
-
-    def names(self, data: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return {"zh": value, "en": value}
-        if not isinstance(value, Mapping) or not value:
-            self.problem(path, "must be a table of names per language, e.g. { zh = \"…\", en = \"…\" }")
-            return {}
-        result: dict[str, str] = {}
-        for lang, name in value.items():
-            if not isinstance(name, str) or not name.strip():
-                self.problem(f"{path}.{lang}", "must be a non-empty string")
-            else:
-                result[lang] = name
-        return result
-
-    def time(self, data: Mapping[str, Any], key: str, path: str, default: str) -> int:
-        raw = data.get(key, default)
-        minutes = parse_time(raw) if isinstance(raw, str) else None
-        if minutes is None:
-            self.problem(path, f"bad time {raw!r}: expected HH:MM, 00:00 to 24:00")
-            return parse_time(default) or 0
-        return minutes
 
     # --- sections -------------------------------------------------------
 
     def hall(self, root: Mapping[str, Any]) -> Hall | None:
-        self.known(root, "", ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings"))
+        sections = ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings")
+        self.known(root, "", (*sections, "remote", "sms"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
@@ -460,7 +94,9 @@ class _Parser:
         appointments = None
         if "appointments" in root:
             appointments = self.appointments(self.table(root, "appointments", "appointments"), services)
+        remote = self.remote(self.table(root, "remote", "remote")) if "remote" in root else None
         webhooks = self.webhooks(root.get("webhooks"))
+        sms = self.sms(self.table(root, "sms", "sms"), [str(lang) for lang in languages]) if "sms" in root else None
         ratings = self.table(root, "ratings", "ratings")
         self.known(ratings, "ratings", ("follow_up_days",))
         follow_up_days = self.integer(ratings, "follow_up_days", "ratings.follow_up_days", 5, 1, 60)
@@ -479,7 +115,7 @@ class _Parser:
             ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
             event_retention=retention, services=services, windows=windows, staff=staff,
             rules=rules, source_text=self.text, appointments=appointments, webhooks=webhooks,
-            follow_up_days=follow_up_days,
+            follow_up_days=follow_up_days, remote=remote, sms=sms,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -621,7 +257,7 @@ class _Parser:
             pin_hash = item.get("pin_hash")
             if "pin" in item:
                 self.problem(f"{path}.pin", "a PIN is never stored in clear: use pin_hash (hallq hash-pin)")
-            if not isinstance(pin_hash, str) or not _valid_pin_hash(pin_hash):
+            if not isinstance(pin_hash, str) or not valid_pin_hash(pin_hash):
                 self.problem(f"{path}.pin_hash", "must be a scrypt hash made by `hallq hash-pin`")
                 pin_hash = ""
             result.append(Staff(id=staff_id, name=name, role=str(role), pin_hash=pin_hash))
@@ -650,6 +286,14 @@ class _Parser:
                 raw, "check_in_late_min", "appointments.check_in_late_min", 15, 0, max(0, slot)
             ),
             days_ahead=self.integer(raw, "days_ahead", "appointments.days_ahead", 14, 0, 90),
+        )
+
+    def remote(self, raw: Mapping[str, Any]) -> Remote:
+        self.known(raw, "remote", ("enabled", "within_hours", "daily_quota"))
+        return Remote(
+            enabled=self.boolean(raw, "enabled", "remote.enabled", True),
+            within_hours=self.boolean(raw, "within_hours", "remote.within_hours", True),
+            daily_quota=self.integer(raw, "daily_quota", "remote.daily_quota", 0, 0, 100_000),
         )
 
     def webhooks(self, raw: Any) -> tuple[Webhook, ...]:
@@ -693,6 +337,73 @@ class _Parser:
                     )
             result.append(Webhook(url=url, secret=secret, events=tuple(str(e) for e in events)))
         return tuple(result)
+
+    def sms(self, raw: Mapping[str, Any], languages: list[str]) -> Sms | None:
+        """``[sms]``: the hall's gateway. ``enabled = false`` (or no ``url``) turns it off.
+        A problem never quotes a secret, and shows a URL without its credentials or query."""
+        from server.sms_rules import BODY_FIELDS, DEFAULT_TEXTS, KINDS, TEXT_FIELDS, placeholders
+        from server.webhook_rules import valid_url
+
+        keys = ("enabled", "url", "method", "content_type", "body", "signature_header", "secret_env", "ahead",
+                "timeout_s", "text")
+        self.known(raw, "sms", keys)
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.problem("sms.enabled", "must be true or false")
+        url = raw.get("url", "")
+        if not isinstance(url, str):
+            self.problem("sms.url", "must be the gateway's http:// or https:// URL")
+            url = ""
+        if url and (why := valid_url(url)):
+            self.problem("sms.url", why)
+        method = raw.get("method", "POST")
+        if method not in ("POST", "PUT"):
+            self.problem("sms.method", "must be \"POST\" or \"PUT\"")
+        content_type = self.string(raw, "content_type", "sms.content_type", "application/json")
+        body = self.string(raw, "body", "sms.body", Sms.body)
+        used = placeholders(body)
+        for name in used:
+            if name not in BODY_FIELDS:
+                self.problem("sms.body", f"unknown placeholder {{{name}}}; known: {', '.join(BODY_FIELDS)}")
+        if body and "phone" not in used:
+            self.problem("sms.body", "must send the number: put {phone} where the gateway expects it")
+        if body and "text" not in used:
+            self.problem("sms.body", "must send the message: put {text} where the gateway expects it")
+        header = self.string(raw, "signature_header", "sms.signature_header", "X-Hallq-Signature")
+        if header and not re.match(r"^[A-Za-z0-9-]{1,64}$", header):
+            self.problem("sms.signature_header", "must be a header name: letters, digits and '-'")
+        secret_env = self.string(raw, "secret_env", "sms.secret_env", "HALLQ_SMS_SECRET")
+        if secret_env and not re.match(r"^[A-Z_][A-Z0-9_]{0,63}$", secret_env):
+            self.problem("sms.secret_env", "must be an environment variable's name, e.g. HALLQ_SMS_SECRET "
+                         "(the secret itself never goes in the hall file)")
+        ahead = self.integer(raw, "ahead", "sms.ahead", 3, 0, 50)
+        timeout = raw.get("timeout_s", 5)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0.1 <= timeout <= 60:
+            self.problem("sms.timeout_s", "must be a number of seconds from 0.1 to 60")
+            timeout = 5
+        texts_raw = self.table(raw, "text", "sms.text")
+        self.known(texts_raw, "sms.text", KINDS)
+        texts: dict[str, dict[str, str]] = {}
+        for kind in KINDS:
+            words = self.table(texts_raw, kind, f"sms.text.{kind}")
+            chosen = dict(DEFAULT_TEXTS[kind])
+            for lang, text in words.items():
+                where = f"sms.text.{kind}.{lang}"
+                if not isinstance(text, str) or not text.strip():
+                    self.problem(where, "must be a non-empty string")
+                    continue
+                for name in placeholders(text):
+                    if name not in TEXT_FIELDS:
+                        self.problem(where, f"unknown placeholder {{{name}}}; known: {', '.join(TEXT_FIELDS)}")
+                chosen[str(lang)] = text
+            for lang in languages:
+                if lang not in chosen:
+                    self.problem(f"sms.text.{kind}", f"has no text in {lang!r}")
+            texts[kind] = chosen
+        if enabled is not True or not url:
+            return None  # off (pointed at nothing): checked all the same, so turning it on holds no surprise
+        return Sms(url=url, method=str(method), content_type=content_type, body=body, signature_header=header,
+                   secret_env=secret_env, ahead=ahead, texts=texts, timeout_s=float(timeout))
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
         self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s", "windows_per_clerk"))

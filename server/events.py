@@ -27,8 +27,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.config import Hall
 from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
+from server.hall_model import Hall
 from server.phrasing import PhraseError, announcement
 from server.queue.engine import Engine
 
@@ -162,12 +162,9 @@ class HallHub:
     def count(self) -> int:
         return sum(len(s) for s in self.subscribers.values())
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Encode ``event`` once and offer it to every subscriber, displays first."""
-        self.publish_batch([event])
-
     def publish_batch(self, events: list[dict[str, Any]]) -> None:
-        """Offer events read together (e.g. a call's ``ticket.completed`` and ``ticket.called``).
+        """Offer events read together (e.g. a call's ``ticket.completed`` and ``ticket.called``)
+        to every subscriber, displays first.
 
         Each is encoded once, and a live socket gets all their frames in one write:
         with a thousand sockets the writes, not the encoding, are what costs. A hall with
@@ -227,9 +224,7 @@ class HallHub:
                 for subscriber in targets[start : start + (size or len(targets))]:
                     if subscriber.pending is None:
                         subscriber.outlet.offer(frame, text)
-            for listener in self.listeners:
-                with contextlib.suppress(Exception):
-                    listener(message)
+            self._tell_listeners(message)
 
     def _tell_listeners(self, event: dict[str, Any]) -> None:
         for listener in self.listeners:

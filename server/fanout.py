@@ -24,12 +24,14 @@ import contextlib
 import logging
 import os
 import socket
-import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from websockets.frames import Frame, Opcode
+
+from server.edge import CLOSE_CODES
 
 log = logging.getLogger("hallq.fanout")
 
@@ -49,15 +51,9 @@ RAW_SEND = "hallq.raw_send"
 
 
 def text_frame(payload: bytes) -> bytes:
-    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2) for ``payload``."""
-    size = len(payload)
-    if size < 126:
-        header = struct.pack("!BB", 0x81, size)
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
+    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 §5.2) for ``payload``,
+    framed by python-websockets (unmasked: the server's direction)."""
+    return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 class Outlet(Protocol):
@@ -168,7 +164,7 @@ class QueuedOutlet:
 
     def drop(self) -> None:
         self.close()
-        self.closing = asyncio.ensure_future(close_quietly(self.websocket, 1013, "too far behind"))
+        self.closing = asyncio.ensure_future(close_quietly(self.websocket, CLOSE_CODES["try_again"], "too far behind"))
 
     def close(self) -> None:
         self.alive = False
@@ -205,7 +201,7 @@ class NaiveOutlet:
 
     def drop(self) -> None:
         self.alive = False
-        self.closing = asyncio.ensure_future(close_quietly(self.websocket, 1013, "too far behind"))
+        self.closing = asyncio.ensure_future(close_quietly(self.websocket, CLOSE_CODES["try_again"], "too far behind"))
 
     def close(self) -> None:
         self.alive = False
@@ -265,7 +261,7 @@ def _announce(outlet: Outlet, protocol: str) -> None:
         )
 
 
-async def close_quietly(websocket: WebSocket, code: int = 1000, reason: str = "") -> None:
+async def close_quietly(websocket: WebSocket, code: int = CLOSE_CODES["normal"], reason: str = "") -> None:
     """Close a socket that may already be gone."""
     with contextlib.suppress(Exception):
         await websocket.close(code, reason)

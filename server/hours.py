@@ -6,7 +6,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.config import WEEKDAYS, Hall
+from server.hall_model import WEEKDAYS, Hall
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Logging set-up: every record with an ISO time and offset, every token redacted.
+"""Logging set-up: every record with an ISO time and offset, every token redacted, every
+mobile number masked.
 
 Session tokens travel in ``?token=`` of pad sockets and ticket tokens in paths
 (``/t/…``, ``/api/tickets/…``, ``/ws/tickets/…``); none of them may reach a log file.
@@ -20,6 +21,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from server.sms_rules import mask_text
+
 _PATTERNS = (
     (re.compile(r"token=[^&\s\"']+"), "token=***"),
     (re.compile(r"(/(?:api/tickets|ws/tickets|t))/[^/\s\"'?]+"), r"\1/***"),
@@ -30,10 +33,11 @@ FORMATS = ("plain", "json")
 
 
 def redact(text: str) -> str:
-    """``text`` with every token replaced by ``***``."""
+    """``text`` with every token replaced by ``***`` and every mobile number masked
+    (``138****5678``: a number left for text messages must never reach a log file whole)."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return mask_text(text)
 
 
 def iso_time(created: float) -> str:

@@ -103,6 +103,26 @@ WEBHOOK_BACKLOG = Gauge(
     multiprocess_mode="livemax",
 )
 
+#: Text messages (server/sms.py) by ``kind`` (ahead, called) and ``outcome``: ok (2xx),
+#: http_error, network_error (refused, timeout), no_secret (nothing to sign with). Never a number.
+SMS_MESSAGES = Counter(
+    "hallq_sms_messages",
+    "Text messages handed to the hall's SMS gateway, by kind and outcome",
+    ["hall", "kind", "outcome"],
+)
+#: Web Push (server/push.py): notices by kind (ahead, call) and outcome: ok, gone (404/410 from
+#: the push service: the subscription is removed), http_error, network_error (refused, timeout), error.
+PUSH_NOTIFICATIONS = Counter(
+    "hallq_push_notifications",
+    "Web Push notices sent by kind (ahead, call) and outcome (ok, gone, http_error, network_error, error)",
+    ["hall", "kind", "outcome"],
+)
+PUSH_SUBSCRIPTIONS = Counter(
+    "hallq_push_subscriptions",
+    "Web Push subscriptions stored for tickets",
+    ["hall"],
+)
+
 
 def multiprocess_dir() -> Path | None:
     """The directory of the multiprocess values, or None in a single plain process."""
@@ -258,9 +278,9 @@ async def metrics_route(request: Request) -> Response:
     if not _local_unproxied(request):
         session = await session_of(request)
         if session is None:
-            raise AuthError("not_logged_in", "metrics need an admin token (Authorization: Bearer) or loopback", 401)
+            raise AuthError("not_logged_in", "metrics need an admin token (Authorization: Bearer) or loopback")
         if session.role != "admin":
-            raise AuthError("forbidden", "metrics need an admin login", 403)
+            raise AuthError("forbidden", "metrics need an admin login")
     body, content_type = await render(runtime_of(request))
     return Response(body, media_type=content_type)
 

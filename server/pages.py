@@ -8,12 +8,15 @@ from typing import Any
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
 
+from server.edge import client_close_codes
 from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
+from server.remote import opens_at_s
 from server.runtime import Runtime
 from server.words import catalogues
 
@@ -31,9 +34,15 @@ environment = jinja2.Environment(
 )
 
 
-def render(template: str, status: int = 200, **context: Any) -> Response:
-    html = environment.get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-cache"})
+templates = Jinja2Templates(env=environment)
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """The page ``template`` with ``context`` (plus ``request``), never cached: a screen
+    reloading after an upgrade gets the new page."""
+    return templates.TemplateResponse(
+        request, template, context, status_code=status, headers={"Cache-Control": "no-cache"}
+    )
 
 
 def hall_context(request: Request) -> dict[str, Any]:
@@ -51,31 +60,31 @@ def window_context(request: Request) -> dict[str, Any]:
 
 
 async def lobby(request: Request) -> Response:
-    return render("lobby.html", **hall_context(request))
+    return render(request, "lobby.html", **hall_context(request))
 
 
 async def window_screen(request: Request) -> Response:
-    return render("window.html", **window_context(request))
+    return render(request, "window.html", **window_context(request))
 
 
 async def kiosk(request: Request) -> Response:
-    return render("kiosk.html", **hall_context(request))
+    return render(request, "kiosk.html", **hall_context(request))
 
 
 async def desk(request: Request) -> Response:
-    return render("desk.html", **hall_context(request))
+    return render(request, "desk.html", **hall_context(request))
 
 
 async def pad(request: Request) -> Response:
-    return render("pad.html", **hall_context(request))
+    return render(request, "pad.html", **hall_context(request), close_codes=client_close_codes())
 
 
 async def rating_pad(request: Request) -> Response:
-    return render("rate.html", **window_context(request))
+    return render(request, "rate.html", **window_context(request))
 
 
 async def admin(request: Request) -> Response:
-    return render("admin.html", **hall_context(request))
+    return render(request, "admin.html", **hall_context(request))
 
 
 async def visitor(request: Request) -> Response:
@@ -86,11 +95,29 @@ async def visitor(request: Request) -> Response:
     found = await hall_runtime.engine.ticket(token) if hall_runtime else None
     if hall_runtime is None or found is None:
         first = next(iter(runtime.halls.values()))
-        return render("visitor.html", status=404, hall=first.hall.public(), lang=first.hall.languages[0],
-                      words=catalogues(list(first.hall.languages)), token="", ticket_missing=True)
+        return render(
+            request,
+            "visitor.html",
+            status=404,
+            hall=first.hall.public(),
+            lang=first.hall.languages[0],
+            words=catalogues(list(first.hall.languages)),
+            token="",
+            ticket_missing=True,
+        )
     hall = hall_runtime.hall
-    return render("visitor.html", hall=hall.public(), lang=hall.languages[0], words=catalogues(list(hall.languages)),
-                  token=token, ticket_missing=False)
+    # a ticket taken on the phone before opening waits from the opening: "set out by" counts from it
+    opens = opens_at_s(hall_runtime.engine.clock(), hall) if found["ticket"].get("remote") else None
+    return render(
+        request,
+        "visitor.html",
+        hall=hall.public(),
+        lang=hall.languages[0],
+        words=catalogues(list(hall.languages)),
+        token=token,
+        ticket_missing=False,
+        opens_at_ms=None if opens is None else int(opens * 1000),
+    )
 
 
 routes = [

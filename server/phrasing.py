@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypedDict
 
-from server.config import DEFAULT_TEMPLATES, DEFAULT_VOICES, Hall
+from server.config import DEFAULT_TEMPLATES, DEFAULT_VOICES
+from server.hall_model import Hall
 from server.queue.constants import NUMBER_RE, WINDOW_RE
 
 __all__ = [

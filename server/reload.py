@@ -38,8 +38,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.config import ConfigError, Hall, load_demo, load_hall
+from server.config import load_demo, load_hall
+from server.hall_model import Hall
 from server.queue.errors import Refusal
+from server.toml_locator import ConfigError
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -259,7 +261,6 @@ async def reload_route(request: Request) -> Response:
             "bad_hall_file",
             "the hall file has problems; the old one stays in use",
             {"problems": result.problems},
-            status=422,
         )
     return JSONResponse(
         {

@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 
 from server import store
 from server.auth import Sessions
-from server.config import Hall
 from server.embedded import disk_full
 from server.events import HallHub, PadTracker, VisitorTracker
+from server.hall_model import Hall
 from server.queue.constants import KEY_PREFIX, keys_prefix
 from server.queue.engine import Engine
 from server.queue.errors import Refusal

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.config import Hall
+from server.hall_model import Hall
 from server.queue.constants import keys_prefix
 
 #: Seconds a screen that went away stays listed (so the manager sees which one went dark).

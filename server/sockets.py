@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.api import ACTION_FIELDS, CLERKS, caller_id, perform
 from server.auth import require
+from server.edge import CLOSE_CODES, close_code
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
 from server.limits import SOCKETS, socket_cap
@@ -44,12 +45,13 @@ def runtime_of(websocket: WebSocket) -> Runtime:
     return runtime
 
 
-async def refuse(websocket: WebSocket, code: str, message: str, close_code: int, accepted: bool = False) -> None:
-    """Accept (unless ``accepted`` already), say why in the contract's error form, and close."""
+async def refuse(websocket: WebSocket, code: str, message: str, accepted: bool = False) -> None:
+    """Accept (unless ``accepted`` already), say why in the contract's error form, and close
+    with the close code of ``code`` (:func:`server.edge.close_code`)."""
     if not accepted:
         await websocket.accept()
     await websocket.send_text(json.dumps({"type": "error", "error": {"code": code, "message": message}}))
-    await close_quietly(websocket, close_code, code)
+    await close_quietly(websocket, close_code(code), code)
 
 
 async def wait_for_close(websocket: WebSocket) -> None:
@@ -64,12 +66,12 @@ async def display_socket(websocket: WebSocket) -> None:
     runtime = runtime_of(websocket)
     hall = runtime.halls.get(websocket.path_params["hall"])
     if hall is None:
-        await refuse(websocket, "unknown_hall", "there is no such hall", 4404)
+        await refuse(websocket, "unknown_hall", "there is no such hall")
         return
     since_text = websocket.query_params.get("since")
     if since_text and not (since_text.isascii() and since_text.isdigit() and len(since_text) <= 18):
         # e.g. "²" is a digit to str.isdigit() but no number to int()
-        await refuse(websocket, "bad_since", "since must be the seq number of the last event applied", 4400)
+        await refuse(websocket, "bad_since", "since must be the seq number of the last event applied")
         return
     since = int(since_text) if since_text else None
     await websocket.accept()
@@ -100,7 +102,7 @@ async def follow(websocket: WebSocket, hall: HallRuntime, subscriber: Subscriber
         # Tell the client and let it reconnect (with since=) once Redis is back.
         log.warning("redis unavailable while catching a %s up: %r", subscriber.kind, exc)
         subscriber.send({"type": "status", "redis": "down"})
-        await close_quietly(websocket, 1013, "redis unavailable")
+        await close_quietly(websocket, CLOSE_CODES["try_again"], "redis unavailable")
     finally:
         hall.hub.remove(subscriber)
 
@@ -110,13 +112,13 @@ async def pad_socket(websocket: WebSocket) -> None:
     hall = runtime.halls.get(websocket.path_params["hall"])
     window = websocket.path_params["window"]
     if hall is None or hall.hall.window(window) is None:
-        await refuse(websocket, "unknown_window", "there is no such hall or window", 4404)
+        await refuse(websocket, "unknown_window", "there is no such hall or window")
         return
     token = websocket.query_params.get("token")  # old pads only: a token in a URL reaches proxy logs
     if token is None:
         token = websocket.cookies.get("hallq_session")
         if token is not None and not same_origin(websocket):
-            await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only", 4403)
+            await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only")
             return
     accepted = token is None
     if accepted:
@@ -126,7 +128,7 @@ async def pad_socket(websocket: WebSocket) -> None:
     try:
         require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
     except Refusal as refusal:
-        await refuse(websocket, refusal.code, refusal.message, 4401 if refusal.status == 401 else 4403, accepted)
+        await refuse(websocket, refusal.code, refusal.message, accepted)
         return
     if not accepted:
         await websocket.accept()
@@ -149,7 +151,7 @@ async def pad_socket(websocket: WebSocket) -> None:
                 subscriber.send(await hall.pads.state_message(window))
     except RedisError:
         subscriber.send({"type": "status", "redis": "down"})
-        await close_quietly(websocket, 1013, "redis unavailable")
+        await close_quietly(websocket, CLOSE_CODES["try_again"], "redis unavailable")
     except WebSocketDisconnect:
         return
     finally:
@@ -219,7 +221,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
     hall_id = hall_of_token(token)
     hall = runtime.halls.get(hall_id or "")
     if hall is None:
-        await refuse(websocket, "unknown_ticket", "no such ticket", 4404)
+        await refuse(websocket, "unknown_ticket", "no such ticket")
         return
     if websocket.query_params.get("follow") == "moves":
         await follow_moves(websocket, hall, token)
@@ -227,10 +229,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
     try:
         found = await hall.engine.ticket(token)
     except RedisError:
-        await refuse(websocket, "redis_unavailable", "the queue is unreachable; retrying", 1013)
+        await refuse(websocket, "redis_unavailable", "the queue is unreachable; retrying")
         return
     if found is None:
-        await refuse(websocket, "unknown_ticket", "no such ticket", 4404)
+        await refuse(websocket, "unknown_ticket", "no such ticket")
         return
     await websocket.accept()
     subscriber = Subscriber("visitor", outlet_for(websocket))
@@ -255,10 +257,10 @@ async def follow_moves(websocket: WebSocket, hall: HallRuntime, token: str) -> N
         try:
             found = await hall.engine.ticket(token)
         except RedisError:
-            await refuse(websocket, "redis_unavailable", "the queue is unreachable; retrying", 1013, accepted=True)
+            await refuse(websocket, "redis_unavailable", "the queue is unreachable; retrying", accepted=True)
             return
         if found is None:
-            await refuse(websocket, "unknown_ticket", "no such ticket", 4404, accepted=True)
+            await refuse(websocket, "unknown_ticket", "no such ticket", accepted=True)
             return
         subscriber.send({"type": "ticket", **found})
         subscriber.last_seq = int(found.get("seq") or 0)
@@ -271,14 +273,14 @@ async def follow_moves(websocket: WebSocket, hall: HallRuntime, token: str) -> N
 
 def bounded(kind: str, endpoint: Callable[[WebSocket], Awaitable[None]]) -> Callable[[WebSocket], Awaitable[None]]:
     """``endpoint`` with at most :func:`server.limits.socket_cap` sockets of ``kind`` per client
-    address in this process; past it the socket is refused with 4429 ``too_many_sockets``."""
+    address in this process; past it the socket is refused with ``too_many_sockets`` (4429)."""
 
     async def guarded(websocket: WebSocket) -> None:
         address = websocket.client.host if websocket.client else ""
         key = (kind, address)
         if not SOCKETS.take(key, socket_cap(kind, address)):
             message = f"too many {kind} connections from this address; close some first"
-            await refuse(websocket, "too_many_sockets", message, 4429)
+            await refuse(websocket, "too_many_sockets", message)
             return
         try:
             await endpoint(websocket)

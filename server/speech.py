@@ -42,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from server.config import Hall
+from server.hall_model import Hall
 from server.phrasing import (
     PhraseError,
     check_number,
@@ -51,7 +51,7 @@ from server.phrasing import (
     voice_for,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hallq.speech")
 
 DEFAULT_RATE = 165
 """Speaking rate in words per minute (espeak's default is 175, pyttsx3's 200).

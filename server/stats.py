@@ -7,10 +7,11 @@ and business day, ``hallq:{HALL}:stats:YYYY-MM-DD``, with integer fields
 * DIM|VALUE is ``all|all``, ``service|<id>``, ``window|<id>``, ``clerk|<staff id>``
   or ``hour|00``…``hour|23`` (local hour of the event);
 * METRIC is a counter (``issued``, ``served``, ``no_show``, ``cancelled``,
-  ``expired``, ``transferred``), a timing total (``wait_n``, ``wait_sum``,
-  ``handle_n``, ``handle_sum``, seconds), a histogram bucket (``wait_h:B``,
-  ``handle_h:B``, see :mod:`server.sketch`) or a rating count (``rating_1`` …
-  ``rating_5``, ``rated``).
+  ``expired``, ``transferred``), a timing total (``wait_sum``, ``handle_sum``,
+  seconds), a histogram bucket (``wait_h:B``, ``handle_h:B``, see
+  :mod:`server.sketch`; its total is the timing's count) or a rating count
+  (``rating_1`` … ``rating_5``, ``rated``). Days counted before the histograms
+  also hold ``wait_n`` / ``handle_n``, which a report still reads.
 
 This module never talks to Redis.  The server fetches the hashes of a date range
 (one ``HGETALL`` per day, pipelined: :func:`day_keys`) and hands them over as
@@ -34,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from server import sketch
 from server.queue.constants import keys_prefix
+from server.queue.errors import Refusal
 
 __all__ = [
     "BY_VALUES",
@@ -133,13 +135,8 @@ Report = TypedDict(
 # --------------------------------------------------------------------------- query
 
 
-class StatsQueryError(ValueError):
-    """A stats request that cannot be answered; ``code`` is the API error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class StatsQueryError(Refusal):
+    """A stats request that cannot be answered (``invalid_date``, ``invalid_range`` …)."""
 
 
 @dataclass(frozen=True)

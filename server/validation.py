@@ -20,10 +20,7 @@ MAX_BODY_BYTES = 16 * 1024
 
 
 class BadRequest(Refusal):
-    """400/413/422 refusals of a malformed request."""
-
-    def __init__(self, code: str, message: str, status: int = 422) -> None:
-        super().__init__(code, message, status=status)
+    """Refusals of a malformed request (``bad_json``, ``body_too_large``, ``bad_field`` …)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +52,9 @@ def parse_json(data: bytes | str) -> Any:
     try:
         return json.loads(data or b"{}")
     except RecursionError as exc:
-        raise BadRequest("bad_json", "the JSON is nested too deeply", 400) from exc
+        raise BadRequest("bad_json", "the JSON is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("bad_json", f"the body is not valid JSON: {exc}", 400) from exc
+        raise BadRequest("bad_json", f"the body is not valid JSON: {exc}") from exc
 
 
 def check_fields(body: Any, fields: dict[str, Field]) -> dict[str, Any]:
@@ -87,10 +84,10 @@ async def read_json(request: Request, fields: dict[str, Field]) -> dict[str, Any
     """The request's JSON body, checked; 413 when larger than :data:`MAX_BODY_BYTES`."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise BadRequest("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
+        raise BadRequest("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
     chunks = bytearray()
     async for chunk in request.stream():
         chunks += chunk
         if len(chunks) > MAX_BODY_BYTES:
-            raise BadRequest("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
+            raise BadRequest("body_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
     return check_fields(parse_json(bytes(chunks)), fields)

@@ -45,8 +45,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import metrics
-from server.config import Hall, Webhook
 from server.events import enrich
+from server.hall_model import Hall, Webhook
 from server.queue.constants import keys_prefix
 from server.webhook_rules import SEQ_HEADER, SIGNATURE_HEADER, backoff, body, receiver_id, shown_url, sign, wants
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from server.config import Hall, load_demo
+from server.config import load_demo
 from server.embedded import EmbeddedRedis, free_port
+from server.hall_model import Hall
 from server.queue.engine import Engine
 
 pytest_plugins = ["tests.live", "tests.cluster_fixtures"]

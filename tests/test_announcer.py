@@ -11,7 +11,7 @@ import threading
 import time
 import wave
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from display.announcer import (
 from server.chime import SAMPLE_RATE, chime_frames
 from server.config import load_demo
 from server.speech import SpeechService
+from tests.live import LiveServer
 
 NOW = 1_800_000_000_000  # epoch ms
 
@@ -317,12 +318,9 @@ def test_an_unreachable_server_fails_fast(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def live_url(request: pytest.FixtureRequest) -> str:
-    """The lead's ``live_server`` fixture (tests/conftest.py): a real `hallq serve`."""
-    try:
-        return str(request.getfixturevalue("live_server")).rstrip("/")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs the live_server fixture from tests/conftest.py")
+def live_url(live_server: LiveServer) -> str:
+    """The ``live_server`` fixture's address (tests/live.py): a real `hallq serve`."""
+    return str(live_server).rstrip("/")
 
 
 def test_an_unknown_hall_fails_fast(live_url: str, tmp_path: Path) -> None:
@@ -426,3 +424,62 @@ def test_out_writes_one_file_per_call_in_order(
         assert rms(frames[len(chime_frames()) :]) > 300
     # The last call had nothing behind it: spoken the hall's repeat count (2).
     assert frames_of(out / names[-1]) == one_round + phrases
+
+
+def call_next_at(url: str, staff: str, window: str) -> str:
+    """Log ``staff`` in at ``url`` and call the next visitor to ``window``; the number called."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        login = http.post("/api/auth/login", json={"hall": "demo", "staff": staff, "pin": "1234"})
+        assert login.status_code == 200, login.text
+        answer = http.post(
+            f"/api/halls/demo/windows/{window}/actions",
+            json={"action": "call_next"},
+            headers={"Authorization": f"Bearer {login.json()['token']}"},
+        )
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["ticket"]["number"])
+
+
+def test_the_announcer_says_a_call_missed_while_its_server_restarted(
+    live_server: LiveServer, live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """The announcer's server goes away; a call is made through another process on the same
+    Redis; when the server is back, the announcer reconnects by itself (websockets' reconnecting
+    connect()) with ``since=`` and says the missed call."""
+    other = live_server_factory(redis_url=live_server.redis_url)
+    url = str(live_server).rstrip("/")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "display.announcer", "--hall", "demo", "--server", url]
+    command += ["--out", str(out), "--cache", str(tmp_path / "cache"), "--limit", "2"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    assert process.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any("following" in line for line in lines):
+            assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        with httpx.Client(base_url=other.url, timeout=10) as http:
+            for _ in range(2):
+                assert http.post("/api/halls/demo/tickets", json={"services": ["register"]}).status_code == 201
+        first = call_next_at(other.url, "s01", "1")
+        while not out.exists() or not list(out.iterdir()):
+            assert process.poll() is None and time.monotonic() < deadline + 30, "".join(lines)
+            time.sleep(0.05)
+
+        live_server.stop()
+        missed = call_next_at(other.url, "s02", "2")
+        time.sleep(1.0)  # the announcer tries (and fails) to reconnect meanwhile
+        live_server.start()
+
+        assert process.wait(60) == 0, "".join(lines)
+        assert sorted(p.name for p in out.iterdir()) == [f"0001-{first}-1.wav", f"0002-{missed}-2.wav"]
+        assert sum("following" in line for line in lines) >= 2, "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        reader.join(5)
+        process.stderr.close()

@@ -13,11 +13,13 @@ import pytest
 from redis.asyncio import Redis
 
 from server.appointments import slots_of_day
-from server.config import ConfigError, Hall, demo_text, load_demo, parse_hall
+from server.config import demo_text, load_demo, parse_hall
+from server.hall_model import Hall
 from server.queue.booking import Booking
 from server.queue.constants import keys_prefix
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
+from server.toml_locator import ConfigError
 from tests.conftest import HallClock
 from tests.test_engine import clerk, refused
 

@@ -356,7 +356,8 @@ async def test_a_hall_may_let_a_clerk_hold_more_windows(engine: Any, hall: Any, 
 
 
 def test_windows_per_clerk_is_read_from_the_hall_file() -> None:
-    from server.config import ConfigError, demo_text, parse_hall
+    from server.config import demo_text, parse_hall
+    from server.toml_locator import ConfigError
 
     assert parse_hall(demo_text()).rules.windows_per_clerk == 1
     three = demo_text().replace("[rules]\n", "[rules]\nwindows_per_clerk = 3\n", 1)

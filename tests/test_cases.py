@@ -11,7 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from server import casebook, cases
-from server.config import Hall, parse_hall
+from server.config import parse_hall
+from server.edge import http_status
+from server.hall_model import Hall
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from tests.conftest import DEMO_MORNING, HallClock
@@ -160,10 +162,10 @@ async def test_acting_on_a_case_in_redis(redis: Redis, engine: Engine) -> None:
     await casebook.act(redis, hall_id, "1", "verify", {"note": "checked"}, staff="admin", now_ms=1, staff_ids=ids)
     with pytest.raises(Refusal) as caught:
         await casebook.act(redis, hall_id, "1", "verify", {"note": "again"}, staff="admin", now_ms=2, staff_ids=ids)
-    assert caught.value.code == "invalid_transition" and caught.value.status == 409
+    assert caught.value.code == "invalid_transition" and http_status(caught.value.code) == 409
     with pytest.raises(Refusal) as caught:
         await casebook.act(redis, hall_id, "9", "verify", {"note": "x"}, staff="admin", now_ms=2, staff_ids=ids)
-    assert caught.value.code == "unknown_case" and caught.value.status == 404
+    assert caught.value.code == "unknown_case" and http_status(caught.value.code) == 404
     await casebook.act(redis, hall_id, "1", "rectify", {"note": "fixed"}, staff="admin", now_ms=3, staff_ids=ids)
     # the visitor's page still exists: the answer goes there by default and is shown on it
     await casebook.act(redis, hall_id, "1", "answer", {"answer": "we fixed it"}, staff="admin", now_ms=4, staff_ids=ids)

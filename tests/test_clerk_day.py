@@ -13,8 +13,10 @@ from hypothesis import event as note
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from server.config import Hall, Staff, demo_text, load_demo, parse_hall
+from server.config import demo_text, load_demo, parse_hall
+from server.edge import http_status
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall, Staff
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.queue.rules import tier_of
@@ -63,7 +65,7 @@ async def test_double_tap_on_call_next_calls_one_visitor(redis: Redis, clock: Ha
     assert first["ticket"]["number"] == "A001"
     clock.advance(0.25)  # the second tap, 250 ms later
     refusal = await refused(redis, "just_called", engine.act("1", "call_next", s01))
-    assert refusal.status == 409
+    assert http_status(refusal.code) == 409
     assert refusal.details["retry_after_ms"] == 2750 and refusal.details["number"] == "A001"
     assert "2.8 s" in refusal.message or "2.7 s" in refusal.message
     assert await status_of(engine, "A001") == "called", "the visitor just called is not closed"
@@ -131,7 +133,7 @@ async def test_transfer_to_a_closed_or_paused_window_is_refused(redis: Redis, cl
     assert refusal.details["open_windows"] == [] and "no other window" in refusal.message
     await engine.act("3", "open", s03)
     refusal = await refused(redis, "window_not_open", engine.act("1", "transfer", s01, to_window="5"))
-    assert refusal.status == 409
+    assert http_status(refusal.code) == 409
     assert refusal.details["open_windows"] == ["3"] and refusal.details["window_status"] == "closed"
     assert "window 5 is closed" in refusal.message and "3" in refusal.message
     await engine.act("5", "open", s05)

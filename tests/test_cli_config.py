@@ -68,6 +68,24 @@ def test_every_problem_is_printed_with_its_place(tmp_path: Path) -> None:
     assert "Traceback" not in out
 
 
+def test_remote_section_problems_are_printed_with_their_lines(tmp_path: Path) -> None:
+    text = demo_text()
+    text = text.replace("within_hours = true", 'within_hours = "yes"', 1)
+    text = text.replace("daily_quota = 200", "daily_quota = -5\nquota = 3", 1)
+    path = tmp_path / "remote.toml"
+    path.write_text(text, encoding="utf-8")
+    result = check_config(path)
+    assert result.returncode != 0
+    out = result.stderr + result.stdout
+    for needle, where, message in [
+        ('within_hours = "yes"', "remote.within_hours", "must be true or false"),
+        ("daily_quota = -5", "remote.daily_quota", "must be a whole number from 0 to 100000"),
+        ("quota = 3", "remote.quota", "unknown key 'quota'"),
+    ]:
+        assert f"{path}:line {line_of(text, needle)}: {where}: {message}" in out, (where, out)
+    assert "Traceback" not in out
+
+
 def test_toml_syntax_error_reports_the_line(tmp_path: Path) -> None:
     text = demo_text().replace('expected_minutes = 10', 'expected_minutes = 10 minutes', 1)
     path = tmp_path / "syntax.toml"

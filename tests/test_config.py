@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.config import ConfigError, ConfigProblem, Hall, demo_text, load_demo, parse_hall, parse_time
+from server.config import demo_text, load_demo, parse_hall
+from server.hall_model import Hall
+from server.toml_locator import ConfigError, ConfigProblem, parse_time
 
 ALL_FOUR = ("register", "transfer", "pension", "photo")
 

@@ -49,8 +49,9 @@ from hypothesis.stateful import (
 )
 from redis.asyncio import Redis
 
-from server.config import Hall, Staff, load_demo
+from server.config import load_demo
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall, Staff
 from server.hours import hall_time, issuing_open
 from server.queue.booking import Booking
 from server.queue.constants import keys_prefix

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from server.config import Hall
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall
 from server.queue.engine import Engine
 from tests.conftest import HallClock
 

@@ -18,8 +18,10 @@ from hypothesis import event as note
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from server.config import Hall, Staff, demo_text, load_demo, parse_hall
+from server.config import demo_text, load_demo, parse_hall
+from server.edge import http_status
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall, Staff
 from server.queue.booking import Booking
 from server.queue.constants import RECENT_CALLS, keys_prefix
 from server.queue.engine import Engine
@@ -177,7 +179,7 @@ async def test_quota_reached(redis: Redis, clock: HallClock) -> None:
     await engine.issue(["register"])
     await engine.issue(["register", "photo"])
     refusal = await refused(redis, "quota_reached", engine.issue(["register"]))
-    assert refusal.status == 409 and refusal.details["service"] == "register"
+    assert http_status(refusal.code) == 409 and refusal.details["service"] == "register"
     await refused(redis, "quota_reached", engine.issue(["photo", "register"]))
     assert (await engine.issue(["photo"]))["ticket"]["number"] == "D001", "other services are not limited"
     # the next business day has a fresh quota
@@ -233,7 +235,7 @@ async def test_hall_closed_after_cutoff_while_calling_continues(redis: Redis, cl
     await engine.issue(["photo"])
     clock.advance(1)  # 16:30:00
     refusal = await refused(redis, "hall_closed", engine.issue(["register"]))
-    assert refusal.status == 409
+    assert http_status(refusal.code) == 409
     assert (await engine.snapshot())["issuing_open"] is False
     assert await numbers_called(engine, "1", s01, 4) == ["A001", "C001", "D001", None]
 
@@ -329,8 +331,8 @@ async def test_request_validation_refusals(redis: Redis, engine: Engine) -> None
     await refused(redis, "unknown_service", engine.act("1", "transfer", s01, service="passport"))
     await refused(redis, "unknown_window", engine.act("1", "transfer", s01, to_window="99"))
     await refused(redis, "bad_request_id", engine.act("1", "call_next", s01, request_id="x" * 65))
-    assert Refusal("unknown_window", "").status == 404
-    assert Refusal("bad_ticket_number", "").status == 422
+    assert http_status("unknown_window") == 404
+    assert http_status("bad_ticket_number") == 422
 
 
 async def test_recall_only_after_a_call(redis: Redis, engine: Engine) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from server.config import Hall, Staff, parse_hall
+from server.config import parse_hall
 from server.embedded import EmbeddedRedis
+from server.hall_model import Hall, Staff
 from server.queue.engine import Engine
 from tests.conftest import HallClock
 

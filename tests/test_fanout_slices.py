@@ -54,7 +54,7 @@ def test_a_small_hall_is_written_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
 
     async def main() -> None:
         hub, outlets = hub_with(5)
-        hub.publish({"seq": 1, "type": "ticket.issued"})
+        hub.publish_batch([{"seq": 1, "type": "ticket.issued"}])
         assert all(len(o.frames) == 1 for o in outlets)
 
     asyncio.run(main())
@@ -70,8 +70,8 @@ def test_a_big_hall_yields_between_slices_and_keeps_order(monkeypatch: pytest.Mo
         async def other() -> None:  # e.g. a clerk's HTTP answer
             seen.append(sum(len(o.frames) for o in outlets))
 
-        hub.publish({"seq": 1, "type": "ticket.issued"})
-        hub.publish({"seq": 2, "type": "ticket.called"})
+        hub.publish_batch([{"seq": 1, "type": "ticket.issued"}])
+        hub.publish_batch([{"seq": 2, "type": "ticket.called"}])
         hub.broadcast({"type": "ping"})
         task = asyncio.create_task(other())
         await task

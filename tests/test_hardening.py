@@ -155,6 +155,7 @@ def test_deeply_nested_json_is_refused_on_every_json_route(live_server: LiveServ
         ("/api/halls/demo/tickets", None),
         ("/api/auth/login", None),
         (f"/api/tickets/{ticket['token']}/rating", None),
+        (f"/api/tickets/{ticket['token']}/push", None),
         ("/api/halls/demo/windows/1/actions", clerk),
         ("/api/halls/demo/windows/1/rating", None),
         ("/api/halls/demo/notice", admin),

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import logging
 import logging.config
+import pkgutil
 import re
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -56,7 +60,7 @@ def emit_everything() -> None:
     )
     logging.getLogger("uvicorn.error").warning(f"connection from /t/{SECRET} closed")
     logging.getLogger("hallq.api").info("visitor page %s", f"/api/tickets/{SECRET}")
-    logging.getLogger("server.speech").warning("unconfigured logger saw token=%s", SECRET)
+    logging.getLogger("other.module").warning("unconfigured logger saw token=%s", SECRET)
     logging.getLogger("some.library").error("Authorization: Bearer %s", SECRET)
     logging.getLogger("hallq").warning("cookie hallq_session=%s; Path=/", SECRET)
     logging.getLogger("hallq.x").info("with extra", extra={"url": f"/ws/tickets/{SECRET}"})
@@ -112,3 +116,50 @@ async def test_a_live_server_logs_json_without_tokens(
     assert all(ISO.match(r["time"]) for r in records)
     assert any(r["logger"].startswith("uvicorn") for r in records)
     assert token not in server.log_path.read_text()
+
+
+OUR_PACKAGES = ("server", "display", "caller", "kiosk", "admin")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def our_modules() -> list[ModuleType]:
+    """Every module of hallq's packages, imported."""
+    modules = []
+    for package in OUR_PACKAGES:
+        path = importlib.import_module(package).__path__
+        modules += [importlib.import_module(m.name) for m in pkgutil.walk_packages(path, f"{package}.")]
+    return modules
+
+
+def test_our_code_names_only_hallq_loggers() -> None:
+    """A logger named otherwise (``__name__`` gives ``server.speech``) is not configured by
+    :func:`log_config`: its INFO is dropped and it bypasses the hallq handler."""
+    call = re.compile(r"getLogger\(([^)]*)\)")
+    root_call = re.compile(r"\blogging\.(?:debug|info|warning|error|exception|critical|log)\(")
+    files = [p for package in OUR_PACKAGES for p in ROOT.joinpath(package).rglob("*.py")]
+    assert len(files) > 50
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for name in call.findall(text):
+            # getLogger() reads the root logger's set-up (a CLI's basicConfig), it logs nothing
+            assert name == "" or re.fullmatch(r"\"hallq(\.[a-z_]+)*\"", name), f"{path}: getLogger({name})"
+        assert not root_call.search(text), f"{path} logs through the root logger"
+
+
+def test_every_module_logger_reaches_the_redacting_handler_at_info(configured: Any) -> None:
+    buffer = configured("plain")
+    loggers = {
+        (module.__name__, value.name)
+        for module in our_modules()
+        for value in vars(module).values()
+        if isinstance(value, logging.Logger)
+    }
+    assert ("server.speech", "hallq.speech") in loggers and len(loggers) >= 10
+    for module_name, logger_name in sorted(loggers):
+        assert logger_name == "hallq" or logger_name.startswith("hallq."), f"{module_name} logs as {logger_name}"
+        logging.getLogger(logger_name).info("from %s with token=%s", module_name, SECRET)
+    text = buffer.getvalue()
+    assert SECRET not in text and "SeCrEt" not in text, text
+    for module_name, logger_name in loggers:
+        # not dropped: INFO of every module reaches the log, under its hallq name
+        assert f"INFO {logger_name}: from {module_name} with token=***" in text, (module_name, text)

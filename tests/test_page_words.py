@@ -149,6 +149,27 @@ def test_kiosk_and_visitor_speak_one_language(live_server: LiveServer, tab: Any,
 
 
 @pytest.mark.parametrize("lang", LANGS)
+def test_remote_page_and_set_out_speak_one_language(live_server: LiveServer, tab: Any, lang: str) -> None:
+    """远程取号: the phone's page, a refusal, and the ticket page saying when to set out."""
+    live_server.issue(["register"], id_number="110101199003074514")
+    tab.goto(f"{live_server.url}/remote/demo")
+    tab.wait_for_selector("#remote-form:not([hidden])")
+    to_lang(tab, lang)
+    check(tab, lang, "remote start")
+    tab.check("input[name=service][value='register']")
+    tab.fill("#id-number", "110101199003074514")
+    tab.click("#take")
+    tab.wait_for_function("document.querySelector('#message').textContent !== ''")
+    check(tab, lang, "remote duplicate refusal")
+    tab.fill("#id-number", "")
+    tab.click("#take")
+    tab.wait_for_selector("#set-out:not([hidden])", timeout=TIMEOUT_MS)
+    to_lang(tab, lang)
+    check(tab, lang, "visitor set out")
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
 def test_desk_speaks_one_language(live_server: LiveServer, tab: Any, lang: str) -> None:
     number = live_server.issue(["pension"])["ticket"]["number"]
     tab.goto(f"{live_server.url}/desk/demo")

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from server import place as rule
-from server.config import Staff, parse_hall
+from server.config import parse_hall
 from server.embedded import EmbeddedRedis
+from server.hall_model import Staff
 from server.queue.booking import Booking
 from server.queue.engine import Engine
 from server.queue.errors import Refusal

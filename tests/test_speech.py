@@ -116,7 +116,7 @@ async def test_concurrent_requests_for_one_phrase_synthesise_once(speech: Speech
 async def test_a_killed_worker_is_restarted_and_the_failure_logged(
     speech: SpeechService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="server.speech")
+    caplog.set_level(logging.WARNING, logger="hallq.speech")
     await speech.wav_path("en", "warm up")
     pid = speech.worker_pid
     assert pid is not None
@@ -133,7 +133,7 @@ async def test_a_killed_worker_is_restarted_and_the_failure_logged(
 async def test_a_worker_killed_mid_request_is_retried(
     speech: SpeechService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="server.speech")
+    caplog.set_level(logging.WARNING, logger="hallq.speech")
     pid = speech.worker_pid
     assert pid is not None
     request = asyncio.create_task(speech.wav_path("cmn", "请D零三三号到四号窗口办理"))
@@ -147,7 +147,7 @@ async def test_a_worker_killed_mid_request_is_retried(
 async def test_a_synthesis_timeout_kills_the_worker_and_is_reported(
     speech: SpeechService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="server.speech")
+    caplog.set_level(logging.WARNING, logger="hallq.speech")
     pid = speech.worker_pid
     speech.timeout = 0.0005  # far less than any synthesis takes
     with pytest.raises(SpeechTimeout):

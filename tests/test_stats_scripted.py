@@ -14,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from server import stats
-from server.config import Hall
+from server.hall_model import Hall
 from server.queue.engine import Engine
 from tests.conftest import HallClock
 

@@ -24,7 +24,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from server import backup, store
-from server.config import Staff, demo_text
+from server.config import demo_text
+from server.hall_model import Staff
 from server.queue.constants import keys_prefix
 from server.queue.engine import Engine
 from server.store import ClusterAcks, async_client, parse

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.config import ConfigError, demo_text, parse_hall
+from server.config import demo_text, parse_hall
+from server.toml_locator import ConfigError
 from server.webhook_rules import (
     EVENT_TYPES,
     backoff,

@@ -11,14 +11,14 @@ import re
 from pathlib import Path
 
 from server import words
-from server.config import Staff
+from server.hall_model import Staff
 from server.queue.engine import Engine
 from tests.conftest import HallClock
 
 ROOT = Path(__file__).resolve().parent.parent
 PATTERNS = [
     re.compile(r"fail\('([a-z_]+)'"),  # Lua: fail('code', ...)
-    re.compile(r"(?:Refusal|AuthError|StatsQueryError|CaseError)\(\s*\"([a-z_]+)\""),  # Python refusals
+    re.compile(r"(?:Refusal|AuthError|RateLimited|StatsQueryError|CaseError)\(\s*\"([a-z_]+)\""),  # Python refusals
     re.compile(r"refuse\(\s*websocket,\s*\"([a-z_]+)\""),  # socket refusals
     re.compile(r"\"code\":\s*\"([a-z_]+)\""),  # literal error bodies
     re.compile(r"\{\d{3}: \"([a-z_]+)\", \d{3}: \"([a-z_]+)\"\}"),  # HTTP status → code

@@ -14,15 +14,15 @@
   var hallId = HQ.hall.id;
   var KEY = "hallq.pad." + hallId;
   var ANSWER_TIMEOUT_MS = 8000;  // no answer this long on an open socket: reopen it and resend
-  var AUTH_CLOSE_CODES = [1008, 4001, 4003, 4401, 4403];
+  // close codes after which reconnecting cannot help (not logged in, not allowed, no such
+  // window): the server's own table (server/edge.py), rendered into this page
+  var AUTH_CLOSE_CODES = JSON.parse(document.getElementById("close-codes").textContent).final;
 
   var session = load();
   var keymap = null;
   var windowId = null;
-  var ws = null;
+  var hs = null;             // the pad socket (a HallSocket) while a window is chosen
   var wsOpen = false;
-  var stopped = true;
-  var backoff = 500;
   var win = null;           // {id, status, ticket, clerk} from window_state
   var waiting = {};
   var queue = [];           // the first tickets this window can call, in calling order
@@ -149,7 +149,7 @@
           resolve(!!msg.ok);
         },
       };
-      ws.send(JSON.stringify({ action: "close", request_id: id }));
+      hs.send({ action: "close", request_id: id });
     });
   }
   byId("logout").addEventListener("click", function () {
@@ -169,47 +169,34 @@
   });
 
   // ---- socket ----
+  // The pages' one reconnecting client (hallsocket.js: back-off with jitter, a silence
+  // watchdog, the server's final close codes). The token goes in the first message, never in
+  // the URL (URLs end up in proxy logs).
   function connect() {
-    stopped = false;
-    // The token goes in the first message, never in the URL (URLs end up in proxy logs).
-    var url = HQ.wsUrl("/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId));
-    var sock = new WebSocket(url);
-    ws = sock;
-    sock.onopen = function () {
-      if (ws !== sock) return;
-      sock.send(JSON.stringify({ type: "auth", token: token() }));
-      wsOpen = true;
-      backoff = 500;
-      if (window.HallqReload) window.HallqReload.checkVersion();  // a restart may bring a new version
-      connection.hidden = true;
-      if (pending) transmit();   // a press that was not answered before the drop: same request_id
-      render();
-    };
-    sock.onmessage = function (e) {
-      if (ws !== sock) return;
-      var msg;
-      try { msg = JSON.parse(e.data); } catch (err) { return; }
-      // the hall file was reloaded: reload this page at a quiet moment (reloader.js)
-      if (msg.type === "hall.config" && window.HallqReload) window.HallqReload.request("hall.config");
-      onMessage(msg);
-    };
-    sock.onclose = function (e) {
-      if (ws !== sock) return;
-      ws = null;
-      wsOpen = false;
-      if (stopped) return;
-      if (AUTH_CLOSE_CODES.indexOf(e.code) >= 0) { showLogin("p_session_over"); return; }
-      connection.hidden = false;
-      connection.textContent = HQ.t("offline");
-      render();
-      setTimeout(function () { if (!stopped && !ws) connect(); }, backoff);
-      backoff = Math.min(backoff * 2, 5000);
-    };
+    disconnect();
+    var path = "/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId);
+    hs = new HallSocket({
+      url: HQ.wsUrl(path),
+      finalCloseCodes: AUTH_CLOSE_CODES,
+      onOpen: function (socket) {
+        socket.send({ type: "auth", token: token() });
+        if (pending) transmit();   // a press that was not answered before the drop: same request_id
+        render();
+      },
+      onStatus: function (status) {
+        wsOpen = status !== "offline";
+        connection.hidden = status === "online";
+        connection.textContent = HQ.t(status === "redis-down" ? "redis_down" : "offline");
+        render();
+      },
+      onFinalClose: function () { showLogin("p_session_over"); },
+      onMessage: onMessage,
+    });
+    hs.start();
   }
   function disconnect() {
-    stopped = true;
+    if (hs) { var s = hs; hs = null; s.stop(); }
     wsOpen = false;
-    if (ws) { var s = ws; ws = null; s.close(); }
     connection.hidden = true;
   }
 
@@ -244,13 +231,10 @@
         setOutcome(HQ.t(key, { number: number }));
       } else {
         var err = msg.error || {};
-        if (err.code === "unauthorized" || err.code === "not_logged_in") { showLogin("p_session_over"); return; }
+        if (err.code === "not_logged_in") { showLogin("p_session_over"); return; }
         setOutcome(HQ.t("r_failed", { message: HQ.refusalText(err) }), true);
       }
       render();
-    } else if (msg.type === "status") {
-      connection.hidden = msg.redis !== "down";
-      connection.textContent = HQ.t("redis_down");
     } else if (msg.type === "error") {
       var e2 = msg.error || {};
       if (/auth|token|forbidden|login/.test(e2.code || "")) showLogin("p_session_over");
@@ -280,17 +264,15 @@
   function transmit() {
     if (!pending) return;
     pending.sentAt = Date.now();
-    if (wsOpen && ws) {
-      var msg = {};
-      Object.keys(pending).forEach(function (k) { if (k !== "sentAt") msg[k] = pending[k]; });
-      ws.send(JSON.stringify(msg));
-    } else {
+    var msg = {};
+    Object.keys(pending).forEach(function (k) { if (k !== "sentAt") msg[k] = pending[k]; });
+    if (!(wsOpen && hs && hs.send(msg))) {
       setOutcome(HQ.t("p_queued"));
     }
   }
-  // A socket that swallowed a message without answering is reopened; onopen resends it.
+  // A socket that swallowed a message without answering is reopened; onOpen resends it.
   setInterval(function () {
-    if (pending && wsOpen && ws && Date.now() - pending.sentAt > ANSWER_TIMEOUT_MS) ws.close(4000, "no answer");
+    if (pending && wsOpen && hs && Date.now() - pending.sentAt > ANSWER_TIMEOUT_MS) hs.reconnect();
   }, 1000);
 
   /** Seconds between two calls of this window: the window state's, the hall's, or 3. */

@@ -10,6 +10,9 @@
  *     onStatus: function (status) {},           // 'online' | 'offline' | 'redis-down'
  *     onMessage: function (frame) {},           // any other frame (window_state, result, ticket, error…)
  *     since: 42,                                // optional: resume after this seq (else a snapshot)
+ *     onOpen: function (hs) {},                 // each (re)connect, once open (e.g. send an auth frame)
+ *     finalCloseCodes: [4401, 4403, 4404],      // closes after which reconnecting cannot help…
+ *     onFinalClose: function (code) {},         // …stop, and say so here
  *   });
  *   hs.start();
  *
@@ -29,8 +32,13 @@
  * - Frames of other types (window_state, result, ticket, error …) go to onMessage;
  *   {"type":"ping"} frames are ignored.
  *
- * Other pages reuse this; keep the API (constructor options, start, stop, resync, send,
- * seq, status) stable.
+ * - A close with one of `finalCloseCodes` (the server's table, server/edge.py) stops the
+ *   socket and calls onFinalClose(code) instead of reconnecting.
+ * - `reconnect()` drops the connection and opens a new one at once (a page that waited too
+ *   long for an answer on a socket that looks open).
+ *
+ * Every page's socket is this one (screens, pad, phone); keep the API (constructor options,
+ * start, stop, resync, reconnect, send, seq, status) stable.
  */
 (function (global) {
   'use strict';
@@ -61,6 +69,9 @@
     this.onEvent = options.onEvent || noop;
     this.onStatus = options.onStatus || noop;
     this.onMessage = options.onMessage || noop;
+    this.onOpen = options.onOpen || noop;
+    this.onFinalClose = options.onFinalClose || noop;
+    this.finalCloseCodes = options.finalCloseCodes || [];
     /** Seq of the last applied event or snapshot; null until the first one. */
     this.seq = typeof options.since === 'number' ? options.since : null;
     /** 'online' | 'offline' | 'redis-down' */
@@ -115,6 +126,11 @@
     this._reconnectNow();
   };
 
+  /** Drop the connection and open a new one now (with since=, like any reconnect). */
+  HallSocket.prototype.reconnect = function () {
+    this._reconnectNow();
+  };
+
   /** Send a JSON frame; returns false when the socket is not open (nothing is queued). */
   HallSocket.prototype.send = function (obj) {
     if (!this._ws || this._ws.readyState !== 1) return false;
@@ -147,6 +163,7 @@
       self._lastFrameAt = Date.now();
       self._redisDown = false;
       self._setStatus('online');
+      self._safe(self.onOpen, self);
     };
     ws.onmessage = function (msg) {
       if (self._ws !== ws) return;
@@ -157,9 +174,14 @@
       if (frame && typeof frame === 'object') self._dispatch(frame);
     };
     ws.onerror = function () { /* onclose follows and does the work */ };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       if (self._ws !== ws) return;
       self._ws = null;
+      if (self.finalCloseCodes.indexOf(event.code) >= 0) {
+        self.stop();
+        self._safe(self.onFinalClose, event.code);
+        return;
+      }
       self._setStatus('offline');
       self._scheduleRetry();
     };

@@ -11,6 +11,7 @@
   var chosenSlot = null;
   var requestId = HQ.requestId();
 
+  byId("remote-link").hidden = !hall.remote; // 远程取号: for today, a ticket instead of a slot
   if (!config) { byId("off").hidden = false; return; }
   byId("book-form").hidden = false;
 

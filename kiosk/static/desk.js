@@ -131,7 +131,20 @@
     byId("found-eta").textContent = waiting ? HQ.formatWait(found.eta_s) : "–";
     byId("cancel-ticket").disabled = !waiting;
     byId("reprint").disabled = !waiting;
+    // text messages ([sms]): the desk may leave the visitor's number for them (only its masked form comes back)
+    byId("found-sms").hidden = !(HQ.hall && HQ.hall.sms) || !(waiting || t.status === "called" || t.status === "suspended");
   }
+  byId("found-sms").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!found || !found.ticket.token) return;
+    var path = "/api/tickets/" + encodeURIComponent(found.ticket.token) + "/phone";
+    HQ.api("POST", path, { phone: byId("found-sms-phone").value }, token()).then(function (res) {
+      if (!guard(res)) return;
+      if (!res.ok) { byId("found-sms-message").textContent = HQ.errorText(res); return; }
+      byId("found-sms-phone").value = "";
+      byId("found-sms-message").textContent = HQ.t("d_sms_left", { phone: res.data.phone });
+    });
+  });
   // ---- find by ID number (staff only: the kiosk never tells whose ticket is whose) ----
   var idRaw = "";
   byId("find-id-number").addEventListener("input", function (e) {

@@ -1,6 +1,7 @@
 /* The "take a ticket" form, shared by the kiosk (visitor alone) and the desk (staff on a visitor's
  * behalf): services (several = one combined ticket), the priority lane with a confirmation step,
- * an optional ID number against duplicate tickets, then POST /api/halls/{hall}/tickets. */
+ * an optional ID number against duplicate tickets, an optional mobile number for text messages
+ * (halls with [sms]), then POST /api/halls/{hall}/tickets. */
 (function (global) {
   "use strict";
   var HQ = global.HQ;
@@ -119,6 +120,53 @@
     idBox.appendChild(idSummary); idBox.appendChild(idLabel); idBox.appendChild(idInput);
     idBox.appendChild(idHint); idBox.appendChild(pad);
 
+    // A mobile number for text messages ("3 ahead", "your turn"), offered only when the hall
+    // sends them ([sms]); kept here and shown masked as it is typed (138****5678), like the ID.
+    var phoneValue = "";
+    var phoneBox = null;
+    var phoneInput = null;
+    function maskPhone(v) { return v.replace(/./g, function (ch, i) { return i >= 3 && i < 7 ? "*" : ch; }); }
+    function setPhone(raw) {
+      phoneValue = String(raw || "").replace(/[^0-9]/g, "").slice(0, 11);
+      if (!phoneInput) return;
+      phoneInput.value = maskPhone(phoneValue);
+      phoneInput.setAttribute("data-length", String(phoneValue.length));
+    }
+    if (HQ.hall.sms) {
+      phoneBox = el("details", "issue-phone");
+      var phoneSummary = el("summary", "hq-btn", "k_phone");
+      var phoneLabel = el("label", "visually-hidden", "k_phone");
+      phoneLabel.setAttribute("for", root.id + "-phone");
+      phoneInput = el("input", "hq-input");
+      phoneInput.id = root.id + "-phone";
+      phoneInput.setAttribute("inputmode", "numeric");
+      phoneInput.setAttribute("autocomplete", "off");
+      phoneInput.setAttribute("maxlength", "11");
+      phoneInput.setAttribute("data-phone", "");
+      phoneInput.addEventListener("input", function () {
+        var shown = maskPhone(phoneValue), now = phoneInput.value;
+        if (now.indexOf(shown) === 0) setPhone(phoneValue + now.slice(shown.length));
+        else if (shown.indexOf(now) === 0) setPhone(phoneValue.slice(0, phoneValue.length - (shown.length - now.length)));
+        else setPhone(now.indexOf("*") >= 0 ? "" : now);
+        activity();
+      });
+      var phonePad = el("div", "issue-keypad");
+      "1234567890".split("").forEach(function (ch) {
+        var k = button("issue-key"); k.textContent = ch;
+        k.addEventListener("click", function () { setPhone(phoneValue + ch); activity(); });
+        phonePad.appendChild(k);
+      });
+      var phoneDel = button("issue-key");
+      phoneDel.textContent = "⌫";
+      phoneDel.setAttribute("data-i18n-aria", "k_id_delete");
+      phoneDel.addEventListener("click", function () { setPhone(phoneValue.slice(0, -1)); activity(); });
+      var phoneClr = button("issue-key issue-key-clear", "k_id_clear");
+      phoneClr.addEventListener("click", function () { setPhone(""); activity(); });
+      phonePad.appendChild(phoneDel); phonePad.appendChild(phoneClr);
+      phoneBox.appendChild(phoneSummary); phoneBox.appendChild(phoneLabel); phoneBox.appendChild(phoneInput);
+      phoneBox.appendChild(el("p", "hq-muted", "k_phone_hint")); phoneBox.appendChild(phonePad);
+    }
+
     var message = el("div", "hq-message");
     message.setAttribute("role", "alert");
     message.setAttribute("data-issue-message", "");
@@ -128,7 +176,9 @@
     submit.setAttribute("data-submit", "");
 
     form.appendChild(head); form.appendChild(hint); form.appendChild(grid); form.appendChild(prio);
-    form.appendChild(idBox); form.appendChild(message); form.appendChild(submit);
+    form.appendChild(idBox);
+    if (phoneBox) form.appendChild(phoneBox);
+    form.appendChild(message); form.appendChild(submit);
     root.appendChild(form);
 
     function toggle(id) {
@@ -183,6 +233,12 @@
       if (id && !ID_RE.test(id)) { showMessage(HQ.t("k_id_invalid"), true); idBox.open = true; idInput.focus(); return; }
       var body = { services: selected.slice(), priority: priority, lang: HQ.lang, request_id: HQ.requestId() };
       if (id) body.id_number = id;
+      if (phoneValue) {
+        if (!/^1[3-9]\d{9}$/.test(phoneValue)) {
+          showMessage(HQ.t("err_bad_phone"), true); phoneBox.open = true; phoneInput.focus(); return;
+        }
+        body.phone = phoneValue;
+      }
       busy = true; showMessage(""); render();
       post(body, 0).then(function (res) {
           busy = false; render();
@@ -204,7 +260,8 @@
       element: form,
       reset: function () {
         selected = []; priority = false; busy = false;
-        setId(""); idBox.open = false; showMessage(""); render();
+        setId(""); idBox.open = false; setPhone(""); if (phoneBox) phoneBox.open = false;
+        showMessage(""); render();
       },
       setWaiting: function (map) { waiting = map || {}; render(); },
     };

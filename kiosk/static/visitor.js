@@ -1,6 +1,8 @@
 /* Visitor's ticket page (/t/{token}): where they stand, live over /ws/tickets/{token}; an
  * unmissable call (big window, flashing, vibration, chime); what to do after a no-show, transfer or
- * suspension; cancel; rate the visit when done. Holds no personal data. */
+ * suspension; cancel; rate the visit when done. While the ticket is open the screen is kept awake
+ * (Wake Lock, asked again whenever the page becomes visible: browsers drop it on hiding); a ticket
+ * taken on the phone before arriving (远程取号) says when to set out. Holds no personal data. */
 (function () {
   "use strict";
   var HQ = window.HQ;
@@ -21,8 +23,27 @@
   var backoff = 500;
   var gone = false;              // unknown ticket: stop reconnecting
   var connection = document.querySelector("[data-connection]");
+  var receivedAt = 0;            // Date.now() when `last` arrived: its eta_s counts from then
+  // 远程取号: "set out by", keeping HALL.constants.set_out_margin_s in hand (server/remote.py set_out_in_s)
+  var MARGIN_S = HQ.hall.constants.set_out_margin_s;
+  var opensAt = data.opens_at_ms || 0;  // taken before opening: the queue moves from then
+  var TRAVEL_KEY = "hallq.travel_min";
+  var TRAVEL_CHOICES = [0, 10, 20, 30, 45, 60, 90];
+  var wakeLock = null;           // the screen's WakeLockSentinel while held
+  var wakeAsked = false;         // a request is on its way
 
   function byId(id) { return document.getElementById(id); }
+
+  /** Seconds until the visitor should set out (0: now), as server/remote.py set_out_in_s. */
+  function setOutIn(waitS, travelS, opensInS) {
+    return Math.max(0, Math.floor(Math.max(0, opensInS) + waitS - travelS - MARGIN_S));
+  }
+  function travelMin() {
+    var saved = null;
+    try { saved = localStorage.getItem(TRAVEL_KEY); } catch (e) { /* private mode */ }
+    var n = saved === null ? 30 : parseInt(saved, 10);
+    return TRAVEL_CHOICES.indexOf(n) >= 0 ? n : 30;
+  }
 
   if (data.missing || !token) { showMissing(); return; }
 
@@ -113,7 +134,25 @@
   // A phone wakes from sleep with a dead socket: reconnect at once instead of after the backoff.
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible" && !ws && !gone) { backoff = 500; connect(); }
+    keepAwake(); // the browser released the screen lock when the page was hidden
   });
+
+  // ---- the screen stays awake while the ticket is open ----
+  function keepAwake() {
+    var open = last && (last.ticket.status === "waiting" || last.ticket.status === "called" ||
+      last.ticket.status === "suspended");
+    if (!open) {
+      if (wakeLock) { var lock = wakeLock; wakeLock = null; lock.release().catch(function () { /* gone */ }); }
+      return;
+    }
+    if (wakeLock || wakeAsked || !navigator.wakeLock || document.visibilityState !== "visible") return;
+    wakeAsked = true;
+    navigator.wakeLock.request("screen").then(function (lock) {
+      wakeAsked = false;
+      wakeLock = lock;
+      lock.addEventListener("release", function () { if (wakeLock === lock) wakeLock = null; });
+    }, function () { wakeAsked = false; /* refused (battery saver, not visible): the page still works */ });
+  }
 
   // ---- state ----
   function sameSet(a, b) {
@@ -173,7 +212,9 @@
     notice = whatHappened(prev, t, msg.event || null);
     var newCall = t.status === "called" && (!prev || prev.status !== "called" || prev.called_at !== t.called_at);
     last = msg;
+    receivedAt = Date.now();
     render();
+    keepAwake();
     if (newCall) alertCall(!!prev);
   }
 
@@ -196,6 +237,9 @@
       byId("ahead").setAttribute("data-ahead", String(n));
       byId("eta").textContent = HQ.t("v_eta", { d: HQ.formatWait(last.eta_s) });
     }
+    byId("remote").hidden = !t.remote;
+    renderSetOut(waiting && !!t.remote);
+    byId("keep-open").hidden = !(waiting || t.status === "called");
     byId("ready").hidden = !(waiting && last.ahead <= READY_AHEAD);
 
     var callout = byId("callout");
@@ -220,9 +264,42 @@
     byId("sound").hidden = final;
 
     byId("cancel").hidden = !waiting;
+    renderSms(t);
     renderRating(t);
     document.title = (t.status === "called" ? "🔔 " : "") + t.number + " · " + HQ.t("v_title");
   }
+
+  // ---- when to set out (remote tickets) ----
+  var travel = byId("travel");
+  TRAVEL_CHOICES.forEach(function (n) {
+    var option = document.createElement("option");
+    option.value = String(n);
+    travel.appendChild(option);
+  });
+  travel.value = String(travelMin());
+  travel.addEventListener("change", function () {
+    try { localStorage.setItem(TRAVEL_KEY, travel.value); } catch (e) { /* private mode */ }
+    render();
+  });
+  function renderSetOut(show) {
+    var box = byId("set-out");
+    box.hidden = !show;
+    if (!show) return;
+    Array.prototype.forEach.call(travel.options, function (o) {
+      o.textContent = HQ.t("v_travel_min", { n: parseInt(o.value, 10) });
+    });
+    // eta_s counts from when it arrived, or from the opening if that is later
+    var now = Date.now();
+    var moved = Math.max(0, (now - Math.max(receivedAt, opensAt)) / 1000);
+    var inS = setOutIn(Math.max(0, last.eta_s - moved), travelMin() * 60, (opensAt - now) / 1000);
+    box.setAttribute("data-set-out-s", String(Math.round(inS)));
+    if (inS < 60) { byId("set-out-time").textContent = HQ.t("v_set_out_now"); return; }
+    var at = new Date(Date.now() + inS * 1000).toLocaleTimeString("en-GB", {
+      hour: "2-digit", minute: "2-digit", hour12: false, timeZone: HQ.hall.timezone || undefined,
+    });
+    byId("set-out-time").textContent = HQ.t("v_set_out", { time: at });
+  }
+  setInterval(function () { if (last && last.ticket.remote && last.ticket.status === "waiting") render(); }, 30000);
 
   // ---- the call ----
   function alertCall(live) {
@@ -263,6 +340,52 @@
         byId("message").textContent = "";
         if (res.data && res.data.ticket) update({ type: "ticket", ticket: res.data.ticket, ahead: 0, eta_s: 0 });
       });
+    });
+  });
+
+  // ---- text messages (the hall's [sms]): leave or delete a number; only its masked form comes back ----
+  var smsPhone = null;           // "138****5678" once left, else null
+  var smsAsked = false;
+  function renderSms(t) {
+    var open = t.status === "waiting" || t.status === "called" || t.status === "suspended";
+    byId("sms").hidden = !(HQ.hall && HQ.hall.sms) || !open;
+    if (byId("sms").hidden) return;
+    if (!smsAsked) { smsAsked = true; loadSms(); }
+    byId("sms-note").textContent = HQ.t("v_sms_note", { n: HQ.hall.sms.ahead });
+    byId("sms-form").hidden = !!smsPhone;
+    byId("sms-left").hidden = !smsPhone;
+    byId("sms-delete").hidden = !smsPhone;
+    if (smsPhone) byId("sms-left").textContent = HQ.t("v_sms_left", { phone: smsPhone });
+  }
+  function smsPath() { return "/api/tickets/" + encodeURIComponent(token) + "/phone"; }
+  function loadSms() {
+    HQ.api("GET", smsPath()).then(function (res) {
+      if (res.ok && res.data) { smsPhone = res.data.phone || null; render(); }
+    });
+  }
+  byId("sms-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var phone = byId("sms-phone").value;
+    HQ.api("POST", smsPath(), { phone: phone }).then(function (res) {
+      if (!res.ok) {
+        byId("sms-message").textContent = HQ.refusalText((res.data && res.data.error) || { code: "http_error" });
+        return;
+      }
+      byId("sms-phone").value = "";  // the page keeps no number
+      byId("sms-message").textContent = "";
+      smsPhone = res.data.phone;
+      render();
+    });
+  });
+  byId("sms-delete").addEventListener("click", function () {
+    HQ.api("DELETE", smsPath()).then(function (res) {
+      if (!res.ok) {
+        byId("sms-message").textContent = HQ.refusalText((res.data && res.data.error) || { code: "http_error" });
+        return;
+      }
+      smsPhone = null;
+      byId("sms-message").textContent = HQ.t("v_sms_deleted");
+      render();
     });
   });
 

@@ -24,7 +24,7 @@ from server.appointments import (
     parse_day,
     slots_of_day,
 )
-from server.config import Appointments
+from server.hall_model import Appointments
 from server.queue.engine import Engine, scoped_request_id
 from server.queue.errors import Refusal
 

@@ -22,6 +22,8 @@ _VALUES: Final[dict[str, Any]] = json.loads(
 BAD_MAX: Final[int] = int(_VALUES["bad_max"])
 #: How many call/recall events a hall keeps for the screens' "recent calls".
 RECENT_CALLS: Final[int] = int(_VALUES["recent_calls"])
+#: A phone's "set out by" keeps this many seconds in hand before the expected call (远程取号).
+SET_OUT_MARGIN_S: Final[int] = int(_VALUES["set_out_margin_s"])
 #: Every key hallq writes starts with this.
 KEY_PREFIX: Final[str] = str(_VALUES["key_prefix"])
 #: A ticket number: a prefix letter and three digits ("A012").
@@ -46,6 +48,7 @@ def for_pages() -> dict[str, Any]:
     return {
         "bad_max": BAD_MAX,
         "recent_calls": RECENT_CALLS,
+        "set_out_margin_s": SET_OUT_MARGIN_S,
         "number_pattern": NUMBER_RE.pattern,
         "window_pattern": WINDOW_RE.pattern,
     }

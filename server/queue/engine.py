@@ -25,12 +25,13 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from server import cases
-from server.config import Hall, Staff
 from server.eta import estimate_wait_s, visit_times
+from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
 from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
 from server.queue.errors import Refusal
 from server.queue.rules import group_of, tier_of
+from server.remote import remote_refusal
 from server.store import ClusterAcks
 
 ACTIONS = (
@@ -196,10 +197,14 @@ class Engine:
         id_number: str | None = None,
         request_id: str | None = None,
         caller: str = "anonymous",
+        channel: str = "kiosk",
     ) -> dict[str, Any]:
         """Issue a ticket covering ``services``: ``{"ticket", "ahead", "eta_s", "seq"}``.
 
         The same ``request_id`` from the same ``caller`` issues once and answers the same.
+        ``channel="remote"`` is a phone before arriving: the hall file's ``[remote]`` rules
+        (:func:`server.remote.remote_refusal`) instead of the kiosk's hours, and its daily
+        remote quota counted in the same script; the ticket is marked ``remote``.
         """
         services = list(services)
         if not services:
@@ -215,7 +220,12 @@ class Engine:
         if lang not in self.hall.languages:
             raise Refusal("unknown_language", f"language {lang!r} is not offered here")
         self._check_request_id(request_id)
-        if not issuing_open(self.clock(), self.hall):
+        remote = channel == "remote"
+        if remote:
+            why = remote_refusal(self.clock(), self.hall)
+            if why is not None:
+                raise Refusal(*why)
+        elif not issuing_open(self.clock(), self.hall):
             raise Refusal("hall_closed", "ticket issuing has closed for today / 今日已停止取号")
         first = self.hall.service(services[0])
         assert first is not None
@@ -232,6 +242,11 @@ class Engine:
             "all_windows": self._all_windows(),
             "rid": scoped_request_id("issue", caller, request_id) if request_id else None,
         }
+        if remote:
+            args["channel"] = "remote"
+            assert self.hall.remote is not None  # remote_refusal let it through
+            if self.hall.remote.daily_quota:
+                args["remote_quota"] = self.hall.remote.daily_quota
         if id_number:
             args["person"] = self.person_hash(id_number)
         answer = await self._run("issue", args)

@@ -1,5 +1,11 @@
 -- issue: a new ticket for A.services (validated by the engine: known services that some
--- window serves together). Refuses quota_reached, duplicate_ticket, numbers_exhausted.
+-- window serves together). Refuses quota_reached, duplicate_ticket, numbers_exhausted, and for
+-- a phone before arriving (A.channel == 'remote') remote_quota: the hall's daily remote tickets.
+local rquota = P .. 'rquota:' .. A.day
+if A.remote_quota and tonumber(redis.call('GET', rquota) or '0') >= A.remote_quota then
+  return fail('remote_quota', 'all of today\'s ' .. A.remote_quota .. ' remote tickets are taken; ' ..
+    'please take one at the hall', {quota = A.remote_quota})
+end
 for _, s in ipairs(A.services) do
   local quota = A.quotas[s]
   if quota then
@@ -32,6 +38,7 @@ set_fields(t, {
   class = A.priority and 'p' or 'o', priority = A.priority and '1' or '0', lang = A.lang,
   issued_at = tostring(NOW), ihour = A.hour, day = A.day, person = A.person or '', noshows = '0',
   window = '', clerk = '', called_at = '', done_at = '', to_window = '', transferred = '',
+  channel = A.channel or '',
 })
 redis.call('EXPIRE', tkey(A.token), 40 * 86400)
 redis.call('SET', P .. 'num:' .. A.day .. ':' .. number, A.token, 'EX', 3 * 86400)
@@ -43,6 +50,10 @@ for _, s in ipairs(A.services) do
   if A.person then redis.call('HSET', P .. 'person:' .. A.person, s, A.token) end
 end
 if A.person then redis.call('EXPIRE', P .. 'person:' .. A.person, 3 * 86400) end
+if A.channel == 'remote' then
+  redis.call('INCR', rquota)
+  redis.call('EXPIRE', rquota, 3 * 86400)
+end
 redis.call('SADD', P .. 'open', A.token)
 redis.call('RPUSH', P .. 'day:' .. A.day, A.token)
 redis.call('EXPIRE', P .. 'day:' .. A.day, 40 * 86400)

@@ -85,6 +85,7 @@ local function public(t, with_token)
   }
   if t.transferred == '1' then p.transferred = true end
   if not blank(t.appointment) then p.appointment = true end
+  if t.channel == 'remote' then p.remote = true end
   if not blank(t.to_window) then p.to_window = t.to_window end
   if not blank(t.rating) then p.rating = tonumber(t.rating) end
   if with_token then p.token = t.token end
