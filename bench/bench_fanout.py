@@ -324,7 +324,8 @@ class Timings:
 
 def measure(mode: str, sockets: int, calls: int) -> Timings:
     """Timings of ``calls`` calls seen by ``sockets`` displays, fan-out ``mode``."""
-    env = {"HALLQ_FANOUT": "naive"} if mode == "naive" else {}
+    # unsliced: hallq's direct writes in one stretch, as before HALLQ_FANOUT_SLICE (the baseline of slicing)
+    env = {"naive": {"HALLQ_FANOUT": "naive"}, "unsliced": {"HALLQ_FANOUT_SLICE": str(1 << 30)}}.get(mode, {})
     with running(env) as server:
         http = Http(server)
         desk, clerk = http.login("desk"), http.login("s01")
@@ -336,6 +337,8 @@ def measure(mode: str, sockets: int, calls: int) -> Timings:
         try:
             connected = clients.wait_ready()
             assert connected == sockets
+            http.close()
+            http = Http(server)  # the keep-alive connection may have idled out while the sockets connected
             # one call first, unmeasured: the window opens and every code path is warm
             status, body = http.call("POST", "/api/halls/demo/windows/1/actions", {"action": "call_next"}, clerk)
             assert status == 200, body
@@ -367,7 +370,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=200, help="measured calls per mode (at least 100)")
-    parser.add_argument("--modes", default="direct,naive", help="comma-separated: direct, naive")
+    parser.add_argument("--modes", default="direct,naive", help="comma-separated: direct, unsliced, naive")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--clients-for", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--marker", default='"ticket.called"', help=argparse.SUPPRESS)

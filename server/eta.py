@@ -14,7 +14,7 @@ services of the visitors ahead are known, ``(sum of their h + 0.5 * own h) / win
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 #: Weight of the hall file's expected time, counted as this many observed visits. With fewer recent
 #: samples than this the configured figure still dominates; with many the live rate takes over.
@@ -85,3 +85,22 @@ def estimate_wait_s(
         work = sum(sum(times[s] for s in visitor) for visitor in ahead_services)
     windows = max(1, min(open_windows.get(s, 0) for s in services))
     return max(0, round((work + 0.5 * own) / windows))
+
+
+def visit_times(
+    services: Sequence[str],
+    groups: Iterable[str],
+    recent_handle_s: Mapping[str, Sequence[float]],
+    expected_minutes: Mapping[str, float],
+) -> tuple[float, dict[str, float]]:
+    """The terms of :func:`estimate_wait_s` a phone needs to estimate its own wait as people ahead
+    come and go: the ticket's own mean visit time, and per group of visitors ahead (services
+    comma-joined) the time of one such visit. Then
+    ``eta = round((sum(count[g] * group_s[g]) + 0.5 * own) / max(1, open able windows))``.
+    """
+
+    def visit_s(s: str) -> float:
+        return handling_time_s(recent_handle_s.get(s, ()), expected_minutes.get(s, DEFAULT_EXPECTED_MINUTES))
+
+    own = statistics.fmean(visit_s(s) for s in services)
+    return own, {g: sum(visit_s(s) for s in g.split(",")) for g in groups}

@@ -19,7 +19,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,13 @@ from server.queue.engine import Engine
 
 log = logging.getLogger("hallq.events")
 
-#: Subscribers served first to last: the lobby must never wait behind phones.
-KINDS = ("display", "pad")
+#: Subscribers served first to last: the lobby must never wait behind phones
+#: ("phone": visitors' phones that follow the shared frames, ``?follow=moves``).
+KINDS = ("display", "pad", "phone")
+#: Sockets written before the fan-out yields to the event loop (HALLQ_FANOUT_SLICE): at ~12 µs
+#: a socket, 256 keep each stretch near 3 ms, so a clerk's HTTP answer never waits behind a
+#: 10,000-socket call.
+FANOUT_SLICE = max(1, int(os.environ.get("HALLQ_FANOUT_SLICE", "256")))
 MAX_PENDING = 2_000
 #: Seconds between the hub's app-level pings to every socket (HALLQ_HEARTBEAT_S overrides).
 HEARTBEAT_S = float(os.environ.get("HALLQ_HEARTBEAT_S", "15"))
@@ -139,6 +145,9 @@ class HallHub:
         #: Called after a store reset, when everybody was sent a fresh snapshot (trackers resend).
         self.on_reset: list[Callable[[], None]] = []
         self._beat: asyncio.Task[None] | None = None
+        #: Fan-out jobs waiting for :meth:`_pump_jobs` (only while a big hall is being written).
+        self._jobs: deque[tuple[Any, ...]] = deque()
+        self._pump: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
 
     # --- subscribers ------------------------------------------------------
@@ -158,21 +167,64 @@ class HallHub:
         to every subscriber, displays first.
 
         Each is encoded once, and a live socket gets all their frames in one write:
-        with a thousand sockets the writes, not the encoding, are what costs.
+        with a thousand sockets the writes, not the encoding, are what costs. A hall with
+        more than :data:`FANOUT_SLICE` sockets is written in slices by one task that yields
+        between them; jobs run in order, so every socket still gets its frames in seq order.
         """
         if not events:
             return
         items = [(int(event.get("seq", 0)), *encode(event)) for event in events]
         frames = b"".join(frame for _seq, frame, _text in items)
-        for kind in KINDS:
-            dropped = [s for s in self.subscribers[kind] if not s.deliver_batch(items, frames)]
-            for subscriber in dropped:
-                # a subscriber that fell behind (or whose socket is gone) is cut off:
-                # it reconnects with since= and resyncs, instead of silently missing events
-                subscriber.outlet.drop()
-                self.remove(subscriber)
-        for event in events:
-            self._tell_listeners(event)
+        self._fan_out(("events", items, frames, events))
+
+    def _fan_out(self, job: tuple[Any, ...]) -> None:
+        """Run a fan-out job now when it is small and none is queued; else queue it for the pump."""
+        if self._jobs or self.count() > FANOUT_SLICE:
+            self._jobs.append(job)
+            if self._pump is None or self._pump.done():
+                self._pump = asyncio.get_running_loop().create_task(self._pump_jobs(), name=f"fanout-{self.hall.id}")
+            return
+        for _ in self._run_job(job, None):
+            pass
+
+    async def _pump_jobs(self) -> None:
+        """Runs queued fan-out jobs in order, yielding to the event loop every slice."""
+        while self._jobs:
+            job = self._jobs[0]
+            try:
+                for _ in self._run_job(job, FANOUT_SLICE):
+                    await asyncio.sleep(0)
+            except Exception:  # one bad job must not stop the hall's screens
+                log.exception("fan-out failed")
+            self._jobs.popleft()
+
+    def _run_job(self, job: tuple[Any, ...], size: int | None) -> Iterator[None]:
+        """Write a job's frames to its targets (displays first), yielding after every ``size`` sockets."""
+        targets = [s for kind in KINDS for s in self.subscribers[kind]]
+        if job[0] == "events":
+            _kind, items, frames, events = job
+            for start in range(0, len(targets), size or len(targets) or 1):
+                if start:
+                    yield
+                for subscriber in targets[start : start + (size or len(targets))]:
+                    if subscriber.kind not in self.subscribers or subscriber not in self.subscribers[subscriber.kind]:
+                        continue  # removed while an earlier slice was written
+                    if not subscriber.deliver_batch(items, frames):
+                        # a subscriber that fell behind (or whose socket is gone) is cut off:
+                        # it reconnects with since= and resyncs, instead of silently missing events
+                        subscriber.outlet.drop()
+                        self.remove(subscriber)
+            for event in events:
+                self._tell_listeners(event)
+        else:
+            _kind, frame, text, message = job
+            for start in range(0, len(targets), size or len(targets) or 1):
+                if start:
+                    yield
+                for subscriber in targets[start : start + (size or len(targets))]:
+                    if subscriber.pending is None:
+                        subscriber.outlet.offer(frame, text)
+            self._tell_listeners(message)
 
     def _tell_listeners(self, event: dict[str, Any]) -> None:
         for listener in self.listeners:
@@ -184,11 +236,7 @@ class HallHub:
     def broadcast(self, message: dict[str, Any]) -> None:
         """Send a message that is not a hall event (no seq) to every live socket, phones included."""
         frame, text = encode(message)
-        for kind in KINDS:
-            for subscriber in list(self.subscribers[kind]):
-                if subscriber.pending is None:
-                    subscriber.outlet.offer(frame, text)
-        self._tell_listeners(message)
+        self._fan_out(("message", frame, text, message))
 
     def broadcast_status(self, up: bool) -> None:
         """Tell every socket whether Redis is reachable (``{"type":"status","redis":…}``)."""
@@ -218,6 +266,10 @@ class HallHub:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
 
     def prime(self, seq: int) -> None:
         """Follow the stream from ``seq`` (the hall's seq when the reader first saw it)."""

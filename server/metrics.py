@@ -138,7 +138,9 @@ def sample(runtime: Runtime) -> None:
     total = 0
     for hall_id, hall in runtime.halls.items():
         counts = {kind: len(hall.hub.subscribers.get(kind, ())) for kind in ("display", "pad")}
-        counts["visitor"] = sum(len(s) for s in hall.visitors.by_token.values())
+        counts["visitor"] = sum(len(s) for s in hall.visitors.by_token.values()) + len(
+            hall.hub.subscribers.get("phone", ())
+        )
         for kind in SOCKET_KINDS:
             SOCKETS.labels(hall_id, kind).set(counts[kind])
         total += sum(counts.values())

@@ -209,12 +209,19 @@ def same_origin(websocket: WebSocket) -> bool:
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
+    """A visitor's phone. By default the server sends it a personal ``ticket`` message after
+    each change (people ahead, ETA). With ``?follow=moves`` it gets its ticket with its
+    ``place`` once, then the hall's shared event frames, and keeps its place itself
+    (:mod:`server.place`): one shared write per phone per event, nothing per phone in Redis."""
     runtime = runtime_of(websocket)
     token = websocket.path_params["token"]
     hall_id = hall_of_token(token)
     hall = runtime.halls.get(hall_id or "")
     if hall is None:
         await refuse(websocket, "unknown_ticket", "no such ticket")
+        return
+    if websocket.query_params.get("follow") == "moves":
+        await follow_moves(websocket, hall, token)
         return
     try:
         found = await hall.engine.ticket(token)
@@ -229,11 +236,36 @@ async def visitor_socket(websocket: WebSocket) -> None:
     hall.visitors.add(token, subscriber)
     try:
         found.pop("seq", None)
+        found.pop("place", None)
         frame, text = encode({"type": "ticket", **found})
         subscriber.outlet.offer(frame, text)
         await wait_for_close(websocket)
     finally:
         hall.visitors.remove(token, subscriber)
+
+
+async def follow_moves(websocket: WebSocket, hall: HallRuntime, token: str) -> None:
+    """``?follow=moves``: the ticket (with ``seq`` and ``place``), then every hall event's shared
+    frame after that seq, as displays get them (phones last)."""
+    await websocket.accept()
+    subscriber = Subscriber("phone", outlet_for(websocket))
+    hall.hub.add(subscriber)  # before the read: nothing falls between it and the live frames
+    try:
+        try:
+            found = await hall.engine.ticket(token)
+        except RedisError:
+            await refuse(websocket, "redis_unavailable", "the queue is unreachable; retrying", accepted=True)
+            return
+        if found is None:
+            await refuse(websocket, "unknown_ticket", "no such ticket", accepted=True)
+            return
+        subscriber.send({"type": "ticket", **found})
+        subscriber.last_seq = int(found.get("seq") or 0)
+        if not subscriber.go_live():
+            return
+        await wait_for_close(websocket)
+    finally:
+        hall.hub.remove(subscriber)
 
 
 def bounded(kind: str, endpoint: Callable[[WebSocket], Awaitable[None]]) -> Callable[[WebSocket], Awaitable[None]]:

@@ -57,15 +57,64 @@
     document.title = HQ.t("v_missing_title");
   }
 
+  // ---- following the hall ----
+  // With place-rule.js loaded the socket asks for the hall's shared event frames
+  // (?follow=moves) and this page keeps its own place: people ahead and ETA move with each call
+  // (HQPlace.step). It reads its ticket again only when the rule says so: a missed frame, an event
+  // about this ticket, a line it does not know, a new day or hall file.
+  var Place = window.HQPlace || null;
+  var place = null;              // where the ticket stands, as of place.seq
+  var seenSeq = 0;               // the last hall event seen (a gap means frames were missed)
+  var reading = null;            // events that arrived while the ticket was being read again
+
+  function reread(eventType) {
+    if (reading) return;
+    reading = [];
+    HQ.api("GET", "/api/tickets/" + encodeURIComponent(token)).then(function (res) {
+      var queued = reading || [];
+      reading = null;
+      if (res.status === 404) { showMissing(); return; }
+      if (!res.ok || !res.data) { setTimeout(function () { reread(eventType); }, 2000); return; }
+      got(Object.assign({}, res.data, { event: eventType || null }));
+      queued.forEach(onEvent);
+    });
+  }
+
+  function got(msg) {
+    place = msg.place || null;
+    if (typeof msg.seq === "number") seenSeq = Math.max(seenSeq, msg.seq);
+    update(msg);
+  }
+
+  function onEvent(ev) {
+    if (reading) { reading.push(ev); return; }
+    var gap = ev.seq !== seenSeq + 1 && ev.seq > seenSeq;
+    if (ev.seq <= seenSeq) return;
+    seenSeq = ev.seq;
+    var mine = ev.ticket && last && ev.ticket.number === last.ticket.number;
+    if (!place) {
+      // not waiting: only this ticket's own events (or a missed frame) change what the page says
+      if (mine || gap || ev.type === "hall.reset") reread(ev.type);
+      return;
+    }
+    var next = Place.step(place, ev);
+    if (next === null) { reread(mine ? ev.type : null); return; }
+    place = next;
+    update({ ticket: last.ticket, ahead: Place.ahead(next), eta_s: Place.etaS(next), place: next });
+  }
+
   // ---- socket ----
   function connect() {
     if (gone) return;
-    ws = new WebSocket(HQ.wsUrl("/ws/tickets/" + encodeURIComponent(token)));
+    var url = "/ws/tickets/" + encodeURIComponent(token) + (Place ? "?follow=moves" : "");
+    ws = new WebSocket(HQ.wsUrl(url));
     ws.onopen = function () { backoff = 500; connection.hidden = true; };
     ws.onmessage = function (e) {
       var msg;
       try { msg = JSON.parse(e.data); } catch (err) { return; }
-      if (msg.type === "ticket") update(msg);
+      if (msg.type === "ticket") { if (Place) got(msg); else update(msg); }
+      else if (Place && msg.type === "snapshot") reread(null);
+      else if (Place && typeof msg.seq === "number" && msg.type && msg.type.indexOf(".") > 0) onEvent(msg);
       else if (msg.type === "error") {
         if (msg.error && (msg.error.code === "unknown_ticket" || msg.error.code === "not_found")) showMissing();
       } else if (msg.type === "status") {

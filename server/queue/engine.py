@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from server import cases
-from server.eta import estimate_wait_s
+from server.eta import estimate_wait_s, visit_times
 from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
 from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
@@ -253,20 +253,29 @@ class Engine:
         return self._with_eta(answer)
 
     async def ticket(self, token: str) -> dict[str, Any] | None:
-        """``{"ticket", "ahead", "eta_s"}`` for a token, or None when unknown."""
-        found = await self.tickets([token])
+        """``{"ticket", "ahead", "eta_s", "place"}`` for a token, or None when unknown.
+
+        ``place`` (None unless waiting) is where the ticket stands as of ``place["seq"]``, for a
+        phone that follows the hall's shared events itself (:mod:`server.place`).
+        """
+        found = await self.tickets([token], place=True)
         return found[0] if found else None
 
-    async def tickets(self, tokens: Sequence[str]) -> list[dict[str, Any]]:
+    async def tickets(self, tokens: Sequence[str], *, place: bool = False) -> list[dict[str, Any]]:
         """Several tickets by token in one round trip (unknown ones left out)."""
         if not tokens:
             return []
         answer = await self._run(
             "ticket_info",
-            {"tokens": list(tokens), "windows": self._window_ids, "all_windows": self._all_windows()},
+            {"tokens": list(tokens), "windows": self._window_ids, "all_windows": self._all_windows(), "place": place},
             dated=False,
         )
-        return [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
+        found = [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
+        if place:
+            for item, raw in zip(found, _list(answer["tickets"]), strict=True):
+                item["seq"] = int(answer["seq"])
+                item["place"] = self._place(raw, answer["eta"], int(answer["seq"]))
+        return found
 
     async def ticket_by_number(self, number: str) -> dict[str, Any] | None:
         """Today's ticket ``number`` (e.g. "A012") with its token, or None."""
@@ -507,6 +516,36 @@ class Engine:
     def _check_request_id(request_id: str | None) -> None:
         if request_id is not None and (not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id)):
             raise Refusal("bad_request_id", "request_id must be 1–64 letters, digits or _.:-")
+
+    def _place(self, answer: Mapping[str, Any], eta: Mapping[str, Any], seq: int) -> dict[str, Any] | None:
+        """A waiting ticket's place for :mod:`server.place`: its lines, and the ETA's inputs."""
+        raw = answer.get("place")
+        ticket = answer["ticket"]
+        if not isinstance(raw, dict) or ticket["status"] != "waiting":
+            return None
+        lines = {line: [int(v[0]), int(v[1]), str(v[2])] for line, v in _dict(raw.get("lines")).items()}
+        recent = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta["recent"]).items()}
+        expected = {s.id: s.expected_minutes for s in self.hall.services}
+        groups = {str(v[2]) for v in lines.values()}
+        to_window = ticket.get("to_window")
+        able = [
+            w.id
+            for w in self.hall.windows
+            if (w.id == to_window if to_window else tier_of(w.tiers, ticket["services"]) is not None)
+        ]
+        own, per_group = visit_times(ticket["services"], groups, recent, expected)
+        return {
+            "seq": seq,
+            "number": ticket["number"],
+            "score": str(raw["score"]),
+            "lines": lines,
+            "zero": [str(x) for x in _list(raw.get("zero"))],
+            "only": bool(raw.get("only")),
+            "own_s": own,
+            "group_s": per_group,
+            "able": able,
+            "open": [w for w in able if w in set(_list(eta["open"]))],
+        }
 
     def _with_eta(self, answer: Mapping[str, Any]) -> dict[str, Any]:
         ticket = answer["ticket"]

@@ -146,7 +146,21 @@ local function waiting_counts()
   return w
 end
 
+-- How the waiting lines moved since the last event: {line, score, +1 | -1} per ticket that
+-- entered or left a line (line without the hall prefix, score as Redis keeps it). The next
+-- event carries them as "moves", so a phone that knows its place (place_of) follows every
+-- call from the shared frame alone (server/place.py, kiosk/static/place-rule.js).
+local MOVES = {}
+
+local function moved(key, score, d)
+  MOVES[#MOVES + 1] = {string.sub(key, #P + 1), score, d}
+end
+
 local function emit(ev)
+  if #MOVES > 0 then
+    ev.moves = MOVES
+    MOVES = {}
+  end
   local seq = redis.call('INCR', P .. 'seq')
   ev.seq = seq
   ev.at = NOW
@@ -219,6 +233,7 @@ end
 local function enqueue(t, score)
   local key = line_key(t)
   redis.call('ZADD', key, score, t.token)
+  moved(key, string.format('%.17g', score), 1)
   if blank(t.to_window) then redis.call('SADD', P .. 'groups', t.group) end
   for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, 1) end
   set_fields(t, {status = 'waiting', line = key, score = string.format('%.17g', score), window = ''})
@@ -226,6 +241,7 @@ end
 
 local function dequeue(t)
   redis.call('ZREM', t.line, t.token)
+  moved(t.line, t.score, -1)
   for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, -1) end
   set_fields(t, {line = ''})
 end
@@ -363,6 +379,34 @@ local function people_ahead(t)
     count = count + n
   end
   return count, by_group
+end
+
+-- Where a waiting ticket stands, for a phone that follows the moves of the shared events:
+-- lines = {line: {mode, count ahead there, group}} (people_ahead's terms: their counts sum
+-- to it), zero = the other lines it knows of, where nobody is ahead of it; only = true when
+-- no other line can ever count (a ticket transferred to a window). A move in a line it does
+-- not know (a group new since) makes the phone read its ticket again.
+local function place_of(t)
+  if t.status ~= 'waiting' then return NULL end
+  local lines = {}
+  for _, line in ipairs(line_plan(t)) do
+    local n
+    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, tonumber(t.score), t.token) end
+    lines[string.sub(line.key, #P + 1)] = {line.mode, n, line.group}
+  end
+  local zero = {}
+  if blank(t.to_window) then
+    for _, w in ipairs(A.all_windows or {}) do
+      if not lines['wx:' .. w.id] then zero[#zero + 1] = 'wx:' .. w.id end
+    end
+    for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+      for _, c in ipairs(CLASSES) do
+        local id = 'q:' .. g .. ':' .. c
+        if not lines[id] then zero[#zero + 1] = id end
+      end
+    end
+  end
+  return {score = t.score, lines = lines, zero = zero, only = not blank(t.to_window)}
 end
 
 -- What an ETA needs, read in the same script as the ticket: recent handling seconds per
@@ -538,9 +582,11 @@ local function return_reserved(w, reason)
   for i = 1, #flat, 2 do
     local t = load_ticket(flat[i])
     redis.call('ZREM', key, flat[i])
+    moved(key, flat[i + 1], -1)
     if t then
       local line = P .. 'q:' .. t.group .. ':x'
       redis.call('ZADD', line, flat[i + 1], t.token)
+      moved(line, flat[i + 1], 1)
       redis.call('SADD', P .. 'groups', t.group)
       set_fields(t, {to_window = '', line = line})
       emit_window({type = 'ticket.transferred', ticket = public(t), reason = reason, from_window = w.id,

@@ -11,7 +11,9 @@ for _, token in ipairs(tokens) do
   local t = load_ticket(token)
   if t then
     local ahead, ahead_groups = people_ahead(t)
-    found[#found + 1] = {ticket = public(t, true), ahead = ahead, ahead_groups = ahead_groups}
+    local item = {ticket = public(t, true), ahead = ahead, ahead_groups = ahead_groups}
+    if A.place then item.place = place_of(t) end
+    found[#found + 1] = item
     for _, s in ipairs(split(t.services)) do services[s] = true end
   end
 end
