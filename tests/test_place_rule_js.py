@@ -4,6 +4,7 @@ tests/place_vectors.json as server/place.py does, run by node."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,9 +25,12 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
-@pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_the_js_rule_agrees_with_the_vectors() -> None:
-    assert NODE is not None
+    if NODE is None:
+        reason = "!!! THE JS PLACE RULE IS NOT CHECKED: node is missing (apt-get install nodejs) !!!"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     vectors_path = ROOT / "tests/place_vectors.json"
     done = subprocess.run(
         [NODE, "-e", SCRIPT, str(ROOT / "kiosk/static/place-rule.js"), str(vectors_path)],
