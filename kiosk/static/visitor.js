@@ -19,8 +19,6 @@
   var userChoseLang = !!savedLang;  // otherwise the page follows the language chosen at the kiosk
   var last = null;               // last {ticket, ahead, eta_s}
   var notice = null;             // {key, vars}: what happened, until the ticket moves on
-  var ws = null;
-  var backoff = 500;
   var gone = false;              // unknown ticket: stop reconnecting
   var connection = document.querySelector("[data-connection]");
   var receivedAt = 0;            // Date.now() when `last` arrived: its eta_s counts from then
@@ -51,6 +49,7 @@
 
   function showMissing() {
     gone = true;
+    if (hs) hs.stop();
     byId("view").hidden = true;
     byId("missing").hidden = false;
     connection.hidden = true;
@@ -104,36 +103,36 @@
   }
 
   // ---- socket ----
+  // The pages' one reconnecting client (hallsocket.js: jittered back-off, a silence watchdog,
+  // seq order and gap refill). The ticket frame that opens each connection says as of which
+  // event it was read, so the socket's seq follows it.
+  var hs = null;
   function connect() {
     if (gone) return;
     var url = "/ws/tickets/" + encodeURIComponent(token) + (Place ? "?follow=moves" : "");
-    ws = new WebSocket(HQ.wsUrl(url));
-    ws.onopen = function () { backoff = 500; connection.hidden = true; };
-    ws.onmessage = function (e) {
-      var msg;
-      try { msg = JSON.parse(e.data); } catch (err) { return; }
-      if (msg.type === "ticket") { if (Place) got(msg); else update(msg); }
-      else if (Place && msg.type === "snapshot") reread(null);
-      else if (Place && typeof msg.seq === "number" && msg.type && msg.type.indexOf(".") > 0) onEvent(msg);
-      else if (msg.type === "error") {
-        if (msg.error && (msg.error.code === "unknown_ticket" || msg.error.code === "not_found")) showMissing();
-      } else if (msg.type === "status") {
-        connection.hidden = msg.redis !== "down";
-        connection.textContent = HQ.t("redis_down");
-      }
-    };
-    ws.onclose = function () {
-      ws = null;
-      if (gone) return;
-      connection.hidden = false;
-      connection.textContent = HQ.t("offline");
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 10000);
-    };
+    hs = new HallSocket({
+      url: HQ.wsUrl(url),
+      onStatus: function (status) {
+        if (gone) return;
+        connection.hidden = status === "online";
+        connection.textContent = HQ.t(status === "redis-down" ? "redis_down" : "offline");
+      },
+      onSnapshot: function () { if (Place) reread(null); },
+      onEvent: function (ev) { if (Place) onEvent(ev); },
+      onMessage: function (msg) {
+        if (msg.type === "ticket") {
+          if (typeof msg.seq === "number") hs.seq = msg.seq;
+          if (Place) got(msg); else update(msg);
+        } else if (msg.type === "error") {
+          if (msg.error && (msg.error.code === "unknown_ticket" || msg.error.code === "not_found")) showMissing();
+        }
+      },
+    });
+    hs.start();
   }
-  // A phone wakes from sleep with a dead socket: reconnect at once instead of after the backoff.
+  // A phone wakes from sleep with a dead socket: reconnect at once instead of after the back-off.
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible" && !ws && !gone) { backoff = 500; connect(); }
+    if (document.visibilityState === "visible" && hs && hs.status === "offline" && !gone) hs.reconnect();
     keepAwake(); // the browser released the screen lock when the page was hidden
   });
 
