@@ -38,6 +38,37 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+#: A ticket ``T`` (docs/protocol.md, "Objects"); ``token`` only for its visitor and staff.
+TICKET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["number", "services", "priority", "status"],
+    "properties": {
+        "number": {"type": "string", "example": "A012"},
+        "token": {"type": "string", "description": "unguessable; only for whoever took the ticket and staff"},
+        "services": {"type": "array", "items": {"type": "string"}},
+        "priority": {"type": "boolean"},
+        "status": {
+            "type": "string",
+            "enum": ["waiting", "called", "serving", "done", "no_show", "suspended", "cancelled", "expired"],
+        },
+        "window": {"type": "string", "nullable": True},
+        "issued_at": {"type": "integer", "description": "epoch ms"},
+        "called_at": {"type": "integer", "nullable": True},
+        "done_at": {"type": "integer", "nullable": True},
+    },
+}
+#: What a visitor is told about a ticket: it, how many go first, the expected wait, its page.
+TICKET_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["ticket"],
+    "properties": {
+        "ticket": {"$ref": "#/components/schemas/Ticket"},
+        "ahead": {"type": "integer", "description": "tickets called before this one"},
+        "eta_s": {"type": "number", "nullable": True, "description": "the expected wait in seconds"},
+        "url": {"type": "string", "description": "the visitor's page, as in the QR code"},
+    },
+}
+
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -81,6 +112,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     media: str = "application/json"
     tag: str = "hall"
+    answer: str | None = None  # a components schema of the success answer ("array": a JSON list)
 
 
 HALL, WINDOW, TOKEN = "{hall}", "{window}", "{token}"
@@ -100,12 +132,12 @@ OPERATIONS: list[Operation] = [
     Operation("GET", f"/api/halls/{HALL}/time", "The server's clock, in epoch ms and the hall's local time",
               errors=(404,)),
     Operation("POST", f"/api/halls/{HALL}/tickets", "Take a ticket (kiosk, desk, integrations)", auth="optional",
-              body=api.ISSUE_FIELDS, ok=201, errors=(*ENGINE_ERR, 429), tag="tickets"),
+              body=api.ISSUE_FIELDS, ok=201, answer="TicketAnswer", errors=(*ENGINE_ERR, 429), tag="tickets"),
     Operation("GET", f"/api/halls/{HALL}/tickets", "Find today's ticket by its number (staff)", auth="staff",
               query={"number": "the ticket number, e.g. A012"}, errors=(401, 403, 404, 422, 503), tag="tickets"),
     Operation("POST", f"/api/halls/{HALL}/tickets/by-id", "The open tickets of an ID number (desk)", auth="staff",
               body=api.ID_LOOKUP_FIELDS, errors=ADMIN_ERR, tag="tickets"),
-    Operation("GET", f"/api/tickets/{TOKEN}", "A ticket, its place and wait", auth="optional",
+    Operation("GET", f"/api/tickets/{TOKEN}", "A ticket, its place and wait", auth="optional", answer="TicketAnswer",
               errors=(404, 429, 503), tag="tickets"),
     Operation("DELETE", f"/api/tickets/{TOKEN}", "Cancel a waiting ticket", auth="optional",
               errors=(*ENGINE_ERR, 429), tag="tickets"),
@@ -135,7 +167,7 @@ OPERATIONS: list[Operation] = [
     Operation("GET", f"/api/halls/{HALL}/config.toml", "The hall file, secrets hidden", auth="staff",
               media="text/plain", errors=ADMIN_ERR, tag="manager"),
     Operation("GET", f"/api/halls/{HALL}/screens", "The connected lobby and window screens", auth="staff",
-              errors=ADMIN_ERR, tag="manager"),
+              answer="array", errors=ADMIN_ERR, tag="manager"),
     Operation("GET", f"/api/halls/{HALL}/audit", "The audit log (JSON, or CSV with format=csv)", auth="staff",
               query={"limit": "how many entries, newest first", "format": "json or csv"},
               errors=ADMIN_ERR, tag="manager"),
@@ -149,11 +181,11 @@ OPERATIONS: list[Operation] = [
     Operation("POST", f"/api/halls/{HALL}/appointments", "Book an appointment", auth="optional",
               body=booking_api.BOOK_FIELDS, ok=201, errors=(*ENGINE_ERR, 429), tag="appointments"),
     Operation("POST", f"/api/halls/{HALL}/appointments/check-in", "Check in by code or ID number (kiosk)",
-              auth="optional", body=booking_api.CHECK_IN_FIELDS, ok=201, errors=(*ENGINE_ERR, 429),
-              tag="appointments"),
+              auth="optional", answer="TicketAnswer", body=booking_api.CHECK_IN_FIELDS, ok=201,
+              errors=(*ENGINE_ERR, 429), tag="appointments"),
     Operation("POST", f"/api/halls/{HALL}/appointments/{{code}}/check-in", "Check in by the appointment's code",
-              auth="optional", body=booking_api.CHECK_IN_FIELDS, ok=201, errors=(*ENGINE_ERR, 429),
-              tag="appointments"),
+              auth="optional", answer="TicketAnswer", body=booking_api.CHECK_IN_FIELDS, ok=201,
+              errors=(*ENGINE_ERR, 429), tag="appointments"),
     Operation("GET", f"/api/appointments/{TOKEN}", "An appointment", auth="optional", errors=(404, 429, 503),
               tag="appointments"),
     Operation("DELETE", f"/api/appointments/{TOKEN}", "Cancel an appointment", auth="optional",
@@ -208,7 +240,12 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     success: dict[str, Any] = {"description": STATUS_TEXT[op.ok]}
     if op.media == "application/json":
-        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+        answer: dict[str, Any] = {"type": "object"}
+        if op.answer == "array":
+            answer = {"type": "array", "items": {"type": "object"}}
+        elif op.answer:
+            answer = {"$ref": f"#/components/schemas/{op.answer}"}
+        success["content"] = {"application/json": {"schema": answer}}
     else:
         success["content"] = {op.media: {"schema": {"type": "string"}}}
     errors = set(op.errors) | {405, 503}
@@ -273,7 +310,7 @@ def document() -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "the token from /api/auth/login"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "hallq_session"},
             },
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, "Ticket": TICKET_SCHEMA, "TicketAnswer": TICKET_ANSWER_SCHEMA},
             "responses": {
                 "Error": {
                     "description": "Refused; nothing changed. " + "; ".join(
