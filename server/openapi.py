@@ -17,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import api, booking_api, case_api
+from server import api, audit, booking_api, case_api, cases, stats
+from server.queue.constants import NUMBER_RE
+from server.queue.engine import ACTIONS, REQUEST_ID_RE
 from server.validation import MAX_BODY_BYTES, Field
 
 Auth = Literal["none", "optional", "staff"]
@@ -94,7 +96,24 @@ REFINE: dict[str, dict[str, Any]] = {
     "date": {"format": "date", "example": "2026-03-02"},
     "start": {"example": "09:00"},
     "lang": {"example": "zh"},
-    "action": {"example": "call_next"},
+    "request_id": {"pattern": REQUEST_ID_RE.pattern, "description": "the same one again performs it once"},
+}
+#: The window action's own refinements (``action`` and ``ticket`` mean other things elsewhere).
+ACTION_REFINE: dict[str, dict[str, Any]] = {
+    "action": {"enum": list(ACTIONS)},
+    "ticket": {"pattern": NUMBER_RE.pattern, "example": "A012", "description": "a ticket number"},
+}
+#: Query parameters' schemas by name (any other is a plain string).
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "from": {"type": "string", "format": "date"},
+    "to": {"type": "string", "format": "date"},
+    "day": {"type": "string", "format": "date"},
+    "date": {"type": "string", "format": "date"},
+    "by": {"type": "string", "enum": list(stats.BY_VALUES)},
+    "format": {"type": "string", "enum": ["json", "csv"]},
+    "limit": {"type": "integer", "minimum": 1, "maximum": audit.KEEP},
+    "status": {"type": "string", "enum": [*cases.STATUSES, "pending", "all"]},
+    "number": {"type": "string", "pattern": NUMBER_RE.pattern},
 }
 
 
@@ -112,6 +131,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     media: str = "application/json"
     tag: str = "hall"
+    refine: dict[str, dict[str, Any]] = field(default_factory=dict)  # over REFINE, for this body
+    csv: bool = False  # also answers text/csv (format=csv)
     answer: str | None = None  # a components schema of the success answer ("array": a JSON list)
 
 
@@ -150,7 +171,8 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/api/auth/logout", "End this session", auth="staff", errors=(401, 503), tag="staff"),
     Operation("GET", "/api/auth/me", "Who this session is", auth="staff", errors=(401, 503), tag="staff"),
     Operation("POST", f"/api/halls/{HALL}/windows/{WINDOW}/actions", "A window action (call_next, recall, …)",
-              auth="staff", body=api.ACTION_FIELDS, errors=(401, 403, *ENGINE_ERR), tag="staff"),
+              auth="staff", body=api.ACTION_FIELDS, refine=ACTION_REFINE, errors=(401, 403, *ENGINE_ERR),
+              tag="staff"),
     Operation("POST", f"/api/halls/{HALL}/windows/{WINDOW}/rating", "Rate at the window's rating pad",
               auth="optional", body=api.PAD_RATING_FIELDS, ok=201, errors=(*ENGINE_ERR, 429), tag="tickets"),
     Operation("POST", f"/api/halls/{HALL}/notice", "Set the lobby notice (manager)", auth="staff",
@@ -158,7 +180,7 @@ OPERATIONS: list[Operation] = [
     Operation("GET", f"/api/halls/{HALL}/stats", "Figures per group (JSON, or CSV with format=csv)", auth="staff",
               query={"from": "first day, YYYY-MM-DD", "to": "last day, YYYY-MM-DD",
                      "by": "service, window, clerk, hour, day or month", "format": "json or csv"},
-              errors=ADMIN_ERR, tag="manager"),
+              csv=True, errors=ADMIN_ERR, tag="manager"),
     Operation("GET", f"/api/halls/{HALL}/ratings", "Ratings of a period, newest first", auth="staff",
               query={"from": "first day", "to": "last day", "bad": "1: bad ratings only"},
               errors=ADMIN_ERR, tag="manager"),
@@ -170,7 +192,7 @@ OPERATIONS: list[Operation] = [
               answer="array", errors=ADMIN_ERR, tag="manager"),
     Operation("GET", f"/api/halls/{HALL}/audit", "The audit log (JSON, or CSV with format=csv)", auth="staff",
               query={"limit": "how many entries, newest first", "format": "json or csv"},
-              errors=ADMIN_ERR, tag="manager"),
+              csv=True, errors=ADMIN_ERR, tag="manager"),
     Operation("GET", f"/api/halls/{HALL}/webhooks", "Each webhook receiver's last delivery and backlog",
               auth="staff", errors=ADMIN_ERR, tag="manager"),
     Operation("POST", f"/api/halls/{HALL}/reload", "Reload the hall files now", auth="staff", errors=ADMIN_ERR,
@@ -205,7 +227,7 @@ OPERATIONS: list[Operation] = [
 PATH_EXAMPLES = {"hall": "demo", "window": "1", "token": "demo.abc", "code": "12345678", "id": "1"}
 
 
-def field_schema(name: str, spec: Field) -> dict[str, Any]:
+def field_schema(name: str, spec: Field, refine: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     kind = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}[spec.type]
     schema: dict[str, Any] = {"type": kind}
     if kind == "string":
@@ -213,15 +235,16 @@ def field_schema(name: str, spec: Field) -> dict[str, Any]:
     elif kind == "array":
         schema["maxItems"] = spec.max_length
     schema.update(REFINE.get(name, {}))
+    schema.update((refine or {}).get(name, {}))
     return schema
 
 
-def body_schema(fields: dict[str, Field]) -> dict[str, Any]:
+def body_schema(fields: dict[str, Field], refine: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """A JSON object of exactly these fields (unknown ones are refused with 422)."""
     schema: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {name: field_schema(name, spec) for name, spec in fields.items()},
+        "properties": {name: field_schema(name, spec, refine) for name, spec in fields.items()},
     }
     required = [name for name, spec in fields.items() if spec.required]
     if required:
@@ -235,7 +258,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         for name in _path_names(op.path)
     ]
     parameters += [
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+        {"name": name, "in": "query", "required": False, "schema": QUERY_SCHEMAS.get(name, {"type": "string"}),
+         "description": text}
         for name, text in op.query.items()
     ]
     success: dict[str, Any] = {"description": STATUS_TEXT[op.ok]}
@@ -246,6 +270,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         elif op.answer:
             answer = {"$ref": f"#/components/schemas/{op.answer}"}
         success["content"] = {"application/json": {"schema": answer}}
+        if op.csv:
+            success["content"]["text/csv"] = {"schema": {"type": "string"}}
     else:
         success["content"] = {op.media: {"schema": {"type": "string"}}}
     errors = set(op.errors) | {405, 503}
@@ -269,7 +295,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         described["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body_schema(op.body)}},
+            "content": {"application/json": {"schema": body_schema(op.body, op.refine)}},
         }
     if op.auth == "staff":
         described["security"] = [{"bearer": []}, {"session": []}]
