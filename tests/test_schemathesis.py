@@ -178,5 +178,6 @@ def test_no_server_error_and_refusals_change_nothing(hall: Hall) -> None:
     assert ran.get("positive", 0) >= 30 * min(EXAMPLES, 2)
     # the comparison sees a change when there is one
     before = store_state(hall.redis)
-    hall.server.issue(["pension"])
+    status, _ = hall.server.request("POST", "/api/halls/demo/tickets", {"services": ["pension"]}, token=hall.admin)
+    assert status == 201
     assert store_state(hall.redis) != before
