@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import api, audit, booking_api, case_api, cases, stats
+from server import api, audit, booking_api, case_api, cases, remote_api, sms, stats
 from server.queue.constants import NUMBER_RE
 from server.queue.engine import ACTIONS, REQUEST_ID_RE
 from server.validation import MAX_BODY_BYTES, Field
@@ -154,6 +154,9 @@ OPERATIONS: list[Operation] = [
               errors=(404,)),
     Operation("POST", f"/api/halls/{HALL}/tickets", "Take a ticket (kiosk, desk, integrations)", auth="optional",
               body=api.ISSUE_FIELDS, ok=201, answer="TicketAnswer", errors=(*ENGINE_ERR, 429), tag="tickets"),
+    Operation("POST", f"/api/halls/{HALL}/remote-tickets", "Take a ticket from a phone, away from the hall",
+              auth="optional", body=remote_api.REMOTE_FIELDS, ok=201, answer="TicketAnswer",
+              errors=(403, *ENGINE_ERR, 429), tag="tickets"),
     Operation("GET", f"/api/halls/{HALL}/tickets", "Find today's ticket by its number (staff)", auth="staff",
               query={"number": "the ticket number, e.g. A012"}, errors=(401, 403, 404, 422, 503), tag="tickets"),
     Operation("POST", f"/api/halls/{HALL}/tickets/by-id", "The open tickets of an ID number (desk)", auth="staff",
@@ -166,6 +169,12 @@ OPERATIONS: list[Operation] = [
               media="image/svg+xml", errors=(404, 429, 503), tag="tickets"),
     Operation("POST", f"/api/tickets/{TOKEN}/rating", "Rate a finished ticket (1–5)", auth="optional",
               body=api.RATING_FIELDS, ok=201, errors=(*ENGINE_ERR, 429), tag="tickets"),
+    Operation("POST", f"/api/tickets/{TOKEN}/phone", "Leave a mobile number for text messages (halls with SMS)",
+              auth="optional", body=sms.PHONE_FIELDS, ok=201, errors=(*ENGINE_ERR, 429), tag="tickets"),
+    Operation("GET", f"/api/tickets/{TOKEN}/phone", "The ticket's number, masked, and whether the hall texts",
+              auth="optional", errors=(404, 429, 503), tag="tickets"),
+    Operation("DELETE", f"/api/tickets/{TOKEN}/phone", "Forget the ticket's number", auth="optional",
+              errors=(404, 429, 503), tag="tickets"),
     Operation("POST", "/api/auth/login", "Log in with a staff id and PIN; sets the session cookie",
               body=api.LOGIN_FIELDS, errors=(401, 404, 422, 429, 503), tag="staff"),
     Operation("POST", "/api/auth/logout", "End this session", auth="staff", errors=(401, 503), tag="staff"),
