@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import api, audit, booking_api, case_api, cases, remote_api, sms, stats
+from server import api, audit, booking_api, case_api, cases, push, remote_api, sms, stats
 from server.queue.constants import NUMBER_RE
 from server.queue.engine import ACTIONS, REQUEST_ID_RE
 from server.validation import MAX_BODY_BYTES, Field
@@ -103,6 +103,20 @@ ACTION_REFINE: dict[str, dict[str, Any]] = {
     "action": {"enum": list(ACTIONS)},
     "ticket": {"pattern": NUMBER_RE.pattern, "example": "A012", "description": "a ticket number"},
 }
+#: A browser's PushSubscription (its ``toJSON()``), as POST /api/tickets/{token}/push takes it.
+PUSH_REFINE: dict[str, dict[str, Any]] = {
+    "keys": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["p256dh", "auth"],
+        "properties": {
+            "p256dh": {"type": "string", "maxLength": push.KEYS_FIELDS["p256dh"].max_length},
+            "auth": {"type": "string", "maxLength": push.KEYS_FIELDS["auth"].max_length},
+        },
+    },
+    "endpoint": {"format": "uri", "example": "https://push.example.com/send/abc"},
+    "expirationTime": {"type": "number", "nullable": True},
+}
 #: Query parameters' schemas by name (any other is a plain string).
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "from": {"type": "string", "format": "date"},
@@ -175,6 +189,12 @@ OPERATIONS: list[Operation] = [
               auth="optional", errors=(404, 429, 503), tag="tickets"),
     Operation("DELETE", f"/api/tickets/{TOKEN}/phone", "Forget the ticket's number", auth="optional",
               errors=(404, 429, 503), tag="tickets"),
+    Operation("GET", "/api/push/key", "The server's Web Push (VAPID) public key", tag="tickets"),
+    Operation("POST", f"/api/tickets/{TOKEN}/push", "Ask for Web Push notices for a ticket (a PushSubscription)",
+              auth="optional", body=push.SUBSCRIPTION_FIELDS, refine=PUSH_REFINE, ok=201,
+              errors=(*ENGINE_ERR, 429), tag="tickets"),
+    Operation("DELETE", f"/api/tickets/{TOKEN}/push", "Stop Web Push notices for a ticket", auth="optional",
+              errors=(404, 429, 503), tag="tickets"),
     Operation("POST", "/api/auth/login", "Log in with a staff id and PIN; sets the session cookie",
               body=api.LOGIN_FIELDS, errors=(401, 404, 422, 429, 503), tag="staff"),
     Operation("POST", "/api/auth/logout", "End this session", auth="staff", errors=(401, 503), tag="staff"),
@@ -237,8 +257,8 @@ PATH_EXAMPLES = {"hall": "demo", "window": "1", "token": "demo.abc", "code": "12
 
 
 def field_schema(name: str, spec: Field, refine: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    kind = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}[spec.type]
-    schema: dict[str, Any] = {"type": kind}
+    kind = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}.get(spec.type)
+    schema: dict[str, Any] = {"type": kind} if kind else {}  # Field(object): any JSON value
     if kind == "string":
         schema["maxLength"] = spec.max_length
     elif kind == "array":
