@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import api, audit, booking_api, case_api, cases, push, remote_api, sms, stats
+from server import actions, api, audit, booking_api, case_api, cases, push, remote_api, sms, stats
 from server.queue.constants import NUMBER_RE
 from server.queue.engine import ACTIONS, REQUEST_ID_RE
 from server.validation import MAX_BODY_BYTES, Field
@@ -200,7 +200,7 @@ OPERATIONS: list[Operation] = [
     Operation("POST", "/api/auth/logout", "End this session", auth="staff", errors=(401, 503), tag="staff"),
     Operation("GET", "/api/auth/me", "Who this session is", auth="staff", errors=(401, 503), tag="staff"),
     Operation("POST", f"/api/halls/{HALL}/windows/{WINDOW}/actions", "A window action (call_next, recall, …)",
-              auth="staff", body=api.ACTION_FIELDS, refine=ACTION_REFINE, errors=(401, 403, *ENGINE_ERR),
+              auth="staff", body=actions.ACTION_FIELDS, refine=ACTION_REFINE, errors=(401, 403, *ENGINE_ERR),
               tag="staff"),
     Operation("POST", f"/api/halls/{HALL}/windows/{WINDOW}/rating", "Rate at the window's rating pad",
               auth="optional", body=api.PAD_RATING_FIELDS, ok=201, errors=(*ENGINE_ERR, 429), tag="tickets"),
