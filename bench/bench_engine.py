@@ -174,7 +174,8 @@ async def run_pattern(url: str, mode: str, pattern: str, actions: int, backlog: 
             # the commands the scripts ran inside Redis (the server counts them too); INFO is ours
             totals["inner"] += sum(
                 calls - before.get(name, (0, 0))[0]
-                for name, (calls, _usec) in after.items() if name not in ("evalsha", "info")
+                for name, (calls, _usec) in after.items()
+                if name not in ("evalsha", "info")
             )
             # EVAL or SCRIPT LOAD would mean a script was sent in full (a NOSCRIPT retry)
             totals["other"] += sum(after.get(k, (0, 0))[0] - before.get(k, (0, 0))[0] for k in ("eval", "script"))
@@ -209,8 +210,15 @@ async def run_pattern(url: str, mode: str, pattern: str, actions: int, backlog: 
         def result(name: str) -> Result:
             evalsha = int(totals["evalsha"])
             return Result(
-                mode, name, len(latencies), totals["seconds"], int(totals["trips"]), evalsha,
-                int(totals["other"]), list(latencies), totals["usec"] / max(1, evalsha),
+                mode,
+                name,
+                len(latencies),
+                totals["seconds"],
+                int(totals["trips"]),
+                evalsha,
+                int(totals["other"]),
+                list(latencies),
+                totals["usec"] / max(1, evalsha),
                 totals["inner"] / max(1, evalsha),
             )
 

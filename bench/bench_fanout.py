@@ -90,11 +90,23 @@ class Server:
     def start(self) -> None:
         if self.redis is not None:
             self.redis.start()
-        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--data", str(self.data),
-                   "--no-access-log", "--log-level", "warning"]
+        command = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         with (self.data / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -196,7 +208,7 @@ class LeanSocket(asyncio.Protocol):
                 return
             if not buffer.startswith(b"HTTP/1.1 101"):
                 raise RuntimeError(bytes(buffer[:200]))
-            del buffer[:end + 4]
+            del buffer[: end + 4]
             self.upgraded = True
         while len(buffer) >= 2:
             opcode, size, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
@@ -210,8 +222,8 @@ class LeanSocket(asyncio.Protocol):
                 size, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
             if len(buffer) < offset + size:
                 return
-            payload = bytes(buffer[offset:offset + size])
-            del buffer[:offset + size]
+            payload = bytes(buffer[offset : offset + size])
+            del buffer[: offset + size]
             if opcode == 0x1:
                 self.board.message(payload, now)
             elif opcode == 0x9 and self.transport is not None:  # ping → pong (masked, zero key)
@@ -258,10 +270,12 @@ async def run_clients(port: int, sockets: int, marker: str, path: str) -> None:
     loop = asyncio.get_running_loop()
     clients: list[LeanSocket] = []
     for start in range(0, sockets, 100):
-        batch = await asyncio.gather(*(
-            loop.create_connection(lambda: LeanSocket(board, "127.0.0.1", port, path), "127.0.0.1", port)
-            for _ in range(start, min(sockets, start + 100))
-        ))
+        batch = await asyncio.gather(
+            *(
+                loop.create_connection(lambda: LeanSocket(board, "127.0.0.1", port, path), "127.0.0.1", port)
+                for _ in range(start, min(sockets, start + 100))
+            )
+        )
         clients += [protocol for _transport, protocol in batch]
     try:
         await asyncio.wait_for(board.ready.wait(), 60)
@@ -280,12 +294,22 @@ async def run_clients(port: int, sockets: int, marker: str, path: str) -> None:
 class Clients:
     """The client process, driven over its stdin/stdout."""
 
-    def __init__(self, server: Server, sockets: int, marker: str = '"ticket.called"',
-                 path: str = "/ws/halls/demo/display") -> None:
-        command = [sys.executable, __file__, "--clients-for", str(server.port), "--sockets", str(sockets),
-                   "--marker", marker, "--path", path]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        bufsize=1)
+    def __init__(
+        self, server: Server, sockets: int, marker: str = '"ticket.called"', path: str = "/ws/halls/demo/display"
+    ) -> None:
+        command = [
+            sys.executable,
+            __file__,
+            "--clients-for",
+            str(server.port),
+            "--sockets",
+            str(sockets),
+            "--marker",
+            marker,
+            "--path",
+            path,
+        ]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
     def read(self) -> str:
         assert self.process.stdout is not None
@@ -330,8 +354,9 @@ def measure(mode: str, sockets: int, calls: int) -> Timings:
         http = Http(server)
         desk, clerk = http.login("desk"), http.login("s01")
         for i in range(calls + 1):
-            status, body = http.call("POST", "/api/halls/demo/tickets", {"services": [("register", "photo")[i % 2]]},
-                                     token=desk)
+            status, body = http.call(
+                "POST", "/api/halls/demo/tickets", {"services": [("register", "photo")[i % 2]]}, token=desk
+            )
             assert status == 201, body
         clients = Clients(server, sockets)
         try:
@@ -388,21 +413,32 @@ def main() -> int:
         timings = measure(mode, args.sockets, args.calls)
         latencies = timings.last
         results[mode] = {
-            "calls": len(latencies), "p50": percentile(latencies, 50), "p90": percentile(latencies, 90),
-            "p99": percentile(latencies, 99), "max": max(latencies), "mean": statistics.fmean(latencies),
-            "answer_p50": percentile(timings.answer, 50), "first_p50": percentile(timings.first, 50),
+            "calls": len(latencies),
+            "p50": percentile(latencies, 50),
+            "p90": percentile(latencies, 90),
+            "p99": percentile(latencies, 99),
+            "max": max(latencies),
+            "mean": statistics.fmean(latencies),
+            "answer_p50": percentile(timings.answer, 50),
+            "first_p50": percentile(timings.first, 50),
             "spread_p50": percentile([b - a for a, b in zip(timings.first, timings.last, strict=True)], 50),
         }
     print(f"\ncall → ticket.called on the last of {args.sockets} display sockets, one server process (ms)")
-    print(f"{'fan-out':<8} {'calls':>6} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'mean':>8}"
-          f" {'HTTP answer p50':>16} {'1st socket p50':>15} {'1st→last p50':>13}")
+    print(
+        f"{'fan-out':<8} {'calls':>6} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'mean':>8}"
+        f" {'HTTP answer p50':>16} {'1st socket p50':>15} {'1st→last p50':>13}"
+    )
     for mode, row in results.items():
-        print(f"{mode:<8} {row['calls']:>6.0f} {row['p50']:>8.1f} {row['p90']:>8.1f} {row['p99']:>8.1f} "
-              f"{row['max']:>8.1f} {row['mean']:>8.1f} {row['answer_p50']:>16.1f} {row['first_p50']:>15.1f}"
-              f" {row['spread_p50']:>13.1f}")
+        print(
+            f"{mode:<8} {row['calls']:>6.0f} {row['p50']:>8.1f} {row['p90']:>8.1f} {row['p99']:>8.1f} "
+            f"{row['max']:>8.1f} {row['mean']:>8.1f} {row['answer_p50']:>16.1f} {row['first_p50']:>15.1f}"
+            f" {row['spread_p50']:>13.1f}"
+        )
     if "direct" in results and "naive" in results:
-        print(f"naive / direct: p50 ×{results['naive']['p50'] / results['direct']['p50']:.1f}, "
-              f"p99 ×{results['naive']['p99'] / results['direct']['p99']:.1f}")
+        print(
+            f"naive / direct: p50 ×{results['naive']['p50'] / results['direct']['p50']:.1f}, "
+            f"p99 ×{results['naive']['p99'] / results['direct']['p99']:.1f}"
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps({"sockets": args.sockets, "results": results}, indent=2))

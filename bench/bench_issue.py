@@ -42,7 +42,8 @@ class Connection:
                 f"POST /api/halls/demo/tickets HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                 f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
+            ).encode()
+            + body
             for body in (json.dumps({"services": [s]}).encode() for s in SERVICES)
         ]
 
@@ -94,11 +95,15 @@ async def run(port: int, token: str, clients: int, tickets: int, warmup: int) ->
         raise RuntimeError(f"not every ticket was issued: {statuses}")
     quarter = len(finished) // 4
     return {
-        "tickets": len(latencies), "seconds": elapsed, "per_second": len(latencies) / elapsed,
+        "tickets": len(latencies),
+        "seconds": elapsed,
+        "per_second": len(latencies) / elapsed,
         # the queue grows during the run (nobody is served): rates at its start and its end
         "first_quarter": quarter / (finished[quarter - 1] - started_at),
         "last_quarter": quarter / (finished[-1] - finished[-quarter - 1]),
-        "p50": percentile(latencies, 50), "p90": percentile(latencies, 90), "p99": percentile(latencies, 99),
+        "p50": percentile(latencies, 50),
+        "p90": percentile(latencies, 90),
+        "p99": percentile(latencies, 99),
         "max": max(latencies),
     }
 
@@ -133,12 +138,16 @@ def main() -> int:
     rows = [one_round(args.clients, args.tickets, warmup, args.volatile) for _ in range(args.rounds)]
     redis = "volatile Redis" if args.volatile else "embedded Redis, AOF fsync always"
     print(f"\ntickets issued over HTTP, {args.clients} concurrent keep-alive clients, one process ({redis})")
-    print(f"{'round':>5} {'tickets':>8} {'seconds':>8} {'per second':>11} {'p50 ms':>7} {'p90 ms':>7} "
-          f"{'p99 ms':>7} {'max ms':>7} {'1st quarter/s':>14} {'last quarter/s':>15}")
+    print(
+        f"{'round':>5} {'tickets':>8} {'seconds':>8} {'per second':>11} {'p50 ms':>7} {'p90 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'1st quarter/s':>14} {'last quarter/s':>15}"
+    )
     for i, row in enumerate(rows, start=1):
-        print(f"{i:>5} {row['tickets']:>8.0f} {row['seconds']:>8.2f} {row['per_second']:>11.0f} {row['p50']:>7.1f} "
-              f"{row['p90']:>7.1f} {row['p99']:>7.1f} {row['max']:>7.1f} {row['first_quarter']:>14.0f}"
-              f" {row['last_quarter']:>15.0f}")
+        print(
+            f"{i:>5} {row['tickets']:>8.0f} {row['seconds']:>8.2f} {row['per_second']:>11.0f} {row['p50']:>7.1f} "
+            f"{row['p90']:>7.1f} {row['p99']:>7.1f} {row['max']:>7.1f} {row['first_quarter']:>14.0f}"
+            f" {row['last_quarter']:>15.0f}"
+        )
     best = max(rows, key=lambda r: r["per_second"])
     print(f"best round: {best['per_second']:.0f} tickets/s (target ≥ 1,000/s), p99 {best['p99']:.1f} ms")
     return 0

@@ -91,13 +91,16 @@ async def run_phones(port: int, tokens_file: str, mode: str) -> None:
     paths = [f"/ws/tickets/{t}{suffix}" if mode != "displays" else "/ws/halls/demo/display" for t in tokens]
     clients = []
     for start in range(0, len(tokens), 100):
-        batch = await asyncio.gather(*(
-            loop.create_connection(
-                lambda p=path: LeanSocket(board, "127.0.0.1", port, p),  # type: ignore[misc]
-                "127.0.0.1", port,
+        batch = await asyncio.gather(
+            *(
+                loop.create_connection(
+                    lambda p=path: LeanSocket(board, "127.0.0.1", port, p),  # type: ignore[misc]
+                    "127.0.0.1",
+                    port,
+                )
+                for path in paths[start : start + 100]
             )
-            for path in paths[start:start + 100]
-        ))
+        )
         clients += [protocol for _transport, protocol in batch]
     try:
         await asyncio.wait_for(board.ready.wait(), 120)
@@ -136,7 +139,10 @@ def measure(mode: str, phones: int, calls: int) -> dict[str, float]:
             json.dump(tokens, f)
         process = subprocess.Popen(
             [sys.executable, __file__, "--phones-for", str(server.port), "--tokens", f.name, "--mode", mode],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         assert process.stdout is not None and process.stdin is not None
         try:
@@ -165,8 +171,13 @@ def measure(mode: str, phones: int, calls: int) -> dict[str, float]:
             time.sleep(0.1)  # a debounced refresh still running is part of the cost
             redis_ms = (eval_usec(redis) - before) / 1000 / calls
             return {
-                "calls": len(last), "p50": percentile(last, 50), "p99": percentile(last, 99), "max": max(last),
-                "mean": statistics.fmean(last), "answer_p50": percentile(answers, 50), "redis_ms": redis_ms,
+                "calls": len(last),
+                "p50": percentile(last, 50),
+                "p99": percentile(last, 99),
+                "max": max(last),
+                "mean": statistics.fmean(last),
+                "answer_p50": percentile(answers, 50),
+                "redis_ms": redis_ms,
             }
         finally:
             process.stdin.close()
@@ -198,8 +209,11 @@ def main() -> int:
         for mode in args.modes.split(","):
             row = measure(mode, phones, args.calls)
             results[f"{phones}:{mode}"] = row
-            print(f"{phones:>6} {mode:<6} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['max']:>8.1f} "
-                  f"{row['answer_p50']:>16.1f} {row['redis_ms']:>14.2f}", flush=True)
+            print(
+                f"{phones:>6} {mode:<6} {row['p50']:>8.1f} {row['p99']:>8.1f} {row['max']:>8.1f} "
+                f"{row['answer_p50']:>16.1f} {row['redis_ms']:>14.2f}",
+                flush=True,
+            )
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -116,12 +116,19 @@ async def measure(phrases: int) -> dict[str, float | int | str]:
 def table(r: dict[str, float | int | str]) -> str:
     met = "met" if float(r["cold_p95_ms"]) <= TARGET_P95_MS else "NOT met"
     rows = [
-        ("cold cache, whole request", f"{r['cold_p50_ms']:.1f} ms", f"{r['cold_p95_ms']:.1f} ms",
-         f"max {r['cold_max_ms']:.1f} ms"),
-        ("… inside the worker (pyttsx3 + espeak)", f"{r['worker_p50_ms']:.1f} ms",
-         f"{r['worker_p95_ms']:.1f} ms", ""),
-        ("… round trip (pipe, asyncio, thread)", f"{r['overhead_p50_ms']:.2f} ms",
-         f"{r['overhead_p95_ms']:.2f} ms", ""),
+        (
+            "cold cache, whole request",
+            f"{r['cold_p50_ms']:.1f} ms",
+            f"{r['cold_p95_ms']:.1f} ms",
+            f"max {r['cold_max_ms']:.1f} ms",
+        ),
+        ("… inside the worker (pyttsx3 + espeak)", f"{r['worker_p50_ms']:.1f} ms", f"{r['worker_p95_ms']:.1f} ms", ""),
+        (
+            "… round trip (pipe, asyncio, thread)",
+            f"{r['overhead_p50_ms']:.2f} ms",
+            f"{r['overhead_p95_ms']:.2f} ms",
+            "",
+        ),
         ("warm cache (file exists)", f"{r['hit_p50_us']:.0f} µs", f"{r['hit_p95_us']:.0f} µs", ""),
         ("burst: 5 windows call at once (10 phrases)", "", "", f"all ready {r['burst_ms']:.0f} ms"),
         ("worker start-up (spawn, import, espeak init)", "", "", f"{r['startup_ms']:.0f} ms"),

@@ -108,8 +108,10 @@ async def main(days: int, per_day: int, samples: int) -> None:
         fetched_ms = (time.perf_counter() - began) * 1000
         began = time.perf_counter()
         report = stats.report(
-            {day: h for (day, _k), h in zip(keys, hashes, strict=True)}, by="window",
-            date_from=today - timedelta(days=365), date_to=today,
+            {day: h for (day, _k), h in zip(keys, hashes, strict=True)},
+            by="window",
+            date_from=today - timedelta(days=365),
+            date_to=today,
         )
         report_ms = (time.perf_counter() - began) * 1000
         served = sum(g["served"] for g in report["groups"])

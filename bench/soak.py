@@ -336,12 +336,9 @@ class Soak:
         self.started = time.monotonic()
         screens = [asyncio.create_task(self.screen(r, i)) for i, r in enumerate(self.screens)]
         background = [asyncio.create_task(self.health()), asyncio.create_task(self.memory())]
-        clerks = [
-            asyncio.create_task(self.clerk(w, s, service_s)) for w, s in zip(WINDOWS, CLERKS, strict=True)
-        ]
+        clerks = [asyncio.create_task(self.clerk(w, s, service_s)) for w, s in zip(WINDOWS, CLERKS, strict=True)]
         visitors = [
-            asyncio.create_task(self.visitor(at, list(self.rng.choices(services, weights)[0]), desk))
-            for at in arrivals
+            asyncio.create_task(self.visitor(at, list(self.rng.choices(services, weights)[0]), desk)) for at in arrivals
         ]
         killer = asyncio.create_task(self.killer()) if not options.no_kills else None
         await asyncio.sleep(day_s)
@@ -371,8 +368,13 @@ class Soak:
         return self.verify(options, rss_start, rss_end, healthy, heal_s, len(pending))
 
     def verify(
-        self, options: argparse.Namespace, rss_start: dict[str, Any], rss_end: dict[str, Any],
-        healthy: bool, heal_s: float, screens_behind: int,
+        self,
+        options: argparse.Namespace,
+        rss_start: dict[str, Any],
+        rss_end: dict[str, Any],
+        healthy: bool,
+        heal_s: float,
+        screens_behind: int,
     ) -> dict[str, Any]:
         tally = self.tally
         acked = [t["number"] for t in tally.tickets.values()]
@@ -384,11 +386,13 @@ class Soak:
         called = self.screens[0].called if self.screens else Counter(tally.calls.values())
         lost = lost_in_store + len(set(acked) - set(seen)) + len(set(tally.calls.values()) - set(called))
         double = (
-            len(acked) - len(set(acked))
+            len(acked)
+            - len(set(acked))
             + sum(c - 1 for c in seen.values() if c > 1)
             + len(set(seen) - set(acked))
             + sum(c - 1 for c in called.values() if c > 1)
-            + len(tally.calls) - len(set(tally.calls.values()))
+            + len(tally.calls)
+            - len(set(tally.calls.values()))
         )
         return {
             "options": {k: v for k, v in vars(options).items() if k != "keep"},
@@ -404,7 +408,9 @@ class Soak:
             "kills_worker": sum(k["target"] == "worker" for k in tally.kills),
             "kills_redis": sum(k["target"] == "redis" for k in tally.kills),
             "phones": {
-                "max_connected": tally.phones_max, "reconnects": tally.phone_reconnects, "frames": tally.phone_frames,
+                "max_connected": tally.phones_max,
+                "reconnects": tally.phone_reconnects,
+                "frames": tally.phone_frames,
             },
             "screens": {
                 "count": len(self.screens),

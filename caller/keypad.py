@@ -105,6 +105,8 @@ def retry_unless_refused(exc: Exception) -> Exception | None:
     if isinstance(exc, (OSError, InvalidHandshake, TimeoutError)):
         return None
     return exc
+
+
 ANSWER_TIMEOUT_S = 8.0
 CLOSE_TIMEOUT_S = 3.0
 

@@ -639,9 +639,7 @@ class Announcer:
         from websockets.asyncio.client import connect
         from websockets.exceptions import ConnectionClosed
 
-        connector = connect(
-            self.socket_url(), open_timeout=10, ping_interval=20, process_exception=retry_always
-        )
+        connector = connect(self.socket_url(), open_timeout=10, ping_interval=20, process_exception=retry_always)
         async for socket in connector:
             log.info("following %s", connector.uri)
             try:

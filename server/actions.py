@@ -44,16 +44,25 @@ async def perform(
     metrics.ACTION_SECONDS.labels(hall.hall.id, action).observe(time.perf_counter() - started)
     ticket = answer.get("ticket")
     detail = ",".join(f"{k}={body[k]}" for k in ("service", "to_window") if body.get(k)) or None
-    await audit.record(hall.engine.redis, hall.hall.id, audit.entry(
-        action, staff=session.staff.id, role=session.role, window=window, client=client or None,
-        ticket=ticket.get("number") if isinstance(ticket, dict) else body.get("ticket"), seq=answer.get("seq"),
-        detail=detail), once=f"{session.staff.id}:{body['request_id']}" if body.get("request_id") else None)
+    await audit.record(
+        hall.engine.redis,
+        hall.hall.id,
+        audit.entry(
+            action,
+            staff=session.staff.id,
+            role=session.role,
+            window=window,
+            client=client or None,
+            ticket=ticket.get("number") if isinstance(ticket, dict) else body.get("ticket"),
+            seq=answer.get("seq"),
+            detail=detail,
+        ),
+        once=f"{session.staff.id}:{body['request_id']}" if body.get("request_id") else None,
+    )
     return answer
 
 
-async def _act(
-    hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str
-) -> dict[str, Any]:
+async def _act(hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str) -> dict[str, Any]:
     return await hall.engine.act(
         window,
         body["action"],

@@ -113,7 +113,8 @@ async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Re
             # Whoever types an ID number at the kiosk must not learn that person's ticket:
             # the anonymous answer says only that one is held; the desk can look it up.
             raise Refusal(
-                "duplicate_ticket", "you already hold an open ticket for this service; please keep it",
+                "duplicate_ticket",
+                "you already hold an open ticket for this service; please keep it",
                 {"service": refusal.details.get("service")},
             ) from None
         raise
@@ -173,9 +174,18 @@ async def cancel_ticket(request: Request) -> Response:
     await anonymous_limit(request, hall.hall.id, "anon", session)
     answer = await hall.engine.cancel(token)
     if session is not None and session.hall == hall.hall.id:  # audit: staff cancelling for a visitor
-        await audit.record(runtime_of(request).redis, hall.hall.id, audit.entry(
-            "cancel", staff=session.staff.id, role=session.role, ticket=(answer.get("ticket") or {}).get("number"),
-            client=client_of(request), seq=answer.get("seq")))
+        await audit.record(
+            runtime_of(request).redis,
+            hall.hall.id,
+            audit.entry(
+                "cancel",
+                staff=session.staff.id,
+                role=session.role,
+                ticket=(answer.get("ticket") or {}).get("number"),
+                client=client_of(request),
+                seq=answer.get("seq"),
+            ),
+        )
     return JSONResponse({"ticket": answer["ticket"]})
 
 
@@ -243,11 +253,17 @@ async def login(request: Request) -> Response:
         # audit: failed logins of a known hall; not the 429s past the limit, which would let a
         # flood of attempts push the real records out of the bounded log
         if body["hall"] in runtime.halls and refusal.code != "too_many_attempts":
-            await audit.record(runtime.redis, body["hall"], audit.entry(
-                "login_failed", staff=body["staff"], client=client_of(request), detail=refusal.code))
+            await audit.record(
+                runtime.redis,
+                body["hall"],
+                audit.entry("login_failed", staff=body["staff"], client=client_of(request), detail=refusal.code),
+            )
         raise
-    await audit.record(runtime.redis, session.hall, audit.entry(
-        "login", staff=session.staff.id, role=session.role, client=client_of(request)))
+    await audit.record(
+        runtime.redis,
+        session.hall,
+        audit.entry("login", staff=session.staff.id, role=session.role, client=client_of(request)),
+    )
     response = JSONResponse({"token": token, "staff": session.public(), "hall": session.hall})
     # Secure over https (behind a trusted proxy too: uvicorn applies X-Forwarded-Proto first).
     response.set_cookie(
@@ -267,8 +283,11 @@ async def logout(request: Request) -> Response:
     if not token or not await runtime_of(request).sessions.logout(token):
         raise AuthError("not_logged_in", "no live session to log out")
     if session is not None:
-        await audit.record(runtime_of(request).redis, session.hall, audit.entry(
-            "logout", staff=session.staff.id, role=session.role, client=client_of(request)))
+        await audit.record(
+            runtime_of(request).redis,
+            session.hall,
+            audit.entry("logout", staff=session.staff.id, role=session.role, client=client_of(request)),
+        )
     response = JSONResponse({"ok": True})
     response.delete_cookie("hallq_session")
     return response
@@ -300,9 +319,18 @@ async def set_notice(request: Request) -> Response:
     session = require(await session_of(request), hall.hall.id, ADMIN)
     body = await read_json(request, NOTICE_FIELDS)
     answer = await hall.engine.set_notice(body["text"])
-    await audit.record(runtime_of(request).redis, hall.hall.id, audit.entry(
-        "notice", staff=session.staff.id, role=session.role,
-        client=client_of(request), seq=answer.get("seq"), detail=body["text"].strip()))
+    await audit.record(
+        runtime_of(request).redis,
+        hall.hall.id,
+        audit.entry(
+            "notice",
+            staff=session.staff.id,
+            role=session.role,
+            client=client_of(request),
+            seq=answer.get("seq"),
+            detail=body["text"].strip(),
+        ),
+    )
     return JSONResponse({"seq": answer["seq"], "text": body["text"].strip()})
 
 

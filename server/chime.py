@@ -41,8 +41,7 @@ def _note(t: float, freq: float) -> float:
         return 0.0
     attack = min(1.0, t / _ATTACK_S)
     return attack * sum(
-        level * math.exp(-t / decay) * math.sin(2 * math.pi * freq * ratio * t)
-        for ratio, level, decay in _PARTIALS
+        level * math.exp(-t / decay) * math.sin(2 * math.pi * freq * ratio * t) for ratio, level, decay in _PARTIALS
     )
 
 
@@ -50,9 +49,7 @@ def chime_frames(sample_rate: int = SAMPLE_RATE) -> bytes:
     """The chime as raw little-endian mono 16-bit PCM frames at ``sample_rate``."""
     total = round(DURATION_S * sample_rate)
     fade_frames = round(_FADE_OUT_S * sample_rate)
-    raw = [
-        sum(_note(i / sample_rate - start, freq) for start, freq in _NOTES) for i in range(total)
-    ]
+    raw = [sum(_note(i / sample_rate - start, freq) for start, freq in _NOTES) for i in range(total)]
     scale = _PEAK / max(abs(x) for x in raw)
     samples = array("h")
     for i, x in enumerate(raw):

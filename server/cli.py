@@ -454,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a hall file and list every problem")
     check.add_argument("file")
     check.add_argument(
-        "--against", metavar="DATA",
+        "--against",
+        metavar="DATA",
         help="also list the open tickets this file would orphan in a store: the data folder of "
         "the embedded Redis (serve --data) or a Redis URL; exit 3 when there are some",
     )

@@ -34,7 +34,14 @@ from server.queue.constants import WINDOW_RE
 from server.toml_locator import ConfigError, ConfigProblem, FieldReader, parse_time
 
 HALL_KEYS = (
-    "id", "name", "languages", "timezone", "hours", "ticket_cutoff", "daily_reset", "rating_timeout_s",
+    "id",
+    "name",
+    "languages",
+    "timezone",
+    "hours",
+    "ticket_cutoff",
+    "daily_reset",
+    "rating_timeout_s",
     "event_retention",
 )
 ROLES = ("clerk", "desk", "admin")
@@ -63,7 +70,7 @@ class _Parser(FieldReader):
         name = self.names(hall, "name", "hall.name")
         languages = hall.get("languages", ["zh", "en"])
         if not isinstance(languages, list) or not languages:
-            self.problem("hall.languages", "must list at least one language, e.g. [\"zh\", \"en\"]")
+            self.problem("hall.languages", 'must list at least one language, e.g. ["zh", "en"]')
             languages = []
         for index, lang in enumerate(languages):
             if not isinstance(lang, str) or not _LANG_RE.match(lang):
@@ -103,19 +110,34 @@ class _Parser(FieldReader):
         for service in services:
             # (a service without a valid id has been reported already)
             if service.id and not any(service.id in w.services for w in windows):
-                self.problem(f"services[{self.service_index[service.id]}].id",
-                             f"service {service.id!r} is served by no window")
+                self.problem(
+                    f"services[{self.service_index[service.id]}].id", f"service {service.id!r} is served by no window"
+                )
         for lang in languages:
             if lang not in name and name:
                 self.problem("hall.name", f"has no name in {lang!r}")
         if self.problems:
             return None
         return Hall(
-            id=hall_id, name=name, languages=tuple(languages), timezone=timezone, hours=hours,
-            ticket_cutoff=cutoff, daily_reset=reset, rating_timeout_s=rating_timeout,
-            event_retention=retention, services=services, windows=windows, staff=staff,
-            rules=rules, source_text=self.text, appointments=appointments, webhooks=webhooks,
-            follow_up_days=follow_up_days, remote=remote, sms=sms,
+            id=hall_id,
+            name=name,
+            languages=tuple(languages),
+            timezone=timezone,
+            hours=hours,
+            ticket_cutoff=cutoff,
+            daily_reset=reset,
+            rating_timeout_s=rating_timeout,
+            event_retention=retention,
+            services=services,
+            windows=windows,
+            staff=staff,
+            rules=rules,
+            source_text=self.text,
+            appointments=appointments,
+            webhooks=webhooks,
+            follow_up_days=follow_up_days,
+            remote=remote,
+            sms=sms,
         )
 
     def hours(self, raw: Mapping[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
@@ -126,7 +148,7 @@ class _Parser(FieldReader):
                 self.problem(path, f"unknown weekday; use one of {', '.join(WEEKDAYS)}")
                 continue
             if not isinstance(spans, list):
-                self.problem(path, "must be a list like [\"08:30-12:00\", \"13:30-17:30\"]")
+                self.problem(path, 'must be a list like ["08:30-12:00", "13:30-17:30"]')
                 continue
             parsed: list[tuple[int, int]] = []
             for index, span in enumerate(spans):
@@ -180,8 +202,12 @@ class _Parser(FieldReader):
                 quota = None
             result.append(
                 Service(
-                    id=service_id, prefix=prefix, name=self.names(item, "name", f"{path}.name"),
-                    kind=str(kind), expected_minutes=float(expected), daily_quota=quota,
+                    id=service_id,
+                    prefix=prefix,
+                    name=self.names(item, "name", f"{path}.name"),
+                    kind=str(kind),
+                    expected_minutes=float(expected),
+                    daily_quota=quota,
                 )
             )
         return tuple(result)
@@ -202,7 +228,7 @@ class _Parser(FieldReader):
             if isinstance(window_id, int) and not isinstance(window_id, bool):
                 window_id = str(window_id)
             if not isinstance(window_id, str) or not WINDOW_RE.match(window_id):
-                self.problem(f"{path}.id", "must be a short id such as \"3\" or \"A1\"")
+                self.problem(f"{path}.id", 'must be a short id such as "3" or "A1"')
                 window_id = ""
             if window_id in seen:
                 self.problem(f"{path}.id", f"duplicate window id {window_id!r}")
@@ -344,8 +370,18 @@ class _Parser(FieldReader):
         from server.sms_rules import BODY_FIELDS, DEFAULT_TEXTS, KINDS, TEXT_FIELDS, placeholders
         from server.webhook_rules import valid_url
 
-        keys = ("enabled", "url", "method", "content_type", "body", "signature_header", "secret_env", "ahead",
-                "timeout_s", "text")
+        keys = (
+            "enabled",
+            "url",
+            "method",
+            "content_type",
+            "body",
+            "signature_header",
+            "secret_env",
+            "ahead",
+            "timeout_s",
+            "text",
+        )
         self.known(raw, "sms", keys)
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
@@ -358,7 +394,7 @@ class _Parser(FieldReader):
             self.problem("sms.url", why)
         method = raw.get("method", "POST")
         if method not in ("POST", "PUT"):
-            self.problem("sms.method", "must be \"POST\" or \"PUT\"")
+            self.problem("sms.method", 'must be "POST" or "PUT"')
         content_type = self.string(raw, "content_type", "sms.content_type", "application/json")
         body = self.string(raw, "body", "sms.body", Sms.body)
         used = placeholders(body)
@@ -374,8 +410,11 @@ class _Parser(FieldReader):
             self.problem("sms.signature_header", "must be a header name: letters, digits and '-'")
         secret_env = self.string(raw, "secret_env", "sms.secret_env", "HALLQ_SMS_SECRET")
         if secret_env and not re.match(r"^[A-Z_][A-Z0-9_]{0,63}$", secret_env):
-            self.problem("sms.secret_env", "must be an environment variable's name, e.g. HALLQ_SMS_SECRET "
-                         "(the secret itself never goes in the hall file)")
+            self.problem(
+                "sms.secret_env",
+                "must be an environment variable's name, e.g. HALLQ_SMS_SECRET "
+                "(the secret itself never goes in the hall file)",
+            )
         ahead = self.integer(raw, "ahead", "sms.ahead", 3, 0, 50)
         timeout = raw.get("timeout_s", 5)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0.1 <= timeout <= 60:
@@ -402,8 +441,17 @@ class _Parser(FieldReader):
             texts[kind] = chosen
         if enabled is not True or not url:
             return None  # off (pointed at nothing): checked all the same, so turning it on holds no surprise
-        return Sms(url=url, method=str(method), content_type=content_type, body=body, signature_header=header,
-                   secret_env=secret_env, ahead=ahead, texts=texts, timeout_s=float(timeout))
+        return Sms(
+            url=url,
+            method=str(method),
+            content_type=content_type,
+            body=body,
+            signature_header=header,
+            secret_env=secret_env,
+            ahead=ahead,
+            texts=texts,
+            timeout_s=float(timeout),
+        )
 
     def rules(self, raw: Mapping[str, Any], languages: list[str]) -> Rules:
         self.known(raw, "rules", ("no_show", "announce", "min_call_interval_s", "windows_per_clerk"))

@@ -333,7 +333,9 @@ class HallHub:
         log.error(
             "the store of hall %s went back in time: seq %d -> %d (restarted empty, flushed or restored); "
             "every screen gets a fresh snapshot",
-            self.hall.id, self.last_seq, current,
+            self.hall.id,
+            self.last_seq,
+            current,
         )
         self.store_reset = {"at": int(time.time() * 1000), "from": self.last_seq, "to": current}
         self.last_seq = max(current, await self._snapshot_all())

@@ -229,7 +229,9 @@ class Hall:
             "constants": constants.for_pages(),
             # text messages ([sms]): the visitor's page offers to leave a phone number; null: none
             "sms": None if self.sms is None else {"ahead": self.sms.ahead},
-            "appointments": None if self.appointments is None else {
+            "appointments": None
+            if self.appointments is None
+            else {
                 "services": list(self.appointments.services),
                 "slot_minutes": self.appointments.slot_minutes,
                 "per_slot": self.appointments.per_slot,
@@ -237,7 +239,9 @@ class Hall:
                 "check_in_late_min": self.appointments.check_in_late_min,
                 "days_ahead": self.appointments.days_ahead,
             },
-            "remote": None if self.remote is None or not self.remote.enabled else {
+            "remote": None
+            if self.remote is None or not self.remote.enabled
+            else {
                 "within_hours": self.remote.within_hours,
                 "daily_quota": self.remote.daily_quota,
             },

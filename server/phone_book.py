@@ -119,8 +119,9 @@ class PhoneBook:
             try:
                 result[str(token)] = self.fernet.decrypt(str(cipher).encode()).decode()
             except InvalidToken:
-                log.warning("hall %s: a stored phone number cannot be read with this key (%s changed?)",
-                            self.hall_id, KEY_ENV)
+                log.warning(
+                    "hall %s: a stored phone number cannot be read with this key (%s changed?)", self.hall_id, KEY_ENV
+                )
         return result
 
     async def sent_to(self) -> dict[str, set[str]]:

@@ -307,8 +307,13 @@ class HallPusher:
         for token, raw in subs.items():
             before = State.load(states.get(token))
             decision = decide(
-                infos.get(token), before, token=token, hall_name=hall.name, window_names=names,
-                languages=hall.languages, threshold=threshold(),
+                infos.get(token),
+                before,
+                token=token,
+                hall_name=hall.name,
+                window_names=names,
+                languages=hall.languages,
+                threshold=threshold(),
             )
             if decision.ended:
                 await redis.hdel(subs_key(self.hall_id), token)
@@ -349,8 +354,11 @@ class HallPusher:
         try:
             body = WebPusher(subscription).encode(notice.body(), "aes128gcm")["body"]
             parts = urlsplit(endpoint)
-            claims = {"aud": f"{parts.scheme}://{parts.netloc}", "exp": int(time.time()) + 12 * 3600,
-                      "sub": os.environ.get("HALLQ_PUSH_CONTACT") or "mailto:hallq@localhost"}
+            claims = {
+                "aud": f"{parts.scheme}://{parts.netloc}",
+                "exp": int(time.time()) + 12 * 3600,
+                "sub": os.environ.get("HALLQ_PUSH_CONTACT") or "mailto:hallq@localhost",
+            }
             headers = {
                 **vapid_of(self.runtime).sign(claims),
                 "Content-Encoding": "aes128gcm",
@@ -365,16 +373,27 @@ class HallPusher:
                 outcome = "gone"
                 await self.runtime.redis.hdel(subs_key(self.hall_id), token)
                 await self.runtime.redis.hdel(sent_key(self.hall_id), token)
-                log.info("hall %s: push subscription at %s is gone (%d); removed", self.hall_id, shown,
-                         answer.status_code)
+                log.info(
+                    "hall %s: push subscription at %s is gone (%d); removed", self.hall_id, shown, answer.status_code
+                )
             elif not 200 <= answer.status_code < 300:
                 outcome = "http_error"
-                log.warning("hall %s: push service %s answered %d (%s notice)", self.hall_id, shown,
-                            answer.status_code, notice.kind)
+                log.warning(
+                    "hall %s: push service %s answered %d (%s notice)",
+                    self.hall_id,
+                    shown,
+                    answer.status_code,
+                    notice.kind,
+                )
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             outcome = "network_error"
-            log.warning("hall %s: push service %s unreachable (%s notice): %s", self.hall_id, shown,
-                        notice.kind, type(exc).__name__)
+            log.warning(
+                "hall %s: push service %s unreachable (%s notice): %s",
+                self.hall_id,
+                shown,
+                notice.kind,
+                type(exc).__name__,
+            )
         except RedisError as exc:
             log.warning("hall %s: push subscription cleanup failed: %s", self.hall_id, exc)
         except Exception:
@@ -396,8 +415,9 @@ class Pushers:
         self.runtime = runtime
         lease_s = float(os.environ.get("HALLQ_PUSH_LEASE_S") or 15.0)
         timeout_s = float(os.environ.get("HALLQ_PUSH_TIMEOUT_S") or 5.0)
-        self.halls = [HallPusher(runtime, hall_id, max(lease_s, 2 * (timeout_s + 1)), timeout_s)
-                      for hall_id in runtime.halls]
+        self.halls = [
+            HallPusher(runtime, hall_id, max(lease_s, 2 * (timeout_s + 1)), timeout_s) for hall_id in runtime.halls
+        ]
 
     def start(self) -> None:
         for pusher in self.halls:

@@ -60,9 +60,7 @@ def wait_estimate_s(ahead: int, handling_s: float, windows: int) -> int:
     return math.ceil(ahead * max(0.0, handling_s) / max(1, windows))
 
 
-def set_out_in_s(
-    wait_s: float, travel_s: float, margin_s: float = SET_OUT_MARGIN_S, opens_in_s: float = 0
-) -> int:
+def set_out_in_s(wait_s: float, travel_s: float, margin_s: float = SET_OUT_MARGIN_S, opens_in_s: float = 0) -> int:
     """Seconds from now until the visitor should set out (0: now) to arrive ``margin_s``
     before their expected call (the queue can move faster), the way there taking ``travel_s``;
     before opening the queue starts moving only ``opens_in_s`` from now (:func:`opens_at_s`).

@@ -145,13 +145,20 @@ class Runtime:
             return
         for item in found["expired"]:
             log.warning(
-                "hall %s: ticket %s (%s, %s) expired: %s", engine.hall.id, item["number"],
-                ",".join(item["services"]), item["status"], item["reason"],
+                "hall %s: ticket %s (%s, %s) expired: %s",
+                engine.hall.id,
+                item["number"],
+                ",".join(item["services"]),
+                item["status"],
+                item["reason"],
             )
         for item in found["returned"]:
             log.warning(
                 "hall %s: ticket %s went back to its services' line from window %s: %s",
-                engine.hall.id, item["number"], item["window"], item["reason"],
+                engine.hall.id,
+                item["number"],
+                item["window"],
+                item["reason"],
             )
 
     def hall(self, hall_id: str) -> HallRuntime:

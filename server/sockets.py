@@ -40,8 +40,6 @@ MAX_CLIENT_FRAME = 8 * 1024
 AUTH_TIMEOUT_S = 10.0
 
 
-
-
 async def refuse(websocket: WebSocket, code: str, message: str, accepted: bool = False) -> None:
     """Accept (unless ``accepted`` already), say why in the contract's error form, and close
     with the close code of ``code`` (:func:`server.edge.close_code`)."""

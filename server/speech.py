@@ -320,9 +320,7 @@ class SpeechService:
     async def _start_worker(self) -> None:
         await self._stop_worker()
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=_worker_main, args=(child, self.rate), name="hallq-speech", daemon=True
-        )
+        process = self._ctx.Process(target=_worker_main, args=(child, self.rate), name="hallq-speech", daemon=True)
         await asyncio.to_thread(process.start)
         child.close()
         self._process, self._conn = process, parent

@@ -158,7 +158,7 @@ class FieldReader:
         if isinstance(value, str) and value.strip():
             return {"zh": value, "en": value}
         if not isinstance(value, Mapping) or not value:
-            self.problem(path, "must be a table of names per language, e.g. { zh = \"…\", en = \"…\" }")
+            self.problem(path, 'must be a table of names per language, e.g. { zh = "…", en = "…" }')
             return {}
         result: dict[str, str] = {}
         for lang, name in value.items():

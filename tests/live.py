@@ -44,7 +44,11 @@ class LiveServer:
     """A real ``hallq serve`` subprocess; can be stopped, killed and started again on its port."""
 
     def __init__(
-        self, redis_url: str, data_dir: Path, config: str | None = None, workers: int = 1,
+        self,
+        redis_url: str,
+        data_dir: Path,
+        config: str | None = None,
+        workers: int = 1,
         min_call_interval_s: float | None = 0,
     ) -> None:
         self.redis_url = redis_url
@@ -70,8 +74,19 @@ class LiveServer:
         return self.url
 
     def start(self, timeout: float = 30.0) -> None:
-        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
-                   "--data", str(self.data_dir), "--workers", str(self.workers), "--no-access-log"]
+        command = [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data",
+            str(self.data_dir),
+            "--workers",
+            str(self.workers),
+            "--no-access-log",
+        ]
         if self.config:
             command += ["--config", self.config]
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALLQ_SECRET": "test-secret"}
@@ -133,14 +148,14 @@ class LiveServer:
         return str(body["token"])
 
     def issue(self, services: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-        status, body = self.request("POST", "/api/halls/demo/tickets",
-                                    {"services": services or ["register"], **extra})
+        status, body = self.request("POST", "/api/halls/demo/tickets", {"services": services or ["register"], **extra})
         assert status == 201, body
         return dict(body)
 
     def act(self, token: str, window: str, action: str, **extra: Any) -> tuple[int, Any]:
-        return self.request("POST", f"/api/halls/demo/windows/{window}/actions",
-                            {"action": action, **extra}, token=token)
+        return self.request(
+            "POST", f"/api/halls/demo/windows/{window}/actions", {"action": action, **extra}, token=token
+        )
 
 
 @pytest.fixture(scope="session")

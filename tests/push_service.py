@@ -102,8 +102,9 @@ class PushService:
 
     def subscription(self) -> Subscriber:
         sid = secrets.token_urlsafe(12)
-        subscriber = Subscriber(sid, f"{self.origin}/push/{sid}", ec.generate_private_key(ec.SECP256R1()),
-                                secrets.token_bytes(16))
+        subscriber = Subscriber(
+            sid, f"{self.origin}/push/{sid}", ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(16)
+        )
         self.subscribers[sid] = subscriber
         return subscriber
 
@@ -142,8 +143,9 @@ class PushService:
                     key = verify_vapid(self.headers.get("Authorization", ""), service.origin)
                     assert self.headers.get("Content-Encoding") == "aes128gcm"
                     assert int(self.headers.get("TTL", "-1")) >= 0
-                    plain = http_ece.decrypt(raw, private_key=subscriber.private_key, auth_secret=subscriber.auth,
-                                             version="aes128gcm")
+                    plain = http_ece.decrypt(
+                        raw, private_key=subscriber.private_key, auth_secret=subscriber.auth, version="aes128gcm"
+                    )
                     payload = json.loads(plain)
                 except (AssertionError, InvalidSignature, ValueError, KeyError) as exc:
                     error = f"{type(exc).__name__}: {exc}"

@@ -272,7 +272,11 @@ def test_rating_pad_flow(hall: Hall, tab: Any, live_server: LiveServer) -> None:
     assert [b.inner_text() for b in levels] == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
     tab.click("[data-lang-switch]")
     assert [b.inner_text() for b in levels] == [
-        "Very satisfied", "Satisfied", "Fair", "Dissatisfied", "Very dissatisfied"
+        "Very satisfied",
+        "Satisfied",
+        "Fair",
+        "Dissatisfied",
+        "Very dissatisfied",
     ]
     for b in levels:
         box = b.bounding_box()

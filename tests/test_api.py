@@ -21,8 +21,12 @@ TOKEN_SHAPE = re.compile(r"^demo\.[A-Za-z0-9_-]{22,64}$")
 
 
 def raw_request(
-    server: LiveServer, method: str, path: str, body: bytes | None = None,
-    headers: dict[str, str] | None = None, chunked: bool = False,
+    server: LiveServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    chunked: bool = False,
 ) -> tuple[int, Any, dict[str, str]]:
     """Send exactly these bytes (no JSON encoding); answer (status, parsed body, headers)."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -34,7 +38,7 @@ def raw_request(
                 connection.putheader(name, value)
             connection.endheaders()
             for start in range(0, len(body or b""), 4096):
-                chunk = (body or b"")[start:start + 4096]
+                chunk = (body or b"")[start : start + 4096]
                 connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             connection.send(b"0\r\n\r\n")
         else:
@@ -89,8 +93,10 @@ def test_hall_config_is_the_public_demo_hall(live_server: LiveServer) -> None:
     assert hall["name"] == {"zh": "人力社保服务中心", "en": "Social Security Service Centre"}
     assert hall["languages"] == ["zh", "en"]
     assert [(s["id"], s["prefix"], s["kind"]) for s in hall["services"]] == [
-        ("register", "A", "instant"), ("transfer", "B", "promised"),
-        ("pension", "C", "promised"), ("photo", "D", "instant"),
+        ("register", "A", "instant"),
+        ("transfer", "B", "promised"),
+        ("pension", "C", "promised"),
+        ("photo", "D", "instant"),
     ]
     assert {"zh", "en"} <= set(hall["services"][0]["name"])
     windows = {w["id"]: w for w in hall["windows"]}
@@ -123,8 +129,9 @@ def test_state_of_an_empty_hall_then_after_an_issue(live_server: LiveServer) -> 
 
 
 def test_issue_answers_201_with_ticket_ahead_and_eta(live_server: LiveServer) -> None:
-    status, first = live_server.request("POST", "/api/halls/demo/tickets",
-                                        {"services": ["register"], "priority": False, "lang": "en"})
+    status, first = live_server.request(
+        "POST", "/api/halls/demo/tickets", {"services": ["register"], "priority": False, "lang": "en"}
+    )
     assert status == 201, first
     ticket = first["ticket"]
     assert ticket["number"] == "A001" and ticket["status"] == "waiting" and ticket["lang"] == "en"
@@ -151,16 +158,16 @@ def test_malformed_issues_are_refused_and_change_nothing(live_server: LiveServer
     assert_error(live_server.request("POST", path, [1, 2, 3]), 422, "bad_body")
     assert_error(live_server.request("POST", path, {"services": ["haircut"]}), 404, "unknown_service")
     assert_error(live_server.request("POST", path, {"services": []}), 422, "no_services")
-    assert_error(live_server.request("POST", path, {"services": ["register"], "lang": "fr"}), 422,
-                 "unknown_language")
+    assert_error(live_server.request("POST", path, {"services": ["register"], "lang": "fr"}), 422, "unknown_language")
     assert_error(raw_request(live_server, "POST", path, b'{"services": ["register"'), 400, "bad_json")
     assert_error(raw_request(live_server, "POST", path, b"\xff\xfe not utf-8"), 400, "bad_json")
     big = json.dumps({"services": ["register"], "lang": "x" * 17_000}).encode()
     assert_error(raw_request(live_server, "POST", path, big), 413, "body_too_large")
     # without a Content-Length the server counts what it reads
     assert_error(raw_request(live_server, "POST", path, big, chunked=True), 413, "body_too_large")
-    assert_error(live_server.request("POST", "/api/halls/nowhere/tickets", {"services": ["register"]}), 404,
-                 "unknown_hall")
+    assert_error(
+        live_server.request("POST", "/api/halls/nowhere/tickets", {"services": ["register"]}), 404, "unknown_hall"
+    )
     assert seq_of(live_server) == before
     _status, state = live_server.request("GET", "/api/halls/demo/state")
     assert state["waiting"]["register"] == 1
@@ -197,8 +204,7 @@ def test_staff_find_a_ticket_by_number(live_server: LiveServer) -> None:
     status, found = live_server.request("GET", "/api/halls/demo/tickets?number=C001", token=desk)
     assert status == 200 and found["ticket"]["token"] == issued["ticket"]["token"]
     assert_error(live_server.request("GET", "/api/halls/demo/tickets?number=C001"), 401, "not_logged_in")
-    assert_error(live_server.request("GET", "/api/halls/demo/tickets?number=C009", token=desk), 404,
-                 "unknown_ticket")
+    assert_error(live_server.request("GET", "/api/halls/demo/tickets?number=C009", token=desk), 404, "unknown_ticket")
 
 
 def test_rating_a_visit(live_server: LiveServer) -> None:
@@ -230,8 +236,11 @@ def test_rating_pad_rates_only_the_visit_just_completed(live_server: LiveServer)
     serve_and_complete(live_server, clerk, "1")
     pad = "/api/halls/demo/windows/1/rating"
     assert_error(live_server.request("POST", pad, {"ticket": "A009", "score": 5}), 409, "not_rateable")
-    assert_error(live_server.request("POST", "/api/halls/demo/windows/2/rating", {"ticket": "A001", "score": 5}),
-                 409, "not_rateable")
+    assert_error(
+        live_server.request("POST", "/api/halls/demo/windows/2/rating", {"ticket": "A001", "score": 5}),
+        409,
+        "not_rateable",
+    )
     assert live_server.request("POST", pad, {"ticket": "A001", "score": 5})[0] == 201
     assert_error(live_server.request("POST", pad, {"ticket": "A001", "score": 5}), 409, "already_rated")
 
@@ -276,8 +285,11 @@ def test_refused_actions_change_nothing(live_server: LiveServer) -> None:
     before = seq_of(live_server)
     path = "/api/halls/demo/windows/1/actions"
     assert_error(live_server.request("POST", path, {"action": "call_next"}), 401, "not_logged_in")
-    assert_error(live_server.request("POST", path, {"action": "call_next"}, token="demo.forged-token-xxxxxxxxxxxx"),
-                 401, "not_logged_in")
+    assert_error(
+        live_server.request("POST", path, {"action": "call_next"}, token="demo.forged-token-xxxxxxxxxxxx"),
+        401,
+        "not_logged_in",
+    )
     desk = live_server.login("desk")
     assert_error(live_server.request("POST", path, {"action": "call_next"}, token=desk), 403, "forbidden")
     assert_error(live_server.act(clerk, "1", "dance"), 422, "unknown_action")
@@ -355,16 +367,20 @@ def test_admin_endpoints_answer_real_figures(live_server: LiveServer) -> None:
     status, csv_text = live_server.request("GET", "/api/halls/demo/history.csv", token=admin)
     assert status == 200 and "A001" in csv_text
     status, hall_file = live_server.request("GET", "/api/halls/demo/config.toml", token=admin)
-    assert status == 200 and '[hall]' in hall_file and 'id = "demo"' in hall_file
+    assert status == 200 and "[hall]" in hall_file and 'id = "demo"' in hall_file
     assert "scrypt" not in hall_file and "$" not in hall_file.split("pin_hash", 1)[-1].split("\n", 1)[0]
     assert_error(live_server.request("GET", "/api/halls/demo/stats?by=colour", token=admin), 422, "invalid_by")
-    assert_error(live_server.request("GET", "/api/halls/demo/history.csv?day=yesterday", token=admin), 422,
-                 "invalid_date")
+    assert_error(
+        live_server.request("GET", "/api/halls/demo/history.csv?day=yesterday", token=admin), 422, "invalid_date"
+    )
     status, notice = live_server.request("POST", "/api/halls/demo/notice", {"text": "午休 12:00–13:30"}, token=admin)
     assert status == 200 and notice["text"] == "午休 12:00–13:30"
     assert live_server.request("GET", "/api/halls/demo/state")[1]["notice"] == "午休 12:00–13:30"
-    assert_error(live_server.request("POST", "/api/halls/demo/notice", {"text": "x"}, token=live_server.login("s02")),
-                 403, "forbidden")
+    assert_error(
+        live_server.request("POST", "/api/halls/demo/notice", {"text": "x"}, token=live_server.login("s02")),
+        403,
+        "forbidden",
+    )
 
 
 # --- rate limits ---------------------------------------------------------------------
@@ -388,8 +404,9 @@ def test_anonymous_issuing_is_rate_limited_but_staff_are_exempt(live_server: Liv
 
 def test_unknown_routes_answer_json_errors(live_server: LiveServer) -> None:
     assert_error(live_server.request("GET", "/api/nothing/here"), 404, "not_found")
-    assert_error(live_server.request("PUT", "/api/halls/demo/tickets", {"services": ["register"]}), 405,
-                 "method_not_allowed")
+    assert_error(
+        live_server.request("PUT", "/api/halls/demo/tickets", {"services": ["register"]}), 405, "method_not_allowed"
+    )
 
 
 # --- a clerk's day (issue 9: points 2, 3 and 5) ------------------------------------------

@@ -25,7 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def check_config(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "check-config", str(path)],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
     )
 
 
@@ -87,7 +91,7 @@ def test_remote_section_problems_are_printed_with_their_lines(tmp_path: Path) ->
 
 
 def test_toml_syntax_error_reports_the_line(tmp_path: Path) -> None:
-    text = demo_text().replace('expected_minutes = 10', 'expected_minutes = 10 minutes', 1)
+    text = demo_text().replace("expected_minutes = 10", "expected_minutes = 10 minutes", 1)
     path = tmp_path / "syntax.toml"
     path.write_text(text, encoding="utf-8")
     result = check_config(path)
@@ -109,7 +113,11 @@ def test_missing_file_exits_non_zero(tmp_path: Path) -> None:
 def check_against(path: Path, against: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "server.cli", "check-config", str(path), "--against", against],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
     )
 
 
@@ -155,9 +163,7 @@ def test_check_config_against_the_embedded_data_folder(tmp_path: Path) -> None:
     assert check_against(smaller, str(tmp_path / "nothing")).returncode == 1
 
 
-def test_serve_on_a_hall_file_without_photo_expires_its_tickets(
-    tmp_path: Path, live_server_factory: Any
-) -> None:
+def test_serve_on_a_hall_file_without_photo_expires_its_tickets(tmp_path: Path, live_server_factory: Any) -> None:
     first = live_server_factory()
     photo = first.issue(["photo"])  # D001
     register = first.issue(["register"])  # A001
@@ -183,7 +189,8 @@ def test_serve_on_a_hall_file_without_photo_expires_its_tickets(
     expired = [json.loads(fields["e"]) for _id, fields in entries]
     expired = [e for e in expired if e["type"] == "ticket.expired"]
     assert sorted((e["ticket"]["number"], e["reason"]) for e in expired) == [
-        ("D001", "service_removed"), ("D002", "service_removed"),
+        ("D001", "service_removed"),
+        ("D002", "service_removed"),
     ]
     # a restart on the same file finds nothing more to settle
     third = live_server_factory(redis_url=first.redis_url, config=str(smaller))

@@ -23,7 +23,7 @@ def replace_once(text: str, old: str, new: str, nth: int = 0) -> str:
     start = -1
     for _ in range(nth + 1):
         start = text.index(old, start + 1)
-    return text[:start] + new + text[start + len(old):]
+    return text[:start] + new + text[start + len(old) :]
 
 
 def problems_of(text: str) -> tuple[ConfigProblem, ...]:
@@ -180,7 +180,7 @@ def test_window_without_tiers_at_all(window: int) -> None:
     header = line_of(text, "[[windows]]", nth=window)
     lines = text.splitlines()
     tiers_line = next(n for n in range(header, len(lines)) if lines[n].startswith("tiers ="))
-    text = "\n".join(lines[:tiers_line] + lines[tiers_line + 1:]) + "\n"
+    text = "\n".join(lines[:tiers_line] + lines[tiers_line + 1 :]) + "\n"
     problem = only(problems_of(text), f"windows[{window}].tiers")
     assert "serves no service" in problem.message
     assert problem.line == header
@@ -269,7 +269,7 @@ def test_no_show_places_back_and_its_old_name() -> None:
 
 def test_place_inside_a_table_without_its_own_header() -> None:
     """The demo has [rules.no_show] but no [rules]: the line is still found."""
-    text = replace_once(demo_text(), "places_back = 3", "places_back = \"three\"")
+    text = replace_once(demo_text(), "places_back = 3", 'places_back = "three"')
     problem = only(problems_of(text), "rules.no_show.places_back")
     assert problem.line == line_of(text, 'places_back = "three"')
     text = replace_once(demo_text(), 'zh = "请{number}号到{window}号窗口办理"', 'zh = "请{number}号办理"')
@@ -289,14 +289,14 @@ def test_odd_languages_are_reported_not_crashed_on(value: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        ('[[services]]\nid = "register"', '[[services]]\nid = 7'),
-        ('expected_minutes = 6', 'expected_minutes = "six"'),
+        ('[[services]]\nid = "register"', "[[services]]\nid = 7"),
+        ("expected_minutes = 6", 'expected_minutes = "six"'),
         ('tiers = [["photo"], ["register", "transfer", "pension"]]', 'tiers = [["photo"], "register"]'),
         ('tiers = [["photo"], ["register", "transfer", "pension"]]', 'tiers = [["photo"], [1]]'),
-        ('rating_timeout_s = 60', 'rating_timeout_s = true'),
+        ("rating_timeout_s = 60", "rating_timeout_s = true"),
         ('mon = ["00:00-24:00"]', 'mon = "00:00-24:00"'),
         ('role = "desk"', 'role = "boss"'),
-        ('[hall.hours]', '[hall.hourz]'),
+        ("[hall.hours]", "[hall.hourz]"),
     ],
 )
 def test_wrong_types_are_problems_with_places(old: str, new: str) -> None:
@@ -334,7 +334,8 @@ def test_a_service_no_window_serves() -> None:
     text = replace_once(demo_text(), five, 'tiers = [["register"]]')
     for n in "1234":
         text = replace_once(
-            text, f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
+            text,
+            f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
             'tiers = [["register", "transfer", "pension", "photo"]]',
             f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
             'tiers = [["register", "transfer", "pension"]]',

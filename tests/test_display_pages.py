@@ -79,9 +79,7 @@ def screens(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     errors: list[str] = []
 
-    def open_screen(
-        url: str, size: tuple[int, int] = LANDSCAPE, ready: bool = True, audio_speed: float = 1.0
-    ) -> Any:
+    def open_screen(url: str, size: tuple[int, int] = LANDSCAPE, ready: bool = True, audio_speed: float = 1.0) -> Any:
         context = browser.new_context(viewport={"width": size[0], "height": size[1]})
         contexts.append(context)
         if audio_speed != 1.0:

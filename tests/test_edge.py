@@ -148,8 +148,12 @@ def test_every_close_code_in_server_code_is_in_the_table() -> None:
 def test_the_pad_page_carries_the_close_code_table() -> None:
     hall = load_demo()
     runtime = SimpleNamespace(hall=lambda hall_id: SimpleNamespace(hall=hall))
-    scope = {"type": "http", "app": SimpleNamespace(state=SimpleNamespace(runtime=runtime)),
-             "path_params": {"hall": hall.id}, "headers": []}
+    scope = {
+        "type": "http",
+        "app": SimpleNamespace(state=SimpleNamespace(runtime=runtime)),
+        "path_params": {"hall": hall.id},
+        "headers": [],
+    }
     page = asyncio.run(pages.pad(Request(scope)))
     assert page.status_code == 200
     html = bytes(page.body).decode()

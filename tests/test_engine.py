@@ -149,13 +149,18 @@ async def test_issue_refusals_change_nothing(redis: Redis, engine: Engine) -> No
 
 
 async def test_no_window_serves_the_combination(redis: Redis, clock: HallClock) -> None:
-    hall = demo_variant(*(
-        (f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
-         'tiers = [["register", "transfer", "pension", "photo"]]',
-         f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
-         'tiers = [["register", "transfer", "pension"]]')
-        for n in "1234"
-    ), ('tiers = [["photo"], ["register", "transfer", "pension"]]', 'tiers = [["photo"]]'))
+    hall = demo_variant(
+        *(
+            (
+                f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
+                'tiers = [["register", "transfer", "pension", "photo"]]',
+                f'id = "{n}"\nname = {{ zh = "{n}号窗口", en = "Window {n}" }}\n'
+                'tiers = [["register", "transfer", "pension"]]',
+            )
+            for n in "1234"
+        ),
+        ('tiers = [["photo"], ["register", "transfer", "pension"]]', 'tiers = [["photo"]]'),
+    )
     engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     await engine.issue(["photo"])
     await refused(redis, "no_window_serves", engine.issue(["photo", "register"]))
@@ -437,9 +442,7 @@ async def test_no_show_refused_once_serving(redis: Redis, engine: Engine, clock:
     await refused(redis, "nothing_called", engine.act("1", "no_show", s01))
 
 
-async def test_transfer_to_a_window_keeps_the_number_and_goes_first(
-    redis: Redis, engine: Engine
-) -> None:
+async def test_transfer_to_a_window_keeps_the_number_and_goes_first(redis: Redis, engine: Engine) -> None:
     s01, s05 = clerk(engine.hall, "s01"), clerk(engine.hall, "s05")
     await engine.issue(["register"])  # A001
     await engine.issue(["photo"], priority=True)  # D001
@@ -640,8 +643,14 @@ async def test_concurrent_duplicates_perform_once(redis: Redis, engine: Engine) 
 async def scenario(engine: Engine, clock: HallClock) -> None:
     """A little morning: most actions once."""
     s01, s02, s05 = (clerk(engine.hall, s) for s in ("s01", "s02", "s05"))
-    for services, prio in ((["register"], False), (["photo"], True), (["pension", "register"], False),
-                           (["transfer"], False), (["photo"], False), (["register"], False)):
+    for services, prio in (
+        (["register"], False),
+        (["photo"], True),
+        (["pension", "register"], False),
+        (["transfer"], False),
+        (["photo"], False),
+        (["register"], False),
+    ):
         await engine.issue(services, priority=prio)
     await engine.act("1", "call_next", s01)
     await engine.act("5", "call_next", s05)
@@ -673,9 +682,21 @@ async def test_seq_has_no_gaps_and_events_after_is_exact(engine: Engine, clock: 
         if e["type"].startswith("window.") or e["type"] in ("ticket.called", "ticket.recalled"):
             assert e["window"] in {"1", "2", "5"}
     types = Counter(e["type"] for e in everything)
-    for expected in ("ticket.issued", "ticket.called", "ticket.recalled", "ticket.started", "ticket.completed",
-                     "ticket.requeued", "ticket.transferred", "ticket.suspended", "ticket.cancelled",
-                     "window.opened", "window.paused", "window.unpaused", "hall.notice"):
+    for expected in (
+        "ticket.issued",
+        "ticket.called",
+        "ticket.recalled",
+        "ticket.started",
+        "ticket.completed",
+        "ticket.requeued",
+        "ticket.transferred",
+        "ticket.suspended",
+        "ticket.cancelled",
+        "window.opened",
+        "window.paused",
+        "window.unpaused",
+        "hall.notice",
+    ):
         assert types[expected] >= 1, expected
     for k in (0, 1, 7, len(seqs) - 1, len(seqs)):
         assert await events(engine, k) == everything[k:]
@@ -741,7 +762,7 @@ async def test_snapshot_is_consistent_under_concurrent_actions(engine: Engine, c
     """Snapshots taken while actions run: each one plus the events after its seq gives the final state."""
     staff = [clerk(engine.hall, s) for s in ("s01", "s02", "s03", "s04", "s05")]
     for i in range(40):
-        await engine.issue(["register", "transfer", "pension", "photo"][i % 4:i % 4 + 1])
+        await engine.issue(["register", "transfer", "pension", "photo"][i % 4 : i % 4 + 1])
 
     async def clerk_loop(window: str, member: Staff) -> None:
         for _ in range(8):
@@ -921,11 +942,20 @@ tickets = st.tuples(
 # a window or both); so most calls are followed by the side paths that reorder the lines.
 FOLLOW_UPS = ("keep", "no_show", "no_show", "transfer", "transfer", "suspend")
 issue_op = st.tuples(st.just("issue"), st.lists(tickets, min_size=1, max_size=6))
-call_op = st.tuples(st.just("call"), st.sampled_from(WINDOWS), st.sampled_from(FOLLOW_UPS),
-                    st.one_of(st.none(), st.sampled_from(SERVICES)), st.one_of(st.none(), st.sampled_from(WINDOWS)))
+call_op = st.tuples(
+    st.just("call"),
+    st.sampled_from(WINDOWS),
+    st.sampled_from(FOLLOW_UPS),
+    st.one_of(st.none(), st.sampled_from(SERVICES)),
+    st.one_of(st.none(), st.sampled_from(WINDOWS)),
+)
 # weights by repetition: calls and issues most, cancels and specific calls now and then
 ops = st.one_of(
-    issue_op, issue_op, call_op, call_op, call_op,
+    issue_op,
+    issue_op,
+    call_op,
+    call_op,
+    call_op,
     st.tuples(st.just("cancel"), st.integers(0, 200)),
     st.tuples(st.just("specific"), st.sampled_from(WINDOWS), st.integers(0, 200)),
     st.tuples(st.just("resume"), st.sampled_from(WINDOWS), st.integers(0, 200)),
@@ -939,10 +969,15 @@ async def waiting_tickets(redis: Redis) -> list[WaitingTicket]:
         token = str(member)
         fields = {str(k): str(v) for k, v in (await redis.hgetall(P + "t:" + token)).items()}
         if fields["status"] == "waiting":
-            found.append(WaitingTicket(
-                token=token, services=tuple(fields["services"].split(",")), cls=fields["class"],
-                score=float(fields["score"]), to_window=fields["to_window"] or None,
-            ))
+            found.append(
+                WaitingTicket(
+                    token=token,
+                    services=tuple(fields["services"].split(",")),
+                    cls=fields["class"],
+                    score=float(fields["score"]),
+                    to_window=fields["to_window"] or None,
+                )
+            )
     return found
 
 
@@ -1014,8 +1049,11 @@ async def no_show_and_compare(engine: Engine, redis: Redis, window: str, staff: 
     in the hall's merged order (or closes once it has used up its no-shows)."""
     fields = {str(k): str(v) for k, v in (await redis.hgetall(P + "t:" + token)).items()}
     me = WaitingTicket(
-        token=token, services=tuple(fields["services"].split(",")), cls=fields["class"],
-        score=float(fields["score"]), to_window=fields["to_window"] or None,
+        token=token,
+        services=tuple(fields["services"].split(",")),
+        cls=fields["class"],
+        score=float(fields["score"]),
+        to_window=fields["to_window"] or None,
     )
     rules = engine.hall.rules.no_show
     expected = requeue_score(await waiting_tickets(redis), me, hall_windows(engine.hall), rules.places_back)
@@ -1077,7 +1115,11 @@ async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
                         await engine.act(step[1], action, staff[step[1]], ticket=info["ticket"]["number"])
             except Refusal as refusal:
                 assert refusal.code in {
-                    "missing_target", "same_window", "window_cannot_serve", "not_waiting", "not_suspended",
+                    "missing_target",
+                    "same_window",
+                    "window_cannot_serve",
+                    "not_waiting",
+                    "not_suspended",
                     "window_not_open",
                 }, refusal.code
             await check_against_rules(engine, redis, issued)

@@ -33,7 +33,9 @@ def twenty_window_hall() -> Hall:
     )
     return parse_hall(
         '[hall]\nid = "demo"\nname = { zh = "大厅", en = "Big hall" }\ntimezone = "Asia/Shanghai"\n'
-        'daily_reset = "03:00"\n\n' + services + windows
+        'daily_reset = "03:00"\n\n'
+        + services
+        + windows
         + "[rules.no_show]\nplaces_back = 3\nmax_times = 2\nmin_seconds_after_call = 15\n"
     )
 

@@ -22,8 +22,10 @@ async def test_display_and_visitor_sockets_get_pings(
     server.start()
     try:
         token = server.issue()["ticket"]["token"]
-        async with websockets.connect(f"{server.ws_url}/ws/halls/demo/display") as display, \
-                websockets.connect(f"{server.ws_url}/ws/tickets/{token}") as visitor:
+        async with (
+            websockets.connect(f"{server.ws_url}/ws/halls/demo/display") as display,
+            websockets.connect(f"{server.ws_url}/ws/tickets/{token}") as visitor,
+        ):
             for socket in (display, visitor):
                 kinds = []
                 while "ping" not in kinds:
@@ -35,8 +37,12 @@ async def test_display_and_visitor_sockets_get_pings(
 
 @pytest.mark.parametrize(("heartbeat_s", "reconnects"), [("0.2", False), ("600", True)])
 def test_a_silent_display_socket_reconnects_by_itself(
-    redis_server: EmbeddedRedis, live_data: Path, monkeypatch: pytest.MonkeyPatch, browser: Any,
-    heartbeat_s: str, reconnects: bool,
+    redis_server: EmbeddedRedis,
+    live_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    browser: Any,
+    heartbeat_s: str,
+    reconnects: bool,
 ) -> None:
     """HallSocket reopens a socket that has been silent too long, and only then: pings keep it."""
     monkeypatch.setenv("HALLQ_HEARTBEAT_S", heartbeat_s)
@@ -46,9 +52,7 @@ def test_a_silent_display_socket_reconnects_by_itself(
     try:
         page = context.new_page()
         page.goto(f"{server.url}/display/demo?sound=0")
-        page.evaluate(
-            "window.probe = new HallSocket({url: '/ws/halls/demo/display', silenceMs: 800}).start()"
-        )
+        page.evaluate("window.probe = new HallSocket({url: '/ws/halls/demo/display', silenceMs: 800}).start()")
         page.wait_for_timeout(2500)
         connections = page.evaluate("window.probe.connections")
         assert (connections >= 2) is reconnects, connections

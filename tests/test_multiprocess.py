@@ -42,7 +42,10 @@ async def test_an_action_on_one_process_reaches_sockets_on_the_other(live_server
         on_b = [await display_b.recv() for _ in range(4)]
         on_a = [await display_a.recv() for _ in range(4)]
         assert [(m["seq"], m["type"]) for m in on_b] == [
-            (3, "window.opened"), (4, "ticket.called"), (5, "ticket.issued"), (6, "ticket.started"),
+            (3, "window.opened"),
+            (4, "ticket.called"),
+            (5, "ticket.issued"),
+            (6, "ticket.started"),
         ]
         assert on_b == on_a, "both processes must send the very same events"
         assert on_b[1]["announce"]["zh"]["text"] == "请A001号到1号窗口办理"

@@ -65,9 +65,20 @@ def test_windows_are_read_as_numbers_or_as_written(window: str, zh: str, en: str
 @pytest.mark.parametrize(
     ("n", "text"),
     [
-        (0, "零"), (7, "七"), (10, "十"), (11, "十一"), (19, "十九"), (99, "九十九"),
-        (100, "一百"), (101, "一百零一"), (1000, "一千"), (1010, "一千零一十"),
-        (2005, "二千零五"), (10000, "一万"), (10010, "一万零一十"), (12345, "一万二千三百四十五"),
+        (0, "零"),
+        (7, "七"),
+        (10, "十"),
+        (11, "十一"),
+        (19, "十九"),
+        (99, "九十九"),
+        (100, "一百"),
+        (101, "一百零一"),
+        (1000, "一千"),
+        (1010, "一千零一十"),
+        (2005, "二千零五"),
+        (10000, "一万"),
+        (10010, "一万零一十"),
+        (12345, "一万二千三百四十五"),
         (100005, "十万零五"),
     ],
 )
@@ -116,12 +127,8 @@ def test_announcement_of_the_demo_hall_in_language_order() -> None:
 
 def test_announcement_follows_hall_language_order_and_templates() -> None:
     demo = load_demo()
-    announce = dataclasses.replace(
-        demo.rules.announce, templates={"zh": "{number}号请到{window}号窗口", "en": EN}
-    )
-    hall = dataclasses.replace(
-        demo, languages=("en", "zh"), rules=dataclasses.replace(demo.rules, announce=announce)
-    )
+    announce = dataclasses.replace(demo.rules.announce, templates={"zh": "{number}号请到{window}号窗口", "en": EN})
+    hall = dataclasses.replace(demo, languages=("en", "zh"), rules=dataclasses.replace(demo.rules, announce=announce))
     said = announcement(hall, "B007", "12")
     assert list(said) == ["en", "zh"]
     assert said["zh"]["text"] == "B007号请到12号窗口"

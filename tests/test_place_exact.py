@@ -29,7 +29,11 @@ from tests.test_engine import RULES_HALL, SERVICES, WINDOWS, call_op, issue_op, 
 VECTORS = Path(__file__).with_name("place_vectors.json")
 
 phone_ops = st.one_of(
-    issue_op, issue_op, call_op, call_op, call_op,
+    issue_op,
+    issue_op,
+    call_op,
+    call_op,
+    call_op,
     st.tuples(st.just("cancel"), st.integers(0, 200)),
     st.tuples(st.just("specific"), st.sampled_from(WINDOWS), st.integers(0, 200)),
     st.tuples(st.just("resume"), st.sampled_from(WINDOWS), st.integers(0, 200)),

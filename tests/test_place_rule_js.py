@@ -34,7 +34,10 @@ def test_the_js_rule_agrees_with_the_vectors() -> None:
     vectors_path = ROOT / "tests/place_vectors.json"
     done = subprocess.run(
         [NODE, "-e", SCRIPT, str(ROOT / "kiosk/static/place-rule.js"), str(vectors_path)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     answers = json.loads(done.stdout)
     vectors = json.loads(vectors_path.read_text())

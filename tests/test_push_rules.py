@@ -14,15 +14,23 @@ from server.push_rules import BadSubscription, State, check_subscription, decide
 NAMES = {"3": {"zh": "3号窗口", "en": "Window 3"}}
 
 
-def info(status: str, ahead: int = 0, window: str | None = None, called_at: int | None = None,
-         lang: str = "en") -> dict[str, Any]:
+def info(
+    status: str, ahead: int = 0, window: str | None = None, called_at: int | None = None, lang: str = "en"
+) -> dict[str, Any]:
     ticket = {"number": "A012", "status": status, "window": window, "called_at": called_at, "lang": lang}
     return {"ticket": ticket, "ahead": ahead}
 
 
 def run(item: dict[str, Any] | None, state: State | None = None) -> Any:
-    return decide(item, state or State(), token="tok", hall_name={"en": "Demo hall", "zh": "示范大厅"},
-                  window_names=NAMES, languages=("zh", "en"), threshold=3)
+    return decide(
+        item,
+        state or State(),
+        token="tok",
+        hall_name={"en": "Demo hall", "zh": "示范大厅"},
+        window_names=NAMES,
+        languages=("zh", "en"),
+        threshold=3,
+    )
 
 
 def test_ahead_is_sent_once_at_the_threshold() -> None:
@@ -79,8 +87,11 @@ def test_state_round_trips_and_tolerates_garbage() -> None:
 
 
 def key() -> str:
-    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
     return base64.urlsafe_b64encode(point).decode().rstrip("=")
 
 

@@ -19,7 +19,7 @@ from tests.conftest import DEMO_MORNING, HallClock
 from tests.test_engine import refused
 
 HOUR = 3600.0
-HOURS = '''[hall.hours]
+HOURS = """[hall.hours]
 mon = ["09:00-12:00", "13:30-17:00"]
 tue = ["09:00-12:00", "13:30-17:00"]
 wed = ["09:00-12:00", "13:30-17:00"]
@@ -27,7 +27,7 @@ thu = ["09:00-12:00", "13:30-17:00"]
 fri = ["09:00-12:00", "13:30-17:00"]
 sat = []
 sun = []
-'''
+"""
 DEMO_REMOTE = "[remote]\nenabled = true\nwithin_hours = true\ndaily_quota = 200\n"
 
 
@@ -61,7 +61,7 @@ def test_the_demo_hall_offers_remote_tickets() -> None:
 @pytest.mark.parametrize(
     ("section", "problem"),
     [
-        ("[remote]\nenabled = \"yes\"\n", "remote.enabled: must be true or false"),
+        ('[remote]\nenabled = "yes"\n', "remote.enabled: must be true or false"),
         ("[remote]\nwithin_hours = 1\n", "remote.within_hours: must be true or false"),
         ("[remote]\ndaily_quota = -1\n", "remote.daily_quota: must be a whole number from 0 to 100000"),
         ("[remote]\ndaily_quota = 2.5\n", "remote.daily_quota: must be a whole number"),
@@ -83,7 +83,9 @@ def test_who_may_take_a_remote_ticket_when() -> None:
     assert remote_refusal(WED_10, hall_with(None)) is not None
     off = hall_with(None)
     assert remote_refusal(WED_10, off) == (
-        "remote_off", "this hall does not issue tickets to phones / 本大厅不提供远程取号")
+        "remote_off",
+        "this hall does not issue tickets to phones / 本大厅不提供远程取号",
+    )
     disabled = hall_with("[remote]\nenabled = false\n")
     assert (remote_refusal(WED_10, disabled) or ("",))[0] == "remote_off"
     assert disabled.public()["remote"] is None
@@ -132,8 +134,9 @@ async def test_remote_tickets_follow_the_kiosk_rules_and_are_marked(redis: Redis
     assert remote["ticket"]["remote"] is True and remote["ticket"]["number"] == "C001"
     assert (await engine.ticket(remote["ticket"]["token"]) or {})["ticket"]["remote"] is True
     # the same duplicate-ID refusal as the kiosk, Redis unchanged
-    await refused(redis, "duplicate_ticket", engine.issue(["register"], id_number="11010519491231002X",
-                                                          channel="remote"))
+    await refused(
+        redis, "duplicate_ticket", engine.issue(["register"], id_number="11010519491231002X", channel="remote")
+    )
     assert await redis.get(keys_prefix("demo") + "rquota:" + engine._moment(clock()).day) == "1"
 
 

@@ -26,7 +26,7 @@ def hall_file(tmp_path: Path, name: str, remote: str, *, closed: bool = False) -
     text = demo_text().replace(DEMO_REMOTE, remote)
     if closed:
         start = text.index("[hall.hours]\n") + len("[hall.hours]\n")
-        text = text[:start] + ALWAYS_CLOSED + text[text.index("\n[[services]]"):]
+        text = text[:start] + ALWAYS_CLOSED + text[text.index("\n[[services]]") :]
     path = tmp_path / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return str(path)
@@ -53,17 +53,26 @@ def test_a_phone_takes_a_remote_ticket_like_the_kiosk(live_server: LiveServer) -
     # a kiosk ticket is not marked; the same ID number is refused at the kiosk and the phone alike
     assert "remote" not in live_server.issue(["register"])["ticket"]
     before = seq_of(live_server)
-    assert_error(live_server.request("POST", "/api/halls/demo/tickets",
-                                     {"services": ["pension"], "id_number": "11010519491231002X"}),
-                 409, "duplicate_ticket")
-    assert_error(live_server.request("POST", PATH, {"services": ["pension"], "id_number": "11010519491231002x"}),
-                 409, "duplicate_ticket")
+    assert_error(
+        live_server.request(
+            "POST", "/api/halls/demo/tickets", {"services": ["pension"], "id_number": "11010519491231002X"}
+        ),
+        409,
+        "duplicate_ticket",
+    )
+    assert_error(
+        live_server.request("POST", PATH, {"services": ["pension"], "id_number": "11010519491231002x"}),
+        409,
+        "duplicate_ticket",
+    )
     # a priority ticket is given where staff can see why, never from a phone
-    assert_error(live_server.request("POST", PATH, {"services": ["register"], "priority": True}), 422,
-                 "unknown_field")
+    assert_error(live_server.request("POST", PATH, {"services": ["register"], "priority": True}), 422, "unknown_field")
     assert_error(live_server.request("POST", PATH, {"services": ["haircut"]}), 404, "unknown_service")
-    assert_error(live_server.request("POST", "/api/halls/nowhere/remote-tickets", {"services": ["register"]}),
-                 404, "unknown_hall")
+    assert_error(
+        live_server.request("POST", "/api/halls/nowhere/remote-tickets", {"services": ["register"]}),
+        404,
+        "unknown_hall",
+    )
     assert seq_of(live_server) == before
     status, page = live_server.request("GET", "/remote/demo")
     assert status == 200 and "/static/kiosk/remote.js" in page
@@ -138,8 +147,9 @@ def test_remote_ticket_then_the_call_reaches_the_phone(live_server: LiveServer, 
     phone.goto(f"{live_server.url}/remote/demo")
     phone.wait_for_selector("#remote-form:not([hidden])", timeout=TIMEOUT_MS)
     assert "每日远程号源 200 个" in phone.inner_text("#quota")
-    phone.wait_for_function("document.querySelector(\"[data-waiting='register']\").textContent !== ''",
-                            timeout=TIMEOUT_MS)
+    phone.wait_for_function(
+        "document.querySelector(\"[data-waiting='register']\").textContent !== ''", timeout=TIMEOUT_MS
+    )
     assert phone.inner_text("[data-waiting='register']") == "3 人等候"
     assert phone.get_attribute("#book-link a", "href") == "/book/demo" and phone.is_visible("#book-link")
     phone.check("input[name=service][value='register']")
@@ -163,8 +173,7 @@ def test_remote_ticket_then_the_call_reaches_the_phone(live_server: LiveServer, 
     assert calls(phone, "wakeLock") == ["screen"]
     phone.evaluate("window.__lock.release()")  # what the browser does when the page is hidden
     phone.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
-    phone.wait_for_function("window.__calls.filter((c) => c.kind === 'wakeLock').length === 2",
-                            timeout=TIMEOUT_MS)
+    phone.wait_for_function("window.__calls.filter((c) => c.kind === 'wakeLock').length === 2", timeout=TIMEOUT_MS)
     assert calls(phone, "vibrate") == []
 
     clerk = live_server.login("s01")

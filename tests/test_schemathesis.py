@@ -82,8 +82,11 @@ class Hall:
         appointments: list[str] = []
         codes: list[str] = []
         for slot in (slots.get("slots") or [])[-2:] if status == 200 else []:
-            status, body = server.request("POST", "/api/halls/demo/appointments", {
-                "services": ["register"], "date": slot.get("date") or "", "start": slot["start"]})
+            status, body = server.request(
+                "POST",
+                "/api/halls/demo/appointments",
+                {"services": ["register"], "date": slot.get("date") or "", "start": slot["start"]},
+            )
             if status == 201:
                 appointments.append(body["appointment"]["token"])
                 codes.append(body["appointment"]["code"])

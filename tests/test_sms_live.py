@@ -37,7 +37,7 @@ def hall_file(tmp_path: Path, gateway: Gateway, timeout_s: float = 5) -> str:
     text = demo_text() + (
         "\n[sms]\n"
         f'url = "{gateway.url}"\n'
-        "method = \"PUT\"\n"
+        'method = "PUT"\n'
         f'signature_header = "{Gateway.HEADER}"\n'
         'body = \'{"to":"{phone}","text":"{text}","ticket":"{number}","window":"{window}","ahead":"{ahead}"}\'\n'
         f"timeout_s = {timeout_s}\n"
@@ -59,8 +59,15 @@ def test_a_visitor_gets_ahead_and_your_turn(tmp_path: Path, live_server_factory:
     tickets = [server.issue(["register"], lang="en") for _ in range(5)]
     mine = tickets[4]["ticket"]
     path = f"/api/tickets/{mine['token']}/phone"
-    assert server.request("POST", path, {"phone": "138 1234"}) == (422, {"error": {
-        "code": "bad_phone", "message": "a mobile number has 11 digits and starts with 1, e.g. 138 1234 5678"}})
+    assert server.request("POST", path, {"phone": "138 1234"}) == (
+        422,
+        {
+            "error": {
+                "code": "bad_phone",
+                "message": "a mobile number has 11 digits and starts with 1, e.g. 138 1234 5678",
+            }
+        },
+    )
     status, body = server.request("POST", path, {"phone": "+86 138-1234-5678"})
     assert (status, body) == (201, {"phone": "138****5678"})
     assert server.request("GET", path)[1] == {"phone": "138****5678", "sms": True}

@@ -56,8 +56,8 @@ def test_a_gateway_with_defaults() -> None:
 
 def test_switched_off_or_pointed_at_nothing_is_off_but_still_checked() -> None:
     assert parse_hall(demo_text() + GATEWAY + "enabled = false\n").sms is None
-    assert parse_hall(demo_text() + '\n[sms]\nahead = 2\n').sms is None
-    assert any("sms.ahead" in p for p in problems('\n[sms]\nenabled = false\nahead = 99\n'))
+    assert parse_hall(demo_text() + "\n[sms]\nahead = 2\n").sms is None
+    assert any("sms.ahead" in p for p in problems("\n[sms]\nenabled = false\nahead = 99\n"))
 
 
 def test_every_mistake_is_reported_with_its_place() -> None:
@@ -162,14 +162,16 @@ def test_closed_and_served_tickets_get_nothing(status: str, ahead: int, threshol
 
 @given(st.text(max_size=40), phones)
 def test_a_json_body_stays_json_whatever_the_text(text: str, phone: str) -> None:
-    body = render_body('{"to":"{phone}","msg":"{text}","sign":"hallq"}', "application/json", {"phone": phone,
-                                                                                               "text": text})
+    body = render_body(
+        '{"to":"{phone}","msg":"{text}","sign":"hallq"}', "application/json", {"phone": phone, "text": text}
+    )
     assert json.loads(body) == {"to": phone, "msg": text, "sign": "hallq"}
 
 
 def test_a_form_body_is_percent_encoded() -> None:
-    body = render_body("to={phone}&msg={text}", "application/x-www-form-urlencoded",
-                       {"phone": "13812345678", "text": "A&B=请"})
+    body = render_body(
+        "to={phone}&msg={text}", "application/x-www-form-urlencoded", {"phone": "13812345678", "text": "A&B=请"}
+    )
     assert parse_qs(body.decode()) == {"to": ["13812345678"], "msg": ["A&B=请"]}
 
 

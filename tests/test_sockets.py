@@ -85,8 +85,9 @@ class Peer:
 @contextlib.asynccontextmanager
 async def open_socket(url: str, **options: Any) -> AsyncIterator[Peer]:
     """A lean client like a lobby screen's: no compression, every message kept, no proxy."""
-    async with connect(url, compression=None, max_queue=None, max_size=2**24, open_timeout=5,
-                       close_timeout=2, proxy=None, **options) as ws:
+    async with connect(
+        url, compression=None, max_queue=None, max_size=2**24, open_timeout=5, close_timeout=2, proxy=None, **options
+    ) as ws:
         yield Peer(ws)
 
 
@@ -167,8 +168,10 @@ async def test_ticket_called_carries_the_announcement(live_server: LiveServer) -
         assert recalled["announce"] == called["announce"]
     # the state's `recent` holds the same messages, newest first
     status, state = await asyncio.to_thread(live_server.request, "GET", "/api/halls/demo/state")
-    assert [(r["type"], r["seq"]) for r in state["recent"]] == [("ticket.recalled", recalled["seq"]),
-                                                               ("ticket.called", called["seq"])]
+    assert [(r["type"], r["seq"]) for r in state["recent"]] == [
+        ("ticket.recalled", recalled["seq"]),
+        ("ticket.called", called["seq"]),
+    ]
     assert state["recent"][0]["announce"] == called["announce"]
     # and the audio named in it is served
     status, _ = await asyncio.to_thread(live_server.request, "GET", called["announce"]["zh"]["audio"])
@@ -408,9 +411,11 @@ async def never_reading_socket(server: LiveServer) -> tuple[asyncio.StreamReader
     reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
-        (f"GET /ws/halls/demo/display HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-         f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-         "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+        (
+            f"GET /ws/halls/demo/display HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
     )
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -489,7 +494,12 @@ async def test_a_socket_that_never_reads_is_dropped_and_delays_nobody(live_serve
     text = "请注意：" + "今天下午系统维护，请耐心等候。" * 13  # 200 characters, ~600 bytes
     assert len(text) <= 200
     observer = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", OBSERVER, display_url(live_server), str(notices), stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-c",
+        OBSERVER,
+        display_url(live_server),
+        str(notices),
+        stdout=asyncio.subprocess.PIPE,
     )
     assert observer.stdout is not None
     assert (await asyncio.wait_for(observer.stdout.readline(), 10)).strip() == b"ready"
@@ -498,8 +508,9 @@ async def test_a_socket_that_never_reads_is_dropped_and_delays_nobody(live_serve
         for reader in readers:
             await reader.open()
         sent_at: dict[int, float] = {}
-        async with httpx.AsyncClient(base_url=live_server.url, headers={"Authorization": f"Bearer {admin}"},
-                                     trust_env=False) as client:
+        async with httpx.AsyncClient(
+            base_url=live_server.url, headers={"Authorization": f"Bearer {admin}"}, trust_env=False
+        ) as client:
             remaining = notices
 
             async def poster() -> None:
@@ -562,9 +573,10 @@ async def test_pad_request_ids_are_scoped_to_the_session(live_server: LiveServer
         await issue(live_server, ["register"])
     token_a = await asyncio.to_thread(live_server.login, "s01")
     token_b = await asyncio.to_thread(live_server.login, "s02")
-    async with open_socket(pad_url(live_server, "1", token_a)) as pad_a, open_socket(
-        pad_url(live_server, "2", token_b)
-    ) as pad_b:
+    async with (
+        open_socket(pad_url(live_server, "1", token_a)) as pad_a,
+        open_socket(pad_url(live_server, "2", token_b)) as pad_b,
+    ):
         await pad_a.recv()
         await pad_b.recv()
         await pad_a.send({"action": "call_next", "request_id": "tap-1"})

@@ -76,9 +76,7 @@ async def test_call_audio_is_valid_non_silent_speech_in_both_languages(
     assert speech.syntheses == 2
 
 
-async def test_worker_does_not_print_to_stdout(
-    speech: SpeechService, capfd: pytest.CaptureFixture[str]
-) -> None:
+async def test_worker_does_not_print_to_stdout(speech: SpeechService, capfd: pytest.CaptureFixture[str]) -> None:
     await speech.wav_path("en", "Number B0 0 1, please go to window 2")
     assert "Audio saved" not in capfd.readouterr().out
 
@@ -130,9 +128,7 @@ async def test_a_killed_worker_is_restarted_and_the_failure_logged(
     assert any(r.levelno == logging.WARNING and str(pid) in r.getMessage() for r in caplog.records)
 
 
-async def test_a_worker_killed_mid_request_is_retried(
-    speech: SpeechService, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_worker_killed_mid_request_is_retried(speech: SpeechService, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="hallq.speech")
     pid = speech.worker_pid
     assert pid is not None

@@ -1,4 +1,4 @@
-"""The code base stays ruff- and mypy-clean: these run the same checks a developer runs."""
+"""The code base stays ruff-clean, ruff-formatted and mypy-clean: these run the same checks a developer runs."""
 
 from __future__ import annotations
 
@@ -20,4 +20,9 @@ def test_ruff_is_clean() -> None:
 
 def test_mypy_is_clean() -> None:
     result = run("mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_kept() -> None:
+    result = run("ruff", "format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -35,12 +35,35 @@ from server.remote import remote_refusal
 from server.store import ClusterAcks
 
 ACTIONS = (
-    "call_next", "recall", "start", "complete", "no_show", "transfer", "call",
-    "suspend", "resume", "pause", "unpause", "open", "close",
+    "call_next",
+    "recall",
+    "start",
+    "complete",
+    "no_show",
+    "transfer",
+    "call",
+    "suspend",
+    "resume",
+    "pause",
+    "unpause",
+    "open",
+    "close",
 )
 SCRIPTS = (
-    *ACTIONS, "issue", "cancel", "rate", "notice", "rollover", "snapshot", "window_state", "ticket_info", "orphans",
-    "config", "book", "unbook", "check_in",
+    *ACTIONS,
+    "issue",
+    "cancel",
+    "rate",
+    "notice",
+    "rollover",
+    "snapshot",
+    "window_state",
+    "ticket_info",
+    "orphans",
+    "config",
+    "book",
+    "unbook",
+    "check_in",
 )
 #: The actions that finish the window's ticket and call another: refused (``just_called``)
 #: within the hall's ``rules.min_call_interval_s`` of the call of the ticket in hand.
@@ -178,7 +201,10 @@ class Engine:
         if answer.get("rolled"):  # exactly one process sees rolled=true: logged once per hall and day
             logging.getLogger("hallq.engine").info(
                 "hall %s: new business day, %d open ticket(s) expired (seq %s)",
-                self.hall.id, answer.get("expired", 0), answer.get("seq"))
+                self.hall.id,
+                answer.get("expired", 0),
+                answer.get("seq"),
+            )
         return answer
 
     def person_hash(self, id_number: str) -> str:
@@ -379,8 +405,10 @@ class Engine:
         if action == "no_show":
             rules = self.hall.rules.no_show
             args.update(
-                places_back=rules.places_back, max_times=rules.max_times,
-                min_ms=rules.min_seconds_after_call * 1000, all_windows=self._all_windows(),
+                places_back=rules.places_back,
+                max_times=rules.max_times,
+                min_ms=rules.min_seconds_after_call * 1000,
+                all_windows=self._all_windows(),
             )
         try:
             answer = await self._run(action, args)
@@ -455,9 +483,7 @@ class Engine:
         recent_handle = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta.get("recent")).items()}
         open_ids = set(_list(eta.get("open")))
         expected = {s.id: s.expected_minutes for s in self.hall.services}
-        open_windows = {
-            s: sum(1 for w in self.hall.windows if w.id in open_ids and s in w.services) for s in ids
-        }
+        open_windows = {s: sum(1 for w in self.hall.windows if w.id in open_ids and s in w.services) for s in ids}
         return {
             "seq": answer["seq"],
             "windows": _list(answer["windows"]),
@@ -468,15 +494,11 @@ class Engine:
             "issuing_open": issuing_open(self.clock(), self.hall),
             "served_today": answer["served_today"],
             "day": answer["day"],
-            "no_shows": [
-                {**item, "services": _list(item.get("services"))} for item in _list(answer.get("no_shows"))
-            ],
+            "no_shows": [{**item, "services": _list(item.get("services"))} for item in _list(answer.get("no_shows"))],
             "expected_wait_s": {
                 s: estimate_wait_s(int(waiting.get(s, 0)), [s], recent_handle, open_windows, expected) for s in ids
             },
-            "visit_s": {
-                s: round(handling_time_s(recent_handle.get(s, ()), expected[s]), 1) for s in ids
-            },
+            "visit_s": {s: round(handling_time_s(recent_handle.get(s, ()), expected[s]), 1) for s in ids},
         }
 
     async def set_notice(self, text: str) -> dict[str, Any]:
@@ -572,7 +594,11 @@ class Engine:
         groups = _dict(answer.get("ahead_groups"))
         ahead_services = [group.split(",") for group, n in sorted(groups.items()) for _ in range(int(n))]
         result["eta_s"] = estimate_wait_s(
-            answer["ahead"], ticket["services"], recent, open_windows, expected,
+            answer["ahead"],
+            ticket["services"],
+            recent,
+            open_windows,
+            expected,
             ahead_services=ahead_services if len(ahead_services) == answer["ahead"] else None,
         )
         return result

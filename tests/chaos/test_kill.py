@@ -220,8 +220,21 @@ class ExternalRedis:
 
     def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
-        command = ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
-                   "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        command = [
+            "/usr/bin/redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ]
         with (self.data / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self.answers, 10, "the external redis-server")
