@@ -32,6 +32,7 @@ from server import (
     screens,
     sms,
     sockets,
+    staff_api,
     stats_api,
     webhooks,
 )
@@ -117,6 +118,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *booking_api.routes,
             *remote_api.routes,
             *case_api.routes,
+            *staff_api.routes,
             *metrics.routes,
             *screens.routes,
             *audit.routes,
@@ -181,7 +183,7 @@ def create_app_from_env() -> Starlette:
     """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
     worker_dies_with_supervisor()
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
-    halls = [load_hall(c) for c in configs] or [load_demo()]
+    halls = [load_hall(c) for c in configs] or [load_demo(os.environ.get("HALLQ_DATA", "var"))]
     redis_url = os.environ["REDIS_URL"]
     public_url = os.environ.get("HALLQ_PUBLIC_URL") or None
     return create_app(halls, redis_url, Path(os.environ.get("HALLQ_DATA", "var")), public_url)

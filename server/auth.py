@@ -114,6 +114,8 @@ class Sessions:
                 retry_after_s=retry,
             )
         staff = hall.staff_member(staff_id)
+        if staff is not None and staff.disabled:
+            staff = None  # a disabled login is refused as an unknown one (same time, same answer)
         # scrypt is deliberately slow: keep it off the event loop; an unknown id is checked
         # against a dummy hash so that it takes as long as a wrong PIN
         stored = staff.pin_hash if staff is not None else _dummy_hash()
@@ -147,7 +149,8 @@ class Sessions:
         if raw is None:
             return None
         staff = hall.staff_member(json.loads(raw)["staff"])
-        return Session(hall_id, staff) if staff is not None else None
+        # a staff member disabled (or taken out of the hall file) since: the session ends now
+        return Session(hall_id, staff) if staff is not None and not staff.disabled else None
 
     async def logout(self, token: str) -> bool:
         """Revoke ``token``; True when it was a live session."""

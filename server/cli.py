@@ -141,8 +141,8 @@ def hash_pin_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_halls(files: list[str]) -> list[Hall]:
-    halls = [load_hall(f) for f in files] if files else [load_demo()]
+def load_halls(files: list[str], data: str | None = None) -> list[Hall]:
+    halls = [load_hall(f) for f in files] if files else [load_demo(data)]
     ids = [h.id for h in halls]
     if len(set(ids)) != len(ids):
         raise SystemExit("two hall files use the same hall id")
@@ -298,7 +298,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        halls = load_halls(args.config)
+        halls = load_halls(args.config, args.data)
     except ConfigError as exc:
         print(f"the hall file has problems:\n{exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ found, the line in the file, so ``hallq check-config`` can print them all.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 import zoneinfo
@@ -15,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from server import staff_overlay
 from server.hall_model import (
     WEEKDAYS,
     AnnounceRules,
@@ -271,7 +273,7 @@ class _Parser(FieldReader):
             if not isinstance(item, Mapping):
                 self.problem(path, "must be a table")
                 continue
-            self.known(item, path, ("id", "name", "role", "pin_hash", "pin"))
+            self.known(item, path, ("id", "name", "role", "pin_hash", "pin", "disabled"))
             staff_id = self.string(item, "id", f"{path}.id")
             if staff_id in seen:
                 self.problem(f"{path}.id", f"duplicate staff id {staff_id!r}")
@@ -286,7 +288,11 @@ class _Parser(FieldReader):
             if not isinstance(pin_hash, str) or not valid_pin_hash(pin_hash):
                 self.problem(f"{path}.pin_hash", "must be a scrypt hash made by `hallq hash-pin`")
                 pin_hash = ""
-            result.append(Staff(id=staff_id, name=name, role=str(role), pin_hash=pin_hash))
+            disabled = item.get("disabled", False)
+            if not isinstance(disabled, bool):
+                self.problem(f"{path}.disabled", "must be true or false")
+                disabled = False
+            result.append(Staff(id=staff_id, name=name, role=str(role), pin_hash=pin_hash, disabled=disabled))
         return tuple(result)
 
     def appointments(self, raw: Mapping[str, Any], services: Sequence[Service]) -> Appointments:
@@ -507,31 +513,48 @@ DEFAULT_TEMPLATES = {
 DEFAULT_VOICES = {"zh": "cmn", "en": "en"}
 
 
-def parse_hall(text: str) -> Hall:
-    """Parse and validate hall-file text; raise :class:`ConfigError` listing every mistake."""
+#: Between the hall file's text and its staff overlay's in ``Hall.source_text`` (which the
+#: config hash covers, so a staff change is a config change every worker picks up).
+OVERLAY_MARK = "\n# --- staff overlay (written by the manager page) ---\n"
+
+
+def parse_hall(text: str, overlay: str | None = None) -> Hall:
+    """Parse and validate hall-file text, with the staff ``overlay``'s text merged in
+    (:mod:`server.staff_overlay`); raise :class:`ConfigError` listing every mistake."""
     try:
         root = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         raise ConfigError([ConfigProblem("(file)", str(exc), int(match.group(1)) if match else None)]) from exc
+    overlay_problems: list[ConfigProblem] = []
+    if overlay is not None:
+        root, overlay_problems = staff_overlay.merge(root, overlay)
     parser = _Parser(text)
     hall = parser.hall(root)
-    if hall is None:
-        raise ConfigError(parser.problems)
+    if hall is None or overlay_problems:
+        raise ConfigError([*overlay_problems, *parser.problems])
+    if overlay is not None:
+        hall = dataclasses.replace(hall, source_text=text + OVERLAY_MARK + overlay)
     return hall
 
 
-def load_hall(path: str | Path) -> Hall:
-    """Read and validate a hall file (UTF-8; a byte-order mark, as Windows editors write, is fine)."""
+def read_text(path: str | Path) -> str:
+    """A hall file's text (UTF-8; a byte-order mark, as Windows editors write, is fine)."""
     raw = Path(path).read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(
             [ConfigProblem("(file)", f"is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8", line)]
         ) from exc
-    return parse_hall(text)
+
+
+def load_hall(path: str | Path) -> Hall:
+    """Read and validate a hall file, with its staff overlay (``hall.staff.toml`` beside it)
+    when there is one."""
+    overlay = staff_overlay.read_text(staff_overlay.beside(path))
+    return dataclasses.replace(parse_hall(read_text(path), overlay), source_path=str(path))
 
 
 def demo_text() -> str:
@@ -539,6 +562,7 @@ def demo_text() -> str:
     return resources.files("server").joinpath("demo_hall.toml").read_text(encoding="utf-8")
 
 
-def load_demo() -> Hall:
-    """The bundled demo hall of CONTRACT.md."""
-    return parse_hall(demo_text())
+def load_demo(data_dir: str | Path | None = None) -> Hall:
+    """The bundled demo hall of CONTRACT.md, with the staff overlay in ``data_dir`` if any."""
+    overlay = staff_overlay.read_text(Path(data_dir) / staff_overlay.DEMO_FILE) if data_dir is not None else None
+    return parse_hall(demo_text(), overlay)

@@ -68,10 +68,13 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_code": 422,
     "bad_phone": 422,
     "bad_subscription": 422,
+    "weak_pin": 422,
+    "bad_staff": 422,
     # not possible now (the state of the hall says no)
     "already_paused": 409,
     "already_rated": 409,
     "busy": 409,
+    "cannot_disable_self": 409,
     "call_back_required": 409,
     "case_closed": 409,
     "checked_in": 409,
@@ -101,6 +104,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "same_window": 409,
     "slot_full": 409,
     "slot_past": 409,
+    "staff_exists": 409,
     "too_early": 409,
     "too_far_ahead": 409,
     "ticket_ended": 409,  # no more notices (text messages, Web Push) for a ticket that has ended

@@ -51,6 +51,9 @@ class Staff:
     name: str
     role: str
     pin_hash: str = field(repr=False)
+    #: ``disabled = true`` (the manager's staff overlay, or the hall file): kept for the
+    #: statistics' names, but no login and no session
+    disabled: bool = False
 
     def check_pin(self, pin: str) -> bool:
         """Whether ``pin`` matches the stored scrypt hash (constant-time compare)."""
@@ -168,6 +171,8 @@ class Hall:
     staff: tuple[Staff, ...]
     rules: Rules
     source_text: str = field(default="", repr=False, compare=False)
+    #: the hall file it was read from ("" for the bundled demo hall)
+    source_path: str = field(default="", repr=False, compare=False)
     #: ``[appointments]``; None when the hall takes none
     appointments: Appointments | None = None
     webhooks: tuple[Webhook, ...] = ()

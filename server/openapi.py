@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import actions, api, audit, booking_api, case_api, cases, push, remote_api, sms, stats
+from server import actions, api, audit, booking_api, case_api, cases, push, remote_api, sms, staff_api, stats
 from server.queue.constants import NUMBER_RE
 from server.queue.engine import ACTIONS, REQUEST_ID_RE
 from server.validation import MAX_BODY_BYTES, Field
@@ -409,6 +409,54 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "POST", f"/api/halls/{HALL}/reload", "Reload the hall files now", auth="staff", errors=ADMIN_ERR, tag="manager"
+    ),
+    Operation(
+        "GET",
+        f"/api/halls/{HALL}/staff",
+        "The hall's staff (never a PIN)",
+        auth="staff",
+        errors=ADMIN_ERR,
+        tag="manager",
+    ),
+    Operation(
+        "POST",
+        f"/api/halls/{HALL}/staff",
+        "Add a staff member (written to the staff overlay, applied live)",
+        auth="staff",
+        body=staff_api.ADD_FIELDS,
+        ok=201,
+        errors=(*ADMIN_ERR, 409),
+        tag="manager",
+        refine={
+            "role": {"enum": ["clerk", "desk", "admin"]},
+            "id": {"pattern": staff_api.STAFF_ID_RE.pattern, "example": "s06"},
+            "pin": {"minLength": staff_api.PIN_MIN, "description": "kept only as a scrypt hash"},
+        },
+    ),
+    Operation(
+        "POST",
+        f"/api/halls/{HALL}/staff/{{staff}}/pin",
+        "Reset a staff member's PIN",
+        auth="staff",
+        body=staff_api.PIN_FIELDS,
+        errors=ADMIN_ERR,
+        tag="manager",
+    ),
+    Operation(
+        "POST",
+        f"/api/halls/{HALL}/staff/{{staff}}/disable",
+        "Disable a staff member: its sessions end, its logins are refused",
+        auth="staff",
+        errors=(*ADMIN_ERR, 409),
+        tag="manager",
+    ),
+    Operation(
+        "POST",
+        f"/api/halls/{HALL}/staff/{{staff}}/enable",
+        "Enable a disabled staff member again",
+        auth="staff",
+        errors=ADMIN_ERR,
+        tag="manager",
     ),
     Operation(
         "GET",

@@ -32,6 +32,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -81,10 +82,14 @@ class ReloadResult:
         return not self.problems
 
 
-def read_halls(sources: list[str], running: set[str]) -> tuple[list[Hall], list[str]]:
-    """Every hall file read and validated, or the problems (file:line: message) found."""
+def read_halls(sources: list[str], running: set[str], data_dir: Path | None = None) -> tuple[list[Hall], list[str]]:
+    """Every hall file read and validated (with its staff overlay), or the problems
+    (file:line: message) found. ``data_dir`` holds the demo hall's staff overlay."""
     if not sources:
-        return [load_demo()], []
+        try:
+            return [load_demo(data_dir)], []
+        except ConfigError as exc:
+            return [], [f"demo hall:{problem}" for problem in exc.problems]
     halls: list[Hall] = []
     problems: list[str] = []
     for source in sources:
@@ -141,7 +146,7 @@ async def reload_halls(runtime: Runtime, *, announce: bool = True, reason: str =
     halls that changed (False when this reload follows another worker's event)."""
     async with _locks.setdefault(id(runtime), asyncio.Lock()):
         result = ReloadResult()
-        halls, result.problems = read_halls(hall_sources(), set(runtime.halls))
+        halls, result.problems = read_halls(hall_sources(), set(runtime.halls), runtime.data_dir)
         if result.problems:
             log.error("hall files not reloaded (%s); keeping the old config: %s", reason, "; ".join(result.problems))
             return result

@@ -1,0 +1,238 @@
+"""The manager's staff changes (admin login): add clerks, reset PINs, disable and enable.
+
+Routes::
+
+    GET  /api/halls/{hall}/staff                          every staff member (never a PIN hash)
+    POST /api/halls/{hall}/staff                          {"id", "name", "role", "pin"} → 201
+    POST /api/halls/{hall}/staff/{staff}/pin              {"pin"}
+    POST /api/halls/{hall}/staff/{staff}/disable          its sessions end, its logins are refused
+    POST /api/halls/{hall}/staff/{staff}/enable
+
+A change is written to the hall's staff overlay (:mod:`server.staff_overlay`, never the
+hand-written hall file) only after the hall file and the new overlay together pass the
+checks of ``hallq check-config`` (:func:`server.config.parse_hall`); then the hall is
+reloaded live (:func:`server.reload.reload_halls`: the queue stays, other workers follow
+the ``hall.config`` event) and the change goes to the audit log — who changed whom, never
+the PIN. A refused change writes nothing, neither the file nor Redis.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server import audit, staff_overlay
+from server.asking import client_of, session_of
+from server.auth import ADMIN, Session, require
+from server.config import ROLES, demo_text, parse_hall, read_text
+from server.hall_model import Hall, Staff
+from server.pins import hash_pin
+from server.queue.errors import Refusal
+from server.reload import reload_halls
+from server.runtime import Runtime, runtime_of
+from server.toml_locator import ConfigError
+from server.validation import BadRequest, Field, read_json
+
+PIN_MIN, PIN_MAX = 4, 32
+STAFF_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+NAME_MAX = 40
+
+ADD_FIELDS = {
+    "id": Field(str, required=True, max_length=32),
+    "name": Field(str, required=True, max_length=NAME_MAX),
+    "role": Field(str, required=True, max_length=8),
+    "pin": Field(str, required=True, max_length=PIN_MAX),
+}
+PIN_FIELDS = {"pin": Field(str, required=True, max_length=PIN_MAX)}
+
+
+def pin_problem(pin: str, staff_id: str = "") -> str | None:
+    """Why ``pin`` is too weak to be a staff PIN, or None: 4 to 32 printable ASCII
+    characters without spaces, not one character repeated, not a run such as 1234 or 4321,
+    not the staff id."""
+    if not PIN_MIN <= len(pin) <= PIN_MAX:
+        return f"a PIN has {PIN_MIN} to {PIN_MAX} characters"
+    if not pin.isascii() or not pin.isprintable() or " " in pin:
+        return "a PIN has letters, digits and signs only (no spaces)"
+    if len(set(pin)) == 1 or pin in "01234567890" or pin in "09876543210" or pin.lower() == staff_id:
+        return "this PIN is too easy to guess"
+    return None
+
+
+def public(staff: Staff, in_file: bool) -> dict[str, Any]:
+    """A staff member as the manager sees it (no PIN hash)."""
+    return {"id": staff.id, "name": staff.name, "role": staff.role, "disabled": staff.disabled, "added": not in_file}
+
+
+def overlay_path(runtime: Runtime, hall: Hall) -> Path:
+    """The hall's staff overlay: beside its hall file, or in the data folder (demo hall)."""
+    if hall.source_path:
+        return staff_overlay.beside(hall.source_path)
+    return Path(runtime.data_dir) / staff_overlay.DEMO_FILE
+
+
+def hall_file_text(hall: Hall) -> str:
+    return read_text(hall.source_path) if hall.source_path else demo_text()
+
+
+def file_ids(hall: Hall) -> set[str]:
+    """The staff ids of the hand-written hall file itself (without the overlay)."""
+    try:
+        return {s.id for s in parse_hall(hall_file_text(hall)).staff}
+    except (ConfigError, OSError):
+        return set()
+
+
+def _write(path: Path, hall: Hall, staff_id: str, check: Callable[[Hall], None], changes: dict[str, Any]) -> str | None:
+    """Check, validate and write one change under the overlay's lock; the old overlay text."""
+    with staff_overlay.locked(path):
+        old = staff_overlay.read_text(path)
+        try:
+            text = hall_file_text(hall)
+            current = parse_hall(text, old)
+        except (ConfigError, OSError) as exc:
+            raise Refusal(
+                "bad_hall_file",
+                "the hall file or its staff overlay has problems",
+                {"problems": [str(exc)]},
+            ) from exc
+        check(current)
+        new = staff_overlay.dumps(staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes))
+        try:
+            parse_hall(text, new)
+        except ConfigError as exc:
+            raise Refusal(
+                "bad_staff",
+                "the change breaks the hall's rules (as hallq check-config says)",
+                {"problems": [str(p) for p in exc.problems]},
+            ) from exc
+        staff_overlay.write(path, new)
+        return old
+
+
+async def _apply(
+    request: Request,
+    session: Session,
+    staff_id: str,
+    changes: dict[str, Any],
+    check: Callable[[Hall], None],
+    action: str,
+    detail: str,
+) -> Hall:
+    """Write one change, reload the hall live, record it; the hall as it is now."""
+    runtime = runtime_of(request)
+    hall = runtime.hall(session.hall).hall
+    path = overlay_path(runtime, hall)
+    old = await run_in_threadpool(_write, path, hall, staff_id, check, changes)
+    result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {staff_id}")
+    if not result.ok:  # another hall file broke meanwhile: put the overlay back, change nothing
+        await run_in_threadpool(staff_overlay.write, path, old)
+        raise Refusal(
+            "bad_hall_file",
+            "the hall files have problems; the staff change was not made",
+            {"problems": result.problems},
+        )
+    await audit.record(
+        runtime.redis,
+        session.hall,
+        audit.entry(action, staff=session.staff.id, role=session.role, client=client_of(request), detail=detail),
+    )
+    return runtime.hall(session.hall).hall
+
+
+async def _admin(request: Request) -> Session:
+    hall = runtime_of(request).hall(request.path_params["hall"])
+    return require(await session_of(request), hall.hall.id, ADMIN)
+
+
+def _known(staff_id: str) -> Callable[[Hall], None]:
+    def check(hall: Hall) -> None:
+        if hall.staff_member(staff_id) is None:
+            raise Refusal("unknown_staff", f"there is no staff member {staff_id[:40]!r}")
+
+    return check
+
+
+def _answer(hall: Hall, staff_id: str, status: int = 200) -> Response:
+    staff = hall.staff_member(staff_id)
+    assert staff is not None
+    return JSONResponse({"staff": public(staff, staff_id in file_ids(hall))}, status_code=status)
+
+
+async def list_staff(request: Request) -> Response:
+    session = await _admin(request)
+    hall = runtime_of(request).hall(session.hall).hall
+    in_file = await run_in_threadpool(file_ids, hall)
+    return JSONResponse({"staff": [public(s, s.id in in_file) for s in hall.staff], "roles": list(ROLES)})
+
+
+async def add_staff(request: Request) -> Response:
+    session = await _admin(request)
+    body = await read_json(request, ADD_FIELDS)
+    staff_id, name, role, pin = body["id"], body["name"].strip(), body["role"], body["pin"]
+    if not STAFF_ID_RE.match(staff_id):
+        raise BadRequest("bad_field", "id must be lowercase letters, digits, '-' or '_' (at most 32)")
+    if not name or not name.isprintable():
+        raise BadRequest("bad_field", "name must be a printable name")
+    if role not in ROLES:
+        raise BadRequest("bad_field", f"role must be one of {', '.join(ROLES)}")
+    problem = pin_problem(pin, staff_id)
+    if problem:
+        raise Refusal("weak_pin", problem)
+
+    def check(hall: Hall) -> None:
+        if hall.staff_member(staff_id) is not None:
+            raise Refusal("staff_exists", f"there is a staff member {staff_id!r} already")
+
+    pin_hash = await run_in_threadpool(hash_pin, pin)
+    changes = {"name": name, "role": role, "pin_hash": pin_hash, "disabled": False}
+    hall = await _apply(request, session, staff_id, changes, check, "staff_add", f"{staff_id} ({role}, {name})")
+    return _answer(hall, staff_id, 201)
+
+
+async def reset_pin(request: Request) -> Response:
+    session = await _admin(request)
+    staff_id = request.path_params["staff"]
+    body = await read_json(request, PIN_FIELDS)
+    _known(staff_id)(runtime_of(request).hall(session.hall).hall)
+    problem = pin_problem(body["pin"], staff_id)
+    if problem:
+        raise Refusal("weak_pin", problem)
+    pin_hash = await run_in_threadpool(hash_pin, body["pin"])
+    hall = await _apply(request, session, staff_id, {"pin_hash": pin_hash}, _known(staff_id), "staff_pin", staff_id)
+    return _answer(hall, staff_id)
+
+
+async def disable_staff(request: Request) -> Response:
+    return await _set_disabled(request, True)
+
+
+async def enable_staff(request: Request) -> Response:
+    return await _set_disabled(request, False)
+
+
+async def _set_disabled(request: Request, disabled: bool) -> Response:
+    session = await _admin(request)
+    staff_id = request.path_params["staff"]
+    _known(staff_id)(runtime_of(request).hall(session.hall).hall)
+    if disabled and staff_id == session.staff.id:
+        raise Refusal("cannot_disable_self", "you cannot disable your own login")
+    action = "staff_disable" if disabled else "staff_enable"
+    hall = await _apply(request, session, staff_id, {"disabled": disabled}, _known(staff_id), action, staff_id)
+    return _answer(hall, staff_id)
+
+
+routes = [
+    Route("/api/halls/{hall}/staff", list_staff),
+    Route("/api/halls/{hall}/staff", add_staff, methods=["POST"]),
+    Route("/api/halls/{hall}/staff/{staff}/pin", reset_pin, methods=["POST"]),
+    Route("/api/halls/{hall}/staff/{staff}/disable", disable_staff, methods=["POST"]),
+    Route("/api/halls/{hall}/staff/{staff}/enable", enable_staff, methods=["POST"]),
+]

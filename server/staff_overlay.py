@@ -1,0 +1,155 @@
+"""The staff overlay: the manager page's staff changes, kept beside the hand-written hall file.
+
+A manager adds clerks, resets PINs and disables or enables staff from the manager page
+(:mod:`server.staff_api`). Those changes never rewrite the hall file a person wrote: they go
+into a small TOML file of ``[[staff]]`` tables, the *overlay*, next to it
+(``hall.toml`` → ``hall.staff.toml``; for the bundled demo hall, ``demo.staff.toml`` in the
+data folder). Each overlay table names a staff ``id``: when the hall file has that id, the
+overlay's keys replace the file's (``pin_hash``, ``disabled``, ``name``, ``role``); otherwise
+it adds a staff member. The merged tables then go through the very same
+:func:`server.config.parse_hall` as the hall file alone, so every rule and every message is
+``hallq check-config``'s (which reads the overlay too).
+
+The file is written whole, atomically (a temporary file renamed over it), under a lock
+file, so two workers changing staff at once cannot lose one change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from server.toml_locator import ConfigProblem
+
+#: The keys an overlay's ``[[staff]]`` table may hold (a clear PIN never: only its hash).
+KEYS = ("id", "name", "role", "pin_hash", "disabled")
+#: Where problems of the overlay itself (not of a merged staff table) are reported.
+WHERE = "(staff overlay)"
+HEADER = (
+    "# hallq staff overlay: written by the manager page, merged over the hall file's [[staff]]\n"
+    '# by id (docs/operations.md, "Staff changes from the manager page"). Edit with care.\n'
+)
+#: The file of the demo hall's overlay, in the data folder.
+DEMO_FILE = "demo.staff.toml"
+
+
+def beside(hall_file: str | Path) -> Path:
+    """The overlay of ``hall_file``: ``hall.toml`` → ``hall.staff.toml`` in the same folder."""
+    path = Path(hall_file)
+    return path.with_name(f"{path.stem}.staff.toml")
+
+
+def read_text(path: Path | None) -> str | None:
+    """The overlay's text, or None when there is none."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        return None
+
+
+def entries_of(text: str | None) -> list[dict[str, Any]]:
+    """The overlay's ``[[staff]]`` tables (for editing; :func:`merge` checks them)."""
+    if not text:
+        return []
+    try:
+        staff = tomllib.loads(text).get("staff")
+    except tomllib.TOMLDecodeError:
+        return []
+    return [dict(item) for item in staff if isinstance(item, Mapping)] if isinstance(staff, list) else []
+
+
+def merge(root: Mapping[str, Any], overlay_text: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """The hall file's tables with the overlay's ``[[staff]]`` merged in by id, and the
+    problems of the overlay itself (bad TOML, another section, a table without an id)."""
+    problems: list[ConfigProblem] = []
+    try:
+        overlay = tomllib.loads(overlay_text)
+    except tomllib.TOMLDecodeError as exc:
+        return dict(root), [ConfigProblem(WHERE, f"is not valid TOML: {exc}")]
+    for key in overlay:
+        if key != "staff":
+            problems.append(ConfigProblem(f"{WHERE} {key}", "unknown section; the staff overlay holds [[staff]] only"))
+    entries = overlay.get("staff", [])
+    if not isinstance(entries, list):
+        return dict(root), [*problems, ConfigProblem(f"{WHERE} staff", "must be a list of [[staff]] tables")]
+    base = root.get("staff", [])
+    if not isinstance(base, list):
+        return dict(root), problems  # the hall file's own mistake: parse_hall reports it
+    staff = [dict(item) if isinstance(item, Mapping) else item for item in base]
+    by_id = {item.get("id"): item for item in staff if isinstance(item, dict)}
+    for index, entry in enumerate(entries):
+        where = f"{WHERE} staff[{index}]"
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str) or not entry["id"]:
+            problems.append(ConfigProblem(where, "must be a table with a staff id"))
+            continue
+        for key in entry:
+            if key not in KEYS:
+                expected = ", ".join(KEYS)
+                problems.append(ConfigProblem(f"{where}.{key}", f"unknown key {key!r}; expected one of {expected}"))
+        changes = {k: v for k, v in entry.items() if k in KEYS}
+        if entry["id"] in by_id:
+            by_id[entry["id"]].update(changes)
+        else:
+            by_id[entry["id"]] = dict(changes)
+            staff.append(by_id[entry["id"]])
+    return {**root, "staff": staff}, problems
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    # a JSON string is a TOML basic string (same escapes), but for DEL, which TOML wants escaped
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def dumps(entries: list[dict[str, Any]]) -> str:
+    """The overlay file's text for ``entries`` (strings and booleans only)."""
+    parts = [HEADER]
+    for entry in entries:
+        lines = ["[[staff]]", *(f"{key} = {_value(entry[key])}" for key in KEYS if key in entry)]
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def change(entries: list[dict[str, Any]], staff_id: str, **changes: Any) -> list[dict[str, Any]]:
+    """``entries`` with ``changes`` set on ``staff_id``'s table (added when missing)."""
+    result = [dict(entry) for entry in entries]
+    for entry in result:
+        if entry.get("id") == staff_id:
+            entry.update(changes)
+            return result
+    return [*result, {"id": staff_id, **changes}]
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the overlay's lock file (``.NAME.lock`` beside it) against other processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write(path: Path, text: str | None) -> None:
+    """Replace the overlay atomically with ``text`` (None: remove it)."""
+    if text is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
