@@ -560,7 +560,7 @@ OPERATIONS: list[Operation] = [
     ),
 ]
 
-PATH_EXAMPLES = {"hall": "demo", "window": "1", "token": "demo.abc", "code": "12345678", "id": "1"}
+PATH_EXAMPLES = {"hall": "demo", "window": "1", "token": "demo.abc", "code": "12345678", "id": "1", "staff": "s06"}
 
 
 def field_schema(name: str, spec: Field, refine: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:

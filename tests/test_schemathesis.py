@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from server import staff_overlay
 from server.openapi import OPERATIONS
 from server.queue.engine import ACTIONS
 from tests.live import LiveServer
@@ -104,6 +105,8 @@ def hall(live_server: LiveServer) -> Iterator[Hall]:
     hall = Hall(live_server)
     yield hall
     hall.redis.close()
+    # staff the fuzzer added (POST /staff) must not follow the session's other demo servers
+    (live_server.data_dir / staff_overlay.DEMO_FILE).unlink(missing_ok=True)
 
 
 def aim(case: Any, hall: Hall, pick: int) -> None:
