@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from server.toml_locator import ConfigError
 from tests.live import LiveServer, fresh_database
 
 HASH = hash_pin("2580", n=2**10)
+TIMEOUT_MS = 10_000
 
 
 def overlay(*entries: dict[str, object]) -> str:
@@ -183,3 +185,57 @@ def test_the_manager_adds_resets_and_disables_a_clerk_live(redis_server: Embedde
         assert load_hall(hall_file).staff_member("s06") is not None  # check-config agrees
     finally:
         server.stop()
+
+
+def test_the_manager_adds_a_clerk_on_the_page_who_calls_on_the_pad(
+    redis_server: EmbeddedRedis, tmp_path: Path, browser: Any
+) -> None:
+    server = LiveServer(fresh_database(redis_server), tmp_path)  # the demo hall: its overlay in this data folder
+    server.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    try:
+        number = server.issue(["register"])["ticket"]["number"]
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/admin/demo")
+        page.fill("#login-staff", "admin")
+        page.fill("#login-pin", "admin1234")
+        page.click("#login-submit")
+        page.wait_for_selector("#staff-table tr[data-staff='s01']", timeout=TIMEOUT_MS)
+
+        page.fill("#staff-id", "s06")
+        page.fill("#staff-name", "新人")
+        page.select_option("#staff-role", "clerk")
+        page.fill("#staff-pin", "1111")
+        page.click("#staff-add")
+        page.wait_for_function(
+            "document.getElementById('staff-status').textContent.includes('密码太弱')", timeout=TIMEOUT_MS
+        )
+        assert page.query_selector("#staff-table tr[data-staff='s06']") is None
+        page.fill("#staff-pin", "2580")
+        page.click("#staff-add")
+        page.wait_for_selector("#staff-table tr[data-staff='s06'][data-disabled='false']", timeout=TIMEOUT_MS)
+        assert "窗口人员" in page.inner_text("#staff-table tr[data-staff='s06']")
+        assert (tmp_path / staff_overlay.DEMO_FILE).exists()
+
+        pad = context.new_page()
+        pad.on("pageerror", lambda e: errors.append(str(e)))
+        pad.goto(f"{server.url}/pad/demo")
+        pad.fill("#login-staff", "s06")
+        pad.fill("#login-pin", "2580")
+        pad.click("#login button[type=submit]")
+        pad.click("#window-list [data-window='3']")
+        pad.wait_for_selector("#win-status[data-status='idle']", timeout=TIMEOUT_MS)
+        pad.wait_for_function("document.body.dataset.pending === ''", timeout=TIMEOUT_MS)
+        pad.click("#actions [data-action='call_next']")
+        pad.wait_for_function(f"document.querySelector('#cur-number').textContent === '{number}'", timeout=TIMEOUT_MS)
+
+        page.click("#staff-table tr[data-staff='s06'] button[data-action='m_staff_disable']")
+        page.wait_for_selector("#staff-table tr[data-staff='s06'][data-disabled='true']", timeout=TIMEOUT_MS)
+        status, _ = server.request("POST", "/api/auth/login", {"hall": "demo", "staff": "s06", "pin": "2580"})
+        assert status == 401
+    finally:
+        context.close()
+        server.stop()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
