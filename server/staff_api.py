@@ -90,7 +90,19 @@ def file_ids(hall: Hall) -> set[str]:
         return set()
 
 
-def _write(path: Path, hall: Hall, staff_id: str, check: Callable[[Hall], None], changes: dict[str, Any]) -> str | None:
+def staff_change(staff_id: str, changes: dict[str, Any]) -> Callable[[str | None], str]:
+    """The new overlay text from the old: ``changes`` set on ``staff_id``'s table."""
+
+    def edit(old: str | None) -> str:
+        entries = staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes)
+        return staff_overlay.dumps(entries, staff_overlay.entries_of(old, "windows"))
+
+    return edit
+
+
+def _write(
+    path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
+) -> str | None:
     """Check, validate and write one change under the overlay's lock; the old overlay text."""
     with staff_overlay.locked(path):
         old = staff_overlay.read_text(path)
@@ -104,12 +116,12 @@ def _write(path: Path, hall: Hall, staff_id: str, check: Callable[[Hall], None],
                 {"problems": [str(exc)]},
             ) from exc
         check(current)
-        new = staff_overlay.dumps(staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes))
+        new = edit(old)
         try:
             parse_hall(text, new)
         except ConfigError as exc:
             raise Refusal(
-                "bad_staff",
+                code,
                 "the change breaks the hall's rules (as hallq check-config says)",
                 {"problems": [str(p) for p in exc.problems]},
             ) from exc
@@ -120,18 +132,18 @@ def _write(path: Path, hall: Hall, staff_id: str, check: Callable[[Hall], None],
 async def _apply(
     request: Request,
     session: Session,
-    staff_id: str,
-    changes: dict[str, Any],
+    edit: Callable[[str | None], str],
     check: Callable[[Hall], None],
     action: str,
     detail: str,
+    code: str = "bad_staff",
 ) -> Hall:
     """Write one change, reload the hall live, record it; the hall as it is now."""
     runtime = runtime_of(request)
     hall = runtime.hall(session.hall).hall
     path = overlay_path(runtime, hall)
-    old = await run_in_threadpool(_write, path, hall, staff_id, check, changes)
-    result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {staff_id}")
+    old = await run_in_threadpool(_write, path, hall, edit, check, code)
+    result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {detail}")
     if not result.ok:  # another hall file broke meanwhile: put the overlay back, change nothing
         await run_in_threadpool(staff_overlay.write, path, old)
         raise Refusal(
@@ -193,7 +205,9 @@ async def add_staff(request: Request) -> Response:
 
     pin_hash = await run_in_threadpool(hash_pin, pin)
     changes = {"name": name, "role": role, "pin_hash": pin_hash, "disabled": False}
-    hall = await _apply(request, session, staff_id, changes, check, "staff_add", f"{staff_id} ({role}, {name})")
+    hall = await _apply(
+        request, session, staff_change(staff_id, changes), check, "staff_add", f"{staff_id} ({role}, {name})"
+    )
     return _answer(hall, staff_id, 201)
 
 
@@ -206,7 +220,9 @@ async def reset_pin(request: Request) -> Response:
     if problem:
         raise Refusal("weak_pin", problem)
     pin_hash = await run_in_threadpool(hash_pin, body["pin"])
-    hall = await _apply(request, session, staff_id, {"pin_hash": pin_hash}, _known(staff_id), "staff_pin", staff_id)
+    hall = await _apply(
+        request, session, staff_change(staff_id, {"pin_hash": pin_hash}), _known(staff_id), "staff_pin", staff_id
+    )
     return _answer(hall, staff_id)
 
 
@@ -225,7 +241,9 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     if disabled and staff_id == session.staff.id:
         raise Refusal("cannot_disable_self", "you cannot disable your own login")
     action = "staff_disable" if disabled else "staff_enable"
-    hall = await _apply(request, session, staff_id, {"disabled": disabled}, _known(staff_id), action, staff_id)
+    hall = await _apply(
+        request, session, staff_change(staff_id, {"disabled": disabled}), _known(staff_id), action, staff_id
+    )
     return _answer(hall, staff_id)
 
 

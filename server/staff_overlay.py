@@ -29,6 +29,10 @@ from server.toml_locator import ConfigProblem
 
 #: The keys an overlay's ``[[staff]]`` table may hold (a clear PIN never: only its hash).
 KEYS = ("id", "name", "role", "pin_hash", "disabled")
+#: The keys of an overlay's ``[[windows]]`` table: a window added (``services``, ``name``), or
+#: one of the hall file's taken out of service (``closed = true``).
+WINDOW_KEYS = ("id", "name", "services", "closed")
+SECTIONS = {"staff": KEYS, "windows": WINDOW_KEYS}
 #: Where problems of the overlay itself (not of a merged staff table) are reported.
 WHERE = "(staff overlay)"
 HEADER = (
@@ -55,67 +59,91 @@ def read_text(path: Path | None) -> str | None:
         return None
 
 
-def entries_of(text: str | None) -> list[dict[str, Any]]:
-    """The overlay's ``[[staff]]`` tables (for editing; :func:`merge` checks them)."""
+def entries_of(text: str | None, section: str = "staff") -> list[dict[str, Any]]:
+    """The overlay's ``[[staff]]`` (or ``[[windows]]``) tables, for editing (:func:`merge` checks them)."""
     if not text:
         return []
     try:
-        staff = tomllib.loads(text).get("staff")
+        tables = tomllib.loads(text).get(section)
     except tomllib.TOMLDecodeError:
         return []
-    return [dict(item) for item in staff if isinstance(item, Mapping)] if isinstance(staff, list) else []
+    return [dict(item) for item in tables if isinstance(item, Mapping)] if isinstance(tables, list) else []
 
 
 def merge(root: Mapping[str, Any], overlay_text: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
-    """The hall file's tables with the overlay's ``[[staff]]`` merged in by id, and the
-    problems of the overlay itself (bad TOML, another section, a table without an id)."""
-    problems: list[ConfigProblem] = []
+    """The hall file's tables with the overlay's ``[[staff]]`` and ``[[windows]]`` merged in by
+    id, and the problems of the overlay itself (bad TOML, another section, a table without an id)."""
     try:
         overlay = tomllib.loads(overlay_text)
     except tomllib.TOMLDecodeError as exc:
         return dict(root), [ConfigProblem(WHERE, f"is not valid TOML: {exc}")]
-    for key in overlay:
-        if key != "staff":
-            problems.append(ConfigProblem(f"{WHERE} {key}", "unknown section; the staff overlay holds [[staff]] only"))
-    entries = overlay.get("staff", [])
+    problems = [
+        ConfigProblem(f"{WHERE} {key}", "unknown section; the staff overlay holds [[staff]] and [[windows]] only")
+        for key in overlay
+        if key not in SECTIONS
+    ]
+    merged = dict(root)
+    for section, keys in SECTIONS.items():
+        if section in overlay:
+            merged[section], found = _merge_section(root.get(section, []), overlay[section], section, keys)
+            problems += found
+    return merged, problems
+
+
+def _merge_section(base: Any, entries: Any, section: str, keys: tuple[str, ...]) -> tuple[Any, list[ConfigProblem]]:
     if not isinstance(entries, list):
-        return dict(root), [*problems, ConfigProblem(f"{WHERE} staff", "must be a list of [[staff]] tables")]
-    base = root.get("staff", [])
+        return base, [ConfigProblem(f"{WHERE} {section}", f"must be a list of [[{section}]] tables")]
     if not isinstance(base, list):
-        return dict(root), problems  # the hall file's own mistake: parse_hall reports it
-    staff = [dict(item) if isinstance(item, Mapping) else item for item in base]
-    by_id = {item.get("id"): item for item in staff if isinstance(item, dict)}
+        return base, []  # the hall file's own mistake: parse_hall reports it
+    problems: list[ConfigProblem] = []
+    tables = [dict(item) if isinstance(item, Mapping) else item for item in base]
+    # window ids may be written as numbers in the hall file (id = 3)
+    by_id = {str(item.get("id")): item for item in tables if isinstance(item, dict)}
+    closed: set[str] = set()
     for index, entry in enumerate(entries):
-        where = f"{WHERE} staff[{index}]"
+        where = f"{WHERE} {section}[{index}]"
         if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str) or not entry["id"]:
-            problems.append(ConfigProblem(where, "must be a table with a staff id"))
+            problems.append(ConfigProblem(where, "must be a table with an id"))
             continue
         for key in entry:
-            if key not in KEYS:
-                expected = ", ".join(KEYS)
+            if key not in keys:
+                expected = ", ".join(keys)
                 problems.append(ConfigProblem(f"{where}.{key}", f"unknown key {key!r}; expected one of {expected}"))
-        changes = {k: v for k, v in entry.items() if k in KEYS}
+        changes = {k: v for k, v in entry.items() if k in keys and k != "closed"}
+        if entry.get("closed") is True:
+            closed.add(entry["id"])
+        elif "closed" in entry and entry["closed"] is not False:
+            problems.append(ConfigProblem(f"{where}.closed", "must be true or false"))
         if entry["id"] in by_id:
             by_id[entry["id"]].update(changes)
+            if "services" in changes:  # the overlay's services replace the file's tiers
+                by_id[entry["id"]].pop("tiers", None)
         else:
             by_id[entry["id"]] = dict(changes)
-            staff.append(by_id[entry["id"]])
-    return {**root, "staff": staff}, problems
+            tables.append(by_id[entry["id"]])
+    return [t for t in tables if not (isinstance(t, dict) and str(t.get("id")) in closed)], problems
 
 
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_value(str(k))} = {_value(v)}" for k, v in value.items()) + " }"
     # a JSON string is a TOML basic string (same escapes), but for DEL, which TOML wants escaped
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def dumps(entries: list[dict[str, Any]]) -> str:
-    """The overlay file's text for ``entries`` (strings and booleans only)."""
+def dumps(entries: list[dict[str, Any]], windows: list[dict[str, Any]] | None = None) -> str:
+    """The overlay file's text for staff ``entries`` and ``windows`` tables (strings,
+    booleans, lists and tables of them)."""
     parts = [HEADER]
-    for entry in entries:
-        lines = ["[[staff]]", *(f"{key} = {_value(entry[key])}" for key in KEYS if key in entry)]
-        parts.append("\n".join(lines) + "\n")
+    for section, tables in (("staff", entries), ("windows", windows or [])):
+        for table in tables:
+            keys = SECTIONS[section]
+            lines = [f"[[{section}]]", *(f"{key} = {_value(table[key])}" for key in keys if key in table)]
+            parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 
 

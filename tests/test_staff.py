@@ -50,8 +50,8 @@ def test_the_merged_staff_get_check_configs_rules_and_messages() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_hall(demo_text(), "[hall]\nid = 'x'\n[[staff]]\nname = 'no id'\npin = '1234'\n")
     messages = [str(p) for p in caught.value.problems]
-    assert "(staff overlay) hall: unknown section; the staff overlay holds [[staff]] only" in messages
-    assert "(staff overlay) staff[0]: must be a table with a staff id" in messages
+    assert "(staff overlay) hall: unknown section; the staff overlay holds [[staff]] and [[windows]] only" in messages
+    assert "(staff overlay) staff[0]: must be a table with an id" in messages
     with pytest.raises(ConfigError) as caught:
         parse_hall(demo_text(), "[[staff]\n")
     assert str(caught.value.problems[0]).startswith("(staff overlay): is not valid TOML")
