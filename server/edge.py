@@ -70,6 +70,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_subscription": 422,
     "weak_pin": 422,
     "bad_staff": 422,
+    "bad_window": 422,
     # not possible now (the state of the hall says no)
     "already_paused": 409,
     "already_rated": 409,
@@ -111,6 +112,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "too_late": 409,
     "window_busy": 409,
     "window_cannot_serve": 409,
+    "window_exists": 409,
     "window_not_open": 409,
     "window_paused": 409,
     "window_taken": 409,

@@ -7,6 +7,9 @@ Routes::
     POST /api/halls/{hall}/staff/{staff}/pin              {"pin"}
     POST /api/halls/{hall}/staff/{staff}/disable          its sessions end, its logins are refused
     POST /api/halls/{hall}/staff/{staff}/enable
+    POST /api/halls/{hall}/windows                        {"id", "services"} → 201: a window added
+    POST /api/halls/{hall}/windows/{window}/retire        out of service (its tickets settle as on reload)
+    POST /api/halls/{hall}/windows/{window}/restore       a window retired here, back
 
 A change is written to the hall's staff overlay (:mod:`server.staff_overlay`, never the
 hand-written hall file) only after the hall file and the new overlay together pass the
@@ -34,6 +37,7 @@ from server.auth import ADMIN, Session, require
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.pins import hash_pin
+from server.queue.constants import WINDOW_RE
 from server.queue.errors import Refusal
 from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
@@ -253,4 +257,78 @@ routes = [
     Route("/api/halls/{hall}/staff/{staff}/pin", reset_pin, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/disable", disable_staff, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/enable", enable_staff, methods=["POST"]),
+]
+
+
+# --- windows: added, or taken out of service, through the same overlay -----------------------
+
+WINDOW_FIELDS = {
+    "id": Field(str, required=True, max_length=8),
+    "services": Field(list, required=True, max_length=20),
+}
+
+
+def window_change(window_id: str, changes: dict[str, Any], must_be_closed: bool = False) -> Callable[[str | None], str]:
+    """The new overlay text from the old: ``changes`` set on ``window_id``'s table."""
+
+    def edit(old: str | None) -> str:
+        windows = staff_overlay.entries_of(old, "windows")
+        if must_be_closed and not any(w.get("id") == window_id and w.get("closed") is True for w in windows):
+            raise Refusal("unknown_window", f"window {window_id[:8]!r} was not closed on the manager page")
+        return staff_overlay.dumps(staff_overlay.entries_of(old), staff_overlay.change(windows, window_id, **changes))
+
+    return edit
+
+
+def _window_answer(hall: Hall, window_id: str, status: int = 200) -> Response:
+    window = hall.window(window_id)
+    answer = None if window is None else {"id": window.id, "services": list(window.services)}
+    return JSONResponse({"window": answer, "windows": [w.id for w in hall.windows]}, status_code=status)
+
+
+async def add_window(request: Request) -> Response:
+    session = await _admin(request)
+    body = await read_json(request, WINDOW_FIELDS)
+    window_id, services = body["id"], body["services"]
+    if not WINDOW_RE.match(window_id):
+        raise BadRequest("bad_field", 'id must be a short window id such as "7" or "A1"')
+    if not services or not all(isinstance(s, str) and len(s) <= 32 for s in services):
+        raise BadRequest("bad_field", "services must list service ids")
+
+    def check(hall: Hall) -> None:
+        if hall.window(window_id) is not None:
+            raise Refusal("window_exists", f"there is a window {window_id!r} already")
+
+    edit = window_change(window_id, {"services": services, "closed": False})
+    detail = f"{window_id} ({', '.join(services)})"
+    hall = await _apply(request, session, edit, check, "window_add", detail, "bad_window")
+    return _window_answer(hall, window_id, 201)
+
+
+async def close_window(request: Request) -> Response:
+    session = await _admin(request)
+    window_id = request.path_params["window"]
+
+    def check(hall: Hall) -> None:
+        if hall.window(window_id) is None:
+            raise Refusal("unknown_window", f"there is no window {window_id[:8]!r}")
+
+    check(runtime_of(request).hall(session.hall).hall)
+    edit = window_change(window_id, {"closed": True})
+    hall = await _apply(request, session, edit, check, "window_retire", window_id, "bad_window")
+    return _window_answer(hall, window_id)
+
+
+async def reopen_window(request: Request) -> Response:
+    session = await _admin(request)
+    window_id = request.path_params["window"]
+    edit = window_change(window_id, {"closed": False}, must_be_closed=True)
+    hall = await _apply(request, session, edit, lambda hall: None, "window_restore", window_id, "bad_window")
+    return _window_answer(hall, window_id)
+
+
+routes += [
+    Route("/api/halls/{hall}/windows", add_window, methods=["POST"]),
+    Route("/api/halls/{hall}/windows/{window}/retire", close_window, methods=["POST"]),
+    Route("/api/halls/{hall}/windows/{window}/restore", reopen_window, methods=["POST"]),
 ]

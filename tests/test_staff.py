@@ -239,3 +239,47 @@ def test_the_manager_adds_a_clerk_on_the_page_who_calls_on_the_pad(
         context.close()
         server.stop()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_the_manager_adds_and_retires_windows_live(redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    server = LiveServer(fresh_database(redis_server), tmp_path)
+    server.start()
+    try:
+        waiting = [server.issue(["register"])["ticket"]["number"] for _ in range(2)]
+        photo = server.issue(["photo"])["ticket"]["number"]
+        admin = server.login("admin", "admin1234")
+        url = "/api/halls/demo/windows"
+        for body, status, code in (
+            ({"id": "3", "services": ["photo"]}, 409, "window_exists"),
+            ({"id": "7", "services": ["nope"]}, 422, "bad_window"),
+            ({"id": "7 7", "services": ["photo"]}, 422, "bad_field"),
+            ({"id": "7", "services": []}, 422, "bad_field"),
+        ):
+            answer = server.request("POST", url, body, admin)
+            assert answer[0] == status and answer[1]["error"]["code"] == code, (body, answer)
+        assert server.request("POST", f"{url}/9/retire", None, admin)[1]["error"]["code"] == "unknown_window"
+        assert server.request("POST", f"{url}/3/restore", None, admin)[1]["error"]["code"] == "unknown_window"
+        assert not (tmp_path / staff_overlay.DEMO_FILE).exists()
+
+        status, added = server.request("POST", url, {"id": "7", "services": ["photo"]}, admin)
+        assert status == 201 and added["window"] == {"id": "7", "services": ["photo"]}, added
+        clerk = server.login("s01")
+        status, called = server.act(clerk, "7", "call_next")
+        assert status == 200 and called["ticket"]["number"] == photo, called
+        for window in ("1", "2", "3", "4"):
+            assert server.request("POST", f"{url}/{window}/retire", None, admin)[0] == 200
+        # window 5 is now the last to serve registration: taking it away would strand its visitors
+        status, refused = server.request("POST", f"{url}/5/retire", None, admin)
+        assert status == 422 and refused["error"]["code"] == "bad_window"
+        assert any("is served by no window" in p for p in refused["error"]["problems"]), refused
+        _, config = server.request("GET", "/api/halls/demo")
+        assert [w["id"] for w in config["windows"]] == ["5", "7"]
+        assert server.act(server.login("s02"), "1", "call_next")[0] == 404
+        assert server.request("POST", f"{url}/2/restore", None, admin)[0] == 200
+        _, state = server.request("GET", "/api/halls/demo/state")
+        assert state["waiting"]["register"] == len(waiting)  # the queue went on through every change
+        _, audit = server.request("GET", "/api/halls/demo/audit", None, admin)
+        actions = [(e["action"], e["detail"]) for e in audit["entries"] if e["action"].startswith("window_")]
+        assert actions[0] == ("window_restore", "2") and actions[-1] == ("window_add", "7 (photo)")
+    finally:
+        server.stop()
