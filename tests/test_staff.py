@@ -57,6 +57,25 @@ def test_the_merged_staff_get_check_configs_rules_and_messages() -> None:
     assert str(caught.value.problems[0]).startswith("(staff overlay): is not valid TOML")
 
 
+def test_the_overlay_adds_windows_and_closes_the_hall_files() -> None:
+    text = staff_overlay.dumps(
+        [],
+        [{"id": "7", "services": ["photo"]}, {"id": "1", "closed": True}, {"id": "5", "services": ["register"]}],
+    )
+    hall = parse_hall(demo_text().replace('id = "2"', "id = 2"), text)  # a number id in the hall file
+    assert [w.id for w in hall.windows] == ["2", "3", "4", "5", "7"]
+    assert hall.window("7").tiers == (("photo",),)  # type: ignore[union-attr]
+    assert hall.window("5").tiers == (("register",),)  # type: ignore[union-attr]  # services replace tiers
+    with pytest.raises(ConfigError) as caught:
+        parse_hall(demo_text(), staff_overlay.dumps([], [{"id": w, "closed": True} for w in "12345"]))
+    assert any("at least one [[windows]] table is required" in str(p) for p in caught.value.problems)
+    with pytest.raises(ConfigError) as caught:
+        parse_hall(demo_text(), '[[windows]]\nid = "8"\nservices = ["nope"]\nclosed = "yes"\n')
+    messages = [str(p) for p in caught.value.problems]
+    assert "(staff overlay) windows[0].closed: must be true or false" in messages
+    assert any("unknown service 'nope'" in m for m in messages), messages
+
+
 def test_the_overlay_file_round_trips_any_name() -> None:
     name = 'Ann "A" \\ 张\t三\x7f'
     text = overlay({"id": "s06", "name": name, "role": "clerk", "pin_hash": HASH, "disabled": False})
