@@ -186,7 +186,13 @@ async def list_staff(request: Request) -> Response:
     session = await _admin(request)
     hall = runtime_of(request).hall(session.hall).hall
     in_file = await run_in_threadpool(file_ids, hall)
-    return JSONResponse({"staff": [public(s, s.id in in_file) for s in hall.staff], "roles": list(ROLES)})
+    overlay = await run_in_threadpool(staff_overlay.read_text, overlay_path(runtime_of(request), hall))
+    retired = [w["id"] for w in staff_overlay.entries_of(overlay, "windows") if w.get("closed") is True]
+    windows = [{"id": w.id, "services": list(w.services), "retired": False} for w in hall.windows]
+    windows += [{"id": w, "services": [], "retired": True} for w in retired if hall.window(w) is None]
+    return JSONResponse(
+        {"staff": [public(s, s.id in in_file) for s in hall.staff], "roles": list(ROLES), "windows": windows}
+    )
 
 
 async def add_staff(request: Request) -> Response:

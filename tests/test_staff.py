@@ -250,10 +250,24 @@ def test_the_manager_adds_a_clerk_on_the_page_who_calls_on_the_pad(
         pad.click("#actions [data-action='call_next']")
         pad.wait_for_function(f"document.querySelector('#cur-number').textContent === '{number}'", timeout=TIMEOUT_MS)
 
-        page.click("#staff-table tr[data-staff='s06'] button[data-action='m_staff_disable']")
+        page.dispatch_event("#staff-table tr[data-staff='s06'] button[data-action='m_staff_disable']", "click")
         page.wait_for_selector("#staff-table tr[data-staff='s06'][data-disabled='true']", timeout=TIMEOUT_MS)
         status, _ = server.request("POST", "/api/auth/login", {"hall": "demo", "staff": "s06", "pin": "2580"})
         assert status == 401
+
+        # a window added on the page, then taken out of service and put back (the buttons are
+        # clicked by events: the page may be laying itself out, or reloading for hall.config)
+        page.fill("#window-id", "7")
+        page.check("#window-services input[value='photo']")
+        page.click("#window-add")
+        page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='false']", timeout=TIMEOUT_MS)
+        assert "照片采集" in page.inner_text("#windows-table tr[data-window='7']")
+        page.dispatch_event("#windows-table tr[data-window='7'] button[data-action='m_win_retire']", "click")
+        page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='true']", timeout=TIMEOUT_MS)
+        _, config = server.request("GET", "/api/halls/demo")
+        assert "7" not in [w["id"] for w in config["windows"]]
+        page.dispatch_event("#windows-table tr[data-window='7'] button[data-action='m_win_restore']", "click")
+        page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='false']", timeout=TIMEOUT_MS)
     finally:
         context.close()
         server.stop()

@@ -7,6 +7,9 @@
  * change as `hallq check-config` does, writes it to the hall's staff overlay (never the
  * hall file), reloads the hall live and audits it; a refusal shows the catalogue's words for
  * its code (err_…) and, for a broken rule, the problems. Words come from the catalogue (HQ.t).
+ *
+ * The windows table works the same way: add a window serving the ticked services
+ * (POST /windows {id, services}), take one out of service (…/retire) or put it back (…/restore).
  */
 (function () {
   'use strict';
@@ -15,20 +18,24 @@
   var HQ = window.HQ;
   var API = '/api/halls/' + encodeURIComponent(HALL.id) + '/staff';
   var TOKEN_KEY = 'hallq.admin.token.' + HALL.id;
+  var WINDOWS = '/api/halls/' + encodeURIComponent(HALL.id) + '/windows';
   var last = null;
+  var lastWindows = null;
+  var shown = '';
 
   function $(id) { return document.getElementById(id); }
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
   function loggedIn() { return !!token() && !$('app').hidden; }
 
-  function say(text, problems) {
-    $('staff-status').textContent = text;
-    $('staff-problems').textContent = (problems || []).join('\n');
-    $('staff-problems').hidden = !(problems && problems.length);
+  function say(text, problems, where) {
+    where = where || 'staff';
+    $(where + '-status').textContent = text;
+    $(where + '-problems').textContent = (problems || []).join('\n');
+    $(where + '-problems').hidden = !(problems && problems.length);
   }
-  function refused(res) {
+  function refused(res, where) {
     var err = (res.data && res.data.error) || {};
-    say(HQ.errorText(res), err.problems);
+    say(HQ.errorText(res), err.problems, where);
   }
 
   function cell(text) {
@@ -76,10 +83,55 @@
     });
   }
 
+  function renderWindows(list) {
+    lastWindows = list;
+    var body = $('windows-table').tBodies[0];
+    body.textContent = '';
+    list.forEach(function (w) {
+      var tr = document.createElement('tr');
+      tr.dataset.window = w.id;
+      tr.dataset.retired = String(w.retired);
+      tr.className = w.retired ? 'muted' : '';
+      [w.id, w.services.map(function (s) { return HQ.serviceName(s); }).join('、'),
+        HQ.t(w.retired ? 'm_win_retired' : 'm_win_in_service')].forEach(function (t) { tr.appendChild(cell(t)); });
+      var actions = document.createElement('td');
+      actions.appendChild(button(w.retired ? 'm_win_restore' : 'm_win_retire', function () {
+        HQ.api('POST', WINDOWS + '/' + encodeURIComponent(w.id) + (w.retired ? '/restore' : '/retire'), null,
+          token()).then(function (res) {
+          if (!res.ok) return refused(res, 'windows');
+          say(HQ.t('m_win_saved', {id: w.id}), null, 'windows');
+          load();
+        });
+      }));
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    });
+  }
+
+  function serviceBoxes() {
+    var box = $('window-services');
+    box.querySelectorAll('label').forEach(function (l) { l.remove(); });
+    (HALL.services || []).forEach(function (s) {
+      var label = document.createElement('label');
+      var input = document.createElement('input');
+      input.type = 'checkbox';
+      input.value = s.id;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(' ' + HQ.serviceName(s.id)));
+      box.appendChild(label);
+    });
+  }
+
   function load() {
     if (!loggedIn()) return;
     HQ.api('GET', API, null, token()).then(function (res) {
-      if (res.ok) render(res.data.staff);
+      if (!res.ok) return;
+      // redraw only what changed: a row being clicked or a PIN being typed stays in place
+      var seen = JSON.stringify(res.data);
+      if (seen === shown) return;
+      shown = seen;
+      render(res.data.staff);
+      renderWindows(res.data.windows);
     });
   }
 
@@ -103,8 +155,26 @@
     });
   });
 
+  $('window-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var services = [];
+    $('window-services').querySelectorAll('input:checked').forEach(function (i) { services.push(i.value); });
+    var id = $('window-id').value.trim();
+    HQ.api('POST', WINDOWS, {id: id, services: services}, token()).then(function (res) {
+      if (!res.ok) return refused(res, 'windows');
+      say(HQ.t('m_win_saved', {id: id}), null, 'windows');
+      $('window-form').reset();
+      load();
+    });
+  });
+
   new MutationObserver(function () { if (loggedIn()) load(); })
     .observe($('app'), {attributes: true, attributeFilter: ['hidden']});
-  HQ.onLang(function () { if (last) render(last); });
+  HQ.onLang(function () {
+    serviceBoxes();
+    if (last) render(last);
+    if (lastWindows) renderWindows(lastWindows);
+  });
+  serviceBoxes();
   load();
 })();
