@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from server import staff_overlay
 from server.config import load_demo, load_hall
 from server.embedded import EmbeddedRedis
 from server.hall_model import Hall
@@ -60,7 +61,11 @@ def check_config(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{args.file}: {exc.strerror}", file=sys.stderr)
         return 1
-    print(f"{args.file}: ok — hall {hall.id!r}, {len(hall.services)} services, {len(hall.windows)} windows")
+    overlay = staff_overlay.beside(args.file)
+    with_overlay = f", with the staff overlay {overlay}" if overlay.exists() else ""
+    print(
+        f"{args.file}: ok — hall {hall.id!r}, {len(hall.services)} services, {len(hall.windows)} windows{with_overlay}"
+    )
     if args.against:
         return check_against(hall, args.file, args.against)
     return 0

@@ -103,7 +103,8 @@ def test_check_config_reads_the_overlay_beside_the_hall_file(tmp_path: Path) -> 
     )
     hall = load_hall(hall_file)
     assert hall.staff_member("s06") is not None and hall.source_path == str(hall_file)
-    assert subprocess.run(command, capture_output=True).returncode == 0
+    checked = subprocess.run(command, capture_output=True, text=True)
+    assert checked.returncode == 0 and "with the staff overlay" in checked.stdout
 
 
 def test_weak_pins_are_refused() -> None:
