@@ -124,11 +124,11 @@ def _write(
         try:
             parse_hall(text, new)
         except ConfigError as exc:
-            raise Refusal(
-                code,
-                "the change breaks the hall's rules (as hallq check-config says)",
-                {"problems": [str(p) for p in exc.problems]},
-            ) from exc
+            problems = {"problems": [str(p) for p in exc.problems]}
+            message = "the change breaks the hall's rules (as hallq check-config says)"
+            if code == "bad_window":
+                raise Refusal("bad_window", message, problems) from exc
+            raise Refusal("bad_staff", message, problems) from exc
         staff_overlay.write(path, new)
         return old
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from server import staff_overlay
 from server.config import demo_text, load_hall, parse_hall
@@ -112,6 +113,19 @@ def test_weak_pins_are_refused() -> None:
         assert pin_problem(pin, "s06x" if pin == "s06x" else "s06"), pin
     for pin in ("2580", "7391", "a9!x"):
         assert pin_problem(pin, "s06") is None, pin
+
+
+def click_until(page: Any, button: str, done: str) -> None:
+    """Click ``button`` until ``done`` shows: the manager page reloads itself at a quiet moment
+    after each change (hall.config), and a click that lands as it goes is lost with it."""
+    for _ in range(3):
+        page.dispatch_event(button, "click")  # an event: no waiting for a layout to be stable
+        try:
+            page.wait_for_selector(done, timeout=5000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"{done} never showed")
 
 
 # --- live: a real hallq serve ------------------------------------------------------------------
@@ -251,24 +265,32 @@ def test_the_manager_adds_a_clerk_on_the_page_who_calls_on_the_pad(
         pad.click("#actions [data-action='call_next']")
         pad.wait_for_function(f"document.querySelector('#cur-number').textContent === '{number}'", timeout=TIMEOUT_MS)
 
-        page.dispatch_event("#staff-table tr[data-staff='s06'] button[data-action='m_staff_disable']", "click")
-        page.wait_for_selector("#staff-table tr[data-staff='s06'][data-disabled='true']", timeout=TIMEOUT_MS)
+        click_until(
+            page,
+            "#staff-table tr[data-staff='s06'] button[data-action='m_staff_disable']",
+            "#staff-table tr[data-staff='s06'][data-disabled='true']",
+        )
         status, _ = server.request("POST", "/api/auth/login", {"hall": "demo", "staff": "s06", "pin": "2580"})
         assert status == 401
 
-        # a window added on the page, then taken out of service and put back (the buttons are
-        # clicked by events: the page may be laying itself out, or reloading for hall.config)
+        # a window added on the page, then taken out of service and put back
         page.fill("#window-id", "7")
         page.check("#window-services input[value='photo']")
         page.click("#window-add")
         page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='false']", timeout=TIMEOUT_MS)
         assert "照片采集" in page.inner_text("#windows-table tr[data-window='7']")
-        page.dispatch_event("#windows-table tr[data-window='7'] button[data-action='m_win_retire']", "click")
-        page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='true']", timeout=TIMEOUT_MS)
+        click_until(
+            page,
+            "#windows-table tr[data-window='7'] button[data-action='m_win_retire']",
+            "#windows-table tr[data-window='7'][data-retired='true']",
+        )
         _, config = server.request("GET", "/api/halls/demo")
         assert "7" not in [w["id"] for w in config["windows"]]
-        page.dispatch_event("#windows-table tr[data-window='7'] button[data-action='m_win_restore']", "click")
-        page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='false']", timeout=TIMEOUT_MS)
+        click_until(
+            page,
+            "#windows-table tr[data-window='7'] button[data-action='m_win_restore']",
+            "#windows-table tr[data-window='7'][data-retired='false']",
+        )
     finally:
         context.close()
         server.stop()
