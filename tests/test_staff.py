@@ -119,12 +119,14 @@ def click_until(page: Any, button: str, done: str) -> None:
     """Click ``button`` until ``done`` shows: the manager page reloads itself at a quiet moment
     after each change (hall.config), and a click that lands as it goes is lost with it."""
     for _ in range(3):
-        page.dispatch_event(button, "click")  # an event: no waiting for a layout to be stable
         try:
+            # an event: no waiting for a layout to be stable
+            page.dispatch_event(button, "click", timeout=5000)
             page.wait_for_selector(done, timeout=5000)
             return
         except PlaywrightTimeout:
-            continue
+            if page.query_selector(done):  # done, and the page reloaded meanwhile
+                return
     raise AssertionError(f"{done} never showed")
 
 
