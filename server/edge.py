@@ -98,6 +98,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "nothing_called": 409,
     "nothing_in_hand": 409,
     "numbers_exhausted": 409,
+    "overlay_unwritable": 409,
     "page_gone": 409,
     "quota_reached": 409,
     "remote_closed": 409,

@@ -108,16 +108,24 @@ def _write(
     path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
 ) -> str | None:
     """Check, validate and write one change under the overlay's lock; the old overlay text."""
+    try:
+        return _write_locked(path, hall, edit, check, code)
+    except OSError as exc:  # the folder is read-only or full: nothing was written
+        raise Refusal("overlay_unwritable", f"cannot write the staff overlay {path}: {exc.strerror}") from exc
+
+
+def _write_locked(
+    path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
+) -> str | None:
     with staff_overlay.locked(path):
         old = staff_overlay.read_text(path)
         try:
             text = hall_file_text(hall)
             current = parse_hall(text, old)
         except (ConfigError, OSError) as exc:
+            found = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
             raise Refusal(
-                "bad_hall_file",
-                "the hall file or its staff overlay has problems",
-                {"problems": [str(exc)]},
+                "bad_hall_file", "the hall file or its staff overlay has problems", {"problems": found}
             ) from exc
         check(current)
         new = edit(old)

@@ -341,3 +341,15 @@ def test_the_manager_adds_and_retires_windows_live(redis_server: EmbeddedRedis, 
         assert actions[0] == ("window_restore", "2") and actions[-1] == ("window_add", "7 (photo)")
     finally:
         server.stop()
+
+
+def test_an_overlay_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    from server.queue.errors import Refusal
+    from server.staff_api import _write, staff_change
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # the overlay's folder is a file: nothing can be written there
+    hall = parse_hall(demo_text())
+    with pytest.raises(Refusal) as caught:
+        _write(blocker / "demo.staff.toml", hall, staff_change("s01", {"disabled": True}), lambda h: None, "bad_staff")
+    assert caught.value.code == "overlay_unwritable"
