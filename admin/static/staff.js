@@ -92,7 +92,7 @@
       tr.dataset.window = w.id;
       tr.dataset.retired = String(w.retired);
       tr.className = w.retired ? 'muted' : '';
-      [w.id, w.services.map(function (s) { return HQ.serviceName(s); }).join('、'),
+      [w.id, w.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.lang === 'zh' ? '、' : ', '),
         HQ.t(w.retired ? 'm_win_retired' : 'm_win_in_service')].forEach(function (t) { tr.appendChild(cell(t)); });
       var actions = document.createElement('td');
       actions.appendChild(button(w.retired ? 'm_win_restore' : 'm_win_retire', function () {
