@@ -146,6 +146,8 @@ async def test_issue_refusals_change_nothing(redis: Redis, engine: Engine) -> No
     await refused(redis, "unknown_service", engine.issue(["passport"]))
     await refused(redis, "unknown_language", engine.issue(["register"], lang="fr"))
     await refused(redis, "bad_request_id", engine.issue(["register"], request_id="no spaces"))
+    # a pattern anchored with $ would let a trailing newline through: fullmatch does not
+    await refused(redis, "bad_request_id", engine.issue(["register"], request_id="abc\n"))
 
 
 async def test_no_window_serves_the_combination(redis: Redis, clock: HallClock) -> None:

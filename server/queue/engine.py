@@ -76,7 +76,7 @@ TOKEN_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,31})\.([A-Za-z0-9_-]{22,64})$")
 
 def hall_of_token(token: str) -> str | None:
     """The hall id a ticket token belongs to, or None when it is not a token's shape."""
-    match = TOKEN_RE.match(token)
+    match = TOKEN_RE.fullmatch(token)
     return match.group(1) if match else None
 
 
@@ -305,7 +305,7 @@ class Engine:
 
     async def ticket_by_number(self, number: str) -> dict[str, Any] | None:
         """Today's ticket ``number`` (e.g. "A012") with its token, or None."""
-        if not NUMBER_RE.match(number):
+        if not NUMBER_RE.fullmatch(number):
             raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
         answer = await self._run(
             "ticket_info",
@@ -339,7 +339,7 @@ class Engine:
             args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
         if window is not None:
             self._window(window)
-            if number is None or not NUMBER_RE.match(number):
+            if number is None or not NUMBER_RE.fullmatch(number):
                 raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
             args.update(window=window, number=number, timeout_ms=self.hall.rating_timeout_s * 1000)
         else:
@@ -384,7 +384,7 @@ class Engine:
         if action != "close":  # opening a window counts against the clerk's windows_per_clerk
             args.update(windows_all=self._window_ids, max_windows=self.hall.rules.windows_per_clerk)
         if action in ("call", "resume"):
-            if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
+            if not isinstance(ticket, str) or not NUMBER_RE.fullmatch(ticket):
                 raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
             args["number"] = ticket
         if action == "transfer":
@@ -536,7 +536,7 @@ class Engine:
 
     @staticmethod
     def _check_request_id(request_id: str | None) -> None:
-        if request_id is not None and (not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id)):
+        if request_id is not None and (not isinstance(request_id, str) or not REQUEST_ID_RE.fullmatch(request_id)):
             raise Refusal("bad_request_id", "request_id must be 1–64 letters, digits or _.:-")
 
     def _place(self, answer: Mapping[str, Any], eta: Mapping[str, Any], seq: int) -> dict[str, Any] | None:
