@@ -678,7 +678,7 @@ class Announcer:
                 try:
                     path = await self.speech.wav_path(speaker, text)
                     self.queue.learn(lang, call.number, call.window, wav_ms(path))
-                except Exception as exc:  # the announcement itself will report it
+                except Exception as exc:  # noqa: BLE001 — preparing is best effort: the announcement itself reports any failure
                     log.debug("could not prepare %s in %s: %s", call.number, lang, exc)
 
         task = asyncio.create_task(prepare())

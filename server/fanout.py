@@ -142,7 +142,7 @@ class QueuedOutlet:
             while True:
                 text = await self.queue.get()
                 await self.websocket.send_text(text)
-        except Exception:  # the socket ended; the endpoint notices and cleans up
+        except Exception:  # noqa: BLE001 — any failure to send means the socket is gone; the endpoint cleans up
             self.alive = False
 
     def offer(self, frame: bytes, text: str) -> bool:
@@ -193,7 +193,7 @@ class NaiveOutlet:
     async def _send(self, text: str) -> None:
         try:
             await self.websocket.send_text(text)
-        except Exception:
+        except Exception:  # noqa: BLE001 — any failure to send means the socket is gone; the endpoint cleans up
             self.alive = False
 
     async def drain(self, timeout: float = 10.0) -> bool:

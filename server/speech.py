@@ -505,7 +505,7 @@ def _worker_main(conn: Connection, rate: int) -> None:
     _silence_stdout()
     try:
         engine = _Engine(rate)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — pyttsx3 and espeak raise anything: the worker reports it instead of dying
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", os.getpid()))
@@ -520,7 +520,7 @@ def _worker_main(conn: Connection, rate: int) -> None:
         started = time.perf_counter()
         try:
             engine.save(voice, text, Path(path))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — pyttsx3 and espeak raise anything: the worker reports it and goes on
             error = f"{type(exc).__name__}: {exc}"
             conn.send((request_id, False, time.perf_counter() - started, error, engine.broken))
             if engine.broken:

@@ -1069,7 +1069,7 @@ async def no_show_and_compare(engine: Engine, redis: Redis, window: str, staff: 
     assert await redis.zscore(str(await redis.hget(P + "t:" + token, "line")), token) == expected
 
 
-async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
+async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:  # noqa: C901 — a random queue model: one branch per step kind
     """Run ``steps`` on a fresh hall, checking after each; then let every window call until
     nobody waits. Before each call_next the rules say which ticket it must be."""
     redis = Redis.from_url(url, decode_responses=True)

@@ -169,7 +169,7 @@ def test_no_server_error_and_refusals_change_nothing(hall: Hall) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)[: 2 if negatable else 1]:
             try:
                 strategy = operation.as_strategy(generation_mode=mode)
-            except Exception:  # nothing to negate in this operation
+            except Exception:  # noqa: BLE001 — schemathesis raises its own kinds when there is nothing to negate
                 continue
 
             check = fuzz(strategy, hall, ran, mode.value)

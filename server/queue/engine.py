@@ -214,7 +214,7 @@ class Engine:
 
     # --- visitors -------------------------------------------------------
 
-    async def issue(
+    async def issue(  # noqa: C901 — argument checks before the one script call, each its own refusal
         self,
         services: Sequence[str],
         *,
@@ -348,7 +348,7 @@ class Engine:
 
     # --- windows --------------------------------------------------------
 
-    async def act(
+    async def act(  # noqa: C901 — argument checks before the one script call, each its own refusal
         self,
         window_id: str,
         action: str,
