@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import metrics
+from server import lease, metrics
 from server.events import enrich
 from server.hall_model import Hall, Webhook
 from server.queue.constants import keys_prefix
@@ -68,15 +68,6 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return 1
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -161,19 +152,19 @@ class ReceiverTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.eval(_RELEASE, 1, self.lease, self.token)
+            await lease.release(self.redis, self.lease, self.token)
         await self.client.aclose()
 
     # --- the lease ------------------------------------------------------------------
 
     async def _acquire(self) -> bool:
-        taken = await self.redis.set(self.lease, self.token, nx=True, px=self.lease_ms)
+        taken = await lease.take(self.redis, self.lease, self.token, self.lease_ms)
         if taken:
             self.renewed = time.monotonic()
         return bool(taken) or await self._renew()
 
     async def _renew(self) -> bool:
-        held = bool(await self.redis.eval(_RENEW, 1, self.lease, self.token, self.lease_ms))
+        held = await lease.renew(self.redis, self.lease, self.token, self.lease_ms)
         if held:
             self.renewed = time.monotonic()
         return held
