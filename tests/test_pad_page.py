@@ -1,6 +1,6 @@
 """The clerk pad page (/pad/{hall}) in real headless Chromium against a real server.
 
-Checked: the pure button/key rules (in the browser, and that they agree with caller/keypad.py),
+Checked: the pure button/key rules (in the browser, and that they agree with caller/padlogic.py),
 buttons enabled only when their action is possible, every action's outcome, the numeric-keypad
 mapping, live waiting and served counts, a double tap calling one visitor, a dropped connection
 retried with the same request_id acting once, logout closing the window, and the phone layout.
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from caller.keypad import KEYMAP_PATH, parse_ticket_code, parse_transfer_code
+from caller.padlogic import KEYMAP_PATH, parse_ticket_code, parse_transfer_code
 from tests.live import LiveServer
 from tests.test_keypad import CutProxy, calls_of, window_of
 
