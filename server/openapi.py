@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from server import actions, api, audit, booking_api, case_api, cases, push, remote_api, sms, stats
 from server.queue.constants import NUMBER_RE
-from server.queue.engine import ACTIONS, REQUEST_ID_RE
+from server.queue.ids import REQUEST_ID_RE
+from server.queue.scripts import ACTIONS
 from server.validation import MAX_BODY_BYTES, Field
 
 Auth = Literal["none", "optional", "staff"]

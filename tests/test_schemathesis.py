@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from server.openapi import OPERATIONS
-from server.queue.engine import ACTIONS
+from server.queue.scripts import ACTIONS
 from tests.live import LiveServer
 
 EXAMPLES = int(os.environ.get("HALLQ_SCHEMATHESIS_EXAMPLES", "5"))
