@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from server.openapi import OPERATIONS
+from server.openapi_operations import OPERATIONS
 from server.queue.scripts import ACTIONS
 from tests.live import LiveServer
 
