@@ -25,6 +25,7 @@ from server.appointments import (
     slots_of_day,
 )
 from server.hall_model import Appointments
+from server.queue.action_args import all_windows
 from server.queue.answers import with_eta
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
@@ -218,7 +219,7 @@ class Booking:
             "lang": lang,
             "prefixes": {s.id: s.prefix for s in hall.services},
             "windows": self.engine._window_ids,
-            "all_windows": self.engine._all_windows(),
+            "all_windows": all_windows(self.engine.hall),
         }
         if code:
             if not isinstance(code, str) or not code.isdigit() or len(code) != CODE_DIGITS:

@@ -26,12 +26,13 @@ from redis.commands.core import AsyncScript
 from server import cases
 from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
+from server.queue.action_args import action_args, all_windows, window_of
 from server.queue.answers import as_list, place_of, snapshot_of, window_state_of, with_eta
 from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
 from server.queue.errors import Refusal
 from server.queue.ids import check_request_id, scoped_request_id
 from server.queue.rules import group_of
-from server.queue.scripts import ACTIONS, CALLING_ACTIONS, READING_SCRIPTS, SCRIPTS, load_lua
+from server.queue.scripts import ACTIONS, READING_SCRIPTS, SCRIPTS, load_lua
 from server.remote import remote_refusal
 from server.store import ClusterAcks
 
@@ -208,7 +209,7 @@ class Engine:
             "prefix": first.prefix,
             "quotas": quotas or {"": 0},
             "windows": self._window_ids,
-            "all_windows": self._all_windows(),
+            "all_windows": all_windows(self.hall),
             "rid": scoped_request_id("issue", caller, request_id) if request_id else None,
         }
         if remote:
@@ -236,7 +237,12 @@ class Engine:
             return []
         answer = await self._run(
             "ticket_info",
-            {"tokens": list(tokens), "windows": self._window_ids, "all_windows": self._all_windows(), "place": place},
+            {
+                "tokens": list(tokens),
+                "windows": self._window_ids,
+                "all_windows": all_windows(self.hall),
+                "place": place,
+            },
             dated=False,
         )
         found = [with_eta(self.hall, {**item, "eta": answer["eta"]}) for item in as_list(answer["tickets"])]
@@ -252,7 +258,7 @@ class Engine:
             raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
         answer = await self._run(
             "ticket_info",
-            {"number": number, "windows": self._window_ids, "all_windows": self._all_windows()},
+            {"number": number, "windows": self._window_ids, "all_windows": all_windows(self.hall)},
             dated=False,
         )
         items = as_list(answer["tickets"])
@@ -281,7 +287,7 @@ class Engine:
         if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
             args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
         if window is not None:
-            self._window(window)
+            window_of(self.hall, window)
             if number is None or not NUMBER_RE.fullmatch(number):
                 raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
             args.update(window=window, number=number, timeout_ms=self.hall.rating_timeout_s * 1000)
@@ -291,7 +297,7 @@ class Engine:
 
     # --- windows --------------------------------------------------------
 
-    async def act(  # noqa: C901 — argument checks before the one script call, each its own refusal
+    async def act(
         self,
         window_id: str,
         action: str,
@@ -308,51 +314,25 @@ class Engine:
         The same ``request_id`` from the same ``caller`` (default: the staff member) for the
         same action at the same window performs it once and answers the same.
         """
-        window = self._window(window_id)
+        window = window_of(self.hall, window_id)
         if action not in ACTIONS:
             raise Refusal("unknown_action", f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         check_request_id(request_id)
         rid = None
         if request_id:
             rid = scoped_request_id(f"{action}@{window.id}", caller or f"staff:{staff.id}", request_id)
-        args: dict[str, Any] = {
-            "window": window.id,
-            "tiers": [list(t) for t in window.tiers],
-            "clerk": {"id": staff.id, "name": staff.name},
-            "rid": rid,
-            "force": action == "close" and staff.role == "admin",
-        }
-        if action in CALLING_ACTIONS:
-            args["min_call_ms"] = int(self.call_interval_s * 1000)
-        if action != "close":  # opening a window counts against the clerk's windows_per_clerk
-            args.update(windows_all=self._window_ids, max_windows=self.hall.rules.windows_per_clerk)
-        if action in ("call", "resume"):
-            if not isinstance(ticket, str) or not NUMBER_RE.fullmatch(ticket):
-                raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
-            args["number"] = ticket
-        if action == "transfer":
-            if not service and not to_window:
-                raise Refusal("missing_target", "transfer needs a service, a window or both")
-            if service:
-                if self.hall.service(service) is None:
-                    raise Refusal("unknown_service", f"there is no service {service!r} in this hall")
-                if not self.hall.windows_serving([service]):
-                    raise Refusal("no_window_serves", f"no window serves {service!r}")
-                args["services_new"] = [service]
-                args["service"] = service
-            if to_window:
-                target = self._window(to_window)
-                args["to_window"] = target.id
-                args["to_tiers"] = [list(t) for t in target.tiers]
-                args["all_windows"] = self._all_windows()
-        if action == "no_show":
-            rules = self.hall.rules.no_show
-            args.update(
-                places_back=rules.places_back,
-                max_times=rules.max_times,
-                min_ms=rules.min_seconds_after_call * 1000,
-                all_windows=self._all_windows(),
-            )
+        args = action_args(
+            self.hall,
+            window,
+            action,
+            staff,
+            rid=rid,
+            ticket=ticket,
+            service=service,
+            to_window=to_window,
+            min_call_ms=int(self.call_interval_s * 1000),
+            window_ids=self._window_ids,
+        )
         try:
             answer = await self._run(action, args)
         except Refusal as refusal:
@@ -371,7 +351,7 @@ class Engine:
         closed or paused go back to their services' line (``ticket.transferred``). One
         atomic script; ``dry_run`` only lists and writes nothing.
         """
-        args = {"services": [s.id for s in self.hall.services], "all_windows": self._all_windows()}
+        args = {"services": [s.id for s in self.hall.services], "all_windows": all_windows(self.hall)}
         if dry_run:
             args["dry"] = True
         answer = await self._run("orphans", args, dated=not dry_run)
@@ -382,7 +362,7 @@ class Engine:
         served today, ``queue`` (the first ``limit`` tickets it can call, in calling order),
         ``queue_total`` (distinct tickets it can call: a combined ticket counts once),
         ``suspended`` (tickets on hold it could resume) and ``min_call_interval_s``."""
-        window = self._window(window_id)
+        window = window_of(self.hall, window_id)
         args = {"window": window.id, "tiers": [list(t) for t in window.tiers], "limit": limit}
         answer = await self._run("window_state", args, dated=False)
         return window_state_of(self.hall, window.services, answer)
@@ -427,15 +407,3 @@ class Engine:
         current = int(await self.redis.get(self.prefix + "seq") or 0)
         # A client ahead of us remembers another Redis (e.g. data lost): it needs a snapshot.
         return [] if current == seq else None
-
-    # --- helpers --------------------------------------------------------
-
-    def _all_windows(self) -> list[dict[str, Any]]:
-        """Every window with its tiers, in the hall file's order (for scripts that pick one)."""
-        return [{"id": w.id, "tiers": [list(t) for t in w.tiers]} for w in self.hall.windows]
-
-    def _window(self, window_id: str) -> Any:
-        window = self.hall.window(window_id)
-        if window is None:
-            raise Refusal("unknown_window", f"there is no window {window_id!r} in this hall")
-        return window
