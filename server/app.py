@@ -33,7 +33,8 @@ from server import (
     sms,
     sockets,
     stats_api,
-    webhooks,
+    webhook_deliveries,
+    webhook_report,
 )
 from server.browser import BrowserGuard
 from server.config import load_demo, load_hall
@@ -94,7 +95,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         await runtime.start()
         app.state.runtime = runtime
         operations = await start_operations(runtime)
-        deliveries = webhooks.Deliveries(runtime)
+        deliveries = webhook_deliveries.Deliveries(runtime)
         deliveries.start()
         # The visitors' notices: text messages ([sms]) and Web Push, one leased sender each per hall.
         senders = app.state.sms = sms.Senders(runtime)
@@ -120,7 +121,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *metrics.routes,
             *screens.routes,
             *audit.routes,
-            *webhooks.routes,
+            *webhook_report.routes,
             *sms.routes,
             *push.routes,
             *reload.routes,

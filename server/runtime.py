@@ -23,7 +23,7 @@ from starlette.requests import HTTPConnection
 from server import store
 from server.auth import Sessions
 from server.embedded import disk_full
-from server.events import HallHub, PadTracker, VisitorTracker
+from server.events import HallHub
 from server.hall_model import Hall
 from server.queue.constants import KEY_PREFIX, keys_prefix
 from server.queue.engine import Engine
@@ -32,6 +32,7 @@ from server.reader import StreamReader
 from server.screens import ScreenRegistry
 from server.speech import SpeechError, SpeechService
 from server.store import ClusterAcks, StoreSpec, async_client, parse, wait_setting
+from server.trackers import PadTracker, VisitorTracker
 
 log = logging.getLogger("hallq")
 

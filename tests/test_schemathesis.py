@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from server.openapi import OPERATIONS
-from server.queue.engine import ACTIONS
+from server.openapi_operations import OPERATIONS
+from server.queue.scripts import ACTIONS
 from tests.live import LiveServer
 
 EXAMPLES = int(os.environ.get("HALLQ_SCHEMATHESIS_EXAMPLES", "5"))
