@@ -30,6 +30,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from server.config import load_demo, load_hall
@@ -37,6 +38,9 @@ from server.embedded import EmbeddedRedis
 from server.hall_model import Hall
 from server.pins import hash_pin
 from server.toml_locator import ConfigError
+
+if TYPE_CHECKING:
+    from server.speech import SpeechHost
 
 PAGES = (
     ("lobby screen", "/display/{hall}"),
@@ -337,6 +341,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.public_url:
         print(f"hallq: links and QR codes for visitors point at {args.public_url}", flush=True)
     prepare_process_tree(data)
+    speech = start_speech_host(data)
     base = args.public_url or f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     for hall in halls:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
@@ -374,9 +379,23 @@ def serve(args: argparse.Namespace) -> int:
             forwarded_allow_ips=args.forwarded_allow_ips,
         )
     finally:
+        speech.stop()
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def start_speech_host(data: Path) -> SpeechHost:
+    """One pyttsx3 worker for every uvicorn worker of this server (each would take ~97 MB):
+    it runs under a thread of this process, and the workers reach it over a Unix socket."""
+    from server.speech import SPEECH_SOCKET, SpeechHost, socket_path_for
+
+    host = SpeechHost(data / "audio-cache", socket_path_for(data))
+    if host.start():
+        os.environ[SPEECH_SOCKET] = str(host.socket_path)
+    else:  # each worker then runs a speech worker of its own, as before
+        print("hallq: the shared speech worker could not start; each worker runs its own", file=sys.stderr)
+    return host
 
 
 def prepare_process_tree(data: Path) -> None:

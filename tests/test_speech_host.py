@@ -1,0 +1,80 @@
+"""One speech process per ``hallq serve``, whatever ``--workers``: real processes, real audio."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import signal
+import wave
+from typing import Any
+
+import psutil
+
+from tests.live import LiveServer
+from tests.processes import speech_processes, wait_for, worker_children
+
+
+def connection_per_worker(server: LiveServer, workers: list[int]) -> dict[int, http.client.HTTPConnection]:
+    """A keep-alive connection held by each worker (the kernel hands each accept to one of them)."""
+    found: dict[int, http.client.HTTPConnection] = {}
+    spare: list[http.client.HTTPConnection] = []
+    for _ in range(60):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+        port = connection.sock.getsockname()[1]
+        owner = next(
+            (
+                w
+                for w in workers
+                if any(c.laddr and c.raddr and c.raddr.port == port for c in psutil.Process(w).net_connections("tcp"))
+            ),
+            None,
+        )
+        if owner is not None and owner not in found:
+            found[owner] = connection
+        else:
+            spare.append(connection)
+        if len(found) == len(workers):
+            break
+    for connection in spare:
+        connection.close()
+    assert len(found) == len(workers), "could not reach every worker"
+    return found
+
+
+def get_audio(connection: http.client.HTTPConnection, path: str) -> float:
+    connection.request("GET", path)
+    answer = connection.getresponse()
+    body = answer.read()
+    assert answer.status == 200, (answer.status, body[:200])
+    with wave.open(io.BytesIO(body), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def test_two_workers_share_one_speech_process_that_comes_back_after_kill_9(live_server_factory: Any) -> None:
+    server: LiveServer = live_server_factory(workers=2)
+    assert server.process is not None
+    pid = server.process.pid
+    wait_for(lambda: len(worker_children(pid)) == 2, 20, "two workers")
+    wait_for(lambda: len(speech_processes(pid)) == 1, 20, "the speech process")
+    workers = worker_children(pid)
+    speech = speech_processes(pid)
+    assert len(speech) == 1 and speech[0] not in workers
+    connections = connection_per_worker(server, workers)
+
+    # a call's audio through each worker: both cache misses, made by the one speech process
+    for n, (worker, connection) in enumerate(sorted(connections.items())):
+        assert get_audio(connection, f"/audio/demo/zh/A{n + 101}/{n + 1}.wav") > 1.0, worker
+    assert speech_processes(pid) == speech
+
+    os.kill(speech[0], signal.SIGKILL)
+    wait_for(lambda: speech_processes(pid) not in ([], speech), 20, "a new speech process")
+    assert len(speech_processes(pid)) == 1
+    for n, (worker, connection) in enumerate(sorted(connections.items())):
+        assert get_audio(connection, f"/audio/demo/en/B{n + 201}/{n + 3}.wav") > 1.0, worker
+    assert len(speech_processes(pid)) == 1
+    assert len(worker_children(pid)) == 2
+    for connection in connections.values():
+        connection.close()
