@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import os
 import signal
+import time
 import wave
+from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
+from server.speech import SpeechClient, SpeechError, SpeechHost, SpeechTimeout
 from tests.live import LiveServer
 from tests.processes import speech_processes, wait_for, worker_children
 
@@ -78,3 +83,32 @@ def test_two_workers_share_one_speech_process_that_comes_back_after_kill_9(live_
     assert len(worker_children(pid)) == 2
     for connection in connections.values():
         connection.close()
+
+
+async def test_a_client_never_waits_beyond_its_timeout_for_an_absent_host(tmp_path: Path) -> None:
+    client = SpeechClient(tmp_path / "cache", tmp_path / "nobody.sock", timeout=0.5)
+    await client.start()
+    started = time.monotonic()
+    with pytest.raises(SpeechTimeout):
+        await client.wav_path("en", "Number A0 0 1, please go to window 1")
+    assert time.monotonic() - started < 1.5
+    await client.stop()
+
+
+async def test_a_client_gets_the_hosts_audio_and_shares_its_cache(tmp_path: Path) -> None:
+    host = SpeechHost(tmp_path / "cache", tmp_path / "speech.sock")
+    assert await asyncio.to_thread(host.start)
+    try:
+        client = SpeechClient(tmp_path / "cache", host.socket_path)
+        await client.start()
+        path = await client.wav_path("en", "Number A0 0 2, please go to window 2")
+        assert path.parent == tmp_path / "cache" and path.stat().st_size > 10_000
+        assert host.service.syntheses == 1 and client.syntheses == 1
+        assert await client.wav_path("en", "Number A0 0 2, please go to window 2") == path  # a cache hit
+        assert host.service.syntheses == 1
+        with pytest.raises(SpeechError):
+            await client.wav_path("no-such-voice", "hello")
+        await client.stop()
+    finally:
+        await asyncio.to_thread(host.stop)
+    assert not host.socket_path.exists()
