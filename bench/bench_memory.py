@@ -12,6 +12,7 @@ Kernel socket buffers are not in RSS (an idle socket's are empty).
 from __future__ import annotations
 
 import argparse
+import http.client
 import sys
 import time
 from collections.abc import Callable
@@ -50,11 +51,51 @@ def one_round(sockets: int) -> dict[str, float]:
     return {"before_kb": before, "after_kb": after, "per_socket_kb": (after - before) / sockets}
 
 
+def tree_round(workers: int, per_worker_speech: bool) -> dict[str, float]:
+    """RSS of the whole ``hallq serve`` process tree (its embedded Redis apart) with ``workers``,
+    after every worker served a call's audio (so each speech engine in the tree is loaded)."""
+    env = {"HALLQ_SPEECH_PER_WORKER": "1"} if per_worker_speech else {}
+    with running(env, workers=workers) as server:
+        for n in range(workers * 8):  # the kernel spreads new connections over the workers
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            connection.request("GET", f"/audio/demo/zh/A{n + 1:03d}/{n % 5 + 1}.wav")
+            answer = connection.getresponse()
+            assert answer.status == 200 and len(answer.read()) > 10_000, answer.status
+            connection.close()
+        time.sleep(2.0)
+        tree = server.tree_rss_kb()
+    speech = [kb for name, kb in tree.items() if name.startswith("hallq-speech")]
+    return {"processes": len(tree), "speech": len(speech), "speech_kb": sum(speech), "total_kb": sum(tree.values())}
+
+
+def tree_report(rounds: int) -> None:
+    print("\nRSS of the hallq serve process tree (embedded Redis apart), audio served by every worker")
+    heads = ("workers", 7), ("speech", 11), ("round", 5), ("processes", 9), ("speech procs", 12), ("speech MB", 9)
+    print(" ".join(f"{h:>{w}}" for h, w in heads), f"{'tree MB':>8}")
+    for workers in (1, 2):
+        for per_worker in (True, False):
+            for i in range(1, rounds + 1):
+                row = tree_round(workers, per_worker)
+                print(
+                    f"{workers:>7} {'per worker' if per_worker else 'one/host':>11} {i:>5} {row['processes']:>9.0f}"
+                    f" {row['speech']:>12.0f} {row['speech_kb'] / 1024:>9.1f} {row['total_kb'] / 1024:>8.1f}"
+                )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--tree",
+        action="store_true",
+        help="instead: RSS of the whole process tree with 1 and 2 workers, one speech worker per worker "
+        "(HALLQ_SPEECH_PER_WORKER=1, the baseline) and one per host",
+    )
     args = parser.parse_args()
+    if args.tree:
+        tree_report(args.rounds)
+        return 0
     raise_file_limit(args.sockets * 2 + 512)
     rows = [one_round(args.sockets) for _ in range(args.rounds)]
     print(f"\nidle display sockets on one server process: {args.sockets} per round")

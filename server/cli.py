@@ -391,6 +391,8 @@ def start_speech_host(data: Path) -> SpeechHost:
     from server.speech import SPEECH_SOCKET, SpeechHost, socket_path_for
 
     host = SpeechHost(data / "audio-cache", socket_path_for(data))
+    if os.environ.get("HALLQ_SPEECH_PER_WORKER") == "1":  # the old way, kept for the benchmark's baseline
+        return host
     if host.start():
         os.environ[SPEECH_SOCKET] = str(host.socket_path)
     else:  # each worker then runs a speech worker of its own, as before
