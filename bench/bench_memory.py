@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
+import signal
 import sys
+import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fanout import Clients, Http, raise_file_limit, running
+from bench_fanout import ROOT, Clients, Http, Server, raise_file_limit, running
 
 
 def settle(server_rss: Callable[[], int], seconds: float = 2.0) -> int:
@@ -49,6 +53,76 @@ def one_round(sockets: int) -> dict[str, float]:
             clients.close()
             http.close()
     return {"before_kb": before, "after_kb": after, "per_socket_kb": (after - before) / sockets}
+
+
+def snapshot(server: Server, folder: Path, n: int) -> tracemalloc.Snapshot:
+    """Ask the server (``HALLQ_TRACEMALLOC``) for its n-th tracemalloc snapshot and load it."""
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGUSR2)
+    path = folder / f"{server.process.pid}-{n}.snap"
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("no snapshot from the server")
+        time.sleep(0.1)
+    return tracemalloc.Snapshot.load(str(path)).filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>")]
+    )
+
+
+def short(filename: str) -> str:
+    for marker in ("site-packages/", "/lib/python3", str(ROOT) + "/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1].lstrip("/").removeprefix(".11/")
+    return filename
+
+
+def trace_round(sockets: int, top: int) -> None:
+    """Where the memory of ``sockets`` idle display sockets goes, by file and by line."""
+    with tempfile.TemporaryDirectory(prefix="hallq-trace-") as folder, running({"HALLQ_TRACEMALLOC": folder}) as server:
+        http = Http(server)
+        desk = http.login("desk")
+        for service in ("register", "photo", "pension", "transfer"):
+            assert http.call("POST", "/api/halls/demo/tickets", {"services": [service]}, desk)[0] == 201
+        warm = Clients(server, 20, marker='"never"')
+        warm.wait_ready()
+        warm.close()
+        http.call("GET", "/api/halls/demo/state")
+        time.sleep(2.0)
+        rss_before = server.rss_kb()
+        before = snapshot(server, Path(folder), 1)
+        clients = Clients(server, sockets, marker='"never"')
+        try:
+            assert clients.wait_ready() == sockets
+            time.sleep(3.0)
+            rss_after = server.rss_kb()
+            after = snapshot(server, Path(folder), 2)
+        finally:
+            clients.close()
+            http.close()
+    total = sum(s.size for s in after.statistics("filename")) - sum(s.size for s in before.statistics("filename"))
+    print(f"\n{sockets} idle display sockets, one server process under tracemalloc")
+    print(f"RSS: {(rss_after - rss_before) / sockets:.1f} KB per socket (tracing inflates it)")
+    print(f"traced Python allocations: {total / sockets / 1024:.2f} KB per socket")
+    ours: dict[str, list[float]] = {}
+    for stat in after.compare_to(before, "traceback"):
+        where = "(no hallq frame on the stack)"
+        for frame in stat.traceback:  # the allocating frame first
+            if frame.filename.startswith(str(ROOT / "server")):
+                where = f"{short(frame.filename)}:{frame.lineno}"
+                break
+        row = ours.setdefault(where, [0.0, 0.0])
+        row[0] += stat.size_diff
+        row[1] += stat.count_diff
+    print(f"\ntop {top} by the innermost hallq line on the stack (what our code caused): bytes and blocks per socket")
+    for where, (size, count) in sorted(ours.items(), key=lambda item: -item[1][0])[:top]:
+        print(f"{size / sockets:>9.0f} B {count / sockets:>6.1f}  {where}")
+    for key in ("filename", "lineno"):
+        print(f"\ntop {top} by {key}: bytes and blocks per socket")
+        for stat in after.compare_to(before, key)[:top]:
+            frame = stat.traceback[0]
+            where = short(frame.filename) + (f":{frame.lineno}" if key == "lineno" else "")
+            print(f"{stat.size_diff / sockets:>9.0f} B {stat.count_diff / sockets:>6.1f}  {where}")
 
 
 def tree_round(workers: int, per_worker_speech: bool) -> dict[str, float]:
@@ -92,7 +166,17 @@ def main() -> int:
         help="instead: RSS of the whole process tree with 1 and 2 workers, one speech worker per worker "
         "(HALLQ_SPEECH_PER_WORKER=1, the baseline) and one per host",
     )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="instead: tracemalloc snapshots before and after the sockets (HALLQ_TRACEMALLOC), top sites",
+    )
+    parser.add_argument("--top", type=int, default=15, help="sites shown with --trace")
     args = parser.parse_args()
+    if args.trace:
+        raise_file_limit(args.sockets * 2 + 512)
+        trace_round(args.sockets, args.top)
+        return 0
     if args.tree:
         tree_report(args.rounds)
         return 0
