@@ -96,6 +96,14 @@ class DirectOutlet:
         self.protocol = protocol
         self.transport: asyncio.WriteTransport = protocol.transport
         self.alive = True
+        if getattr(protocol, "handshake_complete", False):
+            # uvicorn keeps the handshake's request and response (websockets' Request and
+            # Response, their Headers: ~3.4 KB) for the connection's whole life, though it reads
+            # them only until the handshake is complete, which it is once the endpoint has
+            # accepted (outlets are made after that). Let them go; the scope keeps its headers.
+            for name in ("request", "response"):
+                if hasattr(protocol, name):
+                    setattr(protocol, name, None)
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
