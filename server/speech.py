@@ -677,9 +677,19 @@ class SpeechHost:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._done = asyncio.Event()
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        # The socket is ours while we hold its lock: a second server on the same folder (with a
+        # REDIS_URL nothing else stops it) must not take over, nor unlink, the first one's.
+        import fcntl  # POSIX; the host serves `hallq serve`, which needs it anyway
+
+        self._lock_file = open(f"{self.socket_path}.lock", "a")  # noqa: SIM115 - held while serving
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.socket_path = self.socket_path.with_name(f"{self.socket_path.stem}-{os.getpid()}.sock")
+            log.warning("another server's speech host uses this folder; this one listens on %s", self.socket_path)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         server = await asyncio.start_unix_server(self._serve, str(self.socket_path), limit=_MAX_LINE)
         os.chmod(self.socket_path, 0o600)
         self.listening = True
@@ -694,6 +704,7 @@ class SpeechHost:
                 await self.service.stop()
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
+            self._lock_file.close()
 
     async def _keep_worker(self) -> None:
         backoff, last_pid = 0.5, None

@@ -112,3 +112,20 @@ async def test_a_client_gets_the_hosts_audio_and_shares_its_cache(tmp_path: Path
     finally:
         await asyncio.to_thread(host.stop)
     assert not host.socket_path.exists()
+
+
+async def test_a_second_host_on_the_same_folder_keeps_off_the_first_ones_socket(tmp_path: Path) -> None:
+    first = SpeechHost(tmp_path / "cache", tmp_path / "speech.sock")
+    second = SpeechHost(tmp_path / "cache", tmp_path / "speech.sock")
+    assert await asyncio.to_thread(first.start)
+    try:
+        assert await asyncio.to_thread(second.start)
+        assert second.socket_path != first.socket_path and second.socket_path.exists()
+        await asyncio.to_thread(second.stop)
+        assert first.socket_path.exists() and not second.socket_path.exists()
+        client = SpeechClient(tmp_path / "cache", first.socket_path)
+        await client.start()
+        assert (await client.wav_path("en", "Number A0 0 3, please go to window 3")).exists()
+        await client.stop()
+    finally:
+        await asyncio.to_thread(first.stop)
