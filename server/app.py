@@ -181,8 +181,30 @@ async def stop_operations(tasks: list[asyncio.Task[None]]) -> None:
 def create_app_from_env() -> Starlette:
     """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
     worker_dies_with_supervisor()
+    trace_memory_on_signal(os.environ.get("HALLQ_TRACEMALLOC"))
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
     halls = [load_hall(c) for c in configs] or [load_demo()]
     redis_url = os.environ["REDIS_URL"]
     public_url = os.environ.get("HALLQ_PUBLIC_URL") or None
     return create_app(halls, redis_url, Path(os.environ.get("HALLQ_DATA", "var")), public_url)
+
+
+def trace_memory_on_signal(folder: str | None) -> None:
+    """For ``bench/bench_memory.py --trace``: with ``HALLQ_TRACEMALLOC=FOLDER``, trace Python
+    allocations from the start and write a snapshot to ``FOLDER/PID-N.snap`` at each SIGUSR2.
+    Costs time and memory: never in production."""
+    if not folder:
+        return
+    import signal
+    import tracemalloc
+
+    tracemalloc.start(8)
+    taken = [0]
+
+    def dump(signum: int, frame: object) -> None:
+        taken[0] += 1
+        path = os.path.join(folder, f"{os.getpid()}-{taken[0]}.snap")
+        tracemalloc.take_snapshot().dump(path + ".tmp")
+        os.replace(path + ".tmp", path)  # whole when it appears
+
+    signal.signal(signal.SIGUSR2, dump)

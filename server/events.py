@@ -85,7 +85,7 @@ def public_clerk(clerk: dict[str, Any]) -> dict[str, Any]:
     return {"name": clerk.get("name") or ""}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
     """One socket following a hall: what it has been sent, and where frames go."""
 

@@ -30,7 +30,7 @@ from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reader import StreamReader
 from server.screens import ScreenRegistry
-from server.speech import SpeechError, SpeechService
+from server.speech import SPEECH_SOCKET, SpeechClient, SpeechError, SpeechService
 from server.store import ClusterAcks, StoreSpec, async_client, parse, wait_setting
 from server.trackers import PadTracker, VisitorTracker
 
@@ -110,7 +110,12 @@ class Runtime:
         self.stream_reader.start()
         self._tasks.append(asyncio.create_task(self._connect(configured), name="connect"))
         self.sessions = Sessions(self.redis, {h.id: h for h in self.halls_config})
-        self.speech = SpeechService(self.data_dir / "audio-cache")
+        shared = os.environ.get(SPEECH_SOCKET)  # `hallq serve`: one speech worker for all workers
+        self.speech = (
+            SpeechClient(self.data_dir / "audio-cache", shared)
+            if shared
+            else SpeechService(self.data_dir / "audio-cache")
+        )
         try:
             await self.speech.start()
         except SpeechError:

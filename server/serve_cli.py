@@ -29,12 +29,16 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from server.config import load_demo, load_hall
 from server.embedded import EmbeddedRedis
 from server.hall_model import Hall
 from server.toml_locator import ConfigError
+
+if TYPE_CHECKING:
+    from server.speech import SpeechHost
 
 PAGES = (
     ("lobby screen", "/display/{hall}"),
@@ -195,6 +199,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.public_url:
         print(f"hallq: links and QR codes for visitors point at {args.public_url}", flush=True)
     prepare_process_tree(data)
+    speech = start_speech_host(data)
     base = args.public_url or f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     for hall in halls:
         print(f"hallq: {hall.name.get('zh', hall.id)} / {hall.name.get('en', hall.id)}", flush=True)
@@ -232,9 +237,25 @@ def serve(args: argparse.Namespace) -> int:
             forwarded_allow_ips=args.forwarded_allow_ips,
         )
     finally:
+        speech.stop()
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def start_speech_host(data: Path) -> SpeechHost:
+    """One pyttsx3 worker for every uvicorn worker of this server (each would take ~97 MB):
+    it runs under a thread of this process, and the workers reach it over a Unix socket."""
+    from server.speech import SPEECH_SOCKET, SpeechHost, socket_path_for
+
+    host = SpeechHost(data / "audio-cache", socket_path_for(data))
+    if os.environ.get("HALLQ_SPEECH_PER_WORKER") == "1":  # the old way, kept for the benchmark's baseline
+        return host
+    if host.start():
+        os.environ[SPEECH_SOCKET] = str(host.socket_path)
+    else:  # each worker then runs a speech worker of its own, as before
+        print("hallq: the shared speech worker could not start; each worker runs its own", file=sys.stderr)
+    return host
 
 
 def prepare_process_tree(data: Path) -> None:
