@@ -78,7 +78,7 @@ def window_open(w: str, t: float) -> bool:
     return not (w in closed and start <= t < end)
 
 
-def simulate(seed: int, true_min: dict[str, float]) -> list[Ticket]:
+def simulate(seed: int, true_min: dict[str, float]) -> list[Ticket]:  # noqa: C901 — a simulated day: one branch per thing that happens, kept together to read as a script
     rng = random.Random(seed)
     tickets: list[Ticket] = []
     waiting: list[Ticket] = []  # kept sorted by order

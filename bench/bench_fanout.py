@@ -74,7 +74,8 @@ class Server:
     sure: a ``hallq serve`` stopped by SIGTERM does not stop its embedded Redis.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, redis_url: str | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, redis_url: str | None = None, workers: int = 1) -> None:
+        self.workers = workers
         self.port = free_port()
         self.data = Path(tempfile.mkdtemp(prefix="hallq-bench-"))
         self.redis = None if redis_url else EmbeddedRedis(self.data / "redis", durable=True)
@@ -102,6 +103,8 @@ class Server:
             "--no-access-log",
             "--log-level",
             "warning",
+            "--workers",
+            str(self.workers),
         ]
         with (self.data / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -137,10 +140,27 @@ class Server:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
+    def tree_rss_kb(self) -> dict[str, int]:
+        """Resident memory (VmRSS, KB) of the server and every process under it, by process name."""
+        assert self.process is not None
+        found: dict[str, int] = {}
+        todo = [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            with contextlib.suppress(OSError):
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with contextlib.suppress(OSError):
+                        todo += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        found[f"{name} {pid}"] = int(line.split()[1])
+        return found
+
 
 @contextlib.contextmanager
-def running(env: dict[str, str] | None = None, redis_url: str | None = None) -> Iterator[Server]:
-    server = Server(env, redis_url)
+def running(env: dict[str, str] | None = None, redis_url: str | None = None, workers: int = 1) -> Iterator[Server]:
+    server = Server(env, redis_url, workers)
     try:
         server.start()
         yield server

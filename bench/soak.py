@@ -430,7 +430,12 @@ class Soak:
                 "healthy_at_end": healthy,
                 "heal_after_day_s": round(heal_s, 1),
             },
-            "rss_mb": {"start": rss_start, "end": rss_end, "max_total": max(r["total"] for r in tally.rss)},
+            "rss_mb": {
+                "start": rss_start,
+                "end": rss_end,
+                "max_total": max(r["total"] for r in tally.rss),
+                "series": tally.rss,  # every 10 s: the shape of any growth
+            },
         }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from server import audit, metrics
 from server.auth import Session
-from server.queue.engine import ACTIONS
+from server.queue.scripts import ACTIONS
 from server.runtime import HallRuntime
 from server.validation import Field
 

@@ -34,7 +34,8 @@ from server import (
     sockets,
     staff_api,
     stats_api,
-    webhooks,
+    webhook_deliveries,
+    webhook_report,
 )
 from server.browser import BrowserGuard
 from server.config import load_demo, load_hall
@@ -95,7 +96,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         await runtime.start()
         app.state.runtime = runtime
         operations = await start_operations(runtime)
-        deliveries = webhooks.Deliveries(runtime)
+        deliveries = webhook_deliveries.Deliveries(runtime)
         deliveries.start()
         # The visitors' notices: text messages ([sms]) and Web Push, one leased sender each per hall.
         senders = app.state.sms = sms.Senders(runtime)
@@ -122,7 +123,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *metrics.routes,
             *screens.routes,
             *audit.routes,
-            *webhooks.routes,
+            *webhook_report.routes,
             *sms.routes,
             *push.routes,
             *reload.routes,
@@ -182,8 +183,30 @@ async def stop_operations(tasks: list[asyncio.Task[None]]) -> None:
 def create_app_from_env() -> Starlette:
     """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
     worker_dies_with_supervisor()
+    trace_memory_on_signal(os.environ.get("HALLQ_TRACEMALLOC"))
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
     halls = [load_hall(c) for c in configs] or [load_demo(os.environ.get("HALLQ_DATA", "var"))]
     redis_url = os.environ["REDIS_URL"]
     public_url = os.environ.get("HALLQ_PUBLIC_URL") or None
     return create_app(halls, redis_url, Path(os.environ.get("HALLQ_DATA", "var")), public_url)
+
+
+def trace_memory_on_signal(folder: str | None) -> None:
+    """For ``bench/bench_memory.py --trace``: with ``HALLQ_TRACEMALLOC=FOLDER``, trace Python
+    allocations from the start and write a snapshot to ``FOLDER/PID-N.snap`` at each SIGUSR2.
+    Costs time and memory: never in production."""
+    if not folder:
+        return
+    import signal
+    import tracemalloc
+
+    tracemalloc.start(8)
+    taken = [0]
+
+    def dump(signum: int, frame: object) -> None:
+        taken[0] += 1
+        path = os.path.join(folder, f"{os.getpid()}-{taken[0]}.snap")
+        tracemalloc.take_snapshot().dump(path + ".tmp")
+        os.replace(path + ".tmp", path)  # whole when it appears
+
+    signal.signal(signal.SIGUSR2, dump)

@@ -43,7 +43,7 @@ def _hhmm(minutes: int) -> str:
 
 def parse_day(text: str) -> date | None:
     """A ``YYYY-MM-DD`` date, or None when it is not one."""
-    if not isinstance(text, str) or not DATE_RE.match(text):
+    if not isinstance(text, str) or not DATE_RE.fullmatch(text):
         return None
     try:
         return date.fromisoformat(text)

@@ -8,8 +8,8 @@ from starlette.requests import Request
 
 from server import ratelimit
 from server.auth import Session
-from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
+from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, runtime_of
 
 

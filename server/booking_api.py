@@ -17,8 +17,8 @@ from server.actions import caller_id
 from server.asking import bearer, client_of, public_base, session_of, ticket_url
 from server.qr import qr_svg
 from server.queue.booking import Booking
-from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
+from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, runtime_of
 from server.validation import Field, read_json
 from server.words import catalogues

@@ -61,13 +61,13 @@ class _Parser(FieldReader):
 
     # --- sections -------------------------------------------------------
 
-    def hall(self, root: Mapping[str, Any]) -> Hall | None:
+    def hall(self, root: Mapping[str, Any]) -> Hall | None:  # noqa: C901 — a section's schema: one check per rule, each with its own message and line
         sections = ("hall", "services", "windows", "staff", "rules", "appointments", "webhooks", "ratings")
         self.known(root, "", (*sections, "remote", "sms"))
         hall = self.table(root, "hall", "hall")
         self.known(hall, "hall", HALL_KEYS)
         hall_id = self.string(hall, "id", "hall.id")
-        if hall_id and not _ID_RE.match(hall_id):
+        if hall_id and not _ID_RE.fullmatch(hall_id):
             self.problem("hall.id", "must be lowercase letters, digits, '-' or '_' (at most 32)")
         name = self.names(hall, "name", "hall.name")
         languages = hall.get("languages", ["zh", "en"])
@@ -75,12 +75,12 @@ class _Parser(FieldReader):
             self.problem("hall.languages", 'must list at least one language, e.g. ["zh", "en"]')
             languages = []
         for index, lang in enumerate(languages):
-            if not isinstance(lang, str) or not _LANG_RE.match(lang):
+            if not isinstance(lang, str) or not _LANG_RE.fullmatch(lang):
                 self.problem(f"hall.languages[{index}]", f"bad language code {lang!r}")
         if len(set(map(str, languages))) != len(languages):
             self.problem("hall.languages", "lists a language twice")
         # only well-formed codes go on to the checks below (a list in the list must not crash them)
-        languages = [lang for lang in languages if isinstance(lang, str) and _LANG_RE.match(lang)]
+        languages = [lang for lang in languages if isinstance(lang, str) and _LANG_RE.fullmatch(lang)]
         timezone = self.string(hall, "timezone", "hall.timezone", "Asia/Shanghai")
         if timezone:
             try:
@@ -180,7 +180,7 @@ class _Parser(FieldReader):
             self.known(item, path, ("id", "prefix", "name", "kind", "expected_minutes", "daily_quota"))
             service_id = self.string(item, "id", f"{path}.id")
             self.service_index.setdefault(service_id, index)
-            if service_id and not _ID_RE.match(service_id):
+            if service_id and not _ID_RE.fullmatch(service_id):
                 self.problem(f"{path}.id", "must be lowercase letters, digits, '-' or '_'")
             if service_id in seen_ids:
                 self.problem(f"{path}.id", f"duplicate service id {service_id!r}")
@@ -214,7 +214,7 @@ class _Parser(FieldReader):
             )
         return tuple(result)
 
-    def windows(self, raw: Any, service_ids: set[str]) -> tuple[Window, ...]:
+    def windows(self, raw: Any, service_ids: set[str]) -> tuple[Window, ...]:  # noqa: C901 — a section's schema: one check per rule, each with its own message and line
         if not isinstance(raw, list) or not raw:
             self.problem("windows", "at least one [[windows]] table is required")
             return ()
@@ -229,7 +229,7 @@ class _Parser(FieldReader):
             window_id = item.get("id")
             if isinstance(window_id, int) and not isinstance(window_id, bool):
                 window_id = str(window_id)
-            if not isinstance(window_id, str) or not WINDOW_RE.match(window_id):
+            if not isinstance(window_id, str) or not WINDOW_RE.fullmatch(window_id):
                 self.problem(f"{path}.id", 'must be a short id such as "3" or "A1"')
                 window_id = ""
             if window_id in seen:
@@ -370,7 +370,7 @@ class _Parser(FieldReader):
             result.append(Webhook(url=url, secret=secret, events=tuple(str(e) for e in events)))
         return tuple(result)
 
-    def sms(self, raw: Mapping[str, Any], languages: list[str]) -> Sms | None:
+    def sms(self, raw: Mapping[str, Any], languages: list[str]) -> Sms | None:  # noqa: C901 — a section's schema: one check per rule, each with its own message and line
         """``[sms]``: the hall's gateway. ``enabled = false`` (or no ``url``) turns it off.
         A problem never quotes a secret, and shows a URL without its credentials or query."""
         from server.sms_rules import BODY_FIELDS, DEFAULT_TEXTS, KINDS, TEXT_FIELDS, placeholders

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -90,10 +90,20 @@ async def _wait_until(ready: Callable[[], bool], alive: Callable[[], bool], time
 class DirectOutlet:
     """Writes pre-encoded frames straight to a uvicorn websocket connection's transport."""
 
+    __slots__ = ("alive", "protocol", "transport")
+
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
         self.transport: asyncio.WriteTransport = protocol.transport
         self.alive = True
+        if getattr(protocol, "handshake_complete", False):
+            # uvicorn keeps the handshake's request and response (websockets' Request and
+            # Response, their Headers: ~3.4 KB) for the connection's whole life, though it reads
+            # them only until the handshake is complete, which it is once the endpoint has
+            # accepted (outlets are made after that). Let them go; the scope keeps its headers.
+            for name in ("request", "response"):
+                if hasattr(protocol, name):
+                    setattr(protocol, name, None)
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -142,7 +152,7 @@ class QueuedOutlet:
             while True:
                 text = await self.queue.get()
                 await self.websocket.send_text(text)
-        except Exception:  # the socket ended; the endpoint notices and cleans up
+        except Exception:  # noqa: BLE001 — any failure to send means the socket is gone; the endpoint cleans up
             self.alive = False
 
     def offer(self, frame: bytes, text: str) -> bool:
@@ -193,7 +203,7 @@ class NaiveOutlet:
     async def _send(self, text: str) -> None:
         try:
             await self.websocket.send_text(text)
-        except Exception:
+        except Exception:  # noqa: BLE001 — any failure to send means the socket is gone; the endpoint cleans up
             self.alive = False
 
     async def drain(self, timeout: float = 10.0) -> bool:
@@ -217,10 +227,11 @@ class KeepRawSend:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function handing on the app's awaitable: no frame of ours per idle socket.
         if scope["type"] == "websocket":
             scope[RAW_SEND] = send
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def outlet_for(websocket: WebSocket) -> Outlet:

@@ -14,8 +14,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from server.edge import client_close_codes
-from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
+from server.queue.ids import hall_of_token
 from server.remote import opens_at_s
 from server.runtime import Runtime
 from server.words import catalogues

@@ -60,14 +60,14 @@ class Said(TypedDict):
 
 def check_number(number: str) -> str:
     """Return ``number`` if it is a ticket number like ``A012``, else raise :class:`PhraseError`."""
-    if not isinstance(number, str) or not NUMBER_RE.match(number):
+    if not isinstance(number, str) or not NUMBER_RE.fullmatch(number):
         raise PhraseError(f"bad ticket number {number!r}: expected a capital letter and 3 digits")
     return number
 
 
 def check_window(window: str) -> str:
     """Return ``window`` if it is a window id like ``3`` or ``A1``, else raise PhraseError."""
-    if not isinstance(window, str) or not WINDOW_RE.match(window):
+    if not isinstance(window, str) or not WINDOW_RE.fullmatch(window):
         raise PhraseError(f"bad window id {window!r}")
     return window
 

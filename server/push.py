@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import metrics
+from server import lease, metrics
 from server.push_rules import AHEAD_THRESHOLD, BadSubscription, Notice, State, check_subscription, decide
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
@@ -57,20 +57,11 @@ KEY_FILE = "vapid_private.pem"
 #: Seconds a push service keeps a notification for a phone that is offline.
 TTL_S = 600
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
 # Lua: record what a ticket was told only while holding the hall's push lease (then send it).
 _GUARDED_HSET = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -260,15 +251,13 @@ class HallPusher:
             chain.cancel()
         await asyncio.gather(*self.chains.values(), return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
-            await self.runtime.redis.eval(_RELEASE, 1, self.lease, self.token)
+            await lease.release(self.runtime.redis, self.lease, self.token)
         await self.client.aclose()
 
     async def _hold(self) -> bool:
         redis = self.runtime.redis
         ms = int(self.lease_s * 1000)
-        if await redis.set(self.lease, self.token, nx=True, px=ms):
-            return True
-        return bool(await redis.eval(_RENEW, 1, self.lease, self.token, ms))
+        return await lease.hold(redis, self.lease, self.token, ms)
 
     async def _run(self) -> None:
         delay = 0.5

@@ -91,7 +91,7 @@ class StreamReader:
             values: list[Any] = await pipe.execute()
         return [int(v or 0) for v in values]
 
-    async def _single_loop(self) -> None:
+    async def _single_loop(self) -> None:  # noqa: C901 — the read loop and its failure modes (outage, reset, failover), each handled where it happens
         backoff = 0.1
         loop = asyncio.get_running_loop()
         checked = loop.time()
@@ -159,7 +159,7 @@ class StreamReader:
             # redis-py's own slot-map refresh (what it does after a MOVED)
             await cluster.nodes_manager.initialize()
 
-    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:
+    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:  # noqa: C901 — the read loop and its failure modes (outage, reset, failover), each handled where it happens
         """One round trip for ``hubs`` on the node at ``address``: (news read, regroup needed)."""
         client = self._nodes.get(address)
         if client is None:
@@ -228,7 +228,7 @@ class StreamReader:
             elif not news:
                 await asyncio.sleep(POLL_S)
 
-    async def _cluster_loop(self) -> None:
+    async def _cluster_loop(self) -> None:  # noqa: C901 — the read loop and its failure modes (outage, reset, failover), each handled where it happens
         tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
         try:
             while True:

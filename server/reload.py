@@ -157,7 +157,7 @@ async def reload_halls(runtime: Runtime, *, announce: bool = True, reason: str =
                 continue
             try:
                 waiting = (await runtime.halls[hall.id].engine.snapshot()).get("waiting", {})
-            except Exception:  # warnings are a courtesy: never let them block a reload
+            except Exception:  # noqa: BLE001 — warnings are a courtesy: never let them block a reload
                 waiting = {}
             result.warnings += [f"{hall.id}: {note}" for note in changes_warnings(current, hall, waiting)]
             apply(runtime, hall)
@@ -179,7 +179,7 @@ async def remember_configs(runtime: Runtime) -> None:
     for hall_id, hall_runtime in runtime.halls.items():
         try:
             await hall_runtime.engine.announce_config(config_hash(hall_runtime.hall), version(), quiet=True)
-        except Exception as exc:  # Redis not up yet: the first reload records it
+        except Exception as exc:  # noqa: BLE001 — Redis not up yet, however it fails: the first reload records it
             log.debug("config hash of hall %s not recorded yet: %s", hall_id, exc)
 
 

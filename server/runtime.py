@@ -23,15 +23,16 @@ from starlette.requests import HTTPConnection
 from server import store
 from server.auth import Sessions
 from server.embedded import disk_full
-from server.events import HallHub, PadTracker, VisitorTracker
+from server.events import HallHub
 from server.hall_model import Hall
 from server.queue.constants import KEY_PREFIX, keys_prefix
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reader import StreamReader
 from server.screens import ScreenRegistry
-from server.speech import SpeechError, SpeechService
+from server.speech import SPEECH_SOCKET, SpeechClient, SpeechError, SpeechService
 from server.store import ClusterAcks, StoreSpec, async_client, parse, wait_setting
+from server.trackers import PadTracker, VisitorTracker
 
 log = logging.getLogger("hallq")
 
@@ -109,7 +110,12 @@ class Runtime:
         self.stream_reader.start()
         self._tasks.append(asyncio.create_task(self._connect(configured), name="connect"))
         self.sessions = Sessions(self.redis, {h.id: h for h in self.halls_config})
-        self.speech = SpeechService(self.data_dir / "audio-cache")
+        shared = os.environ.get(SPEECH_SOCKET)  # `hallq serve`: one speech worker for all workers
+        self.speech = (
+            SpeechClient(self.data_dir / "audio-cache", shared)
+            if shared
+            else SpeechService(self.data_dir / "audio-cache")
+        )
         try:
             await self.speech.start()
         except SpeechError:

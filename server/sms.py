@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import metrics, phone_book
+from server import lease, metrics, phone_book
 from server.hall_model import Hall, Sms
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
@@ -56,16 +56,6 @@ IN_FLIGHT = 32
 MIN_GAP_S = 0.3
 #: Tickets read by one script call.
 CHUNK = 200
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 def lease_s() -> float:
@@ -127,16 +117,14 @@ class HallSender:
             task.cancel()
         await asyncio.gather(*self.sending, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
-            await self.runtime.redis.eval(_RELEASE, 1, self.lease, self.token)
+            await lease.release(self.runtime.redis, self.lease, self.token)
         await self.client.aclose()
 
     async def _hold(self) -> bool:
         """Take or renew the lease; whether this process sends now."""
         ms = int(lease_s() * 1000)
         redis = self.runtime.redis
-        held = bool(await redis.set(self.lease, self.token, nx=True, px=ms)) or bool(
-            await redis.eval(_RENEW, 1, self.lease, self.token, ms)
-        )
+        held = await lease.hold(redis, self.lease, self.token, ms)
         if held:
             self.renewed = time.monotonic()
         return held

@@ -63,7 +63,7 @@ def normalize_phone(text: str) -> str | None:
         digits = digits[3:]
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
-    return digits if PHONE_RE.match(digits) else None
+    return digits if PHONE_RE.fullmatch(digits) else None
 
 
 def mask(phone: str) -> str:

@@ -26,8 +26,8 @@ from server.edge import CLOSE_CODES, close_code
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
 from server.limits import SOCKETS, socket_cap
-from server.queue.engine import hall_of_token
 from server.queue.errors import Refusal
+from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, Runtime, runtime_of
 from server.screens import now_ms, screen_of
 from server.validation import check_fields, parse_json, valid_text

@@ -15,9 +15,8 @@ and business day, ``hallq:{HALL}:stats:YYYY-MM-DD``, with integer fields
 
 This module never talks to Redis.  The server fetches the hashes of a date range
 (one ``HGETALL`` per day, pipelined: :func:`day_keys`) and hands them over as
-``{day: {field: value}}``; :func:`report` sums them into figures per group and
-:func:`report_csv` flattens a report for download.  :func:`history_csv` turns a
-day's tickets into the manager's ticket list.
+``{day: {field: value}}``; :func:`report` sums them into figures per group;
+:mod:`server.stats_csv` flattens a report, or a day's tickets, for download.
 
 Everything is plain data so the same numbers reach the admin charts (JSON) and a
 spreadsheet (CSV), and tests can state exact expected figures.
@@ -25,13 +24,10 @@ spreadsheet (CSV), and tests can state exact expected figures.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta
 from typing import Any, Final, Literal, TypedDict, get_args
-from zoneinfo import ZoneInfo
 
 from server import sketch
 from server.queue.constants import keys_prefix
@@ -47,10 +43,8 @@ __all__ = [
     "StatsQueryError",
     "day_keys",
     "days_between",
-    "history_csv",
     "parse_query",
     "report",
-    "report_csv",
     "stats_key",
 ]
 
@@ -233,7 +227,8 @@ class _Tally:
             self.handle_h[b] = self.handle_h.get(b, 0) + c
 
 
-def _text(v: Any) -> str:
+def text_of(v: Any) -> str:
+    """A Redis value (bytes or not) as text."""
     return v.decode() if isinstance(v, bytes | bytearray) else str(v)
 
 
@@ -247,13 +242,13 @@ def _parse_day(fields: Mapping[Any, Any]) -> dict[tuple[str, str], _Tally]:
     """
     out: dict[tuple[str, str], _Tally] = {}
     for raw_name, raw_value in fields.items():
-        name = _text(raw_name)
+        name = text_of(raw_name)
         dim, sep1, rest = name.partition("|")
         value, sep2, metric = rest.rpartition("|")
         if not (sep1 and sep2 and dim and metric):
             continue
         try:
-            n = int(_text(raw_value))
+            n = int(text_of(raw_value))
         except ValueError:
             raise ValueError(f"stats field {name!r} holds {raw_value!r}, not an integer") from None
         out.setdefault((dim, value), _Tally()).add(metric, n)
@@ -357,7 +352,7 @@ def report(
     wanted = set(in_range)
     parsed: dict[str, dict[tuple[str, str], _Tally]] = {}
     for raw_day, fields in days.items():
-        d = raw_day.isoformat() if isinstance(raw_day, date) else _text(raw_day)
+        d = raw_day.isoformat() if isinstance(raw_day, date) else text_of(raw_day)
         if d in wanted:
             parsed[d] = _parse_day(fields)
 
@@ -389,124 +384,3 @@ def report(
         "groups": [_figures(k, tallies[k]) for k in ordered],
         "total": _figures("all", total),
     }
-
-
-# --------------------------------------------------------------------------- CSV
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    return str(v)
-
-
-def report_csv(rep: Report) -> str:
-    """Flatten a :func:`report` answer into CSV text (RFC 4180, ``\\r\\n`` line ends).
-
-    One header row, then one row per group (the hall total is not repeated).  The
-    first column is named after the grouping (``window``, ``month`` …); then
-    ``issued, served, no_show, cancelled, expired, transferred, wait_n,
-    wait_mean_s, wait_median_s, wait_p90_s, handle_n, handle_mean_s,
-    handle_median_s, handle_p90_s, rating_1 … rating_5, rated, satisfaction_rate``.
-    Unmeasured values are empty cells.
-    """
-    header = [str(rep["by"]), *COUNTERS]
-    for t in ("wait", "handle"):
-        header += [f"{t}_n", f"{t}_mean_s", f"{t}_median_s", f"{t}_p90_s"]
-    header += [f"rating_{s}" for s in SCORES] + ["rated", "satisfaction_rate"]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(header)
-    for g in rep["groups"]:
-        row: list[Any] = [g["key"], g["issued"], g["served"], g["no_show"]]
-        row += [g["cancelled"], g["expired"], g["transferred"]]
-        for t in ("wait", "handle"):
-            tm = g["wait"] if t == "wait" else g["handle"]
-            row += [tm["n"], tm["mean"], tm["median"], tm["p90"]]
-        r = g["ratings"]
-        row += [r["1"], r["2"], r["3"], r["4"], r["5"], r["rated"], r["satisfaction_rate"]]
-        w.writerow([_cell(v) for v in row])
-    return buf.getvalue()
-
-
-HISTORY_COLUMNS: Final = (
-    "number",
-    "services",
-    "priority",
-    "status",
-    "window",
-    "clerk",
-    "issued_at",
-    "called_at",
-    "done_at",
-    "wait_s",
-    "handle_s",
-    "rating",
-)
-
-
-def _ms(v: Any) -> int | None:
-    if v is None or v == "" or v == b"":
-        return None
-    return int(_text(v))
-
-
-def _local_iso(ms: int | None, tz: tzinfo) -> str:
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="seconds")
-
-
-def _clerk_id(v: Any) -> str:
-    if isinstance(v, Mapping):
-        return _text(v.get("id") or "")
-    return "" if v is None else _text(v)
-
-
-def history_csv(rows: Iterable[Mapping[str, Any]], *, tz: tzinfo | str = "UTC") -> str:
-    """Return one day's tickets as CSV text, one row per ticket in the given order.
-
-    Columns: number, services (ids joined by ``+``), priority (1/0), status,
-    window, clerk (staff id; a ``{"id", "name"}`` dict is reduced to its id),
-    issued_at, called_at, done_at (ISO 8601 local time of ``tz`` — pass the hall's
-    timezone — from epoch ms), wait_s, handle_s, rating (score or empty).
-
-    ``wait_s`` / ``handle_s`` are taken from the row when present, otherwise
-    computed as called−issued and done−called in whole seconds (empty when a time
-    is missing).  Only these columns are written: tokens, ID-number hashes or
-    anything else in the rows never reach the file.
-    """
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(HISTORY_COLUMNS)
-    for row in rows:
-        services = row.get("services") or ()
-        if isinstance(services, str | bytes):
-            services = [_text(services)]
-        issued, called, done = (_ms(row.get(k)) for k in ("issued_at", "called_at", "done_at"))
-        wait = row.get("wait_s")
-        if wait is None and issued is not None and called is not None:
-            wait = max(0, (called - issued) // 1000)
-        handle = row.get("handle_s")
-        if handle is None and called is not None and done is not None:
-            handle = max(0, (done - called) // 1000)
-        w.writerow(
-            [
-                _text(row.get("number", "")),
-                "+".join(_text(s) for s in services),
-                _cell(bool(row.get("priority"))),
-                _cell(row.get("status")),
-                _cell(row.get("window")),
-                _clerk_id(row.get("clerk")),
-                _local_iso(issued, zone),
-                _local_iso(called, zone),
-                _local_iso(done, zone),
-                _cell(wait),
-                _cell(handle),
-                _cell(row.get("rating")),
-            ]
-        )
-    return buf.getvalue()

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import cases, stats
+from server import cases, stats, stats_csv
 from server.asking import session_of
 from server.auth import ADMIN, require
 from server.hours import hall_time
@@ -47,7 +47,7 @@ async def get_stats(request: Request) -> Response:
         keys=known,
     )
     if query.format == "csv":
-        return Response(stats.report_csv(report), media_type="text/csv; charset=utf-8")
+        return Response(stats_csv.report_csv(report), media_type="text/csv; charset=utf-8")
     return JSONResponse(report)
 
 
@@ -105,7 +105,7 @@ async def history_csv(request: Request) -> Response:
         for r in rows
         if r
     ]
-    text = stats.history_csv(history, tz=zoneinfo.ZoneInfo(hall.hall.timezone))
+    text = stats_csv.history_csv(history, tz=zoneinfo.ZoneInfo(hall.hall.timezone))
     headers = {"Content-Disposition": f'attachment; filename="{hall.hall.id}-{day}.csv"'}
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 

@@ -41,7 +41,7 @@ class ConfigError(Exception):
 
 def parse_time(text: str) -> int | None:
     """Minutes since midnight for ``"HH:MM"`` (``"24:00"`` allowed), else None."""
-    match = _TIME_RE.match(text) if isinstance(text, str) else None
+    match = _TIME_RE.fullmatch(text) if isinstance(text, str) else None
     if not match:
         return None
     minutes = int(match.group(1)) * 60 + int(match.group(2))

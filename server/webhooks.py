@@ -21,7 +21,9 @@ Per receiver, in seq order, at least once, across restarts:
   (``hallq_webhook_deliveries_total{outcome="trimmed"}``) and delivery goes on from the oldest
   event kept.
 
-``GET /api/halls/{hall}/webhooks`` (admin) reports each receiver for the manager page.
+:class:`server.webhook_deliveries.Deliveries` runs every receiver's task;
+``GET /api/halls/{hall}/webhooks`` (admin, :mod:`server.webhook_report`) reports each receiver
+for the manager page.
 """
 
 from __future__ import annotations
@@ -40,11 +42,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from server import metrics
+from server import lease, metrics
 from server.events import enrich
 from server.hall_model import Hall, Webhook
 from server.queue.constants import keys_prefix
@@ -68,15 +67,6 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 return 1
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -161,19 +151,19 @@ class ReceiverTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.eval(_RELEASE, 1, self.lease, self.token)
+            await lease.release(self.redis, self.lease, self.token)
         await self.client.aclose()
 
     # --- the lease ------------------------------------------------------------------
 
     async def _acquire(self) -> bool:
-        taken = await self.redis.set(self.lease, self.token, nx=True, px=self.lease_ms)
+        taken = await lease.take(self.redis, self.lease, self.token, self.lease_ms)
         if taken:
             self.renewed = time.monotonic()
         return bool(taken) or await self._renew()
 
     async def _renew(self) -> bool:
-        held = bool(await self.redis.eval(_RENEW, 1, self.lease, self.token, self.lease_ms))
+        held = await lease.renew(self.redis, self.lease, self.token, self.lease_ms)
         if held:
             self.renewed = time.monotonic()
         return held
@@ -397,108 +387,3 @@ def _describe(exc: BaseException, url: str) -> str:
     text = str(exc) or type(exc).__name__
     text = text.replace(url, shown_url(url))
     return f"{type(exc).__name__}: {text}"[:ERROR_CHARS]
-
-
-class Deliveries:
-    """Every receiver of every hall of this process; follows hall-file reloads."""
-
-    def __init__(self, runtime: Runtime, settings: Settings | None = None) -> None:
-        self.runtime = runtime
-        self.settings = settings or Settings.from_env()
-        self.receivers: dict[tuple[str, str], ReceiverTask] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        for hall_id, hall in self.runtime.halls.items():
-
-            def wake(event: dict[str, Any], hall_id: str = hall_id) -> None:
-                if "seq" in event:
-                    for (hid, _rid), receiver in self.receivers.items():
-                        if hid == hall_id:
-                            receiver.handed.append((int(event["seq"]), event))
-                            receiver.wake.set()
-
-            hall.hub.listeners.append(wake)
-        self.reconcile()
-        self._task = asyncio.create_task(self._follow(), name="webhooks")
-
-    def reconcile(self) -> list[ReceiverTask]:
-        """Start tasks for receivers new in the hall files; return those no longer listed."""
-        wanted = {
-            (hall_id, receiver_id(w.url)) for hall_id, hall in self.runtime.halls.items() for w in hall.hall.webhooks
-        }
-        for key in wanted - set(self.receivers):
-            receiver = ReceiverTask(self.runtime, key[0], key[1], self.settings)
-            self.receivers[key] = receiver
-            receiver.start()
-        return [self.receivers.pop(key) for key in set(self.receivers) - wanted]
-
-    async def _follow(self) -> None:
-        while True:
-            await asyncio.sleep(2.0)
-            for gone in self.reconcile():
-                await gone.stop()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await asyncio.gather(*(r.stop() for r in self.receivers.values()), return_exceptions=True)
-        self.receivers.clear()
-
-
-# --- the manager page's view ----------------------------------------------------------
-
-
-async def report(redis: Redis, hall: Hall) -> list[dict[str, Any]]:
-    """Each receiver of ``hall``: shown URL, events, last delivery, backlog, last error."""
-    prefix = keys_prefix(hall.id)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(prefix + "seq")
-        for hook in hall.webhooks:
-            pipe.hgetall(state_key(hall.id, receiver_id(hook.url)))
-            pipe.pttl(state_key(hall.id, receiver_id(hook.url)) + ":lease")
-        values = await pipe.execute()
-    seq = int(values[0] or 0)
-    result = []
-    for index, hook in enumerate(hall.webhooks):
-        state: dict[str, str] = values[1 + 2 * index] or {}
-        cursor = int(state["cursor"]) if state.get("cursor") else None
-
-        def number(name: str, state: dict[str, str] = state) -> int | None:
-            return int(state[name]) if state.get(name) else None
-
-        result.append(
-            {
-                "id": receiver_id(hook.url),
-                "url": shown_url(hook.url),
-                "events": list(hook.events),
-                "cursor": cursor,
-                "seq": seq,
-                "backlog": max(0, seq - cursor) if cursor is not None else 0,
-                "last_at": number("last_at"),
-                "last_status": number("last_status"),
-                "last_seq": number("last_seq"),
-                "last_error": state.get("last_error") or None,
-                "failures": number("failures") or 0,
-                "next_at": number("next_at"),
-                "delivering": int(values[2 + 2 * index]) > 0,
-            }
-        )
-    return result
-
-
-async def webhooks_route(request: Request) -> Response:
-    """``GET /api/halls/{hall}/webhooks`` (admin): ``{"webhooks": [...]}`` as :func:`report`."""
-    from server.asking import session_of
-    from server.auth import ADMIN, require
-    from server.runtime import runtime_of
-
-    runtime = runtime_of(request)
-    hall = runtime.hall(request.path_params["hall"])
-    require(await session_of(request), hall.hall.id, ADMIN)
-    return JSONResponse({"webhooks": await report(runtime.redis, hall.hall)})
-
-
-routes = [Route("/api/halls/{hall}/webhooks", webhooks_route)]

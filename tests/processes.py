@@ -59,9 +59,30 @@ def redis_child(pid: int) -> int | None:
     return None
 
 
+def name_of(pid: int) -> str:
+    """The process name (/proc/PID/comm; the speech worker names itself ``hallq-speech``)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def worker_children(pid: int) -> list[int]:
     """The uvicorn workers of ``hallq serve`` ``pid`` (``--workers N``)."""
-    return [c for c in children(pid) if "spawn_main" in command_of(c) and alive(c)]
+    return [c for c in children(pid) if "spawn_main" in command_of(c) and name_of(c) != "hallq-speech" and alive(c)]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under ``pid``."""
+    found = children(pid)
+    for child in list(found):
+        found += descendants(child)
+    return found
+
+
+def speech_processes(pid: int) -> list[int]:
+    """The pyttsx3 speech workers anywhere under ``hallq serve`` ``pid``."""
+    return [p for p in descendants(pid) if name_of(p) == "hallq-speech" and alive(p)]
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:

@@ -17,7 +17,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import http_ece
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from server.embedded import free_port
+from tests.stand_in import QuietHandler, StandIn
 
 
 def b64url(data: bytes) -> str:
@@ -86,15 +85,14 @@ class Push:
     received: float = 0.0
 
 
-class PushService:
+class PushService(StandIn):
     """Records the pushes hallq sends; thread-safe."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.subscribers: dict[str, Subscriber] = {}
         self.pushes: list[Push] = []
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     @property
     def origin(self) -> str:
@@ -124,7 +122,7 @@ class PushService:
     def start(self) -> None:
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 sid = self.path.rsplit("/", 1)[-1]
@@ -157,12 +155,7 @@ class PushService:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     def stop(self) -> None:
         if self.server is not None:

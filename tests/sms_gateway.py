@@ -11,11 +11,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from server.embedded import free_port
 from server.webhook_rules import verify
+from tests.stand_in import QuietHandler, StandIn
 
 
 @dataclass
@@ -27,20 +26,19 @@ class Message:
     received: float
 
 
-class Gateway:
+class Gateway(StandIn):
     """Records what hallq sends to ``url``; thread-safe."""
 
     HEADER = "X-Sms-Signature"
 
     def __init__(self, secret: str = "test-sms-secret") -> None:
+        super().__init__()
         self.secret = secret
-        self.port = free_port()
         self.status = 200
         #: seconds to wait before answering (a gateway that hangs)
         self.delay = 0.0
         self.messages: list[Message] = []
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -49,7 +47,7 @@ class Gateway:
     def start(self) -> None:
         gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _receive(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if gateway.delay:
@@ -64,18 +62,7 @@ class Gateway:
 
             do_POST = do_PUT = _receive
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        self.serve(Handler)
 
     def received(self) -> list[Message]:
         with self.lock:

@@ -18,18 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from display.announcer import (
-    GAP_S,
-    RULES,
-    AnnounceQueue,
-    Call,
-    HallVoice,
-    call_from_event,
-    main,
-    render_part,
-    render_round,
-    simulate,
-)
+from display.announce_audio import GAP_S, HallVoice, render_part, render_round
+from display.announce_queue import RULES, AnnounceQueue, Call, call_from_event, simulate
+from display.announcer import main
 from server.chime import SAMPLE_RATE, chime_frames
 from server.config import load_demo
 from server.speech import SpeechService

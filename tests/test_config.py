@@ -128,7 +128,7 @@ def test_parse_time() -> None:
     assert parse_time("00:00") == 0
     assert parse_time("08:30") == 510
     assert parse_time("24:00") == 1440
-    for bad in ("24:01", "25:00", "8:30", "08:60", "noon", ""):
+    for bad in ("24:01", "25:00", "8:30", "08:60", "noon", "", "08:30\n"):
         assert parse_time(bad) is None
 
 

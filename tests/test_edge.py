@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 from starlette.requests import Request
 
-from caller import keypad
+from caller import padsocket
 from server import edge, pages
 from server.config import load_demo
 from server.edge import CLOSE_CODES, STATUS_BY_CODE, client_close_codes, close_code, final_close_codes, http_status
@@ -176,7 +176,7 @@ def test_pad_js_reads_the_table_and_checks_only_codes_the_server_sends() -> None
 
 
 def test_the_keypad_uses_the_table() -> None:
-    assert keypad.AUTH_CLOSE_CODES == final_close_codes() == edge.final_close_codes()
-    assert set(keypad.AUTH_CLOSE_CODES) <= set(CLOSE_CODES.values())
-    source = ROOT.joinpath("caller", "keypad.py").read_text(encoding="utf-8")
+    assert padsocket.AUTH_CLOSE_CODES == final_close_codes() == edge.final_close_codes()
+    assert set(padsocket.AUTH_CLOSE_CODES) <= set(CLOSE_CODES.values())
+    source = "\n".join(path.read_text(encoding="utf-8") for path in ROOT.joinpath("caller").glob("*.py"))
     assert close_numbers(source) <= {"4000"}

@@ -146,6 +146,8 @@ async def test_issue_refusals_change_nothing(redis: Redis, engine: Engine) -> No
     await refused(redis, "unknown_service", engine.issue(["passport"]))
     await refused(redis, "unknown_language", engine.issue(["register"], lang="fr"))
     await refused(redis, "bad_request_id", engine.issue(["register"], request_id="no spaces"))
+    # a pattern anchored with $ would let a trailing newline through: fullmatch does not
+    await refused(redis, "bad_request_id", engine.issue(["register"], request_id="abc\n"))
 
 
 async def test_no_window_serves_the_combination(redis: Redis, clock: HallClock) -> None:
@@ -1067,7 +1069,7 @@ async def no_show_and_compare(engine: Engine, redis: Redis, window: str, staff: 
     assert await redis.zscore(str(await redis.hget(P + "t:" + token, "line")), token) == expected
 
 
-async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:
+async def run_random_queue(url: str, steps: list[tuple[Any, ...]]) -> None:  # noqa: C901 — a random queue model: one branch per step kind
     """Run ``steps`` on a fresh hall, checking after each; then let every window call until
     nobody waits. Before each call_next the rules say which ticket it must be."""
     redis = Redis.from_url(url, decode_responses=True)

@@ -30,6 +30,7 @@ from tests.processes import (
     alive,
     health,
     redis_child,
+    speech_processes,
     wait_for,
     worker_children,
 )
@@ -95,12 +96,13 @@ def test_killing_only_the_parent_stops_its_workers_and_redis(tmp_path: Path) -> 
     try:
         assert server.process is not None
         wait_for(lambda: len(worker_children(server.process.pid)) == 2, 20, "two workers")  # type: ignore[union-attr]
-        workers = worker_children(server.process.pid)
+        wait_for(lambda: len(speech_processes(server.process.pid)) == 1, 20, "the speech worker")  # type: ignore[union-attr]
+        workers = worker_children(server.process.pid) + speech_processes(server.process.pid)
         redis = redis_child(server.process.pid)
         assert redis is not None
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
-        wait_for(lambda: not any(alive(p) for p in [*workers, redis]), 15, "workers and redis to stop")
+        wait_for(lambda: not any(alive(p) for p in [*workers, redis]), 15, "workers, speech and redis to stop")
         # nobody serves on the port any more
         time.sleep(0.2)
         assert health(server) is None

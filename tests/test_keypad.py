@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from caller.keypad import (
+from caller.padlogic import (
     ACTIONS,
     key_action,
     load_keymap,
@@ -392,7 +392,7 @@ def test_keypad_needs_credentials_when_not_on_a_terminal() -> None:
 
 def test_terminal_words_come_from_the_catalogue() -> None:
     """The terminal pad says what the pad page and the manager page say (server/words)."""
-    from caller.keypad import STATUS_LABELS, error_message
+    from caller.padlogic import STATUS_LABELS, error_message
     from server import words
 
     for status in ("idle", "calling", "serving", "paused", "closed"):

@@ -1,6 +1,6 @@
 """The OpenAPI document at /api/openapi.json: valid OpenAPI 3, and describing exactly the app's HTTP API.
 
-A route added to the app under ``/api`` without its entry in ``server/openapi.py`` (or an
+A route added to the app under ``/api`` without its entry in ``server/openapi_operations.py`` (or an
 entry left behind when a route goes) fails here, so integrators never read a stale document.
 """
 
@@ -13,7 +13,8 @@ from starlette.routing import Route
 
 from server.app import create_app
 from server.config import load_demo
-from server.openapi import OPERATIONS, document
+from server.openapi import document
+from server.openapi_operations import OPERATIONS
 from tests.live import LiveServer
 
 DOCUMENTED_OUTSIDE_API = {("GET", "/healthz"), ("GET", "/metrics")}
@@ -35,7 +36,7 @@ def test_the_document_is_valid_openapi_3() -> None:
 def test_every_api_route_is_described_and_nothing_else() -> None:
     described = {(op.method, op.path) for op in OPERATIONS}
     routes = app_routes()
-    assert routes - described == set(), "routes missing from server/openapi.py OPERATIONS"
+    assert routes - described == set(), "routes missing from server/openapi_operations.py OPERATIONS"
     assert described - routes == set(), "described operations that the app does not serve"
     assert described >= DOCUMENTED_OUTSIDE_API
     assert len(described) == len(OPERATIONS), "an operation is described twice"

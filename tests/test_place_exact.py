@@ -89,7 +89,7 @@ class Phones:
                 assert rule.ahead(place) == truth["ahead"], (truth["ticket"]["number"], place, truth["ahead"])
 
 
-async def random_day(
+async def random_day(  # noqa: C901 — a random day: one branch per step kind
     url: str, steps: list[tuple[Any, ...]], record: list[dict[str, Any]] | None = None
 ) -> Counter[str]:
     redis = Redis.from_url(url, decode_responses=True)

@@ -102,7 +102,7 @@ async def test_sockets_are_told_and_catch_up_when_redis_returns(server: LiveServ
         await wait_healthy(server, True)
         await asyncio.to_thread(server.issue, ["photo"])
         status, called = await asyncio.to_thread(server.act, clerk, "1", "call_next")
-        assert status == 200 and called["ticket"]["number"] == "A002"
+        assert status == 200 and called["ticket"]["number"] == "A002", called
         after = [await display.recv() for _ in range(3)]
         assert [(m["seq"], m["type"]) for m in after] == [
             (5, "ticket.issued"),

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server import sketch, stats
+from server import sketch, stats, stats_csv
 
 # --------------------------------------------------------------------------- sketch
 
@@ -413,7 +413,7 @@ def test_report_is_json_serialisable() -> None:
 
 def test_report_csv_flattens_one_row_per_group() -> None:
     rep = stats.report(scenario(), by="window", date_from=FROM, date_to=TO)
-    assert stats.report_csv(rep) == (
+    assert stats_csv.report_csv(rep) == (
         "window,issued,served,no_show,cancelled,expired,transferred,"
         "wait_n,wait_mean_s,wait_median_s,wait_p90_s,"
         "handle_n,handle_mean_s,handle_median_s,handle_p90_s,"
@@ -426,7 +426,7 @@ def test_report_csv_flattens_one_row_per_group() -> None:
 
 def test_report_csv_leaves_unmeasured_cells_empty() -> None:
     rep = stats.report({}, by="month", date_from=FROM, date_to=TO)
-    rows = list(csv.reader(io.StringIO(stats.report_csv(rep))))
+    rows = list(csv.reader(io.StringIO(stats_csv.report_csv(rep))))
     assert rows[0][0] == "month"
     assert rows[1] == ["2026-07", *"000000", "0", "", "", "", "0", "", "", "", *"00000", "0", ""]
     assert len(rows) == 3
@@ -466,7 +466,7 @@ def test_history_csv_local_times_and_no_secrets() -> None:
             "rating": None,
         },
     ]
-    text = stats.history_csv(rows, tz="Asia/Shanghai")
+    text = stats_csv.history_csv(rows, tz="Asia/Shanghai")
     assert text == (
         "number,services,priority,status,window,clerk,issued_at,called_at,done_at,"
         "wait_s,handle_s,rating\r\n"
@@ -480,7 +480,7 @@ def test_history_csv_local_times_and_no_secrets() -> None:
 
 
 def test_history_csv_of_no_rows_is_just_the_header() -> None:
-    assert stats.history_csv([]).count("\r\n") == 1
+    assert stats_csv.history_csv([]).count("\r\n") == 1
 
 
 # --------------------------------------------------------------------------- query

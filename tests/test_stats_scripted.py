@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from server import stats
+from server import stats, stats_csv
 from server.hall_model import Hall
 from server.queue.engine import Engine
 from tests.conftest import HallClock
@@ -101,7 +101,7 @@ async def test_two_scripted_days_give_the_expected_figures(
     assert group(hours, "09")["issued"] == 3 and group(hours, "10")["issued"] == 2
 
     days = await report(redis, "day", "2025-07-31", "2025-08-01")
-    text = stats.report_csv(days)  # type: ignore[arg-type]
+    text = stats_csv.report_csv(days)  # type: ignore[arg-type]
     lines = text.strip().splitlines()
     assert lines[0].startswith("day,issued,served,no_show,cancelled,expired,transferred")
     assert lines[1].startswith("2025-07-31,3,2,0,1,0,1,")

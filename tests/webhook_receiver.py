@@ -12,11 +12,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from server.embedded import free_port
 from server.webhook_rules import verify
+from tests.stand_in import QuietHandler, StandIn
 
 
 @dataclass
@@ -28,20 +27,18 @@ class Delivery:
     received: float  # time.time()
 
 
-class Receiver:
+class Receiver(StandIn):
     """Records what hallq posts to ``url``; thread-safe."""
 
     def __init__(self, secret: str = "test-webhook-secret", path: str = "/hook") -> None:
+        super().__init__()
         self.secret = secret
-        self.port = free_port()
         self.path = path
         self.status = 200
         self.deliveries: list[Delivery] = []
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
-        self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -50,7 +47,7 @@ class Receiver:
     def start(self) -> None:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 with receiver.lock:
                     receiver.in_flight += 1
@@ -77,19 +74,7 @@ class Receiver:
                     with receiver.lock:
                         receiver.in_flight -= 1
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        self.serve(Handler)
 
     def seqs(self) -> list[int]:
         with self.lock:

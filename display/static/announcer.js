@@ -10,7 +10,7 @@
  * What it plays, per call: the chime (/audio/chime.wav), then each language's
  * evt.announce[lang].audio in hall language order; the language round `repeat` times.
  *
- * The rule is AnnounceQueue, the same as display/announcer.py's (`hallq announce`), with the
+ * The rule is AnnounceQueue, the same as display/announce_queue.py's (`hallq announce`), with the
  * same constants (/static/display/announce-rules.json, copied in AnnounceQueue.RULES) and the
  * same answers to tests/announce_vectors.json:
  * - One thing at a time: each clip starts after the previous one ended; the text of one call
@@ -55,7 +55,7 @@
   var NUMBER_RE = new RegExp(CONSTANTS.number_pattern || '(?!)');
   var WINDOW_RE = new RegExp(CONSTANTS.window_pattern || '(?!)');
 
-  // ---- the rule: no I/O (mirrors display/announcer.py:AnnounceQueue) -------------------------
+  // ---- the rule: no I/O (mirrors display/announce_queue.py:AnnounceQueue) -------------------------
 
   /** display/static/announce-rules.json (a test holds the two equal). */
   var RULES = {
@@ -105,7 +105,7 @@
   AnnounceQueue.CHIME = CHIME;
   AnnounceQueue.callFromEvent = callFromEvent;
 
-  /** Take in one hall event; true when a call was queued (see announcer.py's offer). */
+  /** Take in one hall event; true when a call was queued (see announce_queue.py's offer). */
   AnnounceQueue.prototype.offer = function (evt, nowMs) {
     if (!evt || typeof evt.seq !== 'number') return false;
     if (this.lastSeq !== null && evt.seq <= this.lastSeq) return false; // seen already
@@ -247,7 +247,7 @@
     return ms;
   };
 
-  /** A scenario of tests/announce_vectors.json played through the rule (see announcer.py:simulate). */
+  /** A scenario of tests/announce_vectors.json played through the rule (see announce_queue.py:simulate). */
   AnnounceQueue.simulate = function (scenario) {
     var options = scenario.options || {};
     var queue = new AnnounceQueue({ repeat: options.repeat != null ? options.repeat : 2,

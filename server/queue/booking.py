@@ -25,8 +25,11 @@ from server.appointments import (
     slots_of_day,
 )
 from server.hall_model import Appointments
-from server.queue.engine import Engine, scoped_request_id
+from server.queue.action_args import all_windows
+from server.queue.answers import with_eta
+from server.queue.engine import Engine
 from server.queue.errors import Refusal
+from server.queue.ids import check_request_id, scoped_request_id
 
 #: How long an appointment's keys outlive its date (for the visitor's page and statistics).
 KEEP_S = 40 * 86400
@@ -165,7 +168,7 @@ class Booking:
             raise Refusal("unknown_slot", f"there is no slot starting at {str(start)[:8]!r} on {day.isoformat()}")
         if booking_closed(hall, config, slot, now):
             raise Refusal("slot_past", "that slot's check-in time is over")
-        self.engine._check_request_id(request_id)
+        check_request_id(request_id)
         person = None
         if id_number:
             person = self.engine.person_hash(id_number)
@@ -216,7 +219,7 @@ class Booking:
             "lang": lang,
             "prefixes": {s.id: s.prefix for s in hall.services},
             "windows": self.engine._window_ids,
-            "all_windows": self.engine._all_windows(),
+            "all_windows": all_windows(self.engine.hall),
         }
         if code:
             if not isinstance(code, str) or not code.isdigit() or len(code) != CODE_DIGITS:
@@ -229,6 +232,6 @@ class Booking:
         else:
             raise Refusal("bad_code", "give the appointment code or the ID number it was booked with")
         answer = await self.engine._run("check_in", args)
-        result = self.engine._with_eta(answer)
+        result = with_eta(self.engine.hall, answer)
         result["appointment"] = answer["appointment"]
         return result

@@ -16,81 +16,25 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from server import cases
-from server.eta import estimate_wait_s, visit_times
 from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
+from server.queue.action_args import action_args, all_windows, window_of
+from server.queue.answers import as_list, place_of, snapshot_of, window_state_of, with_eta
 from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
 from server.queue.errors import Refusal
-from server.queue.rules import group_of, tier_of
+from server.queue.ids import check_request_id, scoped_request_id
+from server.queue.rules import group_of
+from server.queue.scripts import ACTIONS, READING_SCRIPTS, SCRIPTS, load_lua
 from server.remote import remote_refusal
 from server.store import ClusterAcks
-
-ACTIONS = (
-    "call_next",
-    "recall",
-    "start",
-    "complete",
-    "no_show",
-    "transfer",
-    "call",
-    "suspend",
-    "resume",
-    "pause",
-    "unpause",
-    "open",
-    "close",
-)
-SCRIPTS = (
-    *ACTIONS,
-    "issue",
-    "cancel",
-    "rate",
-    "notice",
-    "rollover",
-    "snapshot",
-    "window_state",
-    "ticket_info",
-    "orphans",
-    "config",
-    "book",
-    "unbook",
-    "check_in",
-)
-#: The actions that finish the window's ticket and call another: refused (``just_called``)
-#: within the hall's ``rules.min_call_interval_s`` of the call of the ticket in hand.
-CALLING_ACTIONS = ("call_next", "call")
-#: Scripts that only read: never followed by a WAIT.
-READING_SCRIPTS = frozenset({"snapshot", "window_state", "ticket_info"})
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-TOKEN_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,31})\.([A-Za-z0-9_-]{22,64})$")
-
-
-def hall_of_token(token: str) -> str | None:
-    """The hall id a ticket token belongs to, or None when it is not a token's shape."""
-    match = TOKEN_RE.match(token)
-    return match.group(1) if match else None
-
-
-def scoped_request_id(action: str, caller: str, request_id: str) -> str:
-    """The key a ``request_id`` answer is stored under: one namespace per (action, caller).
-
-    ``caller`` names who sent it (a staff session's stable id, or an anonymous client's
-    address); another caller's id, or the same id for another action, is never a replay.
-    """
-    return f"{action}|{caller}|{request_id}"
-
-
-def _load_lua(name: str) -> str:
-    return resources.files("server.queue").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
 
 
 @dataclass
@@ -122,10 +66,10 @@ class Engine:
     def __post_init__(self) -> None:
         # the appointments' helpers (lua/appointments.lua) are part of every script's prelude:
         # rollover counts missed appointments too
-        prelude = lua_prelude() + _load_lua("lib") + "\n" + _load_lua("appointments")
+        prelude = lua_prelude() + load_lua("lib") + "\n" + load_lua("appointments")
         for name in SCRIPTS:
             # Each action is its own script (prelude + body): one EVALSHA round trip per action.
-            self._scripts[name] = self.redis.register_script(prelude + "\n" + _load_lua(name))
+            self._scripts[name] = self.redis.register_script(prelude + "\n" + load_lua(name))
         self.prefix = keys_prefix(self.hall.id)
         self._window_ids = [w.id for w in self.hall.windows]
 
@@ -214,7 +158,7 @@ class Engine:
 
     # --- visitors -------------------------------------------------------
 
-    async def issue(
+    async def issue(  # noqa: C901 — argument checks before the one script call, each its own refusal
         self,
         services: Sequence[str],
         *,
@@ -245,7 +189,7 @@ class Engine:
         lang = lang or self.hall.languages[0]
         if lang not in self.hall.languages:
             raise Refusal("unknown_language", f"language {lang!r} is not offered here")
-        self._check_request_id(request_id)
+        check_request_id(request_id)
         remote = channel == "remote"
         if remote:
             why = remote_refusal(self.clock(), self.hall)
@@ -265,7 +209,7 @@ class Engine:
             "prefix": first.prefix,
             "quotas": quotas or {"": 0},
             "windows": self._window_ids,
-            "all_windows": self._all_windows(),
+            "all_windows": all_windows(self.hall),
             "rid": scoped_request_id("issue", caller, request_id) if request_id else None,
         }
         if remote:
@@ -276,7 +220,7 @@ class Engine:
         if id_number:
             args["person"] = self.person_hash(id_number)
         answer = await self._run("issue", args)
-        return self._with_eta(answer)
+        return with_eta(self.hall, answer)
 
     async def ticket(self, token: str) -> dict[str, Any] | None:
         """``{"ticket", "ahead", "eta_s", "place"}`` for a token, or None when unknown.
@@ -293,27 +237,32 @@ class Engine:
             return []
         answer = await self._run(
             "ticket_info",
-            {"tokens": list(tokens), "windows": self._window_ids, "all_windows": self._all_windows(), "place": place},
+            {
+                "tokens": list(tokens),
+                "windows": self._window_ids,
+                "all_windows": all_windows(self.hall),
+                "place": place,
+            },
             dated=False,
         )
-        found = [self._with_eta({**item, "eta": answer["eta"]}) for item in _list(answer["tickets"])]
+        found = [with_eta(self.hall, {**item, "eta": answer["eta"]}) for item in as_list(answer["tickets"])]
         if place:
-            for item, raw in zip(found, _list(answer["tickets"]), strict=True):
+            for item, raw in zip(found, as_list(answer["tickets"]), strict=True):
                 item["seq"] = int(answer["seq"])
-                item["place"] = self._place(raw, answer["eta"], int(answer["seq"]))
+                item["place"] = place_of(self.hall, raw, answer["eta"], int(answer["seq"]))
         return found
 
     async def ticket_by_number(self, number: str) -> dict[str, Any] | None:
         """Today's ticket ``number`` (e.g. "A012") with its token, or None."""
-        if not NUMBER_RE.match(number):
+        if not NUMBER_RE.fullmatch(number):
             raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
         answer = await self._run(
             "ticket_info",
-            {"number": number, "windows": self._window_ids, "all_windows": self._all_windows()},
+            {"number": number, "windows": self._window_ids, "all_windows": all_windows(self.hall)},
             dated=False,
         )
-        items = _list(answer["tickets"])
-        return self._with_eta({**items[0], "eta": answer["eta"]}) if items else None
+        items = as_list(answer["tickets"])
+        return with_eta(self.hall, {**items[0], "eta": answer["eta"]}) if items else None
 
     async def cancel(self, token: str) -> dict[str, Any]:
         """Cancel a waiting or suspended ticket."""
@@ -338,8 +287,8 @@ class Engine:
         if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
             args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
         if window is not None:
-            self._window(window)
-            if number is None or not NUMBER_RE.match(number):
+            window_of(self.hall, window)
+            if number is None or not NUMBER_RE.fullmatch(number):
                 raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
             args.update(window=window, number=number, timeout_ms=self.hall.rating_timeout_s * 1000)
         else:
@@ -365,56 +314,30 @@ class Engine:
         The same ``request_id`` from the same ``caller`` (default: the staff member) for the
         same action at the same window performs it once and answers the same.
         """
-        window = self._window(window_id)
+        window = window_of(self.hall, window_id)
         if action not in ACTIONS:
             raise Refusal("unknown_action", f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
-        self._check_request_id(request_id)
+        check_request_id(request_id)
         rid = None
         if request_id:
             rid = scoped_request_id(f"{action}@{window.id}", caller or f"staff:{staff.id}", request_id)
-        args: dict[str, Any] = {
-            "window": window.id,
-            "tiers": [list(t) for t in window.tiers],
-            "clerk": {"id": staff.id, "name": staff.name},
-            "rid": rid,
-            "force": action == "close" and staff.role == "admin",
-        }
-        if action in CALLING_ACTIONS:
-            args["min_call_ms"] = int(self.call_interval_s * 1000)
-        if action != "close":  # opening a window counts against the clerk's windows_per_clerk
-            args.update(windows_all=self._window_ids, max_windows=self.hall.rules.windows_per_clerk)
-        if action in ("call", "resume"):
-            if not isinstance(ticket, str) or not NUMBER_RE.match(ticket):
-                raise Refusal("bad_ticket_number", "give the ticket number, a letter and three digits, e.g. A012")
-            args["number"] = ticket
-        if action == "transfer":
-            if not service and not to_window:
-                raise Refusal("missing_target", "transfer needs a service, a window or both")
-            if service:
-                if self.hall.service(service) is None:
-                    raise Refusal("unknown_service", f"there is no service {service!r} in this hall")
-                if not self.hall.windows_serving([service]):
-                    raise Refusal("no_window_serves", f"no window serves {service!r}")
-                args["services_new"] = [service]
-                args["service"] = service
-            if to_window:
-                target = self._window(to_window)
-                args["to_window"] = target.id
-                args["to_tiers"] = [list(t) for t in target.tiers]
-                args["all_windows"] = self._all_windows()
-        if action == "no_show":
-            rules = self.hall.rules.no_show
-            args.update(
-                places_back=rules.places_back,
-                max_times=rules.max_times,
-                min_ms=rules.min_seconds_after_call * 1000,
-                all_windows=self._all_windows(),
-            )
+        args = action_args(
+            self.hall,
+            window,
+            action,
+            staff,
+            rid=rid,
+            ticket=ticket,
+            service=service,
+            to_window=to_window,
+            min_call_ms=int(self.call_interval_s * 1000),
+            window_ids=self._window_ids,
+        )
         try:
             answer = await self._run(action, args)
         except Refusal as refusal:
             if "open_windows" in refusal.details:  # none open: Lua's empty table reads as {}
-                refusal.details["open_windows"] = _list(refusal.details["open_windows"])
+                refusal.details["open_windows"] = as_list(refusal.details["open_windows"])
             raise
         return {"window": answer["window"], "ticket": answer["ticket"], "seq": answer["seq"]}
 
@@ -428,34 +351,21 @@ class Engine:
         closed or paused go back to their services' line (``ticket.transferred``). One
         atomic script; ``dry_run`` only lists and writes nothing.
         """
-        args = {"services": [s.id for s in self.hall.services], "all_windows": self._all_windows()}
+        args = {"services": [s.id for s in self.hall.services], "all_windows": all_windows(self.hall)}
         if dry_run:
             args["dry"] = True
         answer = await self._run("orphans", args, dated=not dry_run)
-        return {"expired": _list(answer["expired"]), "returned": _list(answer["returned"]), "seq": answer["seq"]}
+        return {"expired": as_list(answer["expired"]), "returned": as_list(answer["returned"]), "seq": answer["seq"]}
 
     async def window_state(self, window_id: str, limit: int = 50) -> dict[str, Any]:
         """One window as its pad sees it: the window (ticket with token), waiting per service,
         served today, ``queue`` (the first ``limit`` tickets it can call, in calling order),
         ``queue_total`` (distinct tickets it can call: a combined ticket counts once),
         ``suspended`` (tickets on hold it could resume) and ``min_call_interval_s``."""
-        window = self._window(window_id)
+        window = window_of(self.hall, window_id)
         args = {"window": window.id, "tiers": [list(t) for t in window.tiers], "limit": limit}
         answer = await self._run("window_state", args, dated=False)
-        waiting = _dict(answer["waiting"])
-        return {
-            "seq": answer["seq"],
-            "window": answer["window"],
-            "waiting": {s: int(waiting.get(s, 0)) for s in window.services},
-            "served_today": answer["served_today"],
-            "queue": [{**item, "services": _list(item["services"])} for item in _list(answer["queue"])],
-            "queue_total": int(answer["queue_total"]),
-            "suspended": [{**item, "services": _list(item["services"])} for item in _list(answer["suspended"])],
-            # the hall's rule, which the pad waits out itself after a call (the server refuses
-            # with just_called); the process-wide override is for scripts calling at machine
-            # speed, never for a person's pad
-            "min_call_interval_s": self.hall.rules.min_call_interval_s,
-        }
+        return window_state_of(self.hall, window.services, answer)
 
     # --- the hall -------------------------------------------------------
 
@@ -469,37 +379,13 @@ class Engine:
         ``visit_s`` (the mean visit and the open windows it divides by are what a screen
         needs to recompute the wait from the counts and window states on events).
         """
-        from server.eta import handling_time_s  # here, not at the top: this method's own need
-
         ids = [s.id for s in self.hall.services]
         answer = await self._run(
             "snapshot",
             {"windows": self._window_ids, "services": ids, "no_shows_max": 12},
             dated=False,
         )
-        waiting = _dict(answer["waiting"])
-        since = _dict(answer["waiting_since"])
-        eta = _dict(answer.get("eta"))
-        recent_handle = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta.get("recent")).items()}
-        open_ids = set(_list(eta.get("open")))
-        expected = {s.id: s.expected_minutes for s in self.hall.services}
-        open_windows = {s: sum(1 for w in self.hall.windows if w.id in open_ids and s in w.services) for s in ids}
-        return {
-            "seq": answer["seq"],
-            "windows": _list(answer["windows"]),
-            "waiting": {s: int(waiting.get(s, 0)) for s in ids},
-            "waiting_since": {s: since.get(s) for s in ids},
-            "recent": _list(answer["recent"]),
-            "notice": answer["notice"],
-            "issuing_open": issuing_open(self.clock(), self.hall),
-            "served_today": answer["served_today"],
-            "day": answer["day"],
-            "no_shows": [{**item, "services": _list(item.get("services"))} for item in _list(answer.get("no_shows"))],
-            "expected_wait_s": {
-                s: estimate_wait_s(int(waiting.get(s, 0)), [s], recent_handle, open_windows, expected) for s in ids
-            },
-            "visit_s": {s: round(handling_time_s(recent_handle.get(s, ()), expected[s]), 1) for s in ids},
-        }
+        return snapshot_of(self.hall, answer, issuing=issuing_open(self.clock(), self.hall))
 
     async def set_notice(self, text: str) -> dict[str, Any]:
         """Set the notice line shown on every display (``hall.notice``)."""
@@ -521,94 +407,3 @@ class Engine:
         current = int(await self.redis.get(self.prefix + "seq") or 0)
         # A client ahead of us remembers another Redis (e.g. data lost): it needs a snapshot.
         return [] if current == seq else None
-
-    # --- helpers --------------------------------------------------------
-
-    def _all_windows(self) -> list[dict[str, Any]]:
-        """Every window with its tiers, in the hall file's order (for scripts that pick one)."""
-        return [{"id": w.id, "tiers": [list(t) for t in w.tiers]} for w in self.hall.windows]
-
-    def _window(self, window_id: str) -> Any:
-        window = self.hall.window(window_id)
-        if window is None:
-            raise Refusal("unknown_window", f"there is no window {window_id!r} in this hall")
-        return window
-
-    @staticmethod
-    def _check_request_id(request_id: str | None) -> None:
-        if request_id is not None and (not isinstance(request_id, str) or not REQUEST_ID_RE.match(request_id)):
-            raise Refusal("bad_request_id", "request_id must be 1–64 letters, digits or _.:-")
-
-    def _place(self, answer: Mapping[str, Any], eta: Mapping[str, Any], seq: int) -> dict[str, Any] | None:
-        """A waiting ticket's place for :mod:`server.place`: its lines, and the ETA's inputs."""
-        raw = answer.get("place")
-        ticket = answer["ticket"]
-        if not isinstance(raw, dict) or ticket["status"] != "waiting":
-            return None
-        lines = {line: [int(v[0]), int(v[1]), str(v[2])] for line, v in _dict(raw.get("lines")).items()}
-        recent = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta["recent"]).items()}
-        expected = {s.id: s.expected_minutes for s in self.hall.services}
-        groups = {str(v[2]) for v in lines.values()}
-        to_window = ticket.get("to_window")
-        able = [
-            w.id
-            for w in self.hall.windows
-            if (w.id == to_window if to_window else tier_of(w.tiers, ticket["services"]) is not None)
-        ]
-        own, per_group = visit_times(ticket["services"], groups, recent, expected)
-        return {
-            "seq": seq,
-            "number": ticket["number"],
-            "score": str(raw["score"]),
-            "lines": lines,
-            "zero": [str(x) for x in _list(raw.get("zero"))],
-            "only": bool(raw.get("only")),
-            "own_s": own,
-            "group_s": per_group,
-            "able": able,
-            "open": [w for w in able if w in set(_list(eta["open"]))],
-        }
-
-    def _with_eta(self, answer: Mapping[str, Any]) -> dict[str, Any]:
-        ticket = answer["ticket"]
-        result = {"ticket": ticket, "ahead": answer["ahead"], "eta_s": 0}
-        if "seq" in answer:
-            result["seq"] = answer["seq"]
-        if ticket["status"] != "waiting":
-            return result
-        eta = answer["eta"]
-        recent = {s: [float(v) for v in _list(vals)] for s, vals in _dict(eta["recent"]).items()}
-        open_ids = set(_list(eta["open"]))
-        # the open windows able to serve the ticket work through the visitors ahead (the same
-        # windows whose calling order counts them as ahead: rules.people_ahead)
-        to_window = ticket.get("to_window")
-        able = sum(
-            1
-            for w in self.hall.windows
-            if w.id in open_ids
-            and (w.id == to_window if to_window else tier_of(w.tiers, ticket["services"]) is not None)
-        )
-        open_windows = {s: able for s in ticket["services"]}
-        expected = {s.id: s.expected_minutes for s in self.hall.services}
-        # the services of each visitor ahead: a photo ticket behind pension cases waits longer
-        groups = _dict(answer.get("ahead_groups"))
-        ahead_services = [group.split(",") for group, n in sorted(groups.items()) for _ in range(int(n))]
-        result["eta_s"] = estimate_wait_s(
-            answer["ahead"],
-            ticket["services"],
-            recent,
-            open_windows,
-            expected,
-            ahead_services=ahead_services if len(ahead_services) == answer["ahead"] else None,
-        )
-        return result
-
-
-def _list(value: Any) -> list[Any]:
-    """Lua's cjson encodes an empty table as ``{}``; read it as an empty list."""
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """The other way round: an empty Lua table read where an object is meant."""
-    return value if isinstance(value, dict) else {}

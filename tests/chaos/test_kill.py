@@ -86,12 +86,15 @@ class Kiosk(threading.Thread):
                 raise AssertionError(f"request {request_id} never answered")
 
 
-async def follow(server: EmbeddedServer, stop: asyncio.Event, applied: list[int]) -> None:
-    """A lobby screen: applies events in seq order, reconnects with since= after every cut."""
+async def follow(ws_base: str, stop: asyncio.Event, applied: list[int], **options: Any) -> None:
+    """A lobby screen: applies events in seq order, reconnects with since= after every cut.
+
+    ``ws_base`` is the server's (or a proxy's) ws:// address; ``options`` go to ``connect``
+    (e.g. short pings, to notice a silent cut as a browser's watchdog does)."""
     while not stop.is_set():
         since = f"?since={applied[-1]}" if applied else ""
         try:
-            async with connect(f"{server.ws_url}/ws/halls/demo/display{since}", open_timeout=3) as ws:
+            async with connect(f"{ws_base}/ws/halls/demo/display{since}", open_timeout=3, **options) as ws:
                 while not stop.is_set():
                     try:
                         message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
@@ -120,7 +123,7 @@ def run_under_load(server: EmbeddedServer, kill: Callable[[], None], expect_cuts
     async def scenario() -> list[int]:
         applied: list[int] = []
         stop_screen = asyncio.Event()
-        screen = asyncio.create_task(follow(server, stop_screen, applied))
+        screen = asyncio.create_task(follow(server.ws_url, stop_screen, applied))
         for kiosk in kiosks:
             kiosk.start()
         await asyncio.sleep(LOAD_SECONDS / 3)

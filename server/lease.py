@@ -1,0 +1,42 @@
+"""A lease: which one of a deployment's processes does a hall's job now (delivering webhooks,
+sending text messages and Web Push notices).
+
+The lease is a Redis key holding its holder's random token with an expiry: taken with
+``SET NX PX``, renewed and given back only by the token that holds it, so a process that lost
+it (paused, cut off) can neither extend nor delete another's. When the holder dies the key
+expires and another process takes over within one lease.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def take(redis: Any, key: str, token: str, ms: int) -> bool:
+    """Take the free lease ``key`` for ``ms`` milliseconds; whether ``token`` got it."""
+    return bool(await redis.set(key, token, nx=True, px=ms))
+
+
+async def renew(redis: Any, key: str, token: str, ms: int) -> bool:
+    """Extend the lease by ``ms`` if ``token`` still holds it; whether it does."""
+    return bool(await redis.eval(_RENEW, 1, key, token, ms))
+
+
+async def hold(redis: Any, key: str, token: str, ms: int) -> bool:
+    """Take the lease or renew it: whether ``token`` holds it for the next ``ms``."""
+    return await take(redis, key, token, ms) or await renew(redis, key, token, ms)
+
+
+async def release(redis: Any, key: str, token: str) -> None:
+    """Give the lease back, if ``token`` still holds it (another holder's stays)."""
+    await redis.eval(_RELEASE, 1, key, token)
