@@ -30,7 +30,8 @@ from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reader import StreamReader
 from server.screens import ScreenRegistry
-from server.speech import SPEECH_SOCKET, SpeechClient, SpeechError, SpeechService
+from server.speech import SpeechError, SpeechService
+from server.speech_host import SPEECH_SOCKET, SpeechClient
 from server.store import ClusterAcks, StoreSpec, async_client, parse, wait_setting
 from server.trackers import PadTracker, VisitorTracker
 

@@ -38,7 +38,7 @@ from server.hall_model import Hall
 from server.toml_locator import ConfigError
 
 if TYPE_CHECKING:
-    from server.speech import SpeechHost
+    from server.speech_host import SpeechHost
 
 PAGES = (
     ("lobby screen", "/display/{hall}"),
@@ -246,7 +246,7 @@ def serve(args: argparse.Namespace) -> int:
 def start_speech_host(data: Path) -> SpeechHost:
     """One pyttsx3 worker for every uvicorn worker of this server (each would take ~97 MB):
     it runs under a thread of this process, and the workers reach it over a Unix socket."""
-    from server.speech import SPEECH_SOCKET, SpeechHost, socket_path_for
+    from server.speech_host import SPEECH_SOCKET, SpeechHost, socket_path_for
 
     host = SpeechHost(data / "audio-cache", socket_path_for(data))
     if os.environ.get("HALLQ_SPEECH_PER_WORKER") == "1":  # the old way, kept for the benchmark's baseline

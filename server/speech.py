@@ -22,19 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import functools
 import hashlib
-import itertools
-import json
 import logging
 import multiprocessing
 import os
-import sys
-import threading
 import time
-import wave
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +35,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from server.hall_model import Hall
 from server.phrasing import (
@@ -93,7 +85,7 @@ def cache_name(voice: str, text: str) -> str:
     return f"{digest}.wav"
 
 
-def _is_ready(path: Path) -> bool:
+def is_ready(path: Path) -> bool:
     try:
         return path.stat().st_size > _WAV_HEADER
     except OSError:
@@ -205,7 +197,7 @@ class SpeechService:
 
     def is_cached(self, voice: str, text: str) -> bool:
         """Whether the phrase is already synthesised."""
-        return _is_ready(self.cache_path(voice, text))
+        return is_ready(self.cache_path(voice, text))
 
     async def wav_path(self, voice: str, text: str) -> Path:
         """The cached WAV (mono 16-bit PCM) of ``text`` in espeak ``voice``, made on first request.
@@ -218,7 +210,7 @@ class SpeechService:
         if self._closed:
             raise SpeechError("speech service is stopped")
         path = self.cache_path(voice, text)
-        if _is_ready(path):
+        if is_ready(path):
             return path
         task = self._inflight.get(path)
         if task is None:
@@ -293,7 +285,7 @@ class SpeechService:
 
     async def _synthesise(self, voice: str, text: str, path: Path) -> Path:
         async with self._lock:
-            if _is_ready(path):  # made meanwhile, e.g. by another server process
+            if is_ready(path):  # made meanwhile, e.g. by another server process
                 return path
             for attempt in (1, 2):
                 try:
@@ -322,7 +314,9 @@ class SpeechService:
     async def _start_worker(self) -> None:
         await self._stop_worker()
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self.rate), name="hallq-speech", daemon=True)
+        from server.speech_worker import worker_main  # the child's side; it imports this module
+
+        process = self._ctx.Process(target=worker_main, args=(child, self.rate), name="hallq-speech", daemon=True)
         await asyncio.to_thread(process.start)
         child.close()
         self._process, self._conn = process, parent
@@ -405,336 +399,3 @@ def _check_call(hall: Hall, number: str, window: str) -> None:
         raise PhraseError(f"hall {hall.id!r} has no window {window!r}")
     if number[0] not in {s.prefix for s in hall.services}:
         raise PhraseError(f"hall {hall.id!r} issues no tickets with prefix {number[0]!r}")
-
-
-# --- the worker process -------------------------------------------------------
-
-
-def _load_espeak() -> None:
-    """Make the espeak-ng of the ``espeakng_loader`` wheel the one pyttsx3 uses.
-
-    On Linux always: distributions ship older espeak-ng builds (Debian's 1.51
-    reads Chinese characters letter by letter as English), and the wheel's
-    1.52 with its own data reads them right. Elsewhere only when no system
-    library is found. The library is loaded RTLD_GLOBAL under its soname
-    ``libespeak-ng.so.1``, so pyttsx3's own ``LoadLibrary("libespeak-ng.so.1")``
-    gets this copy; ESPEAK_DATA_PATH points it at the matching data.
-    """
-    if not sys.platform.startswith("linux") and ctypes.util.find_library("espeak-ng"):
-        return
-    try:
-        import espeakng_loader
-    except ImportError:
-        return
-    ctypes.CDLL(espeakng_loader.get_library_path(), mode=ctypes.RTLD_GLOBAL)
-    os.environ["ESPEAK_DATA_PATH"] = espeakng_loader.get_data_path()
-
-
-def _name_process(name: bytes) -> None:
-    """Show as ``name`` in ``ps -o comm`` and /proc/PID/comm (Linux), not as another spawn_main."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
-
-
-def _silence_stdout() -> None:
-    # pyttsx3 prints "Audio saved to …" after each file; keep the server's stdout clean,
-    # at the file-descriptor level too in case the C library writes to it.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-
-
-class _Engine:
-    """The worker's pyttsx3 engine, with errors surfaced instead of swallowed."""
-
-    def __init__(self, rate: int) -> None:
-        _load_espeak()
-        import pyttsx3
-
-        # pyttsx3 reports driver errors (an unknown voice, say) through its "error"
-        # callback and carries on with the previous voice; collect them to raise.
-        self.errors: list[BaseException] = []
-        self.broken = False  # set when the run loop failed: the engine may be unusable
-        self.finished = threading.Event()
-        self.engine: Any = pyttsx3.init("espeak")
-        self.engine.connect("error", self._on_error)
-        self.engine.connect("finished-utterance", self._on_finished)
-        self.engine.setProperty("rate", rate)
-        self._raise_errors()
-
-    def _on_error(self, name: object = None, exception: BaseException | None = None) -> None:
-        self.errors.append(exception or RuntimeError("unknown pyttsx3 error"))
-
-    def _on_finished(self, name: object = None, completed: bool = True) -> None:
-        self.finished.set()  # called from espeak's synthesis thread
-
-    def _raise_errors(self) -> None:
-        if self.errors:
-            error, self.errors = self.errors[0], []
-            raise error
-
-    def save(self, voice: str, text: str, path: Path) -> None:
-        """Write ``text`` in ``voice`` to ``path`` as WAV, atomically; raise on any failure."""
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            self.engine.setProperty("voice", voice)
-            self._raise_errors()
-            self.finished.clear()
-            self.engine.save_to_file(text, str(temporary))
-            # save_to_file only queues; runAndWait does the work, once per file.
-            try:
-                self.engine.runAndWait()
-            except BaseException:
-                self.broken = True
-                raise
-            # pyttsx3 2.99's espeak driver runs espeak asynchronously and its
-            # runAndWait returns after one 10 ms tick of its loop, whether or not
-            # synthesis is done; the file is written by espeak's thread at the
-            # end. Wait for that ("finished-utterance"), else a slow phrase (the
-            # first of a voice, a loaded machine) would be missing or cut.
-            if not self.finished.wait(FINISH_WAIT_S):
-                self.broken = True
-                raise RuntimeError(f"espeak did not finish within {FINISH_WAIT_S} s")
-            self._raise_errors()
-            if not _is_ready(temporary):
-                raise RuntimeError("espeak produced no audio")
-            with wave.open(str(temporary), "rb") as check:  # also proves it is WAV
-                if check.getnchannels() != 1 or check.getsampwidth() != 2 or not check.getnframes():
-                    raise RuntimeError(f"unexpected audio format {check.getparams()}")
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
-
-
-def _worker_main(conn: Connection, rate: int) -> None:
-    """Body of the worker process: answer (id, voice, text, path) requests until told to stop."""
-    _name_process(b"hallq-speech")
-    _silence_stdout()
-    try:
-        engine = _Engine(rate)
-    except Exception as exc:  # noqa: BLE001 — pyttsx3 and espeak raise anything: the worker reports it instead of dying
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return  # the server went away
-        if request is None:
-            return
-        request_id, voice, text, path = request
-        started = time.perf_counter()
-        try:
-            engine.save(voice, text, Path(path))
-        except Exception as exc:  # noqa: BLE001 — pyttsx3 and espeak raise anything: the worker reports it and goes on
-            error = f"{type(exc).__name__}: {exc}"
-            conn.send((request_id, False, time.perf_counter() - started, error, engine.broken))
-            if engine.broken:
-                return  # the server starts a fresh worker
-            continue
-        conn.send((request_id, True, time.perf_counter() - started, "", False))
-
-
-# --- one speech process per host: the host and its clients ---------------------------
-
-SPEECH_SOCKET = "HALLQ_SPEECH_SOCKET"
-"""Environment variable naming the Unix socket of the :class:`SpeechHost` that ``hallq serve``
-runs; its workers then use a :class:`SpeechClient` instead of a worker process each."""
-
-_MAX_LINE = 4096
-_RECONNECT_S = (0.05, 0.1, 0.2, 0.5, 1.0)
-
-
-def socket_path_for(data_dir: Path) -> Path:
-    """Where the speech host of a data folder listens (a Unix socket path has ~107 bytes)."""
-    path = data_dir.resolve() / "speech.sock"
-    if len(os.fsencode(path)) <= 100:
-        return path
-    tag = hashlib.sha256(os.fsencode(data_dir.resolve())).hexdigest()[:12]
-    return Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp") / f"hallq-speech-{tag}.sock"
-
-
-class SpeechClient(SpeechService):
-    """A :class:`SpeechService` whose cache misses go to the host's one worker over a Unix socket.
-
-    Cache hits, single flight and prewarm work as in the service (the cache folder is shared);
-    a synthesis is one JSON line each way. A host that is not reachable (restarting) is retried
-    with a short back-off, and no request waits more than ``timeout`` in all.
-    """
-
-    def __init__(self, cache_dir: str | os.PathLike[str], socket_path: str | os.PathLike[str], **options: Any) -> None:
-        super().__init__(cache_dir, **options)
-        self.socket_path = Path(socket_path)
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def start(self) -> None:
-        self._closed = False
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-
-    async def _stop_worker(self) -> None:
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    def _worker_alive(self) -> bool:
-        return False
-
-    async def _synthesise(self, voice: str, text: str, path: Path) -> Path:
-        async with self._lock:
-            if _is_ready(path):
-                return path
-            started = time.perf_counter()
-            try:
-                return await asyncio.wait_for(self._ask(voice, text, path), self.timeout)
-            except TimeoutError:
-                await self._stop_worker()  # a late answer must not be taken for the next one
-                log.error("speech host gave no answer on %r within %g s", text, self.timeout)
-                raise SpeechTimeout(f"synthesis of {text!r} took over {self.timeout} s") from None
-            finally:
-                self.last_timing = SynthTiming(time.perf_counter() - started, 0.0)
-
-    async def _ask(self, voice: str, text: str, path: Path) -> Path:
-        request = json.dumps({"voice": voice, "text": text}).encode() + b"\n"
-        for attempt in itertools.count():
-            try:
-                if self._writer is None:
-                    self._reader, self._writer = await asyncio.open_unix_connection(
-                        str(self.socket_path), limit=_MAX_LINE
-                    )
-                assert self._reader is not None
-                self._writer.write(request)
-                await self._writer.drain()
-                line = await self._reader.readline()
-                if not line:
-                    raise ConnectionResetError("the speech host closed the connection")
-                break
-            except OSError as exc:
-                await self._stop_worker()
-                if attempt == 0:
-                    log.warning("speech host at %s unreachable (%s); retrying", self.socket_path, exc)
-                await asyncio.sleep(_RECONNECT_S[min(attempt, len(_RECONNECT_S) - 1)])
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            if reply.get("timeout"):
-                raise SpeechTimeout(reply.get("error", "timeout"))
-            raise SpeechError(reply.get("error", "speech host failed"))
-        self.syntheses += 1
-        return path
-
-
-class SpeechHost:
-    """The one :class:`SpeechService` of a ``hallq serve`` (all its workers), on a Unix socket.
-
-    Runs in a thread of the serving parent with its own event loop; the worker process it owns
-    is the host's only pyttsx3 engine. A dead worker is started again in the background with
-    back-off (``restarts`` counts it), besides being restarted by the next request as always.
-    """
-
-    def __init__(self, cache_dir: Path, socket_path: Path, *, timeout: float = 10.0) -> None:
-        self.socket_path = socket_path
-        self.service = SpeechService(cache_dir, timeout=timeout)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._done: asyncio.Event | None = None
-        self.listening = False
-
-    @property
-    def worker_pid(self) -> int | None:
-        return self.service.worker_pid
-
-    def start(self) -> bool:
-        """Start the thread; returns once the socket listens (the worker may still be starting),
-        False when it cannot listen."""
-        self._thread = threading.Thread(target=self._run, name="hallq-speech-host", daemon=True)
-        self._thread.start()
-        self._ready.wait(30)
-        return self.listening
-
-    def stop(self) -> None:
-        if self._loop is not None and self._done is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._done.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except Exception:
-            log.exception("speech host at %s failed", self.socket_path)
-        finally:
-            self.listening = False
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._done = asyncio.Event()
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        # The socket is ours while we hold its lock: a second server on the same folder (with a
-        # REDIS_URL nothing else stops it) must not take over, nor unlink, the first one's.
-        import fcntl  # POSIX; the host serves `hallq serve`, which needs it anyway
-
-        self._lock_file = open(f"{self.socket_path}.lock", "a")  # noqa: SIM115 - held while serving
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.socket_path = self.socket_path.with_name(f"{self.socket_path.stem}-{os.getpid()}.sock")
-            log.warning("another server's speech host uses this folder; this one listens on %s", self.socket_path)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        server = await asyncio.start_unix_server(self._serve, str(self.socket_path), limit=_MAX_LINE)
-        os.chmod(self.socket_path, 0o600)
-        self.listening = True
-        self._ready.set()
-        keeper = asyncio.create_task(self._keep_worker())
-        try:
-            await self._done.wait()
-        finally:
-            keeper.cancel()
-            server.close()
-            with contextlib.suppress(Exception):
-                await self.service.stop()
-            with contextlib.suppress(FileNotFoundError):
-                self.socket_path.unlink()
-            self._lock_file.close()
-
-    async def _keep_worker(self) -> None:
-        backoff, last_pid = 0.5, None
-        while True:
-            pid = self.service.worker_pid
-            if pid is None and last_pid is not None:
-                log.warning("speech worker pid %s is gone; starting it again", last_pid)
-                self.service.restarts += 1
-            try:
-                await self.service.start()
-                backoff = 0.5
-            except SpeechError:
-                backoff = min(backoff * 2, 30.0)
-            last_pid = self.service.worker_pid
-            await asyncio.sleep(backoff)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while line := await reader.readline():
-                try:
-                    request = json.loads(line)
-                    await self.service.wav_path(str(request["voice"]), str(request["text"]))
-                    reply: dict[str, object] = {"ok": True}
-                except SpeechTimeout as exc:
-                    reply = {"ok": False, "error": str(exc), "timeout": True}
-                except (SpeechError, ValueError, KeyError, TypeError) as exc:
-                    reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-                writer.write(json.dumps(reply).encode() + b"\n")
-                await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            pass  # a worker went away, or sent a line over the limit
-        finally:
-            writer.close()

@@ -15,7 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from server.speech import SpeechClient, SpeechError, SpeechHost, SpeechTimeout
+from server.speech import SpeechError, SpeechTimeout
+from server.speech_host import SpeechClient, SpeechHost
 from tests.live import LiveServer
 from tests.processes import speech_processes, wait_for, worker_children
 
