@@ -175,7 +175,8 @@ async def reload_halls(runtime: Runtime, *, announce: bool = True, reason: str =
 
 
 async def remember_configs(runtime: Runtime) -> None:
-    """At start-up: tell Redis which hall files this process serves (no event)."""
+    """At start-up: tell Redis which hall files this process serves; a file other than the one
+    Redis knows is announced (``hall.config``) so the processes already running reload it too."""
     for hall_id, hall_runtime in runtime.halls.items():
         try:
             await hall_runtime.engine.announce_config(config_hash(hall_runtime.hall), version(), quiet=True)

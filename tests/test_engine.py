@@ -1174,3 +1174,16 @@ async def test_a_server_with_a_lagging_clock_never_rolls_the_day_back(redis: Red
     assert (await fast.snapshot())["day"] == "2025-11-27"
     s01 = clerk(hall, "s01")
     assert await numbers_called(slow, "1", s01, 3) == ["A001", "A002", None]
+
+
+async def test_a_process_starting_with_another_hall_file_announces_it(engine: Engine) -> None:
+    """The first hash is only remembered; a process that starts with a different file says so
+    (hall.config) so that the processes already running reload it; the same file says nothing."""
+    first = await engine.announce_config("hash-a", "v1", quiet=True)
+    assert first["changed"] is False
+    again = await engine.announce_config("hash-a", "v1", quiet=True)
+    assert again["changed"] is False and again["seq"] == first["seq"]
+    edited = await engine.announce_config("hash-b", "v1", quiet=True)
+    assert edited["changed"] is True and edited["seq"] == first["seq"] + 1
+    events = await engine.events_after(first["seq"])
+    assert events is not None and [(e["type"], e["previous"]) for e in events] == [("hall.config", "hash-a")]
