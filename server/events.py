@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
 from server.hall_model import Hall
@@ -289,7 +288,6 @@ class HallHub:
         if not self.redis_up:
             self.redis_up = True
             log.warning("redis is reachable again; catching up hall %s from seq %d", self.hall.id, self.last_seq)
-            await drop_idle_connections(self.engine.redis)
             self.broadcast_status(True)
             await self.check_rewind(current)
 
@@ -385,13 +383,3 @@ class HallHub:
                     if not await subscriber.outlet.drain():
                         return False
         return subscriber.go_live()
-
-
-async def drop_idle_connections(redis: Any) -> None:
-    """Close the pool's idle connections: those opened before an outage point at a server that
-    is gone, and the next action would fail on one (the pool's own health check only looks at
-    a connection idle for 10 s). A cluster client keeps a pool per node and checks its own."""
-    pool = getattr(redis, "connection_pool", None)
-    if pool is not None:
-        with contextlib.suppress(RedisError, OSError):
-            await pool.disconnect(inuse_connections=False)

@@ -30,7 +30,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from server.events import HallHub
-from server.store import StoreSpec, node_client
+from server.store import StoreSpec, drop_idle_connections, node_client
 
 log = logging.getLogger("hallq.events")
 
@@ -104,7 +104,11 @@ class StreamReader:
                     continue
                 due = quiet or loop.time() - checked >= REWIND_CHECK_S
                 if due or any(not h.started.is_set() or not h.redis_up for h in hubs):
-                    for hub, seq in zip(hubs, await self._seqs(hubs), strict=True):
+                    seqs = await self._seqs(hubs)
+                    if any(h.started.is_set() and not h.redis_up for h in hubs):
+                        # Back after an outage: once for the store, not once per hall.
+                        await drop_idle_connections(hubs[0].engine.redis)
+                    for hub, seq in zip(hubs, seqs, strict=True):
                         if not hub.started.is_set():
                             hub.prime(seq)
                         elif not hub.redis_up:

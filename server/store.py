@@ -13,6 +13,7 @@ Every module that opens Redis goes through here (the server, backup/restore,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -24,6 +25,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 Kind = Literal["plain", "sentinel", "cluster"]
 
@@ -148,6 +150,17 @@ def async_client(
             **options,
         ),
     )
+
+
+async def drop_idle_connections(client: Redis) -> None:
+    """Close the pool's idle connections once a store is reachable again: those opened before
+    the outage point at a server that is gone, and the next action would fail on one (the
+    pool's own health check only looks at a connection idle for 10 s). A cluster client keeps
+    a pool per node and checks its own."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        with contextlib.suppress(RedisError, OSError):
+            await pool.disconnect(inuse_connections=False)
 
 
 async def aclose(client: Redis) -> None:
