@@ -73,8 +73,9 @@ class LiveServer:
     def __str__(self) -> str:
         return self.url
 
-    def start(self, timeout: float = 30.0) -> None:
-        command = [
+    def serve_command(self) -> list[str]:
+        """``hallq serve`` on this server's port, data folder and workers."""
+        return [
             sys.executable,
             "-m",
             "server.cli",
@@ -87,6 +88,9 @@ class LiveServer:
             str(self.workers),
             "--no-access-log",
         ]
+
+    def start(self, timeout: float = 30.0) -> None:
+        command = self.serve_command()
         if self.config:
             command += ["--config", self.config]
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALLQ_SECRET": "test-secret"}

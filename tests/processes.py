@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -127,19 +126,7 @@ class EmbeddedServer(LiveServer):
     def launch(self) -> subprocess.Popen[bytes]:
         """Start without waiting for it to be healthy."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data",
-            str(self.data_dir),
-            "--workers",
-            str(self.workers),
-            "--no-access-log",
-        ]
+        command = self.serve_command()
         env = {**os.environ, "REDIS_URL": self.redis_url, **self.env}
         env.pop("HALLQ_SECRET", None)
         if self.secret is not None:
