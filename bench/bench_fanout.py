@@ -38,7 +38,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -311,11 +311,17 @@ async def run_clients(port: int, sockets: int, marker: str, path: str) -> None:
             client.transport.close()
 
 
+class Listening(Protocol):
+    """A server the clients can reach: hallq's or the baseline's."""
+
+    port: int
+
+
 class Clients:
     """The client process, driven over its stdin/stdout."""
 
     def __init__(
-        self, server: Server, sockets: int, marker: str = '"ticket.called"', path: str = "/ws/halls/demo/display"
+        self, server: Listening, sockets: int, marker: str = '"ticket.called"', path: str = "/ws/halls/demo/display"
     ) -> None:
         command = [
             sys.executable,
@@ -366,8 +372,49 @@ class Timings:
     first: list[float] = field(default_factory=list)
 
 
+def measure_pubsub(sockets: int, calls: int) -> Timings:
+    """The same measurement on the baseline stack: Redis pub/sub + python-websockets ``broadcast()``.
+
+    Its "call" is an HTTP GET that INCRs a seq and PUBLISHes (see ``pubsub_baseline.py``) on the
+    same embedded, fsync-always Redis hallq gets; the displays are the same lean clients.
+    """
+    from pubsub_baseline import PubsubServer
+
+    data = Path(tempfile.mkdtemp(prefix="hallq-bench-pubsub-"))
+    store = EmbeddedRedis(data / "redis", durable=True)
+    store.start()
+    server = PubsubServer(free_port(), store.url)
+    try:
+        server.start()
+        clients = Clients(server, sockets, path="/")
+        try:
+            assert clients.wait_ready() == sockets
+            server.call()  # unmeasured, as hallq's first call
+            clients.read()
+            timings = Timings()
+            for _ in range(calls):
+                time.sleep(0.02)
+                started = time.monotonic()
+                seq = server.call()
+                answered = time.monotonic()
+                _got, got_seq, last, first = clients.read().split()
+                assert int(got_seq) == seq, (got_seq, seq)
+                timings.last.append((float(last) - started) * 1000)
+                timings.answer.append((answered - started) * 1000)
+                timings.first.append((float(first) - started) * 1000)
+            return timings
+        finally:
+            clients.close()
+    finally:
+        server.stop()
+        store.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def measure(mode: str, sockets: int, calls: int) -> Timings:
     """Timings of ``calls`` calls seen by ``sockets`` displays, fan-out ``mode``."""
+    if mode == "pubsub":
+        return measure_pubsub(sockets, calls)
     # unsliced: hallq's direct writes in one stretch, as before HALLQ_FANOUT_SLICE (the baseline of slicing)
     env = {"naive": {"HALLQ_FANOUT": "naive"}, "unsliced": {"HALLQ_FANOUT_SLICE": str(1 << 30)}}.get(mode, {})
     with running(env) as server:
@@ -415,7 +462,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=200, help="measured calls per mode (at least 100)")
-    parser.add_argument("--modes", default="direct,naive", help="comma-separated: direct, unsliced, naive")
+    parser.add_argument("--modes", default="direct,naive", help="comma-separated: direct, unsliced, naive, pubsub")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--clients-for", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--marker", default='"ticket.called"', help=argparse.SUPPRESS)
@@ -453,6 +500,11 @@ def main() -> int:
             f"{mode:<8} {row['calls']:>6.0f} {row['p50']:>8.1f} {row['p90']:>8.1f} {row['p99']:>8.1f} "
             f"{row['max']:>8.1f} {row['mean']:>8.1f} {row['answer_p50']:>16.1f} {row['first_p50']:>15.1f}"
             f" {row['spread_p50']:>13.1f}"
+        )
+    if "direct" in results and "pubsub" in results:
+        print(
+            f"direct / pubsub: p50 ×{results['direct']['p50'] / results['pubsub']['p50']:.2f}, "
+            f"p99 ×{results['direct']['p99'] / results['pubsub']['p99']:.2f}"
         )
     if "direct" in results and "naive" in results:
         print(

@@ -1,9 +1,11 @@
-"""Idle memory per connected display socket of one ``hallq serve`` process.
+"""Idle memory per connected display socket of one ``hallq serve`` process, beside the baseline stack.
 
 The server's resident memory (``VmRSS`` in /proc/PID/status) is read once it is
 warm (a few requests and sockets served and gone), then again with ``--sockets``
 display sockets connected, each past its snapshot and idle; the difference over
-the number of sockets is the cost of one. Repeated for ``--rounds`` fresh servers.
+the number of sockets is the cost of one. Repeated for ``--rounds`` fresh servers, each round
+followed by the same measurement of the stack a Python team would pick instead (Redis pub/sub +
+python-websockets ``broadcast()``, ``pubsub_baseline.py``).
 Kernel socket buffers are not in RSS (an idle socket's are empty).
 
     .venv/bin/python bench/bench_memory.py --sockets 1000
@@ -24,7 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fanout import ROOT, Clients, Http, Server, raise_file_limit, running
+from bench_fanout import ROOT, Clients, Http, Server, free_port, raise_file_limit, running
+from pubsub_baseline import PubsubServer
+
+from server.embedded import EmbeddedRedis
 
 
 def settle(server_rss: Callable[[], int], seconds: float = 2.0) -> int:
@@ -52,6 +57,31 @@ def one_round(sockets: int) -> dict[str, float]:
         finally:
             clients.close()
             http.close()
+    return {"before_kb": before, "after_kb": after, "per_socket_kb": (after - before) / sockets}
+
+
+def pubsub_round(sockets: int) -> dict[str, float]:
+    """The same measurement on the baseline stack (Redis pub/sub + python-websockets ``broadcast()``)."""
+    with tempfile.TemporaryDirectory(prefix="hallq-bench-pubsub-") as folder:
+        store = EmbeddedRedis(Path(folder) / "redis", durable=True)
+        store.start()
+        server = PubsubServer(free_port(), store.url)
+        try:
+            server.start()
+            warm = Clients(server, 20, marker='"never"', path="/")
+            warm.wait_ready()
+            warm.close()
+            server.call()
+            before = settle(server.rss_kb)
+            clients = Clients(server, sockets, marker='"never"', path="/")
+            try:
+                assert clients.wait_ready() == sockets
+                after = settle(server.rss_kb, 3.0)
+            finally:
+                clients.close()
+        finally:
+            server.stop()
+            store.stop()
     return {"before_kb": before, "after_kb": after, "per_socket_kb": (after - before) / sockets}
 
 
@@ -181,13 +211,24 @@ def main() -> int:
         tree_report(args.rounds)
         return 0
     raise_file_limit(args.sockets * 2 + 512)
-    rows = [one_round(args.sockets) for _ in range(args.rounds)]
+    # rounds interleaved (hallq, baseline, hallq, …) so that the machine's noise falls on both alike
+    rows: dict[str, list[dict[str, float]]] = {"hallq": [], "pubsub": []}
+    for _ in range(args.rounds):
+        rows["hallq"].append(one_round(args.sockets))
+        rows["pubsub"].append(pubsub_round(args.sockets))
     print(f"\nidle display sockets on one server process: {args.sockets} per round")
-    print(f"{'round':>5} {'RSS before (KB)':>16} {'RSS after (KB)':>15} {'per socket (KB)':>16}")
-    for i, row in enumerate(rows, start=1):
-        print(f"{i:>5} {row['before_kb']:>16.0f} {row['after_kb']:>15.0f} {row['per_socket_kb']:>16.1f}")
-    per_socket = sorted(row["per_socket_kb"] for row in rows)
-    print(f"median per socket: {per_socket[len(per_socket) // 2]:.1f} KB (target ≤ 30 KB)")
+    print(f"{'stack':>7} {'round':>5} {'RSS before (KB)':>16} {'RSS after (KB)':>15} {'per socket (KB)':>16}")
+    for stack, stack_rows in rows.items():
+        for i, row in enumerate(stack_rows, start=1):
+            print(f"{stack:>7} {i:>5} {row['before_kb']:>16.0f} {row['after_kb']:>15.0f} {row['per_socket_kb']:>16.1f}")
+    median = {
+        stack: sorted(r["per_socket_kb"] for r in stack_rows)[len(stack_rows) // 2]
+        for stack, stack_rows in rows.items()
+    }
+    print(
+        f"median per socket: hallq {median['hallq']:.1f} KB, Redis pub/sub + broadcast() {median['pubsub']:.1f} KB"
+        f" (×{median['hallq'] / median['pubsub']:.2f}; goal ≤ 16 KB)"
+    )
     return 0
 
 
