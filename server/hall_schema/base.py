@@ -59,7 +59,7 @@ def _sentence(error: Mapping[str, Any], keys: Sequence[str], unknown: str | None
         key = error["loc"][0]
         return unknown or f"unknown key {key!r}; expected one of {', '.join(keys)}"
     if kind == "literal_error":
-        return f"must be one of {', '.join(str(e) for e in error.get('ctx', {}).get('expected_py', ()))}"
+        return f"must be {error.get('ctx', {}).get('expected', 'one of the values listed')}"
     return _SENTENCES.get(kind, str(error["msg"]))
 
 
@@ -111,7 +111,7 @@ def collecting(extra: Callable[[Any], list[tuple[Loc, str]]]) -> WrapValidator:
 class Section(BaseModel):
     """A table of the hall file: strict TOML types, no unknown key, every error in our words."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     #: the sentence for an unknown key, when "unknown key …; expected one of …" is not the best
     unknown_key: ClassVar[str | None] = None
 
