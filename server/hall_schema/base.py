@@ -37,6 +37,11 @@ _SENTENCES = {
     "int_type": "must be a whole number",
     "bool_type": "must be true or false",
     "float_type": "must be a number",
+    "too_short": "must not be empty",
+    "greater_than": "must be above {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be below {lt}",
+    "less_than_equal": "must be at most {le}",
 }
 
 
@@ -60,7 +65,9 @@ def _sentence(error: Mapping[str, Any], keys: Sequence[str], unknown: str | None
         return unknown or f"unknown key {key!r}; expected one of {', '.join(keys)}"
     if kind == "literal_error":
         return f"must be {error.get('ctx', {}).get('expected', 'one of the values listed')}"
-    return _SENTENCES.get(kind, str(error["msg"]))
+    if kind in _SENTENCES:
+        return _SENTENCES[kind].format(**error.get("ctx", {}))
+    return str(error["msg"])  # a type no field meets today; pydantic's words rather than none
 
 
 def said(message: Message) -> WrapValidator:
@@ -106,6 +113,28 @@ def collecting(extra: Callable[[Any], list[tuple[Loc, str]]]) -> WrapValidator:
         return result
 
     return WrapValidator(check)
+
+
+def duplicates(
+    key: str, message: str, valid: Callable[[Any], object] = bool, normal: Callable[[Any], Any] = lambda v: v
+) -> Callable[[Any], list[tuple[Loc, str]]]:
+    """For :func:`collecting`: the problems of a list of tables whose ``key`` (made
+    ``normal``) repeats, ``message`` formatted with the value; values that are not ``valid``
+    strings have a problem of their own and are left out."""
+
+    def find(tables: Any) -> list[tuple[Loc, str]]:
+        seen: set[str] = set()
+        found: list[tuple[Loc, str]] = []
+        for index, table in enumerate(tables if isinstance(tables, list) else []):
+            value = normal(table.get(key)) if isinstance(table, Mapping) else None
+            if not isinstance(value, str) or not valid(value):
+                continue
+            if value in seen:
+                found.append(((index, key), message.format(value)))
+            seen.add(value)
+        return found
+
+    return find
 
 
 class Section(BaseModel):

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from annotated_types import Gt, Le
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from server.hall_schema.base import Loc, Section, collecting, fail, known, said
+from server.hall_schema.base import Loc, Section, collecting, duplicates, fail, known, said
 from server.hall_schema.fields import ID_RE, Listing, Matching, Names, Text, Whole
 from server.queue.constants import WINDOW_RE
 
 KINDS = ("instant", "promised")
-
-
-def duplicates(key: str, message: str, valid: Callable[[Any], bool] = bool) -> Callable[[Any], list[tuple[Loc, str]]]:
-    """The problems of a list of tables whose ``key`` repeats (``message`` formatted with the
-    value); values that are not ``valid`` have a problem of their own and are left out."""
-
-    def find(tables: Any) -> list[tuple[Loc, str]]:
-        seen: set[str] = set()
-        found: list[tuple[Loc, str]] = []
-        for index, table in enumerate(tables if isinstance(tables, list) else []):
-            value = table.get(key) if isinstance(table, Mapping) else None
-            if isinstance(value, int) and not isinstance(value, bool) and key == "id":
-                value = str(value)  # window ids may be written as numbers (id = 3)
-            if not isinstance(value, str) or not valid(value):
-                continue
-            if value in seen:
-                found.append(((index, key), message.format(value)))
-            seen.add(value)
-        return found
-
-    return find
 
 
 def _capital(prefix: str) -> str:
@@ -68,9 +47,13 @@ Services = Annotated[
 ]
 
 
+def _as_text(value: Any) -> Any:
+    """A window id written as a number (``id = 3``) is the id "3"."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _window_id(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # id = 3
+    value = _as_text(value)
     if not isinstance(value, str) or not WINDOW_RE.fullmatch(value):
         raise fail(((), 'must be a short id such as "3" or "A1"'))
     return value
@@ -127,5 +110,5 @@ class Window(Section):
 
 Windows = Annotated[
     Annotated[list[Window], Listing("at least one [[windows]] table is required")],
-    collecting(duplicates("id", "duplicate window id {!r}", WINDOW_RE.fullmatch)),
+    collecting(duplicates("id", "duplicate window id {!r}", WINDOW_RE.fullmatch, _as_text)),
 ]

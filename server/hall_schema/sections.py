@@ -9,8 +9,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from server.hall_model import Appointments as AppointmentsModel
 from server.hall_model import Webhook as WebhookModel
-from server.hall_schema.base import Loc, Section, collecting, fail, known, said
-from server.hall_schema.counters import duplicates
+from server.hall_schema.base import Loc, Section, collecting, duplicates, fail, known, said
 from server.hall_schema.fields import Flag, Text, Whole
 from server.webhook_rules import ALL, EVENT_TYPES, shown_url, valid_url
 

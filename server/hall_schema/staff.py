@@ -6,8 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from server.hall_schema.base import Section, collecting, fail, said
-from server.hall_schema.counters import duplicates
+from server.hall_schema.base import Section, collecting, duplicates, fail, said
 from server.hall_schema.fields import Flag, Text
 from server.pins import valid_pin_hash
 
