@@ -22,7 +22,20 @@ from server.hall_schema.rules import DEFAULT_TEMPLATES, DEFAULT_VOICES
 from server.hall_schema.staff import ROLES
 from server.toml_locator import ConfigError, ConfigProblem, Locator
 
-__all__ = ["DEFAULT_TEMPLATES", "DEFAULT_VOICES", "ROLES", "ConfigError", "ConfigProblem", "load_demo", "load_hall"]
+# DEFAULT_TEMPLATES, DEFAULT_VOICES, ROLES, ConfigError and ConfigProblem stay importable from here
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "DEFAULT_VOICES",
+    "OVERLAY_MARK",
+    "ROLES",
+    "ConfigError",
+    "ConfigProblem",
+    "demo_text",
+    "load_demo",
+    "load_hall",
+    "parse_hall",
+    "read_text",
+]
 
 #: Between the hall file's text and its staff overlay's in ``Hall.source_text`` (which the
 #: config hash covers, so a staff change is a config change every worker picks up).
