@@ -1,17 +1,15 @@
 """Reading a TOML file for people: every mistake with its key path and line.
 
 tomllib keeps no positions, so :class:`Locator` finds a key path's line by scanning the text;
-:class:`FieldReader` reads typed values (strings, bounded integers, names per language, times,
-booleans) and collects a :class:`ConfigProblem` for each bad one, so ``hallq check-config``
-prints them all at once.
+the schema (:mod:`server.hall_schema`) names each mistake's key path, and a
+:class:`ConfigProblem` carries both, so ``hallq check-config`` prints them all at once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 _TIME_RE = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 # a table header line: [a.b] or [[a.b]] with bare keys (never a line of a multi-line array)
@@ -110,75 +108,3 @@ class Locator:
                     return number
                 seen += 1
         return None
-
-
-class FieldReader:
-    """Reads typed values out of parsed TOML, recording every mistake as a
-    :class:`ConfigProblem` with its key path and line instead of stopping at the first."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.locator = Locator(text)
-        self.problems: list[ConfigProblem] = []
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(ConfigProblem(path, message, self.locator.line_of(path)))
-
-    def known(self, data: Mapping[str, Any], path: str, keys: Sequence[str]) -> None:
-        """Report keys a table should not have: a misspelt key would otherwise be ignored
-        silently (``[hall.hourz]`` would leave the hall open around the clock)."""
-        for key in data:
-            if key not in keys:
-                where = f"{path}.{key}" if path else key
-                self.problem(where, f"unknown key {key!r}; expected one of {', '.join(keys)}")
-
-    def table(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, Mapping):
-            self.problem(path, "must be a table")
-            return {}
-        return value
-
-    def string(self, data: Mapping[str, Any], key: str, path: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            self.problem(path, "is required" if value is None else "must be a non-empty string")
-            return ""
-        return value
-
-    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(path, f"must be a whole number from {low} to {high}")
-            return default
-        return value
-
-    def names(self, data: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            return {"zh": value, "en": value}
-        if not isinstance(value, Mapping) or not value:
-            self.problem(path, 'must be a table of names per language, e.g. { zh = "…", en = "…" }')
-            return {}
-        result: dict[str, str] = {}
-        for lang, name in value.items():
-            if not isinstance(name, str) or not name.strip():
-                self.problem(f"{path}.{lang}", "must be a non-empty string")
-            else:
-                result[lang] = name
-        return result
-
-    def time(self, data: Mapping[str, Any], key: str, path: str, default: str) -> int:
-        raw = data.get(key, default)
-        minutes = parse_time(raw) if isinstance(raw, str) else None
-        if minutes is None:
-            self.problem(path, f"bad time {raw!r}: expected HH:MM, 00:00 to 24:00")
-            return parse_time(default) or 0
-        return minutes
-
-    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            self.problem(path, f"must be true or false, not {value!r}")
-            return default
-        return value
