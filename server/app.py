@@ -97,7 +97,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         app.state.runtime = runtime
         operations = await start_operations(runtime)
         deliveries = webhook_deliveries.Deliveries(runtime)
-        deliveries.start()
+        await deliveries.start()
         # The visitors' notices: text messages ([sms]) and Web Push, one leased sender each per hall.
         senders = app.state.sms = sms.Senders(runtime)
         pushers = push.Pushers(runtime)

@@ -26,7 +26,9 @@ class Deliveries:
         self.receivers: dict[tuple[str, str], ReceiverTask] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Follow every receiver; each new one's cursor is fixed before this returns (so before
+        the process answers a request: nothing acknowledged from then on is skipped)."""
         for hall_id, hall in self.runtime.halls.items():
 
             def wake(event: dict[str, Any], hall_id: str = hall_id) -> None:
@@ -37,24 +39,26 @@ class Deliveries:
                             receiver.wake.set()
 
             hall.hub.listeners.append(wake)
-        self.reconcile()
+        await self.reconcile()
         self._task = asyncio.create_task(self._follow(), name="webhooks")
 
-    def reconcile(self) -> list[ReceiverTask]:
-        """Start tasks for receivers new in the hall files; return those no longer listed."""
+    async def reconcile(self) -> list[ReceiverTask]:
+        """Start tasks for receivers new in the hall files (their cursors fixed first); return
+        those no longer listed."""
         wanted = {
             (hall_id, receiver_id(w.url)) for hall_id, hall in self.runtime.halls.items() for w in hall.hall.webhooks
         }
         for key in wanted - set(self.receivers):
             receiver = ReceiverTask(self.runtime, key[0], key[1], self.settings)
             self.receivers[key] = receiver
+            await receiver.begin()
             receiver.start()
         return [self.receivers.pop(key) for key in set(self.receivers) - wanted]
 
     async def _follow(self) -> None:
         while True:
             await asyncio.sleep(2.0)
-            for gone in self.reconcile():
+            for gone in await self.reconcile():
                 await gone.stop()
 
     async def stop(self) -> None:

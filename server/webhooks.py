@@ -4,8 +4,10 @@ Per receiver, in seq order, at least once, across restarts:
 
 - The receiver's state lives in Redis, in the hash ``hallq:{hall}:webhook:<id>`` (``cursor``: the
   last seq it acknowledged or does not want; the last attempt's time, status and error; the
-  failures in a row; when the next retry is due). A new receiver starts at the hall's present
-  seq (it is not flooded with the day so far).
+  failures in a row; when the next retry is due). A new receiver starts at the hall's seq when
+  the process that first serves it started (or read the hall file that added it), before that
+  process answered any request: it is not flooded with the day so far, and misses nothing the
+  server acknowledged after it said it was ready.
 - One process delivers to a receiver at a time, whatever the number of workers or servers: it
   holds the lease ``hallq:{hall}:webhook:<id>:lease`` (``SET NX PX``), renews it while it works,
   and every write of the receiver's state checks that it still holds it (one Lua script), so a
@@ -142,6 +144,16 @@ class ReceiverTask:
         found = next((w for w in hall.webhooks if receiver_id(w.url) == self.rid), None)
         return (hall, found) if found else None
 
+    async def begin(self) -> None:
+        """Fix a new receiver's cursor at the hall's present seq, if it has none yet.
+
+        Called before the process answers requests: had the cursor waited for the lease (or
+        for this task's first turn), an event acknowledged meanwhile would be skipped. A store
+        that cannot be reached now is left to :meth:`_cursor`, which sets it the same way.
+        """
+        with contextlib.suppress(RedisError, OSError):
+            await self._cursor_from_present()
+
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"webhook-{self.hall_id}-{self.rid}")
 
@@ -225,11 +237,15 @@ class ReceiverTask:
                 log.exception("hall %s: webhook %s delivery failed; restarting it", self.hall_id, self.rid)
                 await asyncio.sleep(1.0)
 
-    async def _cursor(self) -> int:
-        """The receiver's cursor; a new receiver starts at the hall's present seq."""
+    async def _cursor_from_present(self) -> tuple[int, int]:
+        """The hall's seq and the receiver's cursor, which starts there if it had none."""
         seq = int(await self.redis.get(self.prefix + "seq") or 0)
         await self.redis.hsetnx(self.key, "cursor", seq)
-        cursor = int(await self.redis.hget(self.key, "cursor") or 0)
+        return seq, int(await self.redis.hget(self.key, "cursor") or 0)
+
+    async def _cursor(self) -> int:
+        """The receiver's cursor; a new receiver starts at the hall's present seq."""
+        seq, cursor = await self._cursor_from_present()
         if cursor > seq:
             # the store went back in time (restarted empty, restored from an older copy)
             log.error(

@@ -17,7 +17,7 @@ import redis as sync_redis
 
 from server.config import demo_text
 from server.webhook_rules import receiver_id
-from tests.live import LiveServer
+from tests.live import LiveServer, fresh_database
 from tests.webhook_receiver import Receiver
 
 
@@ -122,6 +122,32 @@ def test_every_event_in_order_signed_without_tokens_and_filtered(
     status, text = server.request("GET", "/metrics")
     assert f'hallq_webhook_deliveries_total{{hall="demo",outcome="ok",receiver="{first["id"]}"}} {float(last)}' in text
     assert f'hallq_webhook_backlog{{hall="demo",receiver="{first["id"]}"}} 0.0' in text
+
+
+def test_an_event_acknowledged_before_the_receivers_first_turn_is_delivered(
+    tmp_path: Path, live_server_factory: Any, receivers: Callable[..., Receiver], redis_server: Any, fast_retries: None
+) -> None:
+    """A new receiver's cursor is fixed when the server starts, not when it first gets the lease.
+
+    Here another process holds the lease when hallq starts (as a second worker would, or one
+    slow to take its first turn): the ticket issued meanwhile is delivered once it is free.
+    Seen in CI as seq 1 never delivered when the first ticket came before the task's first turn.
+    """
+    receiver = receivers()
+    config = hall_file(tmp_path, (receiver.url, receiver.secret, ["*"]))
+    url = fresh_database(redis_server)
+    client = sync_redis.Redis.from_url(url, decode_responses=True)
+    lease = f"hallq:{{demo}}:webhook:{receiver_id(receiver.url)}:lease"
+    client.set(lease, "another-process", px=60_000)
+    server: LiveServer = live_server_factory(config=config, redis_url=url)
+    server.issue(["register"])
+    server.issue(["photo"])
+    time.sleep(0.5)
+    assert receiver.seqs() == []  # the lease is not ours yet
+    client.delete(lease)  # the other process is gone: hallq takes over within a lease
+    client.close()
+    receiver.wait_for(2)
+    assert_in_order(receiver, 2)
 
 
 def test_receiver_down_across_a_restart_gets_everything_in_order(
