@@ -85,3 +85,28 @@ def test_a_booking_cancelled_on_the_phone_frees_its_place(browser: Any, live_ser
     _, body = live_server.request("GET", f"/api/halls/demo/slots?date={day}&service=photo")
     assert {s["start"]: s for s in body["slots"]}[start]["left"] == 4
     context.close()
+
+
+def test_only_the_last_days_slots_are_shown_when_answers_cross(browser: Any, live_server: LiveServer) -> None:
+    """A service ticked, then another day chosen at once: the first day's answer, arriving
+    last, is not drawn (it once was, beside the other day's, so a visitor could pick a time of
+    a day no longer shown)."""
+    context = browser.new_context(viewport=PHONE, has_touch=True)
+    phone = context.new_page()
+    day, _start = later_slot()
+    # the answer for any day but ``day`` comes 800 ms late
+    phone.add_init_script(
+        "const realFetch = window.fetch;"
+        "window.fetch = (url, ...rest) => String(url).includes('/slots?') && !String(url).includes('date="
+        + day
+        + "') ? new Promise(r => setTimeout(r, 800)).then(() => realFetch(url, ...rest)) : realFetch(url, ...rest);"
+    )
+    phone.goto(live_server.url + "/book/demo")
+    phone.check("input[name=service][value=photo]")
+    phone.select_option("#date", day)
+    phone.wait_for_selector("#slots [data-start='10:00']", timeout=TIMEOUT_MS)
+    phone.wait_for_timeout(1500)  # the late answer has come by now
+    assert phone.locator("#slots [data-start='10:00']").count() == 1
+    _, body = live_server.request("GET", f"/api/halls/demo/slots?date={day}&service=photo")
+    assert phone.locator("#slots .hq-btn").count() == len(body["slots"])
+    context.close()

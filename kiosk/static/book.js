@@ -57,7 +57,13 @@
   }
   HQ.onLang(label);
 
+  // Each change of services or date asks again; only the latest answer is drawn. Two answers
+  // in flight (a service ticked, then the date changed) once drew both lists, so a visitor
+  // could pick a time of the day no longer shown.
+  var slotsAsked = 0;
+
   function loadSlots() {
+    var asked = ++slotsAsked;
     chosenSlot = null;
     byId("book").disabled = true;
     byId("slots").textContent = "";
@@ -67,6 +73,8 @@
     var path = "/api/halls/" + encodeURIComponent(hall.id) + "/slots?date=" + encodeURIComponent(byId("date").value) +
       "&service=" + encodeURIComponent(list.join(","));
     HQ.api("GET", path).then(function (res) {
+      if (asked !== slotsAsked) return;
+      byId("slots").textContent = "";
       if (!res.ok) { byId("message").textContent = HQ.errorText(res); return; }
       var open = res.data.slots.filter(function (s) { return s.left > 0; });
       byId("no-slots").hidden = open.length > 0;
