@@ -150,9 +150,13 @@ def says(sentence: str, code: str = "bad_field") -> WrapValidator:
         try:
             return handler(value)
         except ValidationError:
-            raise PydanticCustomError(_SAID, "{sentence}", {"code": code, "sentence": sentence}) from None
+            raise _said(sentence, code) from None
 
     return WrapValidator(check)
+
+
+def _said(sentence: str, code: str = "bad_field") -> PydanticCustomError:
+    return PydanticCustomError(_SAID, "{sentence}", {"code": code, "sentence": sentence})
 
 
 # --- the fields bodies share ----------------------------------------------------------------
@@ -161,11 +165,11 @@ def says(sentence: str, code: str = "bad_field") -> WrapValidator:
 def _printable(value: str) -> str:
     value = value.strip()
     if not value or not value.isprintable():
-        raise PydanticCustomError(_SAID, "{sentence}", {"code": "bad_field", "sentence": "must be a printable name"})
+        raise _said("must be a printable name")
     return value
 
 
-#: Free text with no bound of its own but the body's.
+#: Text with no bound of its own (1000 characters, as for any field).
 Text = Annotated[str, Field(max_length=1000)]
 Lang = Annotated[str, Field(max_length=1000, json_schema_extra={"example": "zh"})]
 IdNumber = Annotated[str, Field(max_length=32)]
@@ -183,16 +187,21 @@ Services = Annotated[
     Field(max_length=10, json_schema_extra={"minItems": 1, "items": {"type": "string", "example": "register"}}),
     says("must be a list of up to 10 service ids"),
 ]
+#: A rating's reasons and score: their rule is :func:`server.cases.checked_rating` (see
+#: :class:`Rating`); the schema documents it.
 Reasons = Annotated[
     list[str],
     Field(
-        max_length=cases.REASONS_MAX,
-        json_schema_extra={"items": {"type": "string", "pattern": cases.REASON_RE.pattern}},
+        json_schema_extra={
+            "items": {"type": "string", "pattern": cases.REASON_RE.pattern},
+            "maxItems": cases.REASONS_MAX,
+        }
     ),
     says(cases.REASONS_RULE, "bad_reasons"),
 ]
 Score = Annotated[int, Field(json_schema_extra={"minimum": cases.SCORE_MIN, "maximum": cases.SCORE_MAX})]
-Pin = Annotated[str, Field(max_length=PIN_MAX, json_schema_extra={"minLength": PIN_MIN})]
+#: A new PIN: its rule (length, strength) is server/staff_api.py's ``pin_problem`` (``weak_pin``).
+Pin = Annotated[str, Field(json_schema_extra={"minLength": PIN_MIN, "maxLength": PIN_MAX})]
 
 
 class Body(BaseModel):
