@@ -289,6 +289,13 @@ class Login(Body):
     pin: Annotated[str, Field(max_length=64)]
 
 
+class PadAuth(Body):
+    """A pad socket's first message when no cookie or ``?token=`` brought its session."""
+
+    type: Literal["auth"]
+    token: Text
+
+
 class WindowAction(Body):
     """A clerk's window action, over HTTP or the pad socket (the engine knows the actions)."""
 

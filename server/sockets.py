@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.actions import caller_id, perform
 from server.auth import CLERKS, require
-from server.bodies import WindowAction, checked, parse_json, valid_text
+from server.bodies import PadAuth, WindowAction, checked, parse_json, valid_text
 from server.edge import CLOSE_CODES, close_code
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
@@ -164,12 +164,9 @@ async def first_message_token(websocket: WebSocket) -> str | None:
     if not isinstance(text, str) or len(text) > MAX_CLIENT_FRAME:
         return None
     try:
-        body = json.loads(text)
-    except ValueError:
+        return checked(PadAuth, parse_json(text)).token
+    except Refusal:
         return None
-    if isinstance(body, dict) and body.get("type") == "auth" and isinstance(body.get("token"), str):
-        return str(body["token"])
-    return None
 
 
 async def pad_action(
