@@ -1,5 +1,5 @@
 """A clerk's window actions, one path for both transports: the HTTP route and the pad socket
-validate with :data:`ACTION_FIELDS`, scope request_ids with :func:`caller_id` and run
+read a :class:`~server.bodies.WindowAction`, scope request_ids with :func:`caller_id` and run
 :func:`perform` (timed, audited)."""
 
 from __future__ import annotations
@@ -10,17 +10,9 @@ from typing import Any
 
 from server import audit, metrics
 from server.auth import Session
+from server.bodies import WindowAction
 from server.queue.scripts import ACTIONS
 from server.runtime import HallRuntime
-from server.validation import Field
-
-ACTION_FIELDS = {
-    "action": Field(str, required=True, max_length=32),
-    "ticket": Field(str, max_length=8),
-    "service": Field(str, max_length=64),
-    "to_window": Field(str, max_length=16),
-    "request_id": Field(str, max_length=64),
-}
 
 
 def caller_id(token: str | None, client: str) -> str:
@@ -33,17 +25,17 @@ def caller_id(token: str | None, client: str) -> str:
 
 
 async def perform(
-    hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str, client: str = ""
+    hall: HallRuntime, session: Session, window: str, body: WindowAction, caller: str, client: str = ""
 ) -> dict[str, Any]:
     """One window action for a clerk (HTTP and the pad socket share it): timed into
     ``hallq_action_seconds`` and, when done, written to the audit log. ``caller``
     (:func:`caller_id` of the session) scopes its request_id."""
     started = time.perf_counter()
     answer = await _act(hall, session, window, body, caller)
-    action = body["action"] if body["action"] in ACTIONS else "other"
+    action = body.action if body.action in ACTIONS else "other"
     metrics.ACTION_SECONDS.labels(hall.hall.id, action).observe(time.perf_counter() - started)
     ticket = answer.get("ticket")
-    detail = ",".join(f"{k}={body[k]}" for k in ("service", "to_window") if body.get(k)) or None
+    detail = ",".join(f"{k}={v}" for k, v in (("service", body.service), ("to_window", body.to_window)) if v) or None
     await audit.record(
         hall.engine.redis,
         hall.hall.id,
@@ -53,23 +45,23 @@ async def perform(
             role=session.role,
             window=window,
             client=client or None,
-            ticket=ticket.get("number") if isinstance(ticket, dict) else body.get("ticket"),
+            ticket=ticket.get("number") if isinstance(ticket, dict) else body.ticket,
             seq=answer.get("seq"),
             detail=detail,
         ),
-        once=f"{session.staff.id}:{body['request_id']}" if body.get("request_id") else None,
+        once=f"{session.staff.id}:{body.request_id}" if body.request_id else None,
     )
     return answer
 
 
-async def _act(hall: HallRuntime, session: Session, window: str, body: dict[str, Any], caller: str) -> dict[str, Any]:
+async def _act(hall: HallRuntime, session: Session, window: str, body: WindowAction, caller: str) -> dict[str, Any]:
     return await hall.engine.act(
         window,
-        body["action"],
+        body.action,
         session.staff,
-        ticket=body.get("ticket"),
-        service=body.get("service"),
-        to_window=body.get("to_window"),
-        request_id=body.get("request_id"),
+        ticket=body.ticket,
+        service=body.service,
+        to_window=body.to_window,
+        request_id=body.request_id,
         caller=caller,
     )

@@ -7,7 +7,6 @@ one engine call. Errors are the contract's JSON ``{"error": {"code", "message"}}
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from datetime import datetime
 from typing import Any
@@ -17,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import audit, casebook, cases, sms
-from server.actions import ACTION_FIELDS, caller_id, perform
+from server.actions import caller_id, perform
 from server.asking import anonymous_limit, bearer, client_of, session_of, ticket_hall, ticket_url
 from server.auth import ADMIN, CLERKS, DESK, STAFF, AuthError, require
+from server.bodies import IdLookup, Issue, Login, Notice, PadRating, Rating, RemoteIssue, WindowAction, read_body
 from server.qr import qr_svg
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
-from server.validation import Field, read_json
 from server.webhook_rules import redact_line
 
 # --- the hall ------------------------------------------------------------------
@@ -66,34 +65,25 @@ async def hall_state(request: Request) -> Response:
 
 # --- tickets -------------------------------------------------------------------
 
-ISSUE_FIELDS = {
-    "services": Field(list, required=True),
-    "priority": Field(bool),
-    "lang": Field(str),
-    "id_number": Field(str, max_length=32),
-    "request_id": Field(str, max_length=64),
-    "phone": Field(str, max_length=32),
-}
-
 
 async def issue_ticket(request: Request) -> Response:
-    return await issue_from(request, await read_json(request, ISSUE_FIELDS), "kiosk")
+    return await issue_from(request, await read_body(request, Issue), "kiosk")
 
 
-async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Response:
-    """Issue for a validated body: the kiosk's and desk's ``POST /tickets``, or a phone before
-    arriving (``channel="remote"``, server/remote_api.py): one path, the same checks and answers."""
+async def issue_from(request: Request, body: RemoteIssue, channel: str) -> Response:
+    """Issue for a validated body: the kiosk's and desk's ``POST /tickets`` (:class:`Issue`),
+    or a phone before arriving (``channel="remote"``, server/remote_api.py): one path, the
+    same checks and answers."""
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
-    services = body["services"]
-    if not all(isinstance(s, str) for s in services) or len(services) > 10:
-        raise Refusal("bad_field", "services must be a list of up to 10 service ids")
+    services = body.services
     known = {s.id for s in hall.hall.services}
     unknown = [s for s in services if s not in known]
     if unknown:
         raise Refusal("unknown_service", f"there is no service {unknown[0][:64]!r} in this hall")
+    kiosk = body if isinstance(body, Issue) else None
     # a number for text messages ([sms]), checked before anything changes
-    phone = sms.checked_phone(hall.hall, body["phone"]) if body.get("phone") else None
+    phone = sms.checked_phone(hall.hall, kiosk.phone) if kiosk is not None and kiosk.phone else None
     # limited after validation: refused requests never use up a kiosk's or a phone's quota
     session = await session_of(request)
     await anonymous_limit(request, hall.hall.id, "issue", session)
@@ -101,10 +91,10 @@ async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Re
     try:
         answer = await hall.engine.issue(
             services,
-            priority=body.get("priority", False),
-            lang=body.get("lang"),
-            id_number=body.get("id_number") or None,
-            request_id=body.get("request_id"),
+            priority=kiosk is not None and kiosk.priority,
+            lang=body.lang,
+            id_number=body.id_number or None,
+            request_id=body.request_id,
             caller=caller_id(bearer(request) if session else None, client_of(request)),
             channel=channel,
         )
@@ -125,17 +115,16 @@ async def issue_from(request: Request, body: dict[str, Any], channel: str) -> Re
     return JSONResponse(answer, status_code=201)
 
 
-ID_LOOKUP_FIELDS = {"id_number": Field(str, required=True, max_length=32)}
 OPEN_STATUSES = ("waiting", "called", "serving", "suspended")
 
 
 async def tickets_by_id_number(request: Request) -> Response:
     """Desk only: the open tickets of the person with this ID number (POSTed, never in a URL)."""
     hall = runtime_of(request).hall(request.path_params["hall"])
-    body = await read_json(request, ID_LOOKUP_FIELDS)
+    body = await read_body(request, IdLookup)
     require(await session_of(request), hall.hall.id, DESK)
     engine = hall.engine
-    key = engine.prefix + "person:" + engine.person_hash(body["id_number"])
+    key = engine.prefix + "person:" + engine.person_hash(body.id_number)
     tokens = sorted({str(t) for t in await runtime_of(request).redis.hvals(key)})
     found = [t for t in await engine.tickets(tokens) if t["ticket"]["status"] in OPEN_STATUSES]
     found.sort(key=lambda t: str(t["ticket"]["number"]))
@@ -199,64 +188,39 @@ async def ticket_qr(request: Request) -> Response:
     return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=86400"})
 
 
-RATING_FIELDS = {"score": Field(int, required=True), "reasons": Field(list)}
-
-
 async def rate_ticket(request: Request) -> Response:
     token = request.path_params["token"]
     hall = ticket_hall(request, token)
-    body = await read_json(request, RATING_FIELDS)
-    check_rating(body)
+    body = await read_body(request, Rating)  # the rating's rule too: a bad one is not counted
     await anonymous_limit(request, hall.hall.id, "rate", await session_of(request))
-    answer = await hall.engine.rate(body["score"], body.get("reasons") or [], token=token)
+    answer = await hall.engine.rate(body.score, body.reasons, token=token)
     return JSONResponse({"ticket": answer["ticket"]}, status_code=201)
-
-
-def check_rating(body: dict[str, Any]) -> None:
-    """What a rating must be, checked before it counts against the rate limit."""
-    if not 1 <= body["score"] <= 5:
-        raise Refusal("bad_score", "score must be 1 to 5")
-    reasons = body.get("reasons") or []
-    if len(reasons) > 8 or not all(isinstance(r, str) and re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
-        raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
-
-
-PAD_RATING_FIELDS = {**RATING_FIELDS, "ticket": Field(str, required=True)}
 
 
 async def rate_at_window(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
-    body = await read_json(request, PAD_RATING_FIELDS)
-    check_rating(body)
+    body = await read_body(request, PadRating)
     await anonymous_limit(request, hall.hall.id, "rate", await session_of(request))
-    answer = await hall.engine.rate(
-        body["score"], body.get("reasons") or [], window=request.path_params["window"], number=body["ticket"]
-    )
+    answer = await hall.engine.rate(body.score, body.reasons, window=request.path_params["window"], number=body.ticket)
     return JSONResponse({"ticket": answer["ticket"]}, status_code=201)
 
 
 # --- staff -----------------------------------------------------------------------
 
-LOGIN_FIELDS = {
-    "hall": Field(str, required=True, max_length=64),
-    "staff": Field(str, required=True, max_length=64),
-    "pin": Field(str, required=True, max_length=64),
-}
-
 
 async def login(request: Request) -> Response:
-    body = await read_json(request, LOGIN_FIELDS)
+    body = await read_body(request, Login)
     runtime = runtime_of(request)
     try:
-        token, session = await runtime.sessions.login(body["hall"], body["staff"], body["pin"], client_of(request))
+        token, session = await runtime.sessions.login(body.hall, body.staff, body.pin, client_of(request))
     except AuthError as refusal:
         # audit: failed logins of a known hall; not the 429s past the limit, which would let a
         # flood of attempts push the real records out of the bounded log
-        if body["hall"] in runtime.halls and refusal.code != "too_many_attempts":
+        if body.hall in runtime.halls and refusal.code != "too_many_attempts":
             await audit.record(
                 runtime.redis,
-                body["hall"],
-                audit.entry("login_failed", staff=body["staff"], client=client_of(request), detail=refusal.code),
+                body.hall,
+                audit.entry("login_failed", staff=body.staff, client=client_of(request), detail=refusal.code),
             )
         raise
     await audit.record(
@@ -302,7 +266,7 @@ async def me(request: Request) -> Response:
 
 async def window_action(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
-    body = await read_json(request, ACTION_FIELDS)
+    body = await read_body(request, WindowAction)
     session = require(await session_of(request), hall.hall.id, CLERKS)
     caller = caller_id(bearer(request), client_of(request))
     answer = await perform(hall, session, request.path_params["window"], body, caller, client=client_of(request))
@@ -311,14 +275,12 @@ async def window_action(request: Request) -> Response:
 
 # --- the manager -----------------------------------------------------------------
 
-NOTICE_FIELDS = {"text": Field(str, required=True, max_length=200)}
-
 
 async def set_notice(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     session = require(await session_of(request), hall.hall.id, ADMIN)
-    body = await read_json(request, NOTICE_FIELDS)
-    answer = await hall.engine.set_notice(body["text"])
+    body = await read_body(request, Notice)
+    answer = await hall.engine.set_notice(body.text)
     await audit.record(
         runtime_of(request).redis,
         hall.hall.id,
@@ -328,10 +290,10 @@ async def set_notice(request: Request) -> Response:
             role=session.role,
             client=client_of(request),
             seq=answer.get("seq"),
-            detail=body["text"].strip(),
+            detail=body.text.strip(),
         ),
     )
-    return JSONResponse({"seq": answer["seq"], "text": body["text"].strip()})
+    return JSONResponse({"seq": answer["seq"], "text": body.text.strip()})
 
 
 async def hall_file(request: Request) -> Response:

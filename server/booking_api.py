@@ -15,24 +15,13 @@ from starlette.routing import Route
 from server import audit, ratelimit
 from server.actions import caller_id
 from server.asking import bearer, client_of, public_base, session_of, ticket_url
+from server.bodies import CheckIn, NewAppointment, read_body
 from server.qr import qr_svg
 from server.queue.booking import Booking
 from server.queue.errors import Refusal
 from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, runtime_of
-from server.validation import Field, read_json
 from server.words import catalogues
-
-BOOK_FIELDS = {
-    "services": Field(list, required=True),
-    "date": Field(str, required=True, max_length=10),
-    "start": Field(str, required=True, max_length=5),
-    "id_number": Field(str, max_length=32),
-    "phone": Field(str, max_length=20),
-    "request_id": Field(str, max_length=64),
-}
-CHECK_IN_FIELDS = {"code": Field(str, max_length=16), "id_number": Field(str, max_length=32), "lang": Field(str)}
-
 
 #: What an anonymous caller is told instead of a message that names a ticket number.
 ANONYMOUS_MESSAGES = {
@@ -71,20 +60,17 @@ async def list_slots(request: Request) -> Response:
 async def book(request: Request) -> Response:
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
-    body = await read_json(request, BOOK_FIELDS)
-    services = body["services"]
-    if not all(isinstance(s, str) for s in services) or len(services) > 10:
-        raise Refusal("bad_field", "services must be a list of up to 10 service ids")
+    body = await read_body(request, NewAppointment)
     session = await _limit(request, hall, "issue")
     runtime.require_ready()  # an ID number is hashed with the key kept in Redis
     answer = await Booking(hall.engine).book(
-        services,
-        body["date"],
-        body["start"],
-        id_number=body.get("id_number") or None,
-        phone=body.get("phone") or None,
+        body.services,
+        body.date,
+        body.start,
+        id_number=body.id_number or None,
+        phone=body.phone or None,
         by=session.staff.id if session is not None else None,
-        request_id=body.get("request_id"),
+        request_id=body.request_id,
         caller=caller_id(bearer(request) if session else None, client_of(request)),
     )
     appointment = answer["appointment"]
@@ -135,13 +121,13 @@ async def appointment_qr(request: Request) -> Response:
 async def _check_in(request: Request, code: str | None) -> Response:
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
-    body = await read_json(request, CHECK_IN_FIELDS)
-    code = code or body.get("code") or None
+    body = await read_body(request, CheckIn)
+    code = code or body.code or None
     session = await _limit(request, hall, "issue")
     runtime.require_ready()
     try:
         answer = await Booking(hall.engine).check_in(
-            code=code, id_number=None if code else (body.get("id_number") or None), lang=body.get("lang")
+            code=code, id_number=None if code else (body.id_number or None), lang=body.lang
         )
     except Refusal as refusal:
         if refusal.code in ("duplicate_ticket", "checked_in") and session is None:

@@ -22,11 +22,11 @@ from starlette.routing import Route
 from server import audit, cases
 from server.asking import client_of, session_of
 from server.auth import ADMIN, require
+from server.bodies import CaseStep, read_body
 from server.casebook import act, load, load_all, public
 from server.hours import hall_time
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
-from server.validation import Field, read_json
 
 # --- the API -------------------------------------------------------------------------
 
@@ -59,19 +59,10 @@ async def get_case(request: Request) -> Response:
     return JSONResponse({"case": public(case, _now_ms(request))})
 
 
-CASE_FIELDS = {
-    "action": Field(str, required=True, max_length=16),
-    "owner": Field(str, max_length=64),
-    "note": Field(str, max_length=cases.NOTE_MAX),
-    "answer": Field(str, max_length=cases.NOTE_MAX),
-    "channel": Field(str, max_length=16),
-}
-
-
 async def act_on_case(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     session = require(await session_of(request), hall.hall.id, ADMIN)
-    body = await read_json(request, CASE_FIELDS)
+    body = await read_body(request, CaseStep)
     redis = runtime_of(request).redis
     case_id = request.path_params["id"]
     now = _now_ms(request)
@@ -79,8 +70,8 @@ async def act_on_case(request: Request) -> Response:
         redis,
         hall.hall.id,
         case_id,
-        body["action"],
-        body,
+        body.action,
+        body.model_dump(exclude_none=True),
         staff=session.staff.id,
         now_ms=now,
         staff_ids={s.id for s in hall.hall.staff},
@@ -91,7 +82,7 @@ async def act_on_case(request: Request) -> Response:
         redis,
         hall.hall.id,
         audit.entry(
-            f"case_{body['action']}",
+            f"case_{body.action}",
             staff=session.staff.id,
             role=session.role,
             ticket=new.get("ticket"),

@@ -16,6 +16,7 @@ before it was called back (实名差评回访率 100 %).
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,25 @@ NOTE_MAX = 500
 
 class CaseError(Refusal):
     """A refused case action (``invalid_transition``, ``case_closed`` …): nothing changed."""
+
+
+SCORE_MIN, SCORE_MAX = 1, 5
+REASONS_MAX = 8
+REASON_RE = re.compile(r"^[a-z_]{1,32}$")
+#: What a rating's reasons must be, said of them.
+REASONS_RULE = f"must be up to {REASONS_MAX} short codes like long_wait"
+
+
+def checked_rating(score: int, reasons: Iterable[object] = ()) -> list[str]:
+    """A rating's reasons as stored, once the rating passes its rule: a whole ``score`` from
+    :data:`SCORE_MIN` to :data:`SCORE_MAX` (else ``bad_score``), at most :data:`REASONS_MAX`
+    reasons, each a short code like ``long_wait`` (else ``bad_reasons``)."""
+    if isinstance(score, bool) or not isinstance(score, int) or not SCORE_MIN <= score <= SCORE_MAX:
+        raise Refusal("bad_score", f"score must be a whole number from {SCORE_MIN} to {SCORE_MAX}")
+    codes = [str(r) for r in reasons]
+    if len(codes) > REASONS_MAX or not all(REASON_RE.fullmatch(r) for r in codes):
+        raise Refusal("bad_reasons", f"reasons {REASONS_RULE}")
+    return codes
 
 
 def is_bad(score: int) -> bool:

@@ -1,8 +1,8 @@
 """The OpenAPI 3 description of the HTTP API, served at ``GET /api/openapi.json``.
 
-Request bodies come from the very :class:`~server.validation.Field` tables the handlers
-check bodies with, so the description cannot drift from what is accepted;
-:data:`server.openapi_operations.OPERATIONS` adds what a table does not say (who may call, what comes back).
+Request bodies are the JSON schemas of the very models (:mod:`server.bodies`) the handlers
+read bodies with, so the description cannot drift from what is accepted;
+:data:`server.openapi_operations.OPERATIONS` adds what a model does not say (who may call, what comes back).
 ``tests/test_openapi.py`` checks that every ``/api`` route of the app is described here
 and that nothing described is missing from the app; ``tests/test_schemathesis.py``
 fuzzes a real server from this document.
@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import audit, cases, stats
+from server.bodies import MAX_BODY_BYTES
 from server.openapi_operations import OPERATIONS, Operation
 from server.queue.constants import NUMBER_RE
-from server.queue.ids import REQUEST_ID_RE
-from server.validation import MAX_BODY_BYTES, Field
 
 #: What a refusal's ``code`` and ``message`` look like (CONTRACT.md, "Errors").
 ERROR_SCHEMA: dict[str, Any] = {
@@ -85,17 +87,6 @@ STATUS_TEXT = {
     503: "The queue store (Redis) is unavailable; retry after `Retry-After` seconds",
 }
 
-#: Refinements of body fields beyond a Field's type and length (documentation and fuzzing).
-REFINE: dict[str, dict[str, Any]] = {
-    "services": {"items": {"type": "string", "example": "register"}, "minItems": 1, "maxItems": 10},
-    "reasons": {"items": {"type": "string", "pattern": "^[a-z_]{1,32}$"}, "maxItems": 8},
-    "score": {"minimum": 1, "maximum": 5},
-    "ticket": {"example": "A001"},
-    "date": {"format": "date", "example": "2026-03-02"},
-    "start": {"example": "09:00"},
-    "lang": {"example": "zh"},
-    "request_id": {"pattern": REQUEST_ID_RE.pattern, "description": "the same one again performs it once"},
-}
 #: Query parameters' schemas by name (any other is a plain string).
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "from": {"type": "string", "format": "date"},
@@ -113,32 +104,28 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
 PATH_EXAMPLES = {"hall": "demo", "window": "1", "token": "demo.abc", "code": "12345678", "id": "1", "staff": "s06"}
 
 
-def field_schema(name: str, spec: Field, refine: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    kind = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}.get(spec.type)
-    schema: dict[str, Any] = {"type": kind} if kind else {}  # Field(object): any JSON value
-    if kind == "string":
-        schema["maxLength"] = spec.max_length
-    elif kind == "array":
-        schema["maxItems"] = spec.max_length
-    schema.update(REFINE.get(name, {}))
-    schema.update((refine or {}).get(name, {}))
-    return schema
+class OpenAPI30(GenerateJsonSchema):
+    """pydantic's JSON schema in OpenAPI 3.0's dialect: ``nullable`` rather than a ``null``
+    type, no per-field titles."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> dict[str, Any]:
+        return {**self.generate_inner(schema["schema"]), "nullable": True}
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
 
 
-def body_schema(fields: dict[str, Field], refine: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A JSON object of exactly these fields (unknown ones are refused with 422)."""
-    schema: dict[str, Any] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {name: field_schema(name, spec, refine) for name, spec in fields.items()},
-    }
-    required = [name for name, spec in fields.items() if spec.required]
-    if required:
-        schema["required"] = required
-    return schema
+def body_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A reference to ``model``'s schema, which is added (with the models it nests) to
+    ``components``: an object of exactly its fields (unknown ones are refused with 422)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", schema_generator=OpenAPI30)
+    for name, nested in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+        nested.pop("description", None)  # the model's docstring speaks of the code, not the wire
+        components[name] = nested
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _operation(op: Operation) -> dict[str, Any]:  # noqa: C901 — one branch per part of an operation the table may describe
+def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 — one branch per part of an operation the table may describe
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "example": PATH_EXAMPLES[name]}
         for name in _path_names(op.path)
@@ -186,7 +173,7 @@ def _operation(op: Operation) -> dict[str, Any]:  # noqa: C901 — one branch pe
     if op.body is not None:
         described["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body_schema(op.body, op.refine)}},
+            "content": {"application/json": {"schema": body_schema(op.body, components)}},
         }
     if op.auth == "staff":
         described["security"] = [{"bearer": []}, {"session": []}]
@@ -207,8 +194,9 @@ def _operation_id(op: Operation) -> str:
 def document() -> dict[str, Any]:
     """The OpenAPI 3.0 document of :data:`OPERATIONS`."""
     paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, "Ticket": TICKET_SCHEMA, "TicketAnswer": TICKET_ANSWER_SCHEMA}
     for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schemas)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -227,7 +215,7 @@ def document() -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "the token from /api/auth/login"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "hallq_session"},
             },
-            "schemas": {"Error": ERROR_SCHEMA, "Ticket": TICKET_SCHEMA, "TicketAnswer": TICKET_ANSWER_SCHEMA},
+            "schemas": schemas,
             "responses": {
                 "Error": {
                     "description": "Refused; nothing changed. "

@@ -1,7 +1,9 @@
 """The table of the HTTP API's documented operations, from which :mod:`server.openapi` builds its document.
 
-Each :class:`Operation` is one ``method path``: who may call it, its body (the very
-:class:`~server.validation.Field` table its handler checks), its query and its answers.
+Each :class:`Operation` is one ``method path``: who may call it, its body (the very model of
+:mod:`server.bodies` its handler reads), its query and its answers. Most operations are of
+one of three kinds, each with its helper: a visitor's (:func:`visitor`: anyone, staff exempt
+from the rate limit), a manager's (:func:`manager`: an admin session) and the rest.
 """
 
 from __future__ import annotations
@@ -9,32 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from server import actions, api, booking_api, case_api, push, remote_api, sms, staff_api
-from server.queue.constants import NUMBER_RE
-from server.queue.scripts import ACTIONS
-from server.validation import Field
+from pydantic import BaseModel
+
+from server import bodies
 
 Auth = Literal["none", "optional", "staff"]
-
-#: The window action's own refinements (``action`` and ``ticket`` mean other things elsewhere).
-ACTION_REFINE: dict[str, dict[str, Any]] = {
-    "action": {"enum": list(ACTIONS)},
-    "ticket": {"pattern": NUMBER_RE.pattern, "example": "A012", "description": "a ticket number"},
-}
-#: A browser's PushSubscription (its ``toJSON()``), as POST /api/tickets/{token}/push takes it.
-PUSH_REFINE: dict[str, dict[str, Any]] = {
-    "keys": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["p256dh", "auth"],
-        "properties": {
-            "p256dh": {"type": "string", "maxLength": push.KEYS_FIELDS["p256dh"].max_length},
-            "auth": {"type": "string", "maxLength": push.KEYS_FIELDS["auth"].max_length},
-        },
-    },
-    "endpoint": {"format": "uri", "example": "https://push.example.com/send/abc"},
-    "expirationTime": {"type": "number", "nullable": True},
-}
 
 
 @dataclass(frozen=True)
@@ -45,20 +26,40 @@ class Operation:
     path: str
     summary: str
     auth: Auth = "none"
-    body: dict[str, Field] | None = None
+    body: type[BaseModel] | None = None
     query: dict[str, str] = field(default_factory=dict)
     ok: int = 200
     errors: tuple[int, ...] = ()
     media: str = "application/json"
     tag: str = "hall"
-    refine: dict[str, dict[str, Any]] = field(default_factory=dict)  # over REFINE, for this body
     csv: bool = False  # also answers text/csv (format=csv)
     answer: str | None = None  # a components schema of the success answer ("array": a JSON list)
 
 
-HALL, WINDOW, TOKEN = "{hall}", "{window}", "{token}"
+HALL, TICKET, APPOINTMENT = "/api/halls/{hall}", "/api/tickets/{token}", "/api/appointments/{token}"
 ADMIN_ERR = (401, 403, 404, 422, 503)
 ENGINE_ERR = (404, 409, 422, 503)
+#: A visitor's read (a ticket, an appointment) and a visitor's change.
+READ_ERR, CHANGE_ERR = (404, 429, 503), (*ENGINE_ERR, 429)
+
+
+def visitor(method: str, path: str, summary: str, **more: Any) -> Operation:
+    """Anyone may call it (a staff session is exempt from the rate limit); a read by default
+    answers :data:`READ_ERR`, a change :data:`CHANGE_ERR`; tagged ``tickets``."""
+    more.setdefault("errors", READ_ERR if method == "GET" else CHANGE_ERR)
+    more.setdefault("tag", "tickets")
+    return Operation(method, path, summary, auth="optional", **more)
+
+
+def manager(method: str, path: str, summary: str, **more: Any) -> Operation:
+    """The manager's (an admin session): :data:`ADMIN_ERR` (and 409 when ``conflict``)."""
+    conflict = more.pop("conflict", False)
+    return Operation(
+        method, path, summary, auth="staff", errors=(*ADMIN_ERR, 409) if conflict else ADMIN_ERR, tag="manager", **more
+    )
+
+
+PERIOD = {"from": "first day", "to": "last day"}
 
 OPERATIONS: list[Operation] = [
     Operation(
@@ -75,140 +76,80 @@ OPERATIONS: list[Operation] = [
     ),
     Operation("GET", "/api/version", "hallq's version and each hall file's content hash", tag="operations"),
     Operation("GET", "/api/openapi.json", "This document", tag="operations"),
-    Operation("GET", f"/api/halls/{HALL}", "The hall's public configuration", errors=(404,)),
-    Operation(
-        "GET", f"/api/halls/{HALL}/state", "A snapshot: seq, windows, waiting counts, recent calls", errors=(404, 503)
-    ),
-    Operation(
-        "GET", f"/api/halls/{HALL}/time", "The server's clock, in epoch ms and the hall's local time", errors=(404,)
-    ),
-    Operation(
+    Operation("GET", HALL, "The hall's public configuration", errors=(404,)),
+    Operation("GET", f"{HALL}/state", "A snapshot: seq, windows, waiting counts, recent calls", errors=(404, 503)),
+    Operation("GET", f"{HALL}/time", "The server's clock, in epoch ms and the hall's local time", errors=(404,)),
+    # --- tickets ---------------------------------------------------------------------------
+    visitor(
         "POST",
-        f"/api/halls/{HALL}/tickets",
+        f"{HALL}/tickets",
         "Take a ticket (kiosk, desk, integrations)",
-        auth="optional",
-        body=api.ISSUE_FIELDS,
+        body=bodies.Issue,
         ok=201,
         answer="TicketAnswer",
-        errors=(*ENGINE_ERR, 429),
-        tag="tickets",
     ),
-    Operation(
+    visitor(
         "POST",
-        f"/api/halls/{HALL}/remote-tickets",
+        f"{HALL}/remote-tickets",
         "Take a ticket from a phone, away from the hall",
-        auth="optional",
-        body=remote_api.REMOTE_FIELDS,
+        body=bodies.RemoteIssue,
         ok=201,
         answer="TicketAnswer",
-        errors=(403, *ENGINE_ERR, 429),
-        tag="tickets",
+        errors=(403, *CHANGE_ERR),
     ),
     Operation(
         "GET",
-        f"/api/halls/{HALL}/tickets",
+        f"{HALL}/tickets",
         "Find today's ticket by its number (staff)",
         auth="staff",
         query={"number": "the ticket number, e.g. A012"},
-        errors=(401, 403, 404, 422, 503),
-        tag="tickets",
-    ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/tickets/by-id",
-        "The open tickets of an ID number (desk)",
-        auth="staff",
-        body=api.ID_LOOKUP_FIELDS,
         errors=ADMIN_ERR,
         tag="tickets",
     ),
     Operation(
-        "GET",
-        f"/api/tickets/{TOKEN}",
-        "A ticket, its place and wait",
-        auth="optional",
-        answer="TicketAnswer",
-        errors=(404, 429, 503),
-        tag="tickets",
-    ),
-    Operation(
-        "DELETE",
-        f"/api/tickets/{TOKEN}",
-        "Cancel a waiting ticket",
-        auth="optional",
-        errors=(*ENGINE_ERR, 429),
-        tag="tickets",
-    ),
-    Operation(
-        "GET",
-        f"/api/tickets/{TOKEN}/qr.svg",
-        "The ticket's QR code (its visitor page)",
-        auth="optional",
-        media="image/svg+xml",
-        errors=(404, 429, 503),
-        tag="tickets",
-    ),
-    Operation(
         "POST",
-        f"/api/tickets/{TOKEN}/rating",
-        "Rate a finished ticket (1–5)",
-        auth="optional",
-        body=api.RATING_FIELDS,
-        ok=201,
-        errors=(*ENGINE_ERR, 429),
+        f"{HALL}/tickets/by-id",
+        "The open tickets of an ID number (desk)",
+        auth="staff",
+        body=bodies.IdLookup,
+        errors=ADMIN_ERR,
         tag="tickets",
     ),
-    Operation(
+    visitor("GET", TICKET, "A ticket, its place and wait", answer="TicketAnswer"),
+    visitor("DELETE", TICKET, "Cancel a waiting ticket"),
+    visitor("GET", f"{TICKET}/qr.svg", "The ticket's QR code (its visitor page)", media="image/svg+xml"),
+    visitor("POST", f"{TICKET}/rating", "Rate a finished ticket (1–5)", body=bodies.Rating, ok=201),
+    visitor(
         "POST",
-        f"/api/tickets/{TOKEN}/phone",
+        f"{TICKET}/phone",
         "Leave a mobile number for text messages (halls with SMS)",
-        auth="optional",
-        body=sms.PHONE_FIELDS,
+        body=bodies.Phone,
         ok=201,
-        errors=(*ENGINE_ERR, 429),
-        tag="tickets",
     ),
-    Operation(
-        "GET",
-        f"/api/tickets/{TOKEN}/phone",
-        "The ticket's number, masked, and whether the hall texts",
-        auth="optional",
-        errors=(404, 429, 503),
-        tag="tickets",
-    ),
-    Operation(
-        "DELETE",
-        f"/api/tickets/{TOKEN}/phone",
-        "Forget the ticket's number",
-        auth="optional",
-        errors=(404, 429, 503),
-        tag="tickets",
-    ),
+    visitor("GET", f"{TICKET}/phone", "The ticket's number, masked, and whether the hall texts"),
+    visitor("DELETE", f"{TICKET}/phone", "Forget the ticket's number", errors=READ_ERR),
     Operation("GET", "/api/push/key", "The server's Web Push (VAPID) public key", tag="tickets"),
-    Operation(
+    visitor(
         "POST",
-        f"/api/tickets/{TOKEN}/push",
+        f"{TICKET}/push",
         "Ask for Web Push notices for a ticket (a PushSubscription)",
-        auth="optional",
-        body=push.SUBSCRIPTION_FIELDS,
-        refine=PUSH_REFINE,
+        body=bodies.PushSubscription,
         ok=201,
-        errors=(*ENGINE_ERR, 429),
-        tag="tickets",
     ),
-    Operation(
-        "DELETE",
-        f"/api/tickets/{TOKEN}/push",
-        "Stop Web Push notices for a ticket",
-        auth="optional",
-        errors=(404, 429, 503),
-        tag="tickets",
+    visitor("DELETE", f"{TICKET}/push", "Stop Web Push notices for a ticket", errors=READ_ERR),
+    visitor(
+        "POST",
+        f"{HALL}/windows/{{window}}/rating",
+        "Rate at the window's rating pad",
+        body=bodies.PadRating,
+        ok=201,
     ),
+    # --- staff -----------------------------------------------------------------------------
     Operation(
         "POST",
         "/api/auth/login",
         "Log in with a staff id and PIN; sets the session cookie",
-        body=api.LOGIN_FIELDS,
+        body=bodies.Login,
         errors=(401, 404, 422, 429, 503),
         tag="staff",
     ),
@@ -216,38 +157,19 @@ OPERATIONS: list[Operation] = [
     Operation("GET", "/api/auth/me", "Who this session is", auth="staff", errors=(401, 503), tag="staff"),
     Operation(
         "POST",
-        f"/api/halls/{HALL}/windows/{WINDOW}/actions",
+        f"{HALL}/windows/{{window}}/actions",
         "A window action (call_next, recall, …)",
         auth="staff",
-        body=actions.ACTION_FIELDS,
-        refine=ACTION_REFINE,
+        body=bodies.WindowAction,
         errors=(401, 403, *ENGINE_ERR),
         tag="staff",
     ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/windows/{WINDOW}/rating",
-        "Rate at the window's rating pad",
-        auth="optional",
-        body=api.PAD_RATING_FIELDS,
-        ok=201,
-        errors=(*ENGINE_ERR, 429),
-        tag="tickets",
-    ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/notice",
-        "Set the lobby notice (manager)",
-        auth="staff",
-        body=api.NOTICE_FIELDS,
-        errors=(*ADMIN_ERR, 409),
-        tag="manager",
-    ),
-    Operation(
+    # --- the manager -----------------------------------------------------------------------
+    manager("POST", f"{HALL}/notice", "Set the lobby notice (manager)", body=bodies.Notice, conflict=True),
+    manager(
         "GET",
-        f"/api/halls/{HALL}/stats",
+        f"{HALL}/stats",
         "Figures per group (JSON, or CSV with format=csv)",
-        auth="staff",
         query={
             "from": "first day, YYYY-MM-DD",
             "to": "last day, YYYY-MM-DD",
@@ -255,240 +177,110 @@ OPERATIONS: list[Operation] = [
             "format": "json or csv",
         },
         csv=True,
-        errors=ADMIN_ERR,
-        tag="manager",
     ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/ratings",
-        "Ratings of a period, newest first",
-        auth="staff",
-        query={"from": "first day", "to": "last day", "bad": "1: bad ratings only"},
-        errors=ADMIN_ERR,
-        tag="manager",
+    manager(
+        "GET", f"{HALL}/ratings", "Ratings of a period, newest first", query={**PERIOD, "bad": "1: bad ratings only"}
     ),
-    Operation(
+    manager(
         "GET",
-        f"/api/halls/{HALL}/history.csv",
+        f"{HALL}/history.csv",
         "A day's tickets as CSV",
-        auth="staff",
         query={"day": "YYYY-MM-DD (default today)"},
         media="text/csv",
-        errors=ADMIN_ERR,
-        tag="manager",
     ),
-    Operation(
+    manager("GET", f"{HALL}/config.toml", "The hall file, secrets hidden", media="text/plain"),
+    manager("GET", f"{HALL}/screens", "The connected lobby and window screens", answer="array"),
+    manager(
         "GET",
-        f"/api/halls/{HALL}/config.toml",
-        "The hall file, secrets hidden",
-        auth="staff",
-        media="text/plain",
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/screens",
-        "The connected lobby and window screens",
-        auth="staff",
-        answer="array",
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/audit",
+        f"{HALL}/audit",
         "The audit log (JSON, or CSV with format=csv)",
-        auth="staff",
         query={"limit": "how many entries, newest first", "format": "json or csv"},
         csv=True,
-        errors=ADMIN_ERR,
-        tag="manager",
     ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/webhooks",
-        "Each webhook receiver's last delivery and backlog",
-        auth="staff",
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "POST", f"/api/halls/{HALL}/reload", "Reload the hall files now", auth="staff", errors=ADMIN_ERR, tag="manager"
-    ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/staff",
-        "The hall's staff (never a PIN)",
-        auth="staff",
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
+    manager("GET", f"{HALL}/webhooks", "Each webhook receiver's last delivery and backlog"),
+    manager("POST", f"{HALL}/reload", "Reload the hall files now"),
+    manager("GET", f"{HALL}/staff", "The hall's staff (never a PIN)"),
+    manager(
         "POST",
-        f"/api/halls/{HALL}/staff",
+        f"{HALL}/staff",
         "Add a staff member (written to the staff overlay, applied live)",
-        auth="staff",
-        body=staff_api.ADD_FIELDS,
+        body=bodies.NewStaff,
         ok=201,
-        errors=(*ADMIN_ERR, 409),
-        tag="manager",
-        refine={
-            "role": {"enum": ["clerk", "desk", "admin"]},
-            "id": {"pattern": staff_api.STAFF_ID_RE.pattern, "example": "s06"},
-            "pin": {"minLength": staff_api.PIN_MIN, "description": "kept only as a scrypt hash"},
-        },
+        conflict=True,
     ),
-    Operation(
+    manager("POST", f"{HALL}/staff/{{staff}}/pin", "Reset a staff member's PIN", body=bodies.NewPin),
+    manager(
         "POST",
-        f"/api/halls/{HALL}/staff/{{staff}}/pin",
-        "Reset a staff member's PIN",
-        auth="staff",
-        body=staff_api.PIN_FIELDS,
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/staff/{{staff}}/disable",
+        f"{HALL}/staff/{{staff}}/disable",
         "Disable a staff member: its sessions end, its logins are refused",
-        auth="staff",
-        errors=(*ADMIN_ERR, 409),
-        tag="manager",
+        conflict=True,
     ),
-    Operation(
+    manager("POST", f"{HALL}/staff/{{staff}}/enable", "Enable a disabled staff member again"),
+    manager(
         "POST",
-        f"/api/halls/{HALL}/staff/{{staff}}/enable",
-        "Enable a disabled staff member again",
-        auth="staff",
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/windows",
+        f"{HALL}/windows",
         "Add a window (written to the staff overlay, applied live)",
-        auth="staff",
-        body=staff_api.WINDOW_FIELDS,
+        body=bodies.NewWindow,
         ok=201,
-        errors=(*ADMIN_ERR, 409),
-        tag="manager",
-        refine={"id": {"example": "7"}, "services": {"items": {"type": "string", "example": "register"}}},
+        conflict=True,
     ),
-    Operation(
+    manager(
         "POST",
-        f"/api/halls/{HALL}/windows/{WINDOW}/retire",
+        f"{HALL}/windows/{{window}}/retire",
         "Take a window out of service (its tickets settle as on a reload)",
-        auth="staff",
-        errors=ADMIN_ERR,
-        tag="manager",
     ),
-    Operation(
+    manager(
         "POST",
-        f"/api/halls/{HALL}/windows/{WINDOW}/restore",
+        f"{HALL}/windows/{{window}}/restore",
         "Put back a window taken out of service on the manager page",
-        auth="staff",
-        errors=ADMIN_ERR,
-        tag="manager",
     ),
+    manager("GET", f"{HALL}/cases", "Bad-rating cases, by deadline", query={"status": "open, …, pending or all"}),
+    manager("GET", f"{HALL}/cases/summary", "The cases' two rates over a period", query=PERIOD),
+    manager("GET", f"{HALL}/cases/{{id}}", "One case with its history"),
+    manager(
+        "POST",
+        f"{HALL}/cases/{{id}}",
+        "Act on a case (assign, note, answer, close, …)",
+        body=bodies.CaseStep,
+        conflict=True,
+    ),
+    # --- appointments ----------------------------------------------------------------------
     Operation(
         "GET",
-        f"/api/halls/{HALL}/slots",
+        f"{HALL}/slots",
         "Appointment slots and places left",
         query={"date": "YYYY-MM-DD", "service": "service id(s), comma-separated"},
         errors=(404, 422, 503),
         tag="appointments",
     ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/appointments",
-        "Book an appointment",
-        auth="optional",
-        body=booking_api.BOOK_FIELDS,
-        ok=201,
-        errors=(*ENGINE_ERR, 429),
-        tag="appointments",
+    visitor(
+        "POST", f"{HALL}/appointments", "Book an appointment", body=bodies.NewAppointment, ok=201, tag="appointments"
     ),
-    Operation(
+    visitor(
         "POST",
-        f"/api/halls/{HALL}/appointments/check-in",
+        f"{HALL}/appointments/check-in",
         "Check in by code or ID number (kiosk)",
-        auth="optional",
         answer="TicketAnswer",
-        body=booking_api.CHECK_IN_FIELDS,
+        body=bodies.CheckIn,
         ok=201,
-        errors=(*ENGINE_ERR, 429),
         tag="appointments",
     ),
-    Operation(
+    visitor(
         "POST",
-        f"/api/halls/{HALL}/appointments/{{code}}/check-in",
+        f"{HALL}/appointments/{{code}}/check-in",
         "Check in by the appointment's code",
-        auth="optional",
         answer="TicketAnswer",
-        body=booking_api.CHECK_IN_FIELDS,
+        body=bodies.CheckIn,
         ok=201,
-        errors=(*ENGINE_ERR, 429),
         tag="appointments",
     ),
-    Operation(
+    visitor("GET", APPOINTMENT, "An appointment", tag="appointments"),
+    visitor("DELETE", APPOINTMENT, "Cancel an appointment", tag="appointments"),
+    visitor(
         "GET",
-        f"/api/appointments/{TOKEN}",
-        "An appointment",
-        auth="optional",
-        errors=(404, 429, 503),
-        tag="appointments",
-    ),
-    Operation(
-        "DELETE",
-        f"/api/appointments/{TOKEN}",
-        "Cancel an appointment",
-        auth="optional",
-        errors=(*ENGINE_ERR, 429),
-        tag="appointments",
-    ),
-    Operation(
-        "GET",
-        f"/api/appointments/{TOKEN}/qr.svg",
+        f"{APPOINTMENT}/qr.svg",
         "The appointment's QR code (its code)",
-        auth="optional",
         media="image/svg+xml",
-        errors=(404, 429, 503),
         tag="appointments",
-    ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/cases",
-        "Bad-rating cases, by deadline",
-        auth="staff",
-        query={"status": "open, …, pending or all"},
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/cases/summary",
-        "The cases' two rates over a period",
-        auth="staff",
-        query={"from": "first day", "to": "last day"},
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "GET",
-        f"/api/halls/{HALL}/cases/{{id}}",
-        "One case with its history",
-        auth="staff",
-        errors=ADMIN_ERR,
-        tag="manager",
-    ),
-    Operation(
-        "POST",
-        f"/api/halls/{HALL}/cases/{{id}}",
-        "Act on a case (assign, note, answer, close, …)",
-        auth="staff",
-        body=case_api.CASE_FIELDS,
-        errors=(*ADMIN_ERR, 409),
-        tag="manager",
     ),
 ]

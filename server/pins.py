@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import os
 
+#: A staff PIN's length, in characters (its strength: server/staff_api.py's pin_problem).
+PIN_MIN, PIN_MAX = 4, 32
+
 
 def hash_pin(pin: str, *, n: int = 2**14) -> str:
     """A salted scrypt hash of ``pin`` in the form stored in hall files."""

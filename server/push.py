@@ -43,10 +43,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import lease, metrics
+from server.bodies import BadRequest, PushSubscription, read_body
 from server.push_rules import AHEAD_THRESHOLD, BadSubscription, Notice, State, check_subscription, decide
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
-from server.validation import BadRequest, Field, check_fields, read_json
 
 if TYPE_CHECKING:
     from server.runtime import HallRuntime, Runtime
@@ -139,14 +139,6 @@ async def key_route(request: Request) -> Response:
     return JSONResponse({"public_key": public_key(vapid)}, headers={"Cache-Control": "public, max-age=3600"})
 
 
-SUBSCRIPTION_FIELDS = {
-    "endpoint": Field(str, required=True, max_length=1000),
-    "keys": Field(dict, required=True),
-    "expirationTime": Field(object),
-}
-KEYS_FIELDS = {"p256dh": Field(str, required=True, max_length=200), "auth": Field(str, required=True, max_length=100)}
-
-
 async def _ticket_for_push(request: Request) -> tuple[HallRuntime, str]:
     from server.asking import anonymous_limit, session_of, ticket_hall
 
@@ -162,13 +154,10 @@ async def subscribe_route(request: Request) -> Response:
     from server.runtime import runtime_of
 
     ticket_hall(request, request.path_params["token"])  # an unknown hall is refused before the body is read
-    body = await read_json(request, SUBSCRIPTION_FIELDS)
-    keys = check_fields(body["keys"], KEYS_FIELDS)
-    expiry = body.get("expirationTime")
-    if expiry is not None and (isinstance(expiry, bool) or not isinstance(expiry, int | float)):
-        raise BadRequest("bad_field", "expirationTime must be a number or null")
+    body = await read_body(request, PushSubscription)
+    keys = body.keys
     try:
-        check_subscription(body["endpoint"], keys["p256dh"], keys["auth"], allow_http=allow_http())
+        check_subscription(body.endpoint, keys.p256dh, keys.auth, allow_http=allow_http())
     except BadSubscription as exc:
         raise BadRequest("bad_subscription", str(exc)) from exc
     hall, token = await _ticket_for_push(request)
@@ -178,7 +167,7 @@ async def subscribe_route(request: Request) -> Response:
     status = found["ticket"].get("status")
     if status in ("done", "cancelled", "expired"):
         raise Refusal("ticket_ended", f"the ticket is {status}; there is nothing more to notify")
-    subscription = {"endpoint": body["endpoint"], "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}
+    subscription = {"endpoint": body.endpoint, "keys": {"p256dh": keys.p256dh, "auth": keys.auth}}
     await runtime_of(request).redis.hset(subs_key(hall.hall.id), token, json.dumps(subscription))
     metrics.PUSH_SUBSCRIPTIONS.labels(hall.hall.id).inc()
     return JSONResponse({"push": True}, status_code=201)

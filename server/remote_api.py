@@ -14,21 +14,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.api import issue_from
-from server.validation import Field, read_json
-
-#: The kiosk's fields without ``priority``: a priority ticket is given where staff can see why.
-REMOTE_FIELDS = {
-    "services": Field(list, required=True),
-    "lang": Field(str),
-    "id_number": Field(str, max_length=32),
-    "request_id": Field(str, max_length=64),
-}
+from server.bodies import RemoteIssue, read_body
 
 
 async def issue_remote(request: Request) -> Response:
     """201 ``{"ticket", "ahead", "eta_s", "url"}`` as ``POST /tickets``; refused with 403
     ``remote_off``, 409 ``remote_closed`` / ``remote_quota`` and the kiosk's refusals."""
-    return await issue_from(request, await read_json(request, REMOTE_FIELDS), "remote")
+    return await issue_from(request, await read_body(request, RemoteIssue), "remote")
 
 
 async def remote_page(request: Request) -> Response:

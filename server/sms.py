@@ -33,11 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import lease, metrics, phone_book
+from server.bodies import Phone, read_body
 from server.hall_model import Hall, Sms
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 from server.sms_rules import Notice, due, finished, mask, mask_text, normalize_phone, render_body, sign, text_for
-from server.validation import Field, read_json
 from server.webhook_rules import shown_url
 
 if TYPE_CHECKING:
@@ -253,8 +253,6 @@ class Senders:
 
 # --- leaving a number: POST/GET/DELETE /api/tickets/{token}/phone ------------------------
 
-PHONE_FIELDS = {"phone": Field(str, required=True, max_length=32)}
-
 
 async def _phone_ticket(request: Request) -> tuple[HallRuntime, str]:
     """The ticket's hall and token, once the caller passed the rate limit; 404 when unknown."""
@@ -293,8 +291,8 @@ async def leave_phone(request: Request) -> Response:
     "your turn" to the number. 201 ``{"phone": "138****5678"}``; 422 ``bad_phone``; 409
     ``no_sms`` (the hall sends none), ``ticket_ended``."""
     hall, token = await _phone_ticket(request)
-    body = await read_json(request, PHONE_FIELDS)
-    phone = checked_phone(hall.hall, body["phone"])
+    body = await read_body(request, Phone)
+    phone = checked_phone(hall.hall, body.phone)
     found = await hall.engine.ticket(token)
     if found is None:
         raise Refusal("unknown_ticket", "no such ticket")

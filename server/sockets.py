@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.actions import ACTION_FIELDS, caller_id, perform
+from server.actions import caller_id, perform
 from server.auth import CLERKS, require
+from server.bodies import PadAuth, WindowAction, checked, parse_json, valid_text
 from server.edge import CLOSE_CODES, close_code
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
@@ -30,7 +31,6 @@ from server.queue.errors import Refusal
 from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, Runtime, runtime_of
 from server.screens import now_ms, screen_of
-from server.validation import check_fields, parse_json, valid_text
 
 log = logging.getLogger("hallq.sockets")
 
@@ -164,12 +164,9 @@ async def first_message_token(websocket: WebSocket) -> str | None:
     if not isinstance(text, str) or len(text) > MAX_CLIENT_FRAME:
         return None
     try:
-        body = json.loads(text)
-    except ValueError:
+        return checked(PadAuth, parse_json(text)).token
+    except Refusal:
         return None
-    if isinstance(body, dict) and body.get("type") == "auth" and isinstance(body.get("token"), str):
-        return str(body["token"])
-    return None
 
 
 async def pad_action(
@@ -185,11 +182,11 @@ async def pad_action(
             # echoed in the answer only when it can be: a lone surrogate cannot be sent back
             request_id = body.get("request_id") if valid_text(body.get("request_id")) else None
             body.pop("type", None)
-        body = check_fields(body, ACTION_FIELDS)
+        action = checked(WindowAction, body)
         # Re-checked per action: a logout or an expired session stops the pad at once.
         session = require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
         # the same caller as this session's HTTP requests: one request_id namespace per session
-        answer = await perform(hall, session, window, body, caller_id(token, ""), client=client)
+        answer = await perform(hall, session, window, action, caller_id(token, ""), client=client)
         return {"type": "result", "request_id": request_id, "ok": True, **answer}
     except Refusal as refusal:
         return {"type": "result", "request_id": request_id, "ok": False, **refusal.body()}

@@ -21,7 +21,6 @@ the PIN. A refused change writes nothing, neither the file nor Redis.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,27 +33,14 @@ from starlette.routing import Route
 from server import audit, staff_overlay
 from server.asking import client_of, session_of
 from server.auth import ADMIN, Session, require
+from server.bodies import NewPin, NewStaff, NewWindow, read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
-from server.pins import hash_pin
-from server.queue.constants import WINDOW_RE
+from server.pins import PIN_MAX, PIN_MIN, hash_pin
 from server.queue.errors import Refusal
 from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
 from server.toml_locator import ConfigError
-from server.validation import BadRequest, Field, read_json
-
-PIN_MIN, PIN_MAX = 4, 32
-STAFF_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-NAME_MAX = 40
-
-ADD_FIELDS = {
-    "id": Field(str, required=True, max_length=32),
-    "name": Field(str, required=True, max_length=NAME_MAX),
-    "role": Field(str, required=True, max_length=8),
-    "pin": Field(str, required=True, max_length=PIN_MAX),
-}
-PIN_FIELDS = {"pin": Field(str, required=True, max_length=PIN_MAX)}
 
 
 def pin_problem(pin: str, staff_id: str = "") -> str | None:
@@ -205,14 +191,8 @@ async def list_staff(request: Request) -> Response:
 
 async def add_staff(request: Request) -> Response:
     session = await _admin(request)
-    body = await read_json(request, ADD_FIELDS)
-    staff_id, name, role, pin = body["id"], body["name"].strip(), body["role"], body["pin"]
-    if not STAFF_ID_RE.match(staff_id):
-        raise BadRequest("bad_field", "id must be lowercase letters, digits, '-' or '_' (at most 32)")
-    if not name or not name.isprintable():
-        raise BadRequest("bad_field", "name must be a printable name")
-    if role not in ROLES:
-        raise BadRequest("bad_field", f"role must be one of {', '.join(ROLES)}")
+    body = await read_body(request, NewStaff)
+    staff_id, name, role, pin = body.id, body.name, body.role, body.pin
     problem = pin_problem(pin, staff_id)
     if problem:
         raise Refusal("weak_pin", problem)
@@ -232,12 +212,12 @@ async def add_staff(request: Request) -> Response:
 async def reset_pin(request: Request) -> Response:
     session = await _admin(request)
     staff_id = request.path_params["staff"]
-    body = await read_json(request, PIN_FIELDS)
+    body = await read_body(request, NewPin)
     _known(staff_id)(runtime_of(request).hall(session.hall).hall)
-    problem = pin_problem(body["pin"], staff_id)
+    problem = pin_problem(body.pin, staff_id)
     if problem:
         raise Refusal("weak_pin", problem)
-    pin_hash = await run_in_threadpool(hash_pin, body["pin"])
+    pin_hash = await run_in_threadpool(hash_pin, body.pin)
     hall = await _apply(
         request, session, staff_change(staff_id, {"pin_hash": pin_hash}), _known(staff_id), "staff_pin", staff_id
     )
@@ -276,11 +256,6 @@ routes = [
 
 # --- windows: added, or taken out of service, through the same overlay -----------------------
 
-WINDOW_FIELDS = {
-    "id": Field(str, required=True, max_length=8),
-    "services": Field(list, required=True, max_length=20),
-}
-
 
 def window_change(window_id: str, changes: dict[str, Any], must_be_closed: bool = False) -> Callable[[str | None], str]:
     """The new overlay text from the old: ``changes`` set on ``window_id``'s table."""
@@ -302,12 +277,8 @@ def _window_answer(hall: Hall, window_id: str, status: int = 200) -> Response:
 
 async def add_window(request: Request) -> Response:
     session = await _admin(request)
-    body = await read_json(request, WINDOW_FIELDS)
-    window_id, services = body["id"], body["services"]
-    if not WINDOW_RE.match(window_id):
-        raise BadRequest("bad_field", 'id must be a short window id such as "7" or "A1"')
-    if not services or not all(isinstance(s, str) and len(s) <= 32 for s in services):
-        raise BadRequest("bad_field", "services must list service ids")
+    body = await read_body(request, NewWindow)
+    window_id, services = body.id, body.services
 
     def check(hall: Hall) -> None:
         if hall.window(window_id) is not None:

@@ -278,11 +278,7 @@ class Engine:
         number: str | None = None,
     ) -> dict[str, Any]:
         """Record the one rating of a done visit, by token or at a window's rating pad."""
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise Refusal("bad_score", "score must be a whole number from 1 to 5")
-        reasons = [str(r) for r in reasons]
-        if len(reasons) > 8 or any(not re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
-            raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
+        reasons = cases.checked_rating(score, reasons)
         args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
         if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
             args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
