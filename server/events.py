@@ -60,9 +60,11 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
     """Adds what the stream leaves out because it is a function of the hall file.
 
     ``ticket.called`` and ``ticket.recalled`` get ``announce`` {lang: {text, audio}};
-    a ``clerk`` keeps only its name (:func:`public_clerk`); Lua's empty tables are read
-    back as the lists or objects they stand for.
+    a ``clerk`` keeps only its name (:func:`public_clerk`); the statistics facts (``stats``,
+    staff ids among them) stay in the stream, where they are counted, and are never sent;
+    Lua's empty tables are read back as the lists or objects they stand for.
     """
+    event.pop("stats", None)
     if event.get("type") in ("ticket.called", "ticket.recalled"):
         ticket = event.get("ticket") or {}
         try:

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from server import stats_rule
 from server.config import load_demo
 from server.embedded import EmbeddedRedis
+from server.events import enrich
 from server.hall_model import Hall, Staff
 from server.hours import hall_time
 from server.queue.constants import keys_prefix
@@ -224,3 +225,16 @@ def test_get_stats_counts_before_it_reads(
 
 def test_demo_morning_is_the_day_used_here() -> None:
     assert hall_time(DEMO_MORNING, load_demo()).day == DAY
+
+
+async def test_the_facts_stay_in_the_stream(engine: Engine, hall: Hall, redis: Redis) -> None:
+    """Events carry a clerk's staff id in their statistics facts; what screens, phones and
+    webhooks get (enriched) names a clerk by name only, as before."""
+    clerk = hall.staff_member("s01")
+    assert clerk is not None
+    await engine.issue(["register"])
+    await engine.act("1", "call_next", clerk)
+    called = (await stream_events(redis))[-1]
+    assert called["type"] == "ticket.called" and called["stats"]["clerk"] == "s01"
+    public = enrich(hall, called)
+    assert "stats" not in public and "s01" not in json.dumps(public)
