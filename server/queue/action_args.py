@@ -5,8 +5,11 @@ Pure functions of the hall (no I/O); each mistake the hall file rules out is its
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
+from server import cases
 from server.hall_model import Hall, Staff
 from server.queue.constants import NUMBER_RE
 from server.queue.errors import Refusal
@@ -78,4 +81,36 @@ def action_args(
             min_ms=rules.min_seconds_after_call * 1000,
             all_windows=all_windows(hall),
         )
+    return args
+
+
+def rate_args(
+    hall: Hall,
+    now_ms: int,
+    score: int,
+    reasons: Sequence[str],
+    *,
+    token: str | None,
+    window: str | None,
+    number: str | None,
+) -> dict[str, Any]:
+    """The ``rate`` script's arguments: a score 1–5, up to 8 reason codes, by ``token`` or at
+    ``window``'s rating pad (ticket ``number``); a bad score gets its case's deadline
+    (working days from ``now_ms``, :mod:`server.cases`). Refusals: ``bad_score``,
+    ``bad_reasons``, ``unknown_window``, ``bad_ticket_number``."""
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise Refusal("bad_score", "score must be a whole number from 1 to 5")
+    reasons = [str(r) for r in reasons]
+    if len(reasons) > 8 or any(not re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
+        raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
+    args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
+    if cases.is_bad(score):
+        args["case_deadline"] = cases.deadline_ms(now_ms, hall, hall.follow_up_days)
+    if window is not None:
+        window_of(hall, window)
+        if number is None or not NUMBER_RE.fullmatch(number):
+            raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
+        args.update(window=window, number=number, timeout_ms=hall.rating_timeout_s * 1000)
+    else:
+        args["token"] = token
     return args

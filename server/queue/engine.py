@@ -23,10 +23,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from server import cases
 from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
-from server.queue.action_args import action_args, all_windows, window_of
+from server.queue.action_args import action_args, all_windows, rate_args, window_of
 from server.queue.answers import as_list, place_of, snapshot_of, window_state_of, with_eta
 from server.queue.constants import NUMBER_RE, STATS_BATCH, keys_prefix
 from server.queue.errors import Refusal
@@ -295,21 +294,7 @@ class Engine:
         number: str | None = None,
     ) -> dict[str, Any]:
         """Record the one rating of a done visit, by token or at a window's rating pad."""
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise Refusal("bad_score", "score must be a whole number from 1 to 5")
-        reasons = [str(r) for r in reasons]
-        if len(reasons) > 8 or any(not re.fullmatch(r"[a-z_]{1,32}", r) for r in reasons):
-            raise Refusal("bad_reasons", "reasons must be up to 8 short codes like long_wait")
-        args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
-        if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
-            args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
-        if window is not None:
-            window_of(self.hall, window)
-            if number is None or not NUMBER_RE.fullmatch(number):
-                raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
-            args.update(window=window, number=number, timeout_ms=self.hall.rating_timeout_s * 1000)
-        else:
-            args["token"] = token
+        args = rate_args(self.hall, int(self.clock() * 1000), score, reasons, token=token, window=window, number=number)
         return await self._run("rate", args)
 
     # --- windows --------------------------------------------------------
