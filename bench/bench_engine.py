@@ -8,7 +8,10 @@ one action at a time (each awaited before the next, as a single busy kiosk or pa
 * ``backlog``: issue N tickets first (mixed services, some priority, some combined), then
   call them all: ``call_next`` works against a long queue.
 * ``parallel`` (context only): 10 connections at once, each a kiosk and a clerk of its own
-  window; ``baseline``: PING, one empty round trip.
+  window; ``baseline``: PING, one empty round trip, and a trivial EVALSHA (a script that
+  returns 1): the floor of one script round trip.
+* ``--per-action``: the commands each kind of action runs inside Redis on a short scripted
+  morning, and the counting step that then counts its statistics from the stream.
 
 Results and their reading: docs/engine-bench.md.
 
