@@ -22,7 +22,7 @@ from hypothesis import event as note
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from server import stats_rule
+from server import stats_counter, stats_rule
 from server.config import load_demo
 from server.embedded import EmbeddedRedis
 from server.events import enrich
@@ -238,3 +238,26 @@ async def test_the_facts_stay_in_the_stream(engine: Engine, hall: Hall, redis: R
     assert called["type"] == "ticket.called" and called["stats"]["clerk"] == "s01"
     public = enrich(hall, called)
     assert "stats" not in public and "s01" not in json.dumps(public)
+
+
+async def test_the_hub_counts_in_the_background_after_news(
+    engine: Engine, hall: Hall, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One step for a burst of pokes, and one more for events that arrive while it counts."""
+    monkeypatch.setattr(stats_counter, "COUNT_DELAY_S", 0.05)
+    counter = stats_counter.StatsCounter(engine)
+    await engine.issue(["register"])
+    for _ in range(5):
+        counter.poke()
+    await asyncio.sleep(0.2)
+    assert await redis.get(P + "stats_seq") == await redis.get(P + "seq") == "1"
+    await engine.issue(["photo"])
+    counter.poke()
+    await asyncio.sleep(0.01)
+    counter.poke()  # while the step waits: no second task, the same step counts it
+    await engine.issue(["pension"])
+    counter.poke()
+    await asyncio.sleep(0.2)
+    assert await redis.get(P + "stats_seq") == "3"
+    assert (await counters(redis))[DAY]["all|all|issued"] == 3
+    await counter.stop()
