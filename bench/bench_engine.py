@@ -8,7 +8,10 @@ one action at a time (each awaited before the next, as a single busy kiosk or pa
 * ``backlog``: issue N tickets first (mixed services, some priority, some combined), then
   call them all: ``call_next`` works against a long queue.
 * ``parallel`` (context only): 10 connections at once, each a kiosk and a clerk of its own
-  window; ``baseline``: PING, one empty round trip.
+  window; ``baseline``: PING, one empty round trip, and a trivial EVALSHA (a script that
+  returns 1): the floor of one script round trip.
+* ``--per-action``: the commands each kind of action runs inside Redis on a short scripted
+  morning, and the counting step that then counts its statistics from the stream.
 
 Results and their reading: docs/engine-bench.md.
 
@@ -25,13 +28,14 @@ modes: ``durable`` (append-only file, ``appendfsync always``: what ``hallq serve
 ``memory`` (no persistence: the cost of the scripts alone). With ``--redis-url`` it uses that
 server instead (and flushes it!).
 
-Usage: python bench/bench_engine.py [--actions N] [--backlog N] [--mode durable|memory|both]
+Usage: python bench/bench_engine.py [--actions N] [--backlog N] [--mode durable|memory|both] [--per-action]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import tempfile
@@ -46,6 +50,7 @@ from server.config import load_demo
 from server.embedded import EmbeddedRedis
 from server.hall_model import Staff
 from server.queue.engine import Engine
+from server.queue.errors import Refusal
 
 SERVICES = ("register", "transfer", "pension", "photo")
 # A Wednesday, 10:00 in Asia/Shanghai: the hall is open; a fixed clock keeps the business day
@@ -270,9 +275,101 @@ async def baseline(url: str, mode: str, count: int) -> Result:
         await client.aclose()
 
 
+async def baseline_evalsha(url: str, mode: str, count: int) -> Result:
+    """A script that only returns 1, called by EVALSHA with an action's kind of payload (one
+    key, a JSON argument): the floor for one script round trip, which no action can beat."""
+    client = cast(CountingRedis, CountingRedis.from_url(url, decode_responses=True, max_connections=1))
+    admin = Redis.from_url(url, decode_responses=True)
+    try:
+        trivial = client.register_script("return 1")
+        payload = '{"now": 1764122400000, "hour": "10", "hall": "demo", "retention": 10000, "day": "2025-11-26"}'
+        await trivial(keys=["hallq:{demo}:seq"], args=[payload])  # loads it (NOSCRIPT, SCRIPT LOAD)
+        client.round_trips = 0
+        before = await commandstats(admin)
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(count):
+            start = time.perf_counter()
+            await trivial(keys=["hallq:{demo}:seq"], args=[payload])
+            latencies.append((time.perf_counter() - start) * 1000)
+        seconds = time.perf_counter() - started
+        after = await commandstats(admin)
+        calls = after["evalsha"][0] - before["evalsha"][0]
+        usec = (after["evalsha"][1] - before["evalsha"][1]) / max(1, calls)
+        return Result(
+            mode, "baseline: trivial EVALSHA", count, seconds, client.round_trips, calls, 0, latencies, usec, 0.0
+        )
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
+async def commands_per_action(url: str) -> list[tuple[str, int, int]]:
+    """``(action, commands the script ran inside Redis, µs in Redis)`` for each action of a
+    short scripted morning on a fresh hall (warm scripts, one action at a time), then the
+    counting step that counts the morning's statistics from the stream."""
+    client = Redis.from_url(url, decode_responses=True, max_connections=1)
+    admin = Redis.from_url(url, decode_responses=True)
+    rows: list[tuple[str, int, int]] = []
+    try:
+        await admin.flushall()
+        clock = Clock()
+        hall = load_demo()
+        engine = Engine(client, hall, secret=b"bench", clock=clock, min_call_interval_s=0)
+        clerk = Staff("s01", "bench", "clerk", "")
+        await engine.issue(["photo"])  # warm-up: the scripts loaded, the window opened, the day set
+        await engine.act("1", "call_next", clerk)
+        for name in ("recall", "start", "complete", "call_next", "no_show", "transfer", "suspend", "resume"):
+            with contextlib.suppress(Refusal):  # only to load each script
+                await engine.act("1", name, clerk, service="register", ticket="D001")
+        for warm in (engine.cancel("none"), engine.rate(5, token="none")):
+            with contextlib.suppress(Refusal):
+                await warm
+        # (releases before the statistics left the actions have no counting step)
+        count_stats = getattr(engine, "count_stats", None)
+        if count_stats is not None:
+            await count_stats()
+
+        async def measure(name: str, action: Any) -> Any:
+            before = await commandstats(admin)
+            answer = await action
+            after = await commandstats(admin)
+            inner = sum(
+                calls - before.get(cmd, (0, 0))[0]
+                for cmd, (calls, _usec) in after.items()
+                if cmd not in ("evalsha", "info")
+            )
+            rows.append((name, inner, after["evalsha"][1] - before["evalsha"][1]))
+            return answer
+
+        tickets = [await measure("issue", engine.issue([s])) for s in ("register", "transfer", "pension", "photo")]
+        await measure("call_next (opens window 2, calls)", engine.act("2", "call_next", Staff("s02", "b", "clerk", "")))
+        await measure("call_next (idle window, calls)", engine.act("1", "call_next", clerk))
+        await measure("recall", engine.act("1", "recall", clerk))
+        await measure("start", engine.act("1", "start", clerk))
+        completed = await measure("complete", engine.act("1", "complete", clerk))
+        await measure("call_next (idle window, calls)", engine.act("1", "call_next", clerk))
+        clock.now += 60
+        await measure("no_show (requeued)", engine.act("1", "no_show", clerk))
+        await measure("call_next (idle window, calls)", engine.act("1", "call_next", clerk))
+        await measure("call_next (finishes one, calls one)", engine.act("1", "call_next", clerk))
+        await measure("transfer", engine.act("1", "transfer", clerk, service="pension"))
+        await measure("cancel", engine.cancel(tickets[-1]["ticket"]["token"]))
+        await measure("rate", engine.rate(5, token=completed["ticket"]["token"]))
+        if count_stats is not None:
+            seq = int(await client.get("hallq:{demo}:seq") or 0)
+            counted = await measure("count_stats (the events above)", count_stats())
+            rows[-1] = (f"{rows[-1][0]}: {counted} of {seq} events", rows[-1][1], rows[-1][2])
+        return rows
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
 async def bench(url: str, mode: str, actions: int, backlog: int) -> list[Result]:
     return [
         await baseline(url, mode, actions),
+        await baseline_evalsha(url, mode, actions),
         *await run_pattern(url, mode, "steady", actions, backlog),
         *await run_pattern(url, mode, "backlog", actions, backlog),
         *await run_pattern(url, mode, "parallel", actions, backlog),
@@ -287,6 +384,9 @@ def main() -> None:
     )
     parser.add_argument("--mode", choices=("durable", "memory", "both"), default="both")
     parser.add_argument("--redis-url", help="use this server instead of an embedded one (it is FLUSHED)")
+    parser.add_argument(
+        "--per-action", action="store_true", help="also list the commands each kind of action runs inside Redis"
+    )
     args = parser.parse_args()
     results: list[Result] = []
     if args.redis_url:
@@ -304,6 +404,17 @@ def main() -> None:
     print(HEADER)
     for result in results:
         print(result.row())
+    if args.per_action:
+        with tempfile.TemporaryDirectory(prefix="hallq-bench-") as folder:
+            server = EmbeddedRedis(Path(folder), durable=False)
+            server.start()
+            try:
+                rows = asyncio.run(commands_per_action(args.redis_url or server.url))
+            finally:
+                server.stop()
+        print("\n| action | commands inside the script | µs in Redis |\n|---|---|---|")
+        for name, inner, usec in rows:
+            print(f"| {name} | {inner} | {usec} |")
 
 
 if __name__ == "__main__":

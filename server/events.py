@@ -30,6 +30,7 @@ from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
 from server.hall_model import Hall
 from server.phrasing import PhraseError, announcement
 from server.queue.engine import Engine
+from server.stats_counter import StatsCounter
 
 log = logging.getLogger("hallq.events")
 
@@ -59,9 +60,11 @@ def enrich(hall: Hall, event: dict[str, Any]) -> dict[str, Any]:
     """Adds what the stream leaves out because it is a function of the hall file.
 
     ``ticket.called`` and ``ticket.recalled`` get ``announce`` {lang: {text, audio}};
-    a ``clerk`` keeps only its name (:func:`public_clerk`); Lua's empty tables are read
-    back as the lists or objects they stand for.
+    a ``clerk`` keeps only its name (:func:`public_clerk`); the statistics facts (``stats``,
+    staff ids among them) stay in the stream, where they are counted, and are never sent;
+    Lua's empty tables are read back as the lists or objects they stand for.
     """
+    event.pop("stats", None)
     if event.get("type") in ("ticket.called", "ticket.recalled"):
         ticket = event.get("ticket") or {}
         try:
@@ -148,6 +151,8 @@ class HallHub:
         self._jobs: deque[tuple[Any, ...]] = deque()
         self._pump: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
+        #: Counts the statistics of the events this hub reads (server/stats_counter.py).
+        self.stats = StatsCounter(engine)
 
     # --- subscribers ------------------------------------------------------
 
@@ -269,6 +274,7 @@ class HallHub:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+        await self.stats.stop()
 
     def prime(self, seq: int) -> None:
         """Follow the stream from ``seq`` (the hall's seq when the reader first saw it)."""
@@ -305,6 +311,8 @@ class HallHub:
             self.last_seq = seq
             batch.append(enrich(self.hall, json.loads(fields["e"])))
         self.publish_batch(batch)
+        if batch:
+            self.stats.poke()
 
     async def _resync_all(self, seq: int) -> None:
         """The stream was trimmed past us (a very long outage): send everyone a snapshot."""

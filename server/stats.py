@@ -1,8 +1,9 @@
 """Statistics for the hall manager: pure functions over the per-day counter hashes.
 
-The queue scripts count every action, as it happens, into one Redis hash per hall
-and business day, ``hallq:{HALL}:stats:YYYY-MM-DD``, with integer fields
-``DIM|VALUE|METRIC``:
+Every action's events are counted from the hall's stream (the counting step,
+``lua/stats.lua`` with the rule of :mod:`server.stats_rule`; run before any read) into one
+Redis hash per hall and business day, ``hallq:{HALL}:stats:YYYY-MM-DD``, with integer
+fields ``DIM|VALUE|METRIC``:
 
 * DIM|VALUE is ``all|all``, ``service|<id>``, ``window|<id>``, ``clerk|<staff id>``
   or ``hour|00``…``hour|23`` (local hour of the event);

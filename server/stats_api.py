@@ -29,6 +29,9 @@ async def get_stats(request: Request) -> Response:
     require(await session_of(request), hall.hall.id, ADMIN)
     query = stats.parse_query(request.query_params, today=_today(hall))
     keys = stats.day_keys(hall.hall.id, query.date_from, query.date_to)
+    # the actions write no counters: count what the stream holds first, so the report
+    # includes every action acknowledged before this request
+    await hall.engine.count_stats()
     async with runtime_of(request).redis.pipeline(transaction=False) as pipe:
         for _day, key in keys:
             pipe.hgetall(key)

@@ -19,7 +19,7 @@ from server import sketch
 from server.config import load_demo
 from server.embedded import EmbeddedRedis
 from server.queue import constants
-from server.queue.scripts import load_lua
+from server.queue.scripts import prelude
 
 ROOT = Path(__file__).parent.parent
 SOURCES = [
@@ -38,8 +38,8 @@ def lua(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 
 
 def run_in_prelude(client: redis.Redis, body: str, args: dict[str, object]) -> object:
-    """Run ``body`` after the queue scripts' prelude (constants + lib.lua), as the engine does."""
-    script = constants.lua_prelude() + load_lua("lib") + "\n" + body
+    """Run ``body`` after the queue scripts' prelude (constants, lib.lua, stats.lua…), as the engine does."""
+    script = prelude() + body
     return json.loads(client.eval(script, 1, constants.keys_prefix("const") + "seq", json.dumps(args)))
 
 

@@ -847,6 +847,7 @@ class DayMachine(RuleBasedStateMachine):
 
     @invariant()
     def statistics_add_up(self) -> None:
+        self.run(self.engine.count_stats())  # as a stats read does: count the stream first
         for day, counts in self.stats.items():
             fields = self.run(self.redis.hgetall(stats_key(self.hall.id, day)))
             when = date.fromisoformat(day)

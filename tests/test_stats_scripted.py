@@ -1,6 +1,7 @@
 """A scripted July 31 and August 1 through the real engine gives exactly the expected figures.
 
-The engine writes the statistics counters inside its action scripts; `server.stats`
+The engine's events carry what they count and its counting step turns them into the
+statistics counters (lua/stats.lua); `server.stats`
 (the code behind `GET /api/halls/{hall}/stats`) turns them into figures. Times are driven
 by the test's clock so waits and handling times are known to the second.
 """
@@ -25,9 +26,11 @@ def at(day: str, hhmm: str) -> float:
     return datetime.fromisoformat(f"{day}T{hhmm}:00").replace(tzinfo=TZ).timestamp()
 
 
-async def report(redis: Redis, by: str, start: str, end: str) -> dict[str, Any]:
+async def report(engine: Engine, by: str, start: str, end: str) -> dict[str, Any]:
+    """The figures as ``GET /stats`` reads them: counted from the stream first, then the hashes."""
+    await engine.count_stats()
     keys = stats.day_keys("demo", date.fromisoformat(start), date.fromisoformat(end))
-    hashes = {day: await redis.hgetall(key) for day, key in keys}
+    hashes = {day: await engine.redis.hgetall(key) for day, key in keys}
     return dict(stats.report(hashes, by=by, date_from=date.fromisoformat(start), date_to=date.fromisoformat(end)))
 
 
@@ -74,7 +77,7 @@ async def test_two_scripted_days_give_the_expected_figures(
 ) -> None:
     await script_two_days(engine, hall, clock)
 
-    months = await report(redis, "month", "2025-07-01", "2025-08-31")
+    months = await report(engine, "month", "2025-07-01", "2025-08-31")
     july, august = group(months, "2025-07"), group(months, "2025-08")
     assert (july["issued"], july["served"], july["cancelled"], july["transferred"], july["expired"]) == (3, 2, 1, 1, 0)
     assert (august["issued"], august["served"], august["expired"], august["no_show"]) == (2, 1, 1, 0)
@@ -83,24 +86,24 @@ async def test_two_scripted_days_give_the_expected_figures(
     assert july["ratings"] == {"1": 1, "2": 0, "3": 0, "4": 0, "5": 1, "rated": 2, "satisfaction_rate": 0.5}
     assert august["wait"]["mean"] == 600.0 and august["handle"]["mean"] == 60.0
 
-    windows = await report(redis, "window", "2025-07-31", "2025-07-31")
+    windows = await report(engine, "window", "2025-07-31", "2025-07-31")
     assert group(windows, "1")["served"] == 1 and group(windows, "1")["handle"]["mean"] == 120.0
     assert group(windows, "2")["served"] == 0 and group(windows, "2")["transferred"] == 1
     assert group(windows, "3")["served"] == 1 and group(windows, "3")["handle"]["mean"] == 300.0
     assert group(windows, "3")["ratings"]["1"] == 1 and group(windows, "1")["ratings"]["5"] == 1
 
-    clerks = await report(redis, "clerk", "2025-07-31", "2025-08-01")
+    clerks = await report(engine, "clerk", "2025-07-31", "2025-08-01")
     assert group(clerks, "s01")["served"] == 2 and group(clerks, "s02")["wait"]["n"] == 1
 
-    services = await report(redis, "service", "2025-07-31", "2025-07-31")
+    services = await report(engine, "service", "2025-07-31", "2025-07-31")
     assert group(services, "register")["issued"] == 1 and group(services, "register")["transferred"] == 1
     assert group(services, "pension")["served"] == 1  # A001 after its transfer
     assert group(services, "transfer")["cancelled"] == 1
 
-    hours = await report(redis, "hour", "2025-07-31", "2025-08-01")
+    hours = await report(engine, "hour", "2025-07-31", "2025-08-01")
     assert group(hours, "09")["issued"] == 3 and group(hours, "10")["issued"] == 2
 
-    days = await report(redis, "day", "2025-07-31", "2025-08-01")
+    days = await report(engine, "day", "2025-07-31", "2025-08-01")
     text = stats_csv.report_csv(days)  # type: ignore[arg-type]
     lines = text.strip().splitlines()
     assert lines[0].startswith("day,issued,served,no_show,cancelled,expired,transferred")

@@ -5,8 +5,10 @@ Pure functions of the hall (no I/O); each mistake the hall file rules out is its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from server import cases
 from server.hall_model import Hall, Staff
 from server.queue.constants import NUMBER_RE
 from server.queue.errors import Refusal
@@ -78,4 +80,32 @@ def action_args(
             min_ms=rules.min_seconds_after_call * 1000,
             all_windows=all_windows(hall),
         )
+    return args
+
+
+def rate_args(
+    hall: Hall,
+    now_ms: int,
+    score: int,
+    reasons: Sequence[str],
+    *,
+    token: str | None,
+    window: str | None,
+    number: str | None,
+) -> dict[str, Any]:
+    """The ``rate`` script's arguments: a score 1–5, up to 8 reason codes, by ``token`` or at
+    ``window``'s rating pad (ticket ``number``); a bad score gets its case's deadline
+    (working days from ``now_ms``, :mod:`server.cases`). Refusals: ``bad_score``,
+    ``bad_reasons``, ``unknown_window``, ``bad_ticket_number``."""
+    reasons = cases.checked_rating(score, reasons)
+    args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
+    if cases.is_bad(score):
+        args["case_deadline"] = cases.deadline_ms(now_ms, hall, hall.follow_up_days)
+    if window is not None:
+        window_of(hall, window)
+        if number is None or not NUMBER_RE.fullmatch(number):
+            raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
+        args.update(window=window, number=number, timeout_ms=hall.rating_timeout_s * 1000)
+    else:
+        args["token"] = token
     return args

@@ -24,6 +24,11 @@ BAD_MAX: Final[int] = int(_VALUES["bad_max"])
 RECENT_CALLS: Final[int] = int(_VALUES["recent_calls"])
 #: A phone's "set out by" keeps this many seconds in hand before the expected call (远程取号).
 SET_OUT_MARGIN_S: Final[int] = int(_VALUES["set_out_margin_s"])
+#: A statistics counting step (``count_stats``) reads at most this many events per script.
+STATS_BATCH: Final[int] = int(_VALUES["stats_batch"])
+#: Every this many events an action checks that the counting is not behind by half the
+#: stream's retention (else it counts a batch itself: no event is trimmed uncounted).
+STATS_CHECK_EVERY: Final[int] = int(_VALUES["stats_check_every"])
 #: Every key hallq writes starts with this.
 KEY_PREFIX: Final[str] = str(_VALUES["key_prefix"])
 #: A ticket number: a prefix letter and three digits ("A012").
@@ -40,7 +45,10 @@ def keys_prefix(hall_id: str) -> str:
 
 def lua_prelude() -> str:
     """Lua locals for the queue scripts: the constants their rules need (before ``lib.lua``)."""
-    return f"local RECENT_CALLS = {RECENT_CALLS}\nlocal BAD_MAX = {BAD_MAX}\n"
+    return (
+        f"local RECENT_CALLS = {RECENT_CALLS}\nlocal BAD_MAX = {BAD_MAX}\n"
+        f"local STATS_BATCH = {STATS_BATCH}\nlocal STATS_CHECK_EVERY = {STATS_CHECK_EVERY}\n"
+    )
 
 
 def for_pages() -> dict[str, Any]:

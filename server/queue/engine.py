@@ -23,18 +23,19 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from server import cases
 from server.hall_model import Hall, Staff
 from server.hours import HallTime, hall_time, issuing_open
-from server.queue.action_args import action_args, all_windows, window_of
+from server.queue.action_args import action_args, all_windows, rate_args, window_of
 from server.queue.answers import as_list, place_of, snapshot_of, window_state_of, with_eta
-from server.queue.constants import NUMBER_RE, keys_prefix, lua_prelude
+from server.queue.constants import NUMBER_RE, STATS_BATCH, keys_prefix
 from server.queue.errors import Refusal
 from server.queue.ids import check_request_id, scoped_request_id
 from server.queue.rules import group_of
-from server.queue.scripts import ACTIONS, READING_SCRIPTS, SCRIPTS, load_lua
+from server.queue.scripts import ACTIONS, READING_SCRIPTS, SCRIPTS, load_lua, prelude
 from server.remote import remote_refusal
 from server.store import ClusterAcks
+
+log = logging.getLogger("hallq.engine")
 
 
 @dataclass
@@ -64,12 +65,10 @@ class Engine:
         return float(self.hall.rules.min_call_interval_s)
 
     def __post_init__(self) -> None:
-        # the appointments' helpers (lua/appointments.lua) are part of every script's prelude:
-        # rollover counts missed appointments too
-        prelude = lua_prelude() + load_lua("lib") + "\n" + load_lua("appointments")
+        text = prelude()
         for name in SCRIPTS:
             # Each action is its own script (prelude + body): one EVALSHA round trip per action.
-            self._scripts[name] = self.redis.register_script(prelude + "\n" + load_lua(name))
+            self._scripts[name] = self.redis.register_script(text + load_lua(name))
         self.prefix = keys_prefix(self.hall.id)
         self._window_ids = [w.id for w in self.hall.windows]
 
@@ -143,13 +142,30 @@ class Engine:
         """Start a new business day if it has begun: leftovers expire, numbering restarts."""
         answer = await self._run("rollover", {"rollover": True, "windows": self._window_ids})
         if answer.get("rolled"):  # exactly one process sees rolled=true: logged once per hall and day
-            logging.getLogger("hallq.engine").info(
+            log.info(
                 "hall %s: new business day, %d open ticket(s) expired (seq %s)",
                 self.hall.id,
                 answer.get("expired", 0),
                 answer.get("seq"),
             )
         return answer
+
+    async def count_stats(self, batch: int = STATS_BATCH) -> int:
+        """Count the statistics of every event not yet counted; answers how many were counted.
+
+        The actions write no counters: their events carry the facts and this step counts them
+        (``lua/stats.lua``), ``batch`` events per script, advancing ``stats_seq`` in the same
+        script, so any number of processes may run it at once and each event counts once.
+        Run before reading counters, a read sees every action acknowledged before it.
+        """
+        counted = 0
+        while True:
+            answer = await self._run("count_stats", {"limit": batch}, dated=False)
+            counted += int(answer["counted"])
+            if answer["lost"]:  # only a stream cut behind the counting (e.g. a partial restore)
+                log.error("hall %s: %d event(s) gone before they were counted", self.hall.id, answer["lost"])
+            if not answer["left"]:
+                return counted
 
     def person_hash(self, id_number: str) -> str:
         """A keyed hash of an ID number: equal numbers match, the number itself is never kept."""
@@ -278,17 +294,7 @@ class Engine:
         number: str | None = None,
     ) -> dict[str, Any]:
         """Record the one rating of a done visit, by token or at a window's rating pad."""
-        reasons = cases.checked_rating(score, reasons)
-        args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
-        if cases.is_bad(score):  # the case's deadline: working days from today (server/cases.py)
-            args["case_deadline"] = cases.deadline_ms(int(self.clock() * 1000), self.hall, self.hall.follow_up_days)
-        if window is not None:
-            window_of(self.hall, window)
-            if number is None or not NUMBER_RE.fullmatch(number):
-                raise Refusal("bad_ticket_number", "a ticket number is a letter and three digits, e.g. A012")
-            args.update(window=window, number=number, timeout_ms=self.hall.rating_timeout_s * 1000)
-        else:
-            args["token"] = token
+        args = rate_args(self.hall, int(self.clock() * 1000), score, reasons, token=token, window=window, number=number)
         return await self._run("rate", args)
 
     # --- windows --------------------------------------------------------

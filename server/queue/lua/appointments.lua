@@ -7,8 +7,8 @@
 --   ap:slot:DATE       hash: SERVICE|START -> places taken (booked or checked in)
 --   ap:person:DATE     hash: PERSON|SERVICE -> code (one booking per person, day and service)
 --   ap:pending         zset: codes still 'booked', scored by the end of their check-in window
--- Statistics go to the appointment's own date: appointments_booked, _cancelled,
--- _checked_in, _missed (dims all|all and service|S).
+-- Their events count in the appointment's own date's statistics (stats = {day = date}):
+-- appointments_booked, _cancelled, _checked_in, _missed (dims all|all and service|S).
 
 local function akey(code) return P .. 'ap:' .. code end
 
@@ -30,21 +30,6 @@ local function appt_public(a, secret)
     p.token = a.token
   end
   return p
-end
-
-local function appt_stat(a, metric)
-  local key = P .. 'stats:' .. a.date
-  local fields = STATS[key]
-  if fields == nil then
-    fields = {}
-    STATS[key] = fields
-  end
-  local dims = {'all|all'}
-  for _, s in ipairs(split(a.services)) do dims[#dims + 1] = 'service|' .. s end
-  for _, d in ipairs(dims) do
-    local f = d .. '|appointments_' .. metric
-    fields[f] = (fields[f] or 0) + 1
-  end
 end
 
 -- Gives the places of a booked appointment back (a cancellation: never a missed one).
@@ -70,8 +55,7 @@ local function sweep_missed(limit)
     if a and a.status == 'booked' then
       redis.call('HSET', akey(code), 'status', 'missed')
       a.status = 'missed'
-      appt_stat(a, 'missed')
-      emit({type = 'appointment.missed', appointment = appt_public(a, false)})
+      emit({type = 'appointment.missed', appointment = appt_public(a, false), stats = {day = a.date}})
     end
   end
   return #codes

@@ -44,6 +44,5 @@ end
 redis.call('EXPIRE', slots, ttl)
 if A.person then redis.call('EXPIRE', P .. 'ap:person:' .. A.date, ttl) end
 redis.call('ZADD', P .. 'ap:pending', A.until_ms, A.code)
-appt_stat(a, 'booked')
-local seq = emit({type = 'appointment.booked', appointment = appt_public(a, false)})
+local seq = emit({type = 'appointment.booked', appointment = appt_public(a, false), stats = {day = a.date}})
 return done({appointment = appt_public(a, true), seq = seq})

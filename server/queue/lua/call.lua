@@ -20,6 +20,7 @@ finish_current(w)
 dequeue(t)
 -- called elsewhere than the window it was transferred to: it belongs to this window now
 if not blank(t.to_window) and t.to_window ~= A.window then set_fields(t, {to_window = ''}) end
-hand_to_window(t, w, 'called')
-emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name}}, w)
+local facts = hand_to_window(t, w, 'called')
+emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name},
+  stats = facts}, w)
 return action_answer(w, t)

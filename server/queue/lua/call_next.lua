@@ -12,6 +12,7 @@ local token = best_for_window(A.window, A.tiers)
 if token == nil then return action_answer(w, nil) end
 local t = load_ticket(token)
 dequeue(t)
-hand_to_window(t, w, 'called')
-emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name}}, w)
+local facts = hand_to_window(t, w, 'called')
+emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name},
+  stats = facts}, w)
 return action_answer(w, t)

@@ -6,6 +6,6 @@ if t.status ~= 'waiting' and t.status ~= 'suspended' then
 end
 if t.status == 'waiting' then dequeue(t) end
 close_ticket(t, 'cancelled')
-stat(dims_for(t, A.hour, false), 'cancelled', 1)
-local seq = emit({type = 'ticket.cancelled', ticket = public(t), waiting = waiting_counts()})
+local seq = emit({type = 'ticket.cancelled', ticket = public(t), waiting = waiting_counts(),
+  stats = stats_facts(t, A.hour, false)})
 return done({ticket = public(t, true), seq = seq})

@@ -73,15 +73,14 @@ redis.call('SADD', P .. 'open', A.token)
 redis.call('RPUSH', P .. 'day:' .. A.day, A.token)
 redis.call('EXPIRE', P .. 'day:' .. A.day, 40 * 86400)
 enqueue(t, redis.call('INCR', P .. 'order'))
-stat(dims_for(t, A.hour, false), 'issued', 1)
 redis.call('HSET', akey(a.code), 'status', 'checked_in', 'ticket', A.token, 'number', number,
   'checked_in_at', tostring(NOW))
 redis.call('ZREM', P .. 'ap:pending', a.code)
 a.status = 'checked_in'
 a.number = number
-appt_stat(a, 'checked_in')
-emit({type = 'appointment.checked_in', appointment = appt_public(a, false)})
-local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts()})
+emit({type = 'appointment.checked_in', appointment = appt_public(a, false), stats = {day = a.date}})
+local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts(),
+  stats = stats_facts(t, A.hour, false)})
 local ahead, ahead_groups = people_ahead(t)
 return done({ticket = public(t, true), ahead = ahead, ahead_groups = ahead_groups, seq = seq,
   eta = eta_inputs(A.windows, services), appointment = appt_public(a, true)})

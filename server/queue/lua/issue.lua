@@ -58,8 +58,8 @@ redis.call('SADD', P .. 'open', A.token)
 redis.call('RPUSH', P .. 'day:' .. A.day, A.token)
 redis.call('EXPIRE', P .. 'day:' .. A.day, 40 * 86400)
 enqueue(t, redis.call('INCR', P .. 'order'))
-stat(dims_for(t, A.hour, false), 'issued', 1)
-local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts()})
+local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts(),
+  stats = stats_facts(t, A.hour, false)})
 local ahead, ahead_groups = people_ahead(t)
 return done({ticket = public(t, true), ahead = ahead, ahead_groups = ahead_groups, seq = seq,
   eta = eta_inputs(A.windows, split(t.services))})

@@ -26,20 +26,13 @@ end
 -- refused first request leaves Redis untouched.
 local FIRST_DAY = nil
 
--- Statistics counters of this action, summed here and written once by done(): a refusal
--- writes none, and each counter is one HINCRBY however many times the action touches it.
-local STATS = {}
-
-local function flush_stats()
-  for key, fields in pairs(STATS) do
-    for field, inc in pairs(fields) do redis.call('HINCRBY', key, field, inc) end
-    redis.call('EXPIRE', key, 460 * 86400)
-  end
-end
+-- Statistics are not counted here: an event that counts carries its facts ("stats", see
+-- stats_facts) and count_stats (stats.lua, part of the prelude) counts them later from the
+-- stream. Declared here so that emit can catch the counting up; defined in stats.lua.
+local count_stats
 
 local function done(result)
   if FIRST_DAY then redis.call('SET', P .. 'day', FIRST_DAY) end
-  flush_stats()
   result.ok = true
   local text = cjson.encode(result)
   if A.rid then redis.call('SET', P .. 'req:' .. A.rid, text, 'EX', 86400) end
@@ -102,39 +95,18 @@ local function set_fields(t, fields)
   redis.call('HSET', tkey(t.token), unpack(args))
 end
 
--- statistics: one hash per business day, fields DIM|VALUE|METRIC (see server/stats.py) ----
+-- statistics: what an event counts under (counted from the stream by stats.lua) --------
 
-local function bucket(s)
-  if s < 600 then return s end
-  if s < 3600 then return 600 + math.floor((s - 600) / 10) * 10 end
-  return math.floor(s / 60) * 60
-end
-
-local function dims_for(t, hour, with_window)
-  local d = {'all|all', 'hour|' .. hour}
-  for _, s in ipairs(split(t.services)) do d[#d + 1] = 'service|' .. s end
-  if with_window and not blank(t.window) then d[#d + 1] = 'window|' .. t.window end
-  if with_window and not blank(t.clerk) then d[#d + 1] = 'clerk|' .. t.clerk end
-  return d
-end
-
-local function stat(dims, metric, inc)
-  local key = P .. 'stats:' .. (A.stats_day or A.day)
-  local fields = STATS[key]
-  if fields == nil then
-    fields = {}
-    STATS[key] = fields
-  end
-  for _, d in ipairs(dims) do
-    local field = d .. '|' .. metric
-    fields[field] = (fields[field] or 0) + inc
-  end
-end
-
-local function stat_duration(dims, name, seconds)
-  -- (no name_n counter: the histogram's total is the count, one HINCRBY less per dimension)
-  stat(dims, name .. '_sum', seconds)
-  stat(dims, name .. '_h:' .. bucket(seconds), 1)
+-- The facts of a counted event: the business day and local hour it counts under, and the
+-- ticket's window and clerk when with_window (where known); the counting rule (stats.lua,
+-- server/stats_rule.py) takes the metric from the event's type and the services from its
+-- ticket. 'extra' adds facts (wait_s, handle_s, services when they differ from the ticket's).
+local function stats_facts(t, hour, with_window, extra)
+  local f = {day = A.stats_day or A.day, hour = hour}
+  if with_window and not blank(t.window) then f.window = t.window end
+  if with_window and not blank(t.clerk) then f.clerk = t.clerk end
+  if extra then for k, v in pairs(extra) do f[k] = v end end
+  return f
 end
 
 -- events ----------------------------------------------------------------------
@@ -167,6 +139,13 @@ local function emit(ev)
   ev.hall = A.hall
   local json = cjson.encode(ev)
   redis.call('XADD', P .. 'events', 'MAXLEN', '~', A.retention, seq .. '-0', 'e', json)
+  -- The stream keeps at least A.retention events. Every STATS_CHECK_EVERY events, an action
+  -- finding the counting more than half of that behind (no process ran it) counts a batch
+  -- itself, so an event is never trimmed before it was counted (docs/stats.md).
+  if seq % STATS_CHECK_EVERY == 0 and
+      seq - tonumber(redis.call('GET', P .. 'stats_seq') or '0') > A.retention / 2 then
+    count_stats(STATS_BATCH)
+  end
   if ev.type == 'ticket.called' or ev.type == 'ticket.recalled' then
     redis.call('LPUSH', P .. 'recent', json)
     redis.call('LTRIM', P .. 'recent', 0, RECENT_CALLS - 1)
@@ -477,35 +456,34 @@ local function finish_current(w)
   end
   close_ticket(t, 'done')
   local handle = math.max(0, math.floor((NOW - tonumber(t.called_at)) / 1000))
-  local dims = dims_for(t, A.hour, true)
-  stat(dims, 'served', 1)
-  stat_duration(dims, 'handle', handle)
   for _, s in ipairs(split(t.services)) do
     redis.call('LPUSH', P .. 'ht:' .. s, handle)
     redis.call('LTRIM', P .. 'ht:' .. s, 0, 19)
   end
   redis.call('HSET', P .. 'lastdone:' .. w.id, 'token', t.token, 'number', t.number, 'at', NOW)
   set_window(w, {token = '', tstate = ''})
-  emit_window({type = 'ticket.completed', ticket = public(t)}, w)
+  emit_window({type = 'ticket.completed', ticket = public(t),
+    stats = stats_facts(t, A.hour, true, {handle_s = handle})}, w)
   return t
 end
 
--- Puts ticket t in the window's hands as called (announced) or serving (resumed).
+-- Puts ticket t in the window's hands as called (announced) or serving (resumed). Returns
+-- the statistics facts of its first call (its wait, counted under the hour it was issued),
+-- for the ticket.called event, or nil.
 local function hand_to_window(t, w, status)
   local fields = {status = status, window = w.id, clerk = w.clerk, clerk_name = w.clerk_name}
+  local facts = nil
   if status == 'called' then
     fields.called_at = tostring(NOW)
     if blank(t.first_called_at) then
       fields.first_called_at = tostring(NOW)
       local wait = math.max(0, math.floor((NOW - tonumber(t.issued_at)) / 1000))
-      local dims = dims_for(t, t.ihour, false)
-      dims[#dims + 1] = 'window|' .. w.id
-      dims[#dims + 1] = 'clerk|' .. w.clerk
-      stat_duration(dims, 'wait', wait)
+      facts = {day = A.day, hour = t.ihour, window = w.id, clerk = w.clerk, wait_s = wait}
     end
   end
   set_fields(t, fields)
   set_window(w, {token = t.token, tstate = (status == 'called') and 'calling' or 'serving'})
+  return facts
 end
 
 -- Every window action but open/close is done by the clerk who holds the window; the first

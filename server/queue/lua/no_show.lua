@@ -14,13 +14,12 @@ if since < A.min_ms then
     ' s after the call; please wait or recall', {retry_after_ms = A.min_ms - since})
 end
 local count = tonumber(t.noshows or '0') + 1
-local dims = dims_for(t, A.hour, true)
+local facts = stats_facts(t, A.hour, true)
 set_window(w, {token = '', tstate = ''})
 if count > A.max_times then
   set_fields(t, {noshows = tostring(count)})
   close_ticket(t, 'no_show')
-  stat(dims, 'no_show', 1)
-  emit_window({type = 'ticket.no_show', ticket = public(t)}, w)
+  emit_window({type = 'ticket.no_show', ticket = public(t), stats = facts}, w)
 else
   set_fields(t, {noshows = tostring(count), clerk = ''})
   local score = requeue_score(t, A.places_back)

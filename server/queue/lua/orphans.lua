@@ -54,8 +54,8 @@ for _, e in ipairs(expire) do
     redis.call('HSET', wkey(t.window), 'token', '', 'tstate', '')
   end
   close_ticket(t, 'expired')
-  stat(dims_for(t, A.hour, false), 'expired', 1)
-  emit({type = 'ticket.expired', ticket = public(t), reason = e.reason, waiting = waiting_counts()})
+  emit({type = 'ticket.expired', ticket = public(t), reason = e.reason, waiting = waiting_counts(),
+    stats = stats_facts(t, A.hour, false)})
 end
 table.sort(leaving)
 for _, id in ipairs(leaving) do return_reserved(load_window(id), leave[id]) end

@@ -17,9 +17,6 @@ if t == nil then return fail('unknown_ticket', 'no such ticket') end
 if t.status ~= 'done' then return fail('not_done', 'a visit can be rated once it is done') end
 if not blank(t.rating) then return fail('already_rated', 'this visit has already been rated') end
 set_fields(t, {rating = tostring(A.score), rating_reasons = table.concat(A.reasons, ',')})
-local dims = dims_for(t, A.hour, true)
-stat(dims, 'rating_' .. A.score, 1)
-stat(dims, 'rated', 1)
 local entry = {at = NOW, ticket = t.number, window = t.window, clerk = t.clerk,
   services = split(t.services), score = A.score, reasons = table.concat(A.reasons, ',')}
 redis.call('RPUSH', P .. 'ratings:' .. A.day, cjson.encode(entry))
@@ -38,5 +35,5 @@ if bad then
 end
 local seq = emit({type = 'ticket.rated', ticket = public(t), window = t.window, score = A.score,
   clerk = {id = t.clerk or '', name = t.clerk_name or ''},
-  bad = bad, reasons = table.concat(A.reasons, ',')})
+  bad = bad, reasons = table.concat(A.reasons, ','), stats = stats_facts(t, A.hour, true)})
 return done({ticket = public(t), seq = seq})

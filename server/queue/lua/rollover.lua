@@ -12,8 +12,7 @@ for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do
   if t then
     if not blank(t.line) then redis.call('ZREM', t.line, t.token) end
     close_ticket(t, 'expired')
-    if old then stat(dims_for(t, A.hour, true), 'expired', 1) end
-    emit({type = 'ticket.expired', ticket = public(t)})
+    emit({type = 'ticket.expired', ticket = public(t), stats = old and stats_facts(t, A.hour, true) or nil})
     expired = expired + 1
   end
 end
@@ -38,4 +37,6 @@ end
 sweep_missed()
 redis.call('SET', P .. 'day', A.day)
 local seq = emit({type = 'hall.reset', day = A.day, previous_day = old or NULL, expired = expired})
+-- the day that ended is counted in full (its expired tickets included) as it closes
+count_all_stats()
 return done({rolled = true, expired = expired, seq = seq})

@@ -1,5 +1,6 @@
--- snapshot (read-only): the hall's state and the seq it reflects, read atomically, so a
--- client applying events after `seq` neither skips nor repeats one.
+-- snapshot: the hall's state and the seq it reflects, read atomically, so a client applying
+-- events after `seq` neither skips nor repeats one. Its only writes: it counts the statistics
+-- not yet counted first (stats.lua), so served_today includes every event up to `seq`.
 local windows = {}
 for _, id in ipairs(A.windows) do windows[#windows + 1] = window_public(load_window(id), false) end
 local since = {}
@@ -33,6 +34,7 @@ table.sort(no_shows, function(a, b)
 end)
 for i = #no_shows, (A.no_shows_max or 12) + 1, -1 do no_shows[i] = nil end
 local day = redis.call('GET', P .. 'day') or A.today
+count_all_stats()  -- served_today counts every event up to this seq (stats.lua)
 return done({
   seq = current_seq(), windows = windows, waiting = waiting_counts(), waiting_since = since,
   recent = recent, notice = redis.call('GET', P .. 'notice') or '', day = day,

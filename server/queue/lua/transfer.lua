@@ -29,11 +29,12 @@ if A.to_window then
 end
 open_window(w)
 set_window(w, {token = '', tstate = ''})
-stat(dims_for(t, A.hour, true), 'transferred', 1)
+-- counted under the services, window and clerk it leaves
+local facts = stats_facts(t, A.hour, true, {services = split(t.services)})
 release_person(t)
 set_fields(t, {services = table.concat(services, ','), group = table.concat(group, ','), class = 'x', transferred = '1',
   to_window = A.to_window or '', window = '', clerk = '', person = ''})
 enqueue(t, redis.call('INCR', P .. 'order'))
 emit_window({type = 'ticket.transferred', ticket = public(t), from_window = A.window,
-  to_window = A.to_window or NULL, to_service = A.service or NULL}, w)
+  to_window = A.to_window or NULL, to_service = A.service or NULL, stats = facts}, w)
 return action_answer(w, t)

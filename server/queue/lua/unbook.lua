@@ -14,6 +14,5 @@ free_places(a)
 redis.call('ZREM', P .. 'ap:pending', a.code)
 redis.call('HSET', akey(a.code), 'status', 'cancelled')
 a.status = 'cancelled'
-appt_stat(a, 'cancelled')
-local seq = emit({type = 'appointment.cancelled', appointment = appt_public(a, false)})
+local seq = emit({type = 'appointment.cancelled', appointment = appt_public(a, false), stats = {day = a.date}})
 return done({appointment = appt_public(a, true), seq = seq})

@@ -1,4 +1,4 @@
--- window_state (read-only): one window as its clerk's pad sees it, ticket token included;
+-- window_state (reads the queue; counts the statistics not yet counted, for served_today): one window as its clerk's pad sees it, ticket token included;
 -- `queue`: the first A.limit tickets this window can call, in the order it would call them
 -- (the order of best_for_window: rank, tier, place in line), `queue_total`: how many distinct
 -- tickets it can call (each ticket sits in one line, so a combined ticket counts once), and
@@ -43,6 +43,7 @@ for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do
 end
 table.sort(suspended, function(a, b) return a.number < b.number end)
 while #suspended > limit do table.remove(suspended) end
+count_all_stats()  -- served_today counts every event up to this seq (stats.lua)
 return done({
   seq = current_seq(), window = window_public(w, true), waiting = waiting_counts(),
   served_today = tonumber(redis.call('HGET', P .. 'stats:' .. day, 'window|' .. A.window .. '|served') or '0'),
