@@ -168,6 +168,22 @@ def live_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("live")
 
 
+def counted(client: Any, hall: str = "demo", timeout: float = 5.0) -> None:
+    """Wait until the hall's statistics have counted every event so far (stats_seq reached seq).
+
+    Counting runs in the background a moment after each event (server/stats_counter.py): a
+    test comparing the store before and after a refusal waits for it first, or a counting
+    step landing in between would look like the refusal's change.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seq, counted_to = client.mget(f"hallq:{{{hall}}}:seq", f"hallq:{{{hall}}}:stats_seq")
+        if int(counted_to or 0) >= int(seq or 0):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"hall {hall}: the statistics did not catch up with the events")
+
+
 def fresh_database(redis_server: EmbeddedRedis) -> str:
     import redis as sync_redis
 

@@ -13,7 +13,7 @@ import pytest
 import redis as sync_redis
 
 from server.config import demo_text
-from tests.live import LiveServer
+from tests.live import LiveServer, counted
 from tests.test_api import assert_error, seq_of
 
 TIMEOUT_MS = 10_000
@@ -34,9 +34,11 @@ def hall_file(tmp_path: Path, name: str, remote: str, *, closed: bool = False) -
 
 def dump(server: LiveServer) -> dict[str, Any]:
     """Every key of the server's database with its serialized value, but the per-minute
-    counters of the anonymous rate limit (they count every attempt by design)."""
+    counters of the anonymous rate limit (they count every attempt by design), once the
+    statistics have counted every event so far."""
     client = sync_redis.Redis.from_url(server.redis_url)
     try:
+        counted(client)
         return {k: client.dump(k) for k in client.scan_iter(count=1000) if b":rl:" not in k}
     finally:
         client.close()

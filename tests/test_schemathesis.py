@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from server import staff_overlay
 from server.openapi_operations import OPERATIONS
 from server.queue.scripts import ACTIONS
-from tests.live import LiveServer
+from tests.live import LiveServer, counted
 
 EXAMPLES = int(os.environ.get("HALLQ_SCHEMATHESIS_EXAMPLES", "5"))
 STATUSES: dict[int, int] = {}
@@ -63,7 +63,9 @@ REAL_FIELDS: dict[str, list[Any]] = {
 
 
 def store_state(client: sync_redis.Redis) -> dict[bytes, bytes | None]:
-    """Every key of the server's database as DUMPed (minus bookkeeping), for byte comparison."""
+    """Every key of the server's database as DUMPed (minus bookkeeping), for byte comparison,
+    once the statistics have counted every event so far."""
+    counted(client)
     keys = sorted(k for k in client.scan_iter(count=1000) if not any(b.encode() in k for b in BOOKKEEPING))
     pipe = client.pipeline(transaction=False)
     for key in keys:
