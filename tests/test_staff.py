@@ -127,7 +127,8 @@ def click_until(page: Any, button: str, done: str) -> None:
         except PlaywrightTimeout:
             if page.query_selector(done):  # done, and the page reloaded meanwhile
                 return
-    raise AssertionError(f"{done} never showed")
+    said = page.evaluate("() => ['staff-status', 'windows-status'].map(id => document.getElementById(id)?.textContent)")
+    raise AssertionError(f"{done} never showed; the page said {said}")
 
 
 # --- live: a real hallq serve ------------------------------------------------------------------
