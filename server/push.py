@@ -36,7 +36,6 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from py_vapid.utils import b64urlencode
-from pywebpush import WebPusher
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -329,6 +328,10 @@ class HallPusher:
         outcome = "ok"
         endpoint = str(subscription.get("endpoint", ""))
         shown = _shown(endpoint)
+        # imported on the first notice: pywebpush pulls in aiohttp (~0.2 s), which every
+        # worker would otherwise pay at start-up, though most halls never send a push
+        from pywebpush import WebPusher
+
         try:
             body = WebPusher(subscription).encode(notice.body(), "aes128gcm")["body"]
             parts = urlsplit(endpoint)
