@@ -121,6 +121,14 @@ class LiveServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
+    def retire(self) -> None:
+        """Ask the server to stop (SIGTERM) without waiting for it: a test's teardown need not
+        sit through the graceful shutdown (~0.4 s). :func:`retired_servers` waits for them all
+        at the end of the session, and kills any that did not stop within its grace."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            _retiring.append(self.process)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -162,6 +170,23 @@ class LiveServer:
         )
 
 
+#: Servers asked to stop at a test's end, not yet gone.
+_retiring: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def retired_servers() -> Iterator[None]:
+    """At the session's end, every retired server has stopped (killed past 10 s)."""
+    yield
+    deadline = time.monotonic() + 10
+    for process in _retiring:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @pytest.fixture(scope="session")
 def live_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data folder for every live server of the session, so the audio cache is shared."""
@@ -201,7 +226,7 @@ def live_server(redis_server: EmbeddedRedis, live_data: Path) -> Iterator[LiveSe
     server = LiveServer(fresh_database(redis_server), live_data)
     server.start()
     yield server
-    server.stop()
+    server.retire()
 
 
 @pytest.fixture
@@ -217,7 +242,7 @@ def live_server_factory(redis_server: EmbeddedRedis, live_data: Path) -> Iterato
 
     yield start
     for server in started:
-        server.stop()
+        server.retire()
 
 
 @pytest.fixture(scope="session")
