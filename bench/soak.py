@@ -378,13 +378,20 @@ class Soak:
     ) -> dict[str, Any]:
         tally = self.tally
         acked = [t["number"] for t in tally.tickets.values()]
-        lost_in_store = 0
-        for ticket in tally.tickets.values():
-            if self.server.request("GET", f"/api/tickets/{ticket['token']}")[0] != 200:
-                lost_in_store += 1
+        not_in_store = [
+            t["number"]
+            for t in tally.tickets.values()
+            if self.server.request("GET", f"/api/tickets/{t['token']}")[0] != 200
+        ]
         seen = self.screens[0].issued if self.screens else Counter(acked)
         called = self.screens[0].called if self.screens else Counter(tally.calls.values())
-        lost = lost_in_store + len(set(acked) - set(seen)) + len(set(tally.calls.values()) - set(called))
+        # each kind named, so a loss says where it happened
+        lost_which = {
+            "not_in_store": not_in_store,
+            "issued_never_shown": sorted(set(acked) - set(seen)),
+            "called_never_shown": sorted(set(tally.calls.values()) - set(called)),
+        }
+        lost = sum(len(v) for v in lost_which.values())
         double = (
             len(acked)
             - len(set(acked))
@@ -402,6 +409,7 @@ class Soak:
             "issue_retries": tally.issue_retries,
             "call_retries": tally.call_retries,
             "lost": lost,
+            "lost_which": {k: v for k, v in lost_which.items() if v},
             "double": double,
             "failures": tally.failures[:20],
             "kills": tally.kills,

@@ -24,7 +24,7 @@ def test_a_compressed_day_with_kills_loses_nothing() -> None:
     assert result["kills_worker"] + result["kills_redis"] >= 2, result["kills"]
     assert result["tickets_acknowledged"] == 200, result["failures"]
     assert result["failures"] == []
-    assert result["lost"] == 0
+    assert result["lost"] == 0, result["lost_which"]
     assert result["double"] == 0
     screens = result["screens"]
     assert screens["gaps"] == 0, screens["gap_examples"]
