@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from server import calendar_overlay
 from server.config import demo_text, load_hall
@@ -15,6 +16,7 @@ from server.embedded import EmbeddedRedis
 from tests.live import LiveServer, fresh_database
 
 CALENDAR = "/api/halls/demo/calendar"
+TIMEOUT_MS = 10_000
 
 
 def wait_everywhere(server: LiveServer, holiday: str | None, reads: int = 12, timeout_s: float = 15) -> None:
@@ -116,3 +118,52 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
         assert load_hall(hall_file).calendar.holidays[0].name == "元旦"  # check-config agrees
     finally:
         server.stop()
+
+
+def test_the_manager_keeps_the_calendar_on_the_page(redis_server: EmbeddedRedis, tmp_path: Path, browser: Any) -> None:
+    server = LiveServer(fresh_database(redis_server), tmp_path)  # the demo hall: its overlay in this data folder
+    server.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/admin/demo")
+        page.fill("#login-staff", "admin")
+        page.fill("#login-pin", "admin1234")
+        page.click("#login-submit")
+        page.wait_for_function("document.getElementById('calendar-today').textContent !== ''", timeout=TIMEOUT_MS)
+        today = page.input_value("#holiday-date")  # the form starts at today's date
+        assert today and today in page.inner_text("#calendar-today")
+
+        page.fill("#holiday-name", "国庆节")
+        page.click("#holiday-add")
+        row = f"#calendar-table tr[data-kind='holidays'][data-day='{today}'][data-added='true']"
+        page.wait_for_selector(row, timeout=TIMEOUT_MS)
+        assert "国庆节" in page.inner_text(row) and "本页添加" in page.inner_text(row)
+        assert "大厅休息" in page.inner_text("#calendar-today")
+        assert (tmp_path / calendar_overlay.DEMO_FILE).exists()
+
+        # refused: the problem is shown, nothing is added
+        page.fill("#workday-date", today)
+        page.click("#workday-add")
+        page.wait_for_function(
+            "document.getElementById('calendar-status').textContent.includes('日历规则')", timeout=TIMEOUT_MS
+        )
+        assert "both a holiday and a working day" in page.inner_text("#calendar-problems")
+        assert page.query_selector("#calendar-table tr[data-kind='workdays']") is None
+
+        kiosk = context.new_page()
+        kiosk.on("pageerror", lambda e: errors.append(str(e)))
+        kiosk.goto(f"{server.url}/kiosk/demo")
+        kiosk.wait_for_selector("#closed-holiday:not([hidden])", timeout=TIMEOUT_MS)
+        assert "国庆节" in kiosk.inner_text("#closed-holiday")
+
+        page.wait_for_selector(row, timeout=TIMEOUT_MS)  # (the page may have reloaded after the change)
+        page.dispatch_event(f"{row} button[data-action='remove']", "click")
+        page.wait_for_selector(f"#calendar-table tr[data-day='{today}']", state="detached", timeout=TIMEOUT_MS)
+        assert server.issue(["register"])["ticket"]["number"] == "A001"
+    finally:
+        context.close()
+        server.stop()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
