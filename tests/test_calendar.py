@@ -4,8 +4,11 @@ checked as check-config checks; ticket issuing, slots, remote tickets and case d
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Awaitable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +18,7 @@ from redis.asyncio import Redis
 
 from server import calendar_overlay, cases
 from server.appointments import slots_of_day
-from server.config import demo_text, parse_hall
+from server.config import demo_text, load_hall, parse_hall
 from server.hall_model import WEEKDAYS, Calendar, Hall, Holiday, Remote, Workday
 from server.hours import day_spans, holiday_at, issuing_open
 from server.queue.engine import Engine
@@ -204,6 +207,23 @@ def test_the_overlay_adds_to_the_hall_files_calendar() -> None:
     assert "2026-09-27 is both a holiday and a working day" in str(caught.value.problems)
     with pytest.raises(ConfigError):
         parse_hall(office_text(), calendar="[[staff]]\nid = 'x'\n")
+
+
+def test_check_config_reads_the_calendar_overlay_beside_the_hall_file(tmp_path: Path) -> None:
+    hall_file = tmp_path / "hall.toml"
+    hall_file.write_text(office_text(), encoding="utf-8")
+    overlay = calendar_overlay.beside(hall_file)
+    assert overlay == tmp_path / "hall.calendar.toml"
+    command = [sys.executable, "-m", "server.cli", "check-config", str(hall_file)]
+    overlay.write_text(calendar_overlay.dumps([], [{"date": "2026-10-03"}]), encoding="utf-8")
+    checked = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert checked.returncode == 1
+    assert "2026-10-03 is both a holiday and a working day" in checked.stderr
+    overlay.write_text(calendar_overlay.dumps([{"date": "2026-05-01", "name": "劳动节"}], []), encoding="utf-8")
+    checked = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert "with the calendar overlay" in checked.stdout and "2 holidays, 2 调休 working days" in checked.stdout
+    assert load_hall(hall_file).calendar.holiday(date(2026, 5, 1)) is not None
 
 
 # --- the engine ----------------------------------------------------------------------------------
