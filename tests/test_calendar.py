@@ -21,6 +21,7 @@ from server.appointments import slots_of_day
 from server.config import demo_text, load_hall, parse_hall
 from server.hall_model import WEEKDAYS, Calendar, Hall, Holiday, Remote, Workday
 from server.hours import day_spans, holiday_at, issuing_open
+from server.queue.booking import Booking
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.remote import remote_refusal
@@ -247,3 +248,11 @@ async def _refusal(action: Awaitable[object]) -> Refusal:
     with pytest.raises(Refusal) as caught:
         await action
     return caught.value
+
+
+async def test_appointments_cannot_be_booked_on_a_holiday(redis: Redis, clock: HallClock) -> None:
+    tomorrow = (datetime.fromtimestamp(DEMO_MORNING, SHANGHAI).date() + timedelta(days=1)).isoformat()
+    hall = parse_hall(demo_text() + f'\n[calendar]\nholidays = [{{ date = {tomorrow}, name = "元旦" }}]\n')
+    booking = Booking(Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0))
+    refusal = await _refusal(booking.book(["register"], tomorrow, "09:00", id_number="11010519491231002X"))
+    assert (refusal.code, refusal.details) == ("hall_closed", {"holiday": "元旦"})

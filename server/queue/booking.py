@@ -163,6 +163,10 @@ class Booking:
             if day < local_date(hall, now):
                 raise Refusal("slot_past", "that date has passed")
             raise Refusal("too_far_ahead", f"appointments open {config.days_ahead} days ahead")
+        holiday = hall.calendar.holiday(day)
+        if holiday is not None:  # the calendar closes the hall that day: no slots, say why
+            said = f"the hall is closed on {day.isoformat()} for {holiday.name} / {day.isoformat()} {holiday.name}休息"
+            raise Refusal("hall_closed", said, {"holiday": holiday.name})
         slot: Slot | None = find_slot(hall, config, day, start) if isinstance(start, str) else None
         if slot is None:
             raise Refusal("unknown_slot", f"there is no slot starting at {str(start)[:8]!r} on {day.isoformat()}")
