@@ -34,7 +34,7 @@ from server.auth import ADMIN, Session, require
 from server.bodies import NewHoliday, NewWorkday, read_body
 from server.config import parse_hall
 from server.hall_model import Hall
-from server.hours import holiday_at, local_date
+from server.hours import calendar_date, holiday_at
 from server.queue.errors import Refusal
 from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
@@ -71,7 +71,7 @@ def listing(hall: Hall, overlay: str | None, now_s: float) -> dict[str, Any]:
             | {"added": w.day.isoformat() in added["workdays"]}
             for w in hall.calendar.workdays
         ],
-        "today": local_date(now_s, hall).isoformat(),
+        "today": calendar_date(now_s, hall).isoformat(),
         "holiday": None if holiday is None else holiday.name,
     }
 

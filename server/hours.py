@@ -41,7 +41,7 @@ def hall_time(now_s: float, hall: Hall) -> HallTime:
     )
 
 
-def local_date(now_s: float, hall: Hall) -> date:
+def calendar_date(now_s: float, hall: Hall) -> date:
     """The hall's local calendar date at ``now_s`` (not the business day)."""
     return datetime.fromtimestamp(now_s, zoneinfo.ZoneInfo(hall.timezone)).date()
 
@@ -57,7 +57,7 @@ def day_spans(hall: Hall, day: date) -> tuple[tuple[int, int], ...]:
 
 def holiday_at(now_s: float, hall: Hall) -> Holiday | None:
     """The holiday of the hall's local date at ``now_s``, or None."""
-    return hall.calendar.holiday(local_date(now_s, hall))
+    return hall.calendar.holiday(calendar_date(now_s, hall))
 
 
 def issuing_open(now_s: float, hall: Hall) -> bool:
@@ -69,5 +69,5 @@ def issuing_open(now_s: float, hall: Hall) -> bool:
     moment = hall_time(now_s, hall)
     if moment.minute_of_day >= hall.ticket_cutoff:
         return False
-    spans = day_spans(hall, local_date(now_s, hall))
+    spans = day_spans(hall, calendar_date(now_s, hall))
     return any(start <= moment.minute_of_day < end for start, end in spans)

@@ -90,7 +90,8 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
             assert "国庆节" in refused["error"]["message"]
         status, refused = server.request("POST", "/api/halls/demo/remote-tickets", {"services": ["register"]})
         assert (status, refused["error"]["code"]) == (409, "hall_closed"), refused
-        assert server.request("GET", f"/api/halls/demo/slots?date={today}&service=register")[1]["slots"] == []
+        slots = server.request("GET", f"/api/halls/demo/slots?date={today}&service=register")[1]
+        assert slots == {"slots": [], "holiday": "国庆节"}
         status, state = server.request("GET", "/api/halls/demo/state")
         assert state["waiting"] == {"register": 2, "transfer": 0, "pension": 0, "photo": 1}
         status, called = server.act(clerk, "1", "call_next")  # windows still call who waits
