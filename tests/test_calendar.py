@@ -64,9 +64,12 @@ def problems_of(calendar: str) -> list[str]:
     return [f"{p.path}: {p.message}" for p in caught.value.problems]
 
 
+OFFICE_HALL = parse_hall(office_text())
+
+
 @pytest.fixture
 def office() -> Hall:
-    return parse_hall(office_text())
+    return OFFICE_HALL
 
 
 def at(day: str, hhmm: str) -> float:
@@ -189,6 +192,25 @@ def test_a_deadline_is_the_nth_working_day_after_the_rating(
     between = [rated + timedelta(days=n) for n in range(1, (last - rated).days + 1)]
     working = [d for d in between if cases.working_day(d, weekdays, closed, workdays)]
     assert len(working) == days and working[-1] == last
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    day=st.dates(date(2026, 1, 1), date(2026, 12, 31)),
+    holidays=st.lists(st.tuples(st.dates(date(2026, 1, 1), date(2026, 12, 31)), st.integers(0, 9)), max_size=6),
+    workdays=st.sets(st.dates(date(2026, 1, 1), date(2026, 12, 31)), max_size=8),
+)
+def test_the_hall_opens_exactly_on_the_working_days_deadlines_count(
+    day: date, holidays: list[tuple[date, int]], workdays: set[date]
+) -> None:
+    """One calendar, two readings: the day's opening spans (kiosk, slots) and the working days
+    of case deadlines agree on every date."""
+    spans = tuple(Holiday(first, first + timedelta(days=n), "假") for first, n in holidays)
+    closed = frozenset(d for h in spans for d in h.days())
+    make_up = tuple(Workday(d, "mon") for d in sorted(workdays - closed))
+    hall = dataclasses.replace(OFFICE_HALL, calendar=Calendar(spans, make_up))
+    working = cases.working_day(day, cases.open_weekdays(hall), closed, {w.day for w in make_up})
+    assert bool(day_spans(hall, day)) == working
 
 
 # --- the overlay ---------------------------------------------------------------------------------
