@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from server.hall_model import WEEKDAYS, Hall, Holiday
+from server.queue.errors import Refusal
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ def day_spans(hall: Hall, day: date) -> tuple[tuple[int, int], ...]:
 def holiday_at(now_s: float, hall: Hall) -> Holiday | None:
     """The holiday of the hall's local date at ``now_s``, or None."""
     return hall.calendar.holiday(calendar_date(now_s, hall))
+
+
+def closed_for(holiday: Holiday, day: date | None = None) -> Refusal:
+    """The ``hall_closed`` refusal of a holiday (on ``day``, when it is not today), naming it."""
+    when = "today" if day is None else f"on {day.isoformat()}"
+    said = (
+        f"the hall is closed {when} for {holiday.name} / {'今日' if day is None else day.isoformat()}{holiday.name}休息"
+    )
+    return Refusal("hall_closed", said, {"holiday": holiday.name})
 
 
 def issuing_open(now_s: float, hall: Hall) -> bool:

@@ -258,7 +258,7 @@ async def test_a_holiday_refuses_tickets_with_its_name(redis: Redis, clock: Hall
     engine = Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0)
     refusal = await _refusal(engine.issue(["register"]))
     assert (refusal.code, refusal.details) == ("hall_closed", {"holiday": "国庆节"})
-    assert "国庆节" in refusal.message
+    assert refusal.message == "the hall is closed today for 国庆节 / 今日国庆节休息"
     snapshot = await engine.snapshot()
     assert (snapshot["issuing_open"], snapshot["holiday"]) == (False, "国庆节")
     clock.advance(24 * 3600)  # the next day is an ordinary one
@@ -278,3 +278,18 @@ async def test_appointments_cannot_be_booked_on_a_holiday(redis: Redis, clock: H
     booking = Booking(Engine(redis, hall, secret=b"k", clock=clock, min_call_interval_s=0))
     refusal = await _refusal(booking.book(["register"], tomorrow, "09:00", id_number="11010519491231002X"))
     assert (refusal.code, refusal.details) == ("hall_closed", {"holiday": "元旦"})
+    assert "2025-11-27" in refusal.message
+
+
+async def test_a_booking_made_before_a_holiday_was_declared_cannot_check_in_on_it(
+    redis: Redis, clock: HallClock
+) -> None:
+    engine = Engine(redis, parse_hall(demo_text()), secret=b"k", clock=clock, min_call_interval_s=0)
+    today = datetime.fromtimestamp(DEMO_MORNING, SHANGHAI).date().isoformat()
+    booked = await Booking(engine).book(["register"], today, "10:00")
+    code = booked["appointment"]["code"]
+    text = demo_text() + f'\n[calendar]\nholidays = [{{ date = {today}, name = "停电" }}]\n'
+    closed = Engine(redis, parse_hall(text), secret=b"k", clock=clock, min_call_interval_s=0)
+    refusal = await _refusal(Booking(closed).check_in(code=code))
+    assert (refusal.code, refusal.details) == ("hall_closed", {"holiday": "停电"})
+    assert (await Booking(engine).check_in(code=code))["ticket"]["status"] == "waiting"  # the booking stays

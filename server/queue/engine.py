@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from server.hall_model import Hall, Staff
-from server.hours import HallTime, hall_time, holiday_at, issuing_open
+from server.hours import HallTime, closed_for, hall_time, holiday_at, issuing_open
 from server.queue.action_args import action_args, all_windows, rate_args, window_of
 from server.queue.answers import as_list, place_of, snapshot_of, window_state_of, with_eta
 from server.queue.constants import NUMBER_RE, STATS_BATCH, keys_prefix
@@ -212,8 +212,7 @@ class Engine:
             raise Refusal(*why)
         holiday = holiday_at(self.clock(), self.hall)
         if holiday is not None:  # the calendar closes the hall: say which holiday
-            said = f"the hall is closed today for {holiday.name} / 今日{holiday.name}休息，暂停取号"
-            raise Refusal("hall_closed", said, {"holiday": holiday.name})
+            raise closed_for(holiday)
         if why is not None:
             raise Refusal(*why)
         if not remote and not issuing_open(self.clock(), self.hall):
