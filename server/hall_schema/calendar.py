@@ -146,7 +146,7 @@ class CalendarTable(Section):
     def build(self, hours: Mapping[str, Any]) -> Calendar:
         """The hall's calendar; a working day without ``hours_of`` follows the first weekday
         from Monday to Friday that has opening hours in ``hours`` (Monday when none has)."""
-        usual = next((day for day in WEEKDAYS[:5] if hours.get(day)), "mon")
+        usual = usual_weekday(hours)
         return Calendar(
             holidays=tuple(sorted((h.build() for h in self.holidays), key=lambda h: h.first)),
             workdays=tuple(
@@ -158,21 +158,26 @@ class CalendarTable(Section):
         )
 
 
-def _span_check(value: Any) -> list[tuple[Loc, str]]:
+def _across_entries(value: Any) -> list[tuple[Loc, str]]:
     if not isinstance(value, dict):
         return []
     return [(("holidays", *loc), text) for loc, text in _span_problems(value.get("holidays"))] + clashes(value)
 
 
 #: ``[calendar]`` with its checks across entries (they add to the entries' own problems).
-CalendarField = Annotated[CalendarTable, collecting(_span_check)]
+CalendarField = Annotated[CalendarTable, collecting(_across_entries)]
+
+
+def usual_weekday(hours: Mapping[str, Any]) -> str:
+    """The weekday a working day without ``hours_of`` follows: the first of Monday to Friday
+    with opening hours (Monday when none has)."""
+    return next((day for day in WEEKDAYS[:5] if hours.get(day)), "mon")
 
 
 def unopened(calendar: CalendarTable, hours: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     """Working days that would follow a weekday without opening hours (the hall would stay shut)."""
-    usual = next((day for day in WEEKDAYS[:5] if hours.get(day)), None)
     return [
-        (("workdays", index, "hours_of"), f"{w.hours_of or usual or 'mon'} has no opening hours in [hall.hours]")
+        (("workdays", index, "hours_of"), f"{followed} has no opening hours in [hall.hours]")
         for index, w in enumerate(calendar.workdays)
-        if not hours.get(w.hours_of or usual or "mon")
+        if not hours.get(followed := w.hours_of or usual_weekday(hours))
     ]
