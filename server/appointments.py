@@ -14,7 +14,8 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from server.hall_model import WEEKDAYS, Appointments, Hall
+from server.hall_model import Appointments, Hall
+from server.hours import day_spans
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 START_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -52,8 +53,9 @@ def parse_day(text: str) -> date | None:
 
 
 def slots_of_day(hall: Hall, config: Appointments, day: date) -> list[Slot]:
-    """Every slot of ``day`` in order: ``slot_minutes`` steps through each opening span."""
-    spans = hall.hours.get(WEEKDAYS[day.weekday()], ())
+    """Every slot of ``day`` in order: ``slot_minutes`` steps through each opening span of
+    the day as the calendar has it (none on a holiday; a 调休 day's followed weekday's)."""
+    spans = day_spans(hall, day)
     out: list[Slot] = []
     for begin, end in spans:
         start = begin

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
 from server import cases
+from server.hall_schema.calendar import as_date
 from server.hall_schema.fields import ID_RE
 from server.hall_schema.staff import ROLES
 from server.pins import PIN_MAX, PIN_MIN
@@ -351,6 +352,41 @@ class NewWindow(Body):
     services: Annotated[
         list[Annotated[str, Field(max_length=32)]], Field(min_length=1, max_length=20), says("must list service ids")
     ]
+
+
+def _day(value: str) -> str:
+    if as_date(value) is None:
+        raise _said("must be a date YYYY-MM-DD, e.g. 2026-10-01", "bad_date")
+    return value
+
+
+#: A date of the hall's calendar, ``YYYY-MM-DD``.
+Day = Annotated[
+    str, Field(max_length=10, json_schema_extra={"format": "date", "example": "2026-10-01"}), AfterValidator(_day)
+]
+#: A holiday's (or make-up day's) name: 国庆节.
+DayName = Annotated[str, Field(max_length=40, json_schema_extra={"example": "国庆节"}), AfterValidator(_printable)]
+
+
+class NewHoliday(Body):
+    """``POST /api/halls/{hall}/calendar/holidays``: the hall closes from ``date`` to
+    ``until`` (both included; one day when left out)."""
+
+    date: Day
+    until: Day | None = None
+    name: DayName
+
+
+class NewWorkday(Body):
+    """``POST /api/halls/{hall}/calendar/workdays``: a 调休 day the hall opens with the hours
+    of the weekday ``hours_of`` (default: its usual weekday's)."""
+
+    date: Day
+    hours_of: (
+        Annotated[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], says("must be a weekday: mon, tue, … sun")]
+        | None
+    ) = None
+    name: DayName | None = None
 
 
 class CaseStep(Body):

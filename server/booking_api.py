@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from server import audit, ratelimit
 from server.actions import caller_id
+from server.appointments import local_date, parse_day
 from server.asking import bearer, client_of, public_base, session_of, ticket_url
 from server.bodies import CheckIn, NewAppointment, read_body
 from server.qr import qr_svg
@@ -53,8 +54,12 @@ async def list_slots(request: Request) -> Response:
     """``GET /api/halls/{hall}/slots?date=YYYY-MM-DD&service=ID[,ID]``: places left per slot."""
     hall = runtime_of(request).hall(request.path_params["hall"])
     services = [s for s in request.query_params.get("service", "").split(",") if s]
-    slots = await Booking(hall.engine).slots(request.query_params.get("date", ""), services)
-    return JSONResponse({"slots": slots})
+    day_text = request.query_params.get("date", "")
+    slots = await Booking(hall.engine).slots(day_text, services)
+    day = parse_day(day_text) if day_text else local_date(hall.hall, hall.engine.clock())
+    holiday = hall.hall.calendar.holiday(day) if day is not None else None
+    # a holiday has no slots; its name says why (the booking page shows it)
+    return JSONResponse({"slots": slots} | ({"holiday": holiday.name} if holiday else {}))
 
 
 async def book(request: Request) -> Response:

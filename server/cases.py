@@ -118,10 +118,13 @@ def deadline_ms(
     rated_ms: int, hall: Hall, days: int, holidays: Collection[date] = (), workdays: Collection[date] = ()
 ) -> int:
     """The deadline as epoch ms: the end (local midnight) of :func:`deadline_day` of the
-    local date of ``rated_ms`` in the hall's time zone."""
+    local date of ``rated_ms`` in the hall's time zone. The hall's calendar (holidays,
+    调休 working days) counts, with any ``holidays`` and ``workdays`` given besides."""
     tz = zoneinfo.ZoneInfo(hall.timezone)
     rated = datetime.fromtimestamp(rated_ms / 1000, tz).date()
-    last = deadline_day(rated, days, open_weekdays(hall), holidays, workdays)
+    closed = hall.calendar.holiday_dates() | frozenset(holidays)
+    extra = hall.calendar.workday_dates() | frozenset(workdays)
+    last = deadline_day(rated, days, open_weekdays(hall), closed, extra)
     end = datetime.combine(last + timedelta(days=1), time(0), tz)
     return int(end.timestamp() * 1000)
 

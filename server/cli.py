@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from server import staff_overlay
+from server import calendar_overlay, staff_overlay
 from server.config import load_hall
 from server.embedded import EmbeddedRedis
 from server.hall_model import Hall
@@ -33,6 +33,10 @@ def check_config(args: argparse.Namespace) -> int:
         return 1
     overlay = staff_overlay.beside(args.file)
     with_overlay = f", with the staff overlay {overlay}" if overlay.exists() else ""
+    calendar = calendar_overlay.beside(args.file)
+    with_overlay += f", with the calendar overlay {calendar}" if calendar.exists() else ""
+    if hall.calendar.holidays or hall.calendar.workdays:
+        with_overlay += f"; {len(hall.calendar.holidays)} holidays, {len(hall.calendar.workdays)} 调休 working days"
     print(
         f"{args.file}: ok — hall {hall.id!r}, {len(hall.services)} services, {len(hall.windows)} windows{with_overlay}"
     )

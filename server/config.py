@@ -15,7 +15,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from server import staff_overlay
+from server import calendar_overlay, staff_overlay
 from server.hall_model import Hall
 from server.hall_schema.hall_file import validate
 from server.hall_schema.rules import DEFAULT_TEMPLATES, DEFAULT_VOICES
@@ -24,6 +24,7 @@ from server.toml_locator import ConfigError, ConfigProblem, Locator
 
 # DEFAULT_TEMPLATES, DEFAULT_VOICES, ROLES, ConfigError and ConfigProblem stay importable from here
 __all__ = [
+    "CALENDAR_MARK",
     "DEFAULT_TEMPLATES",
     "DEFAULT_VOICES",
     "OVERLAY_MARK",
@@ -40,11 +41,15 @@ __all__ = [
 #: Between the hall file's text and its staff overlay's in ``Hall.source_text`` (which the
 #: config hash covers, so a staff change is a config change every worker picks up).
 OVERLAY_MARK = "\n# --- staff overlay (written by the manager page) ---\n"
+#: Before the calendar overlay's text in ``Hall.source_text`` (so a calendar change is a
+#: config change too).
+CALENDAR_MARK = "\n# --- calendar overlay (written by the manager page) ---\n"
 
 
-def parse_hall(text: str, overlay: str | None = None) -> Hall:
+def parse_hall(text: str, overlay: str | None = None, calendar: str | None = None) -> Hall:
     """Parse and validate hall-file text, with the staff ``overlay``'s text merged in
-    (:mod:`server.staff_overlay`); raise :class:`ConfigError` listing every mistake."""
+    (:mod:`server.staff_overlay`) and the ``calendar`` overlay's holidays and working days
+    added (:mod:`server.calendar_overlay`); raise :class:`ConfigError` listing every mistake."""
     try:
         root = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -53,6 +58,9 @@ def parse_hall(text: str, overlay: str | None = None) -> Hall:
     overlay_problems: list[ConfigProblem] = []
     if overlay is not None:
         root, overlay_problems = staff_overlay.merge(root, overlay)
+    if calendar is not None:
+        root, calendar_problems = calendar_overlay.merge(root, calendar)
+        overlay_problems += calendar_problems
     hall, problems = validate(root, text)
     if hall is None or overlay_problems:
         locator = Locator(text)
@@ -60,8 +68,10 @@ def parse_hall(text: str, overlay: str | None = None) -> Hall:
         # in the file's order, as a person reads it (a duplicate is found after the item's own checks)
         found.sort(key=lambda p: p.line if p.line is not None else 1 << 30)
         raise ConfigError([*overlay_problems, *found])
-    if overlay is not None:
-        hall = dataclasses.replace(hall, source_text=text + OVERLAY_MARK + overlay)
+    if overlay is not None or calendar is not None:
+        source = text + (OVERLAY_MARK + overlay if overlay is not None else "")
+        source += CALENDAR_MARK + calendar if calendar is not None else ""
+        hall = dataclasses.replace(hall, source_text=source)
     return hall
 
 
@@ -79,9 +89,10 @@ def read_text(path: str | Path) -> str:
 
 def load_hall(path: str | Path) -> Hall:
     """Read and validate a hall file, with its staff overlay (``hall.staff.toml`` beside it)
-    when there is one."""
+    and its calendar overlay (``hall.calendar.toml``) when there are."""
     overlay = staff_overlay.read_text(staff_overlay.beside(path))
-    return dataclasses.replace(parse_hall(read_text(path), overlay), source_path=str(path))
+    calendar = staff_overlay.read_text(calendar_overlay.beside(path))
+    return dataclasses.replace(parse_hall(read_text(path), overlay, calendar), source_path=str(path))
 
 
 def demo_text() -> str:
@@ -90,6 +101,10 @@ def demo_text() -> str:
 
 
 def load_demo(data_dir: str | Path | None = None) -> Hall:
-    """The bundled demo hall of CONTRACT.md, with the staff overlay in ``data_dir`` if any."""
-    overlay = staff_overlay.read_text(Path(data_dir) / staff_overlay.DEMO_FILE) if data_dir is not None else None
-    return parse_hall(demo_text(), overlay)
+    """The bundled demo hall of CONTRACT.md, with the staff and calendar overlays in
+    ``data_dir`` if any."""
+    if data_dir is None:
+        return parse_hall(demo_text())
+    overlay = staff_overlay.read_text(Path(data_dir) / staff_overlay.DEMO_FILE)
+    calendar = staff_overlay.read_text(Path(data_dir) / calendar_overlay.DEMO_FILE)
+    return parse_hall(demo_text(), overlay, calendar)

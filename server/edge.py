@@ -38,6 +38,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_appointment": 404,
     "no_appointments": 404,
     "unknown_slot": 404,
+    "not_in_calendar": 404,
     # a value that can never be accepted
     "bad_body": 422,
     "bad_text": 422,
@@ -71,6 +72,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "weak_pin": 422,
     "bad_staff": 422,
     "bad_window": 422,
+    "bad_calendar": 422,
     # not possible now (the state of the hall says no)
     "already_paused": 409,
     "already_rated": 409,
@@ -85,6 +87,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "duplicate_ticket": 409,
     "hall_closed": 409,
     "holds_another_window": 409,
+    "in_hall_file": 409,
     "invalid_transition": 409,
     "just_called": 409,
     "no_sms": 409,

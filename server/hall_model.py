@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from server.pins import verify_pin
@@ -156,6 +157,53 @@ class Sms:
 
 
 @dataclass(frozen=True)
+class Holiday:
+    """A public holiday (``[calendar] holidays``): the hall is closed from ``first`` to
+    ``last`` (both included), named ``name`` (国庆节)."""
+
+    first: date
+    last: date
+    name: str
+
+    def days(self) -> tuple[date, ...]:
+        """Every date of the holiday, in order."""
+        return tuple(date.fromordinal(n) for n in range(self.first.toordinal(), self.last.toordinal() + 1))
+
+
+@dataclass(frozen=True)
+class Workday:
+    """A 调休 make-up working day (``[calendar] workdays``): the hall opens on ``day`` (a
+    Saturday or Sunday, usually) with the opening hours of the weekday ``hours_of``."""
+
+    day: date
+    hours_of: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The hall's holidays and 调休 working days (the hall file's ``[calendar]`` and the
+    manager's calendar overlay). Rules that read it are in :mod:`server.hours`."""
+
+    holidays: tuple[Holiday, ...] = ()
+    workdays: tuple[Workday, ...] = ()
+
+    def holiday(self, day: date) -> Holiday | None:
+        """The holiday ``day`` falls in, or None."""
+        return next((h for h in self.holidays if h.first <= day <= h.last), None)
+
+    def workday(self, day: date) -> Workday | None:
+        """The 调休 working day ``day`` is, or None."""
+        return next((w for w in self.workdays if w.day == day), None)
+
+    def holiday_dates(self) -> frozenset[date]:
+        return frozenset(d for h in self.holidays for d in h.days())
+
+    def workday_dates(self) -> frozenset[date]:
+        return frozenset(w.day for w in self.workdays)
+
+
+@dataclass(frozen=True)
 class Hall:
     id: str
     name: Mapping[str, str]
@@ -182,6 +230,8 @@ class Hall:
     remote: Remote | None = None
     #: ``[sms]``; None when the hall sends no text messages
     sms: Sms | None = None
+    #: ``[calendar]`` with the manager's calendar overlay: holidays and 调休 working days
+    calendar: Calendar = Calendar()
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from server.hall_model import Hall
-from server.hours import hall_time, issuing_open
+from server.hours import calendar_date, day_spans, hall_time, issuing_open
 from server.queue.constants import SET_OUT_MARGIN_S
 
 
@@ -32,7 +32,7 @@ def remote_refusal(now_s: float, hall: Hall) -> tuple[str, str] | None:
         return "remote_closed", "remote tickets are issued only during opening hours / 仅在办公时间内可远程取号"
     moment = hall_time(now_s, hall)
     # a local day with opening hours, before its cutoff (the night after the cutoff is closed)
-    opening_day = bool(hall.hours.get(moment.weekday, ()))
+    opening_day = bool(day_spans(hall, calendar_date(now_s, hall)))
     if opening_day and moment.minute_of_day < hall.ticket_cutoff:
         return None
     return "remote_closed", "remote tickets are not issued at this hour / 当前时段不可远程取号"
@@ -44,7 +44,7 @@ def opens_at_s(now_s: float, hall: Hall) -> float | None:
 
     A ticket taken before opening waits from then: its set-out time counts from the opening."""
     moment = hall_time(now_s, hall)
-    spans = hall.hours.get(moment.weekday, ())
+    spans = day_spans(hall, calendar_date(now_s, hall))
     if any(start <= moment.minute_of_day < end for start, end in spans):
         return None
     later = [start for start, _end in spans if moment.minute_of_day < start < hall.ticket_cutoff]

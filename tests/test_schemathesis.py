@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from server import staff_overlay
+from server import calendar_overlay, staff_overlay
 from server.openapi_operations import OPERATIONS
 from server.queue.scripts import ACTIONS
 from tests.live import LiveServer, counted
@@ -109,6 +109,7 @@ def hall(live_server: LiveServer) -> Iterator[Hall]:
     hall.redis.close()
     # staff the fuzzer added (POST /staff) must not follow the session's other demo servers
     (live_server.data_dir / staff_overlay.DEMO_FILE).unlink(missing_ok=True)
+    (live_server.data_dir / calendar_overlay.DEMO_FILE).unlink(missing_ok=True)  # holidays it added, too
 
 
 def aim(case: Any, hall: Hall, pick: int) -> None:

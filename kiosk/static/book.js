@@ -68,6 +68,7 @@
     byId("book").disabled = true;
     byId("slots").textContent = "";
     byId("no-slots").hidden = true;
+    byId("slots-holiday").hidden = true;
     var list = services();
     if (!list.length) return;
     var path = "/api/halls/" + encodeURIComponent(hall.id) + "/slots?date=" + encodeURIComponent(byId("date").value) +
@@ -78,6 +79,9 @@
       if (!res.ok) { byId("message").textContent = HQ.errorText(res); return; }
       var open = res.data.slots.filter(function (s) { return s.left > 0; });
       byId("no-slots").hidden = open.length > 0;
+      var holiday = byId("slots-holiday");  // a holiday of the hall's calendar: closed that day
+      holiday.hidden = !res.data.holiday;
+      holiday.textContent = res.data.holiday ? HQ.t("ap_holiday", {holiday: res.data.holiday}) : "";
       res.data.slots.forEach(function (s) {
         if (s.left <= 0 && open.length === 0) return;
         var b = document.createElement("button");

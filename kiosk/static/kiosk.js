@@ -104,6 +104,9 @@
       var state = res.data.state || res.data;
       form.setWaiting(state.waiting || {});
       var open = state.issuing_open !== false;
+      var holiday = byId("closed-holiday");  // a holiday of the hall's calendar closes it all day
+      holiday.hidden = !state.holiday;
+      holiday.textContent = state.holiday ? HQ.t("k_closed_holiday", {holiday: state.holiday}) : "";
       if (open !== issuingOpen) {
         issuingOpen = open;
         if (!open && current === "start") show("closed");

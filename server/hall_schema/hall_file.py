@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from server import hall_model as model
-from server.hall_schema.base import Known, Section
+from server.hall_schema.base import Known, Section, fail
+from server.hall_schema.calendar import CalendarField, CalendarTable, unopened
 from server.hall_schema.counters import Services, Windows
 from server.hall_schema.hall_table import HallTable
 from server.hall_schema.rules import Rules
@@ -32,6 +33,15 @@ class HallFile(Section):
     ratings: Ratings = Ratings()
     remote: Remote | None = None
     sms: Sms | None = None
+    calendar: CalendarField = CalendarTable()
+
+    @field_validator("calendar")
+    @classmethod
+    def _workdays_open(cls, calendar: CalendarTable, info: ValidationInfo) -> CalendarTable:
+        table = info.data.get("hall")
+        if isinstance(table, HallTable) and (problems := unopened(calendar, table.hours.by_day())):
+            raise fail(*problems)
+        return calendar
 
     def build(self, text: str) -> model.Hall:
         """The hall as the code sees it; ``text`` is the file's (its hash names the config)."""
@@ -58,6 +68,7 @@ class HallFile(Section):
             follow_up_days=self.ratings.follow_up_days,
             remote=None if self.remote is None else model.Remote(**self.remote.model_dump()),
             sms=None if self.sms is None else self.sms.build(),
+            calendar=self.calendar.build(table.hours.by_day()),
         )
 
 

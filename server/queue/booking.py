@@ -25,6 +25,7 @@ from server.appointments import (
     slots_of_day,
 )
 from server.hall_model import Appointments
+from server.hours import closed_for
 from server.queue.action_args import all_windows
 from server.queue.answers import with_eta
 from server.queue.engine import Engine
@@ -163,6 +164,9 @@ class Booking:
             if day < local_date(hall, now):
                 raise Refusal("slot_past", "that date has passed")
             raise Refusal("too_far_ahead", f"appointments open {config.days_ahead} days ahead")
+        holiday = hall.calendar.holiday(day)
+        if holiday is not None:  # the calendar closes the hall that day: no slots, say why
+            raise closed_for(holiday, day)
         slot: Slot | None = find_slot(hall, config, day, start) if isinstance(start, str) else None
         if slot is None:
             raise Refusal("unknown_slot", f"there is no slot starting at {str(start)[:8]!r} on {day.isoformat()}")
@@ -231,6 +235,9 @@ class Booking:
             args["all_services"] = list(config.services)
         else:
             raise Refusal("bad_code", "give the appointment code or the ID number it was booked with")
+        holiday = hall.calendar.holiday(local_date(hall, self.engine.clock()))
+        if holiday is not None:  # declared after the booking: the hall is closed all the same
+            raise closed_for(holiday)
         answer = await self.engine._run("check_in", args)
         result = with_eta(self.engine.hall, answer)
         result["appointment"] = answer["appointment"]

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from server.hall_model import Hall, Staff
-from server.hours import HallTime, hall_time, issuing_open
+from server.hours import HallTime, closed_for, hall_time, holiday_at, issuing_open
 from server.queue.action_args import action_args, all_windows, rate_args, window_of
 from server.queue.answers import as_list, place_of, snapshot_of, window_state_of, with_eta
 from server.queue.constants import NUMBER_RE, STATS_BATCH, keys_prefix
@@ -207,11 +207,15 @@ class Engine:
             raise Refusal("unknown_language", f"language {lang!r} is not offered here")
         check_request_id(request_id)
         remote = channel == "remote"
-        if remote:
-            why = remote_refusal(self.clock(), self.hall)
-            if why is not None:
-                raise Refusal(*why)
-        elif not issuing_open(self.clock(), self.hall):
+        why = remote_refusal(self.clock(), self.hall) if remote else None
+        if why is not None and why[0] == "remote_off":
+            raise Refusal(*why)
+        holiday = holiday_at(self.clock(), self.hall)
+        if holiday is not None:  # the calendar closes the hall: say which holiday
+            raise closed_for(holiday)
+        if why is not None:
+            raise Refusal(*why)
+        if not remote and not issuing_open(self.clock(), self.hall):
             raise Refusal("hall_closed", "ticket issuing has closed for today / 今日已停止取号")
         first = self.hall.service(services[0])
         assert first is not None
@@ -387,7 +391,10 @@ class Engine:
             {"windows": self._window_ids, "services": ids, "no_shows_max": 12},
             dated=False,
         )
-        return snapshot_of(self.hall, answer, issuing=issuing_open(self.clock(), self.hall))
+        state = snapshot_of(self.hall, answer, issuing=issuing_open(self.clock(), self.hall))
+        holiday = holiday_at(self.clock(), self.hall)
+        state["holiday"] = None if holiday is None else holiday.name  # the kiosk says why it is closed
+        return state
 
     async def set_notice(self, text: str) -> dict[str, Any]:
         """Set the notice line shown on every display (``hall.notice``)."""
