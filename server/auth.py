@@ -79,11 +79,21 @@ class Session:
         return self.staff.role
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.staff.id, "name": self.staff.name, "role": self.staff.role}
+        """Who is logged in, as login and ``/api/auth/me`` answer: ``windows`` lists the only
+        windows they may serve (null: any)."""
+        windows = None if self.staff.windows is None else list(self.staff.windows)
+        return {"id": self.staff.id, "name": self.staff.name, "role": self.staff.role, "windows": windows}
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def pin_mark(staff: Staff) -> str:
+    """A short digest of the staff member's PIN hash, kept in each session: a new PIN (a new
+    salted hash) no longer matches, so the sessions of the old PIN end on every worker that
+    has read the new hall file, even those :meth:`Sessions.end_all` could not find."""
+    return hashlib.sha256(b"hallq-pin-mark:" + staff.pin_hash.encode()).hexdigest()[:16]
 
 
 class Sessions:
@@ -133,9 +143,28 @@ class Sessions:
             raise AuthError("bad_credentials", "wrong staff id or PIN")
         await self.redis.delete(pair_key)
         token = f"{hall_id}.{secrets.token_urlsafe(32)}"
-        record = json.dumps({"hall": hall_id, "staff": staff.id})
-        await self.redis.set(f"{prefix}session:{_digest(token)}", record, ex=SESSION_SECONDS)
+        record = json.dumps({"hall": hall_id, "staff": staff.id, "pin": pin_mark(staff)})
+        index = f"{prefix}sessions:{staff.id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"{prefix}session:{_digest(token)}", record, ex=SESSION_SECONDS)
+            pipe.sadd(index, _digest(token))  # so that a PIN reset or a disable ends them all
+            pipe.expire(index, SESSION_SECONDS)
+            await pipe.execute()
         return token, Session(hall_id, staff)
+
+    async def end_all(self, hall_id: str, staff_id: str) -> int:
+        """End every session of ``staff_id`` now, on every worker (their session keys are
+        deleted in Redis); how many were live. A PIN reset and a disable call it."""
+        prefix = keys_prefix(hall_id)
+        index = f"{prefix}sessions:{staff_id}"
+        digests = await self.redis.smembers(index)
+        keys = [f"{prefix}session:{d.decode() if isinstance(d, bytes) else d}" for d in digests]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.delete(key)
+            pipe.delete(index)
+            *ended, _ = await pipe.execute()
+        return sum(int(n) for n in ended)
 
     async def lookup(self, token: str | None) -> Session | None:
         """The live session of ``token``, or None (unknown, expired, revoked, malformed)."""
@@ -148,9 +177,15 @@ class Sessions:
         raw = await self.redis.get(f"{keys_prefix(hall_id)}session:{_digest(token)}")
         if raw is None:
             return None
-        staff = hall.staff_member(json.loads(raw)["staff"])
+        record = json.loads(raw)
+        staff = hall.staff_member(record["staff"])
         # a staff member disabled (or taken out of the hall file) since: the session ends now
-        return Session(hall_id, staff) if staff is not None and not staff.disabled else None
+        if staff is None or staff.disabled:
+            return None
+        # a PIN reset since: the session of the old PIN ends (sessions older than the mark: kept)
+        if record.get("pin", pin_mark(staff)) != pin_mark(staff):
+            return None
+        return Session(hall_id, staff)
 
     async def logout(self, token: str) -> bool:
         """Revoke ``token``; True when it was a live session."""

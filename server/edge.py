@@ -23,6 +23,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_credentials": 401,
     "not_logged_in": 401,
     "forbidden": 403,
+    "window_not_allowed": 403,  # the staff member's `windows` list leaves this window out
     "wrong_hall": 403,
     "bad_origin": 403,
     "cross_site": 403,

@@ -218,6 +218,12 @@ OPERATIONS: list[Operation] = [
     manager("POST", f"{HALL}/staff/{{staff}}/enable", "Enable a disabled staff member again"),
     manager(
         "POST",
+        f"{HALL}/staff/{{staff}}/windows",
+        "Set the only windows a staff member may serve ([]: any window)",
+        body=bodies.StaffWindows,
+    ),
+    manager(
+        "POST",
         f"{HALL}/windows",
         "Add a window (written to the staff overlay, applied live)",
         body=bodies.NewWindow,

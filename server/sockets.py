@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.actions import caller_id, perform
+from server import pad_watch
+from server.actions import caller_id, check_window, perform
 from server.auth import CLERKS, require
 from server.bodies import PadAuth, WindowAction, checked, parse_json, valid_text
 from server.edge import CLOSE_CODES, close_code
@@ -121,13 +122,16 @@ async def pad_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         token = await first_message_token(websocket)
     try:
-        require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
+        check_window(require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS), window)
     except Refusal as refusal:
         await refuse(websocket, refusal.code, refusal.message, accepted)
         return
     if not accepted:
         await websocket.accept()
     subscriber = Subscriber("pad", outlet_for(websocket), window=window)
+    # a staff change (PIN reset, disable, the clerk's windows) closes this pad when it refuses it
+    watch = pad_watch.watcher(runtime, hall, token, subscriber, websocket)
+    hall.hub.listeners.append(watch)
     hall.hub.add(subscriber)
     hall.pads.add(subscriber)
     try:
@@ -150,6 +154,7 @@ async def pad_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     finally:
+        hall.hub.listeners.remove(watch)
         hall.pads.remove(subscriber)
         hall.hub.remove(subscriber)
 

@@ -4,9 +4,11 @@ Routes::
 
     GET  /api/halls/{hall}/staff                          every staff member (never a PIN hash)
     POST /api/halls/{hall}/staff                          {"id", "name", "role", "pin"} → 201
-    POST /api/halls/{hall}/staff/{staff}/pin              {"pin"}
+    POST /api/halls/{hall}/staff/{staff}/pin              {"pin"}: its sessions end
     POST /api/halls/{hall}/staff/{staff}/disable          its sessions end, its logins are refused
     POST /api/halls/{hall}/staff/{staff}/enable
+    POST /api/halls/{hall}/staff/{staff}/windows          {"windows": ["1", "2"]}: the only windows
+                                                          they may serve ([]: any window again)
     POST /api/halls/{hall}/windows                        {"id", "services"} → 201: a window added
     POST /api/halls/{hall}/windows/{window}/retire        out of service (its tickets settle as on reload)
     POST /api/halls/{hall}/windows/{window}/restore       a window retired here, back
@@ -16,7 +18,9 @@ hand-written hall file) only after the hall file and the new overlay together pa
 checks of ``hallq check-config`` (:func:`server.config.parse_hall`); then the hall is
 reloaded live (:func:`server.reload.reload_halls`: the queue stays, other workers follow
 the ``hall.config`` event) and the change goes to the audit log — who changed whom, never
-the PIN. A refused change writes nothing, neither the file nor Redis.
+the PIN. A PIN reset or a disable then ends the staff member's sessions on every worker
+(:meth:`server.auth.Sessions.end_all`); their open pads are closed by
+:mod:`server.pad_watch`. A refused change writes nothing, neither the file nor Redis.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from starlette.routing import Route
 from server import audit, staff_overlay
 from server.asking import client_of, session_of
 from server.auth import ADMIN, Session, require
-from server.bodies import NewPin, NewStaff, NewWindow, read_body
+from server.bodies import NewPin, NewStaff, NewWindow, StaffWindows, read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.pins import PIN_MAX, PIN_MIN, hash_pin
@@ -57,8 +61,15 @@ def pin_problem(pin: str, staff_id: str = "") -> str | None:
 
 
 def public(staff: Staff, in_file: bool) -> dict[str, Any]:
-    """A staff member as the manager sees it (no PIN hash)."""
-    return {"id": staff.id, "name": staff.name, "role": staff.role, "disabled": staff.disabled, "added": not in_file}
+    """A staff member as the manager sees it (no PIN hash); ``windows`` null: any window."""
+    return {
+        "id": staff.id,
+        "name": staff.name,
+        "role": staff.role,
+        "disabled": staff.disabled,
+        "added": not in_file,
+        "windows": None if staff.windows is None else list(staff.windows),
+    }
 
 
 def overlay_path(runtime: Runtime, hall: Hall) -> Path:
@@ -221,6 +232,7 @@ async def reset_pin(request: Request) -> Response:
     hall = await _apply(
         request, session, staff_change(staff_id, {"pin_hash": pin_hash}), _known(staff_id), "staff_pin", staff_id
     )
+    await runtime_of(request).sessions.end_all(session.hall, staff_id)  # the old PIN's sessions
     return _answer(hall, staff_id)
 
 
@@ -242,6 +254,23 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     hall = await _apply(
         request, session, staff_change(staff_id, {"disabled": disabled}), _known(staff_id), action, staff_id
     )
+    if disabled:
+        await runtime_of(request).sessions.end_all(session.hall, staff_id)
+    return _answer(hall, staff_id)
+
+
+async def assign_windows(request: Request) -> Response:
+    """The windows a staff member may serve: at once, the next action (or pad socket) at
+    another window is refused with ``window_not_allowed``; a window that is not the hall's is
+    refused as ``check-config`` says (``bad_staff``, the problems listed)."""
+    session = await _admin(request)
+    staff_id = request.path_params["staff"]
+    body = await read_body(request, StaffWindows)
+    _known(staff_id)(runtime_of(request).hall(session.hall).hall)
+    windows = list(dict.fromkeys(body.windows))  # a window ticked twice is the window once
+    detail = f"{staff_id}: {', '.join(windows) if windows else 'any window'}"
+    edit = staff_change(staff_id, {"windows": windows})
+    hall = await _apply(request, session, edit, _known(staff_id), "staff_windows", detail)
     return _answer(hall, staff_id)
 
 
@@ -251,6 +280,7 @@ routes = [
     Route("/api/halls/{hall}/staff/{staff}/pin", reset_pin, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/disable", disable_staff, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/enable", enable_staff, methods=["POST"]),
+    Route("/api/halls/{hall}/staff/{staff}/windows", assign_windows, methods=["POST"]),
 ]
 
 

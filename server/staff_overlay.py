@@ -5,7 +5,8 @@ A manager adds clerks, resets PINs and disables or enables staff from the manage
 into a small TOML file of ``[[staff]]`` tables, the *overlay*, next to it
 (``hall.toml`` → ``hall.staff.toml``; for the bundled demo hall, ``demo.staff.toml`` in the
 data folder). Each overlay table names a staff ``id``: when the hall file has that id, the
-overlay's keys replace the file's (``pin_hash``, ``disabled``, ``name``, ``role``); otherwise
+overlay's keys replace the file's (``pin_hash``, ``disabled``, ``name``, ``role``, ``windows``;
+an empty ``windows = []`` removes the file's list, so the clerk may serve any window); otherwise
 it adds a staff member. The merged tables then go through the very same
 :func:`server.config.parse_hall` as the hall file alone, so every rule and every message is
 ``hallq check-config``'s (which reads the overlay too).
@@ -28,7 +29,8 @@ from typing import Any
 from server.toml_locator import ConfigProblem
 
 #: The keys an overlay's ``[[staff]]`` table may hold (a clear PIN never: only its hash).
-KEYS = ("id", "name", "role", "pin_hash", "disabled")
+#: ``windows = []`` in the overlay takes the hall file's list away: any window again.
+KEYS = ("id", "name", "role", "pin_hash", "disabled", "windows")
 #: The keys of an overlay's ``[[windows]]`` table: a window added (``services``, ``name``), or
 #: one of the hall file's taken out of service (``closed = true``).
 WINDOW_KEYS = ("id", "name", "services", "closed")
@@ -114,14 +116,24 @@ def _merge_section(base: Any, entries: Any, section: str, keys: tuple[str, ...])
             closed.add(entry["id"])
         elif "closed" in entry and entry["closed"] is not False:
             problems.append(ConfigProblem(f"{where}.closed", "must be true or false"))
-        if entry["id"] in by_id:
-            by_id[entry["id"]].update(changes)
-            if "services" in changes:  # the overlay's services replace the file's tiers
-                by_id[entry["id"]].pop("tiers", None)
-        else:
-            by_id[entry["id"]] = dict(changes)
-            tables.append(by_id[entry["id"]])
+        _put(by_id, tables, entry["id"], changes, section)
     return [t for t in tables if not (isinstance(t, dict) and str(t.get("id")) in closed)], problems
+
+
+def _put(by_id: dict[str, Any], tables: list[Any], table_id: str, changes: dict[str, Any], section: str) -> None:
+    """Set an overlay table's ``changes`` on the hall file's table ``table_id`` (added when missing)."""
+    table = by_id.get(table_id)
+    if section == "staff" and changes.get("windows") == []:  # back to any window
+        del changes["windows"]
+        if isinstance(table, dict):
+            table.pop("windows", None)
+    if table_id in by_id:
+        by_id[table_id].update(changes)
+        if "services" in changes:  # the overlay's services replace the file's tiers
+            by_id[table_id].pop("tiers", None)
+    else:
+        by_id[table_id] = dict(changes)
+        tables.append(by_id[table_id])
 
 
 def _value(value: Any) -> str:

@@ -178,7 +178,14 @@ def test_the_manager_adds_resets_and_disables_a_clerk_live(redis_server: Embedde
             "POST", staff_url, {"id": "s06", "name": "新人", "role": "clerk", "pin": "2580"}, admin
         )
         assert status == 201, added
-        assert added["staff"] == {"id": "s06", "name": "新人", "role": "clerk", "disabled": False, "added": True}
+        assert added["staff"] == {
+            "id": "s06",
+            "name": "新人",
+            "role": "clerk",
+            "disabled": False,
+            "added": True,
+            "windows": None,
+        }
         s06 = server.login("s06", "2580")
         status, called = server.act(s06, "3", "call_next")
         assert status == 200, called
