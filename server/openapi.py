@@ -101,7 +101,15 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-PATH_EXAMPLES = {"hall": "demo", "window": "1", "token": "demo.abc", "code": "12345678", "id": "1", "staff": "s06"}
+PATH_EXAMPLES = {
+    "hall": "demo",
+    "window": "1",
+    "token": "demo.abc",
+    "code": "12345678",
+    "id": "1",
+    "staff": "s06",
+    "service": "photo",
+}
 
 
 class OpenAPI30(GenerateJsonSchema):

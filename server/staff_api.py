@@ -25,10 +25,13 @@ the PIN. A PIN reset or a disable then ends the staff member's sessions on every
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +44,7 @@ from server.bodies import NewPin, NewStaff, NewWindow, StaffWindows, read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.pins import PIN_MAX, PIN_MIN, hash_pin
+from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
@@ -95,24 +99,36 @@ def staff_change(staff_id: str, changes: dict[str, Any]) -> Callable[[str | None
     """The new overlay text from the old: ``changes`` set on ``staff_id``'s table."""
 
     def edit(old: str | None) -> str:
-        entries = staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes)
-        return staff_overlay.dumps(entries, staff_overlay.entries_of(old, "windows"))
+        return staff_overlay.replaced(
+            old, "staff", staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes)
+        )
 
     return edit
 
 
 def _write(
-    path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
+    path: Path,
+    hall: Hall,
+    edit: Callable[[str | None], str],
+    check: Callable[[Hall], None],
+    code: str,
+    guard: Callable[[Hall], None] | None = None,
 ) -> str | None:
-    """Check, validate and write one change under the overlay's lock; the old overlay text."""
+    """Check, validate and write one change under the overlay's lock; the old overlay text.
+    ``guard`` sees the changed hall before anything is written (:func:`stranding_guard`)."""
     try:
-        return _write_locked(path, hall, edit, check, code)
+        return _write_locked(path, hall, edit, check, code, guard)
     except OSError as exc:  # the folder is read-only or full: nothing was written
         raise Refusal("overlay_unwritable", f"cannot write the staff overlay {path}: {exc.strerror}") from exc
 
 
 def _write_locked(
-    path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
+    path: Path,
+    hall: Hall,
+    edit: Callable[[str | None], str],
+    check: Callable[[Hall], None],
+    code: str,
+    guard: Callable[[Hall], None] | None,
 ) -> str | None:
     with staff_overlay.locked(path):
         old = staff_overlay.read_text(path)
@@ -127,15 +143,47 @@ def _write_locked(
         check(current)
         new = edit(old)
         try:
-            parse_hall(text, new)
+            changed = parse_hall(text, new)
         except ConfigError as exc:
-            problems = {"problems": [str(p) for p in exc.problems]}
-            message = "the change breaks the hall's rules (as hallq check-config says)"
-            if code == "bad_window":
-                raise Refusal("bad_window", message, problems) from exc
-            raise Refusal("bad_staff", message, problems) from exc
+            raise _broken(code, [str(p) for p in exc.problems]) from exc
+        if guard is not None:
+            guard(changed)
         staff_overlay.write(path, new)
         return old
+
+
+def _broken(code: str, problems: list[str]) -> Refusal:
+    """The refusal of a change that breaks the hall's rules, with ``check-config``'s problems."""
+    message, details = "the change breaks the hall's rules (as hallq check-config says)", {"problems": problems}
+    if code == "bad_window":
+        return Refusal("bad_window", message, details)
+    if code == "bad_service":
+        return Refusal("bad_service", message, details)
+    if code == "bad_hours":
+        return Refusal("bad_hours", message, details)
+    return Refusal("bad_staff", message, details)
+
+
+def stranding_guard(engine: Engine) -> Callable[[Hall], None]:
+    """A check of a changed hall, run in the overlay's writing thread: refuse with 409
+    ``strands_visitors`` when the live queue holds open tickets the changed hall could no
+    longer serve (:meth:`Engine.orphans` as a dry run, as ``check-config --against`` lists
+    them: a ticket no window would serve, a visitor in hand at a window taken away). Tickets
+    waiting for a window taken away are not stranded: they go back to their services' line."""
+
+    def guard(changed: Hall) -> None:
+        dry_run = functools.partial(dataclasses.replace(engine, hall=changed).orphans, dry_run=True)
+        found = anyio.from_thread.run(dry_run)
+        stranded = found["expired"]
+        if stranded:
+            numbers = ", ".join(f"{t['number']} ({t['reason']})" for t in stranded[:10])
+            raise Refusal(
+                "strands_visitors",
+                f"this change would leave {len(stranded)} visitor(s) no window can serve: {numbers}",
+                {"tickets": stranded},
+            )
+
+    return guard
 
 
 async def _apply(
@@ -151,7 +199,8 @@ async def _apply(
     runtime = runtime_of(request)
     hall = runtime.hall(session.hall).hall
     path = overlay_path(runtime, hall)
-    old = await run_in_threadpool(_write, path, hall, edit, check, code)
+    guard = stranding_guard(runtime.hall(session.hall).engine)
+    old = await run_in_threadpool(_write, path, hall, edit, check, code, guard)
     result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {detail}")
     if not result.ok:  # another hall file broke meanwhile: put the overlay back, change nothing
         await run_in_threadpool(staff_overlay.write, path, old)
@@ -294,7 +343,7 @@ def window_change(window_id: str, changes: dict[str, Any], must_be_closed: bool 
         windows = staff_overlay.entries_of(old, "windows")
         if must_be_closed and not any(w.get("id") == window_id and w.get("closed") is True for w in windows):
             raise Refusal("unknown_window", f"window {window_id[:8]!r} was not closed on the manager page")
-        return staff_overlay.dumps(staff_overlay.entries_of(old), staff_overlay.change(windows, window_id, **changes))
+        return staff_overlay.replaced(old, "windows", staff_overlay.change(windows, window_id, **changes))
 
     return edit
 

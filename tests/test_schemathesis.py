@@ -48,7 +48,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 #: Written on purpose when a request is refused: the audit log (failed logins), the
 #: failed-login and rate-limit counters. Everything else must stay byte-identical.
 #: ``alive`` is the health probe's write, done whenever /healthz or the store watch looks.
-BOOKKEEPING = (":audit", ":loginfail:", ":rl:", ":ratelimit:", ":limit:", ":alive")
+#: (":stats" too: each process's hub counts the statistics of earlier events in the background,
+#: so stats_seq and stats:DAY may move during any later request, refused or not.)
+BOOKKEEPING = (":audit", ":loginfail:", ":rl:", ":ratelimit:", ":limit:", ":alive", ":stats")
 #: Real values for body fields, so valid requests also get past "no such service/action".
 REAL_FIELDS: dict[str, list[Any]] = {
     "services": [["register"], ["photo"], ["register", "pension"]],

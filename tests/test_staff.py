@@ -51,7 +51,7 @@ def test_the_merged_staff_get_check_configs_rules_and_messages() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_hall(demo_text(), "[hall]\nid = 'x'\n[[staff]]\nname = 'no id'\npin = '1234'\n")
     messages = [str(p) for p in caught.value.problems]
-    assert "(staff overlay) hall: unknown section; the staff overlay holds [[staff]] and [[windows]] only" in messages
+    assert "(staff overlay) hall.id: unknown key 'id'; expected one of hours, ticket_cutoff" in messages
     assert "(staff overlay) staff[0]: must be a table with an id" in messages
     with pytest.raises(ConfigError) as caught:
         parse_hall(demo_text(), "[[staff]\n")
