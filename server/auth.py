@@ -15,11 +15,13 @@ costs the same scrypt time as a wrong PIN, so timing does not tell which ids exi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +104,11 @@ class Sessions:
     def __init__(self, redis: Redis, halls: dict[str, Hall]) -> None:
         self.redis = redis
         self.halls = halls
+        #: Called (and awaited) when a session's lookup finds in Redis a hall-file hash this
+        #: process has not followed yet (:func:`server.reload.config_follower`): so a manager's
+        #: change answered by one worker holds at once for every staff request to any worker.
+        self.on_config: Callable[[str, str], Awaitable[None]] | None = None
+        self._following: dict[str, tuple[str, asyncio.Future[None]]] = {}
 
     async def login(self, hall_id: str, staff_id: str, pin: str, client: str) -> tuple[str, Session]:
         hall = self.halls.get(hall_id)
@@ -174,9 +181,15 @@ class Sessions:
         hall = self.halls.get(hall_id)
         if hall is None:
             return None
-        raw = await self.redis.get(f"{keys_prefix(hall_id)}session:{_digest(token)}")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"{keys_prefix(hall_id)}session:{_digest(token)}")
+            pipe.get(f"{keys_prefix(hall_id)}config")
+            raw, stored = await pipe.execute()
         if raw is None:
             return None
+        if stored is not None and self.on_config is not None:
+            await self._follow(hall_id, stored.decode() if isinstance(stored, bytes) else str(stored))
+            hall = self.halls.get(hall_id, hall)
         record = json.loads(raw)
         staff = hall.staff_member(record["staff"])
         # a staff member disabled (or taken out of the hall file) since: the session ends now
@@ -186,6 +199,16 @@ class Sessions:
         if record.get("pin", pin_mark(staff)) != pin_mark(staff):
             return None
         return Session(hall_id, staff)
+
+    async def _follow(self, hall_id: str, stored: str) -> None:
+        """Let :attr:`on_config` follow the hall-file hash ``stored`` once; concurrent lookups
+        that see the same hash wait for that one reload."""
+        assert self.on_config is not None
+        following = self._following.get(hall_id)
+        if following is None or following[0] != stored:
+            following = (stored, asyncio.ensure_future(self.on_config(hall_id, stored)))
+            self._following[hall_id] = following
+        await asyncio.shield(following[1])
 
     async def logout(self, token: str) -> bool:
         """Revoke ``token``; True when it was a live session."""
