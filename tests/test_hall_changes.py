@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from server.embedded import EmbeddedRedis
 from server.toml_locator import ConfigError
 from tests.live import LiveServer, fresh_database
 
+TIMEOUT_MS = 10_000
 CARD = {"zh": "社保卡", "en": "Social security card"}
 
 
@@ -193,3 +195,60 @@ def test_no_change_strands_a_waiting_or_served_visitor(redis_server: EmbeddedRed
         assert [e["detail"] for e in audit["entries"] if e["action"] == "window_retire"] == ["7", "4", "3", "2", "1"]
     finally:
         server.stop()
+
+
+def test_the_manager_adds_a_service_and_sets_hours_on_the_page(
+    redis_server: EmbeddedRedis, tmp_path: Path, browser: Any
+) -> None:
+    server = LiveServer(fresh_database(redis_server), tmp_path)
+    server.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/admin/demo")
+        page.fill("#login-staff", "admin")
+        page.fill("#login-pin", "admin1234")
+        page.click("#login-submit")
+        page.wait_for_selector("#services-table tr[data-service='photo']", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#hours-table input[data-day='mon']", timeout=TIMEOUT_MS)
+
+        page.fill("#service-id", "card")
+        page.fill("#service-prefix", "e")
+        page.fill("#service-names input[data-lang='zh']", "社保卡")
+        page.check("#service-windows input[value='3']")
+        page.click("#service-add")  # no English name: check-config's words, nothing added
+        page.wait_for_function(
+            "document.getElementById('services-problems').textContent.includes(\"has no name in 'en'\")",
+            timeout=TIMEOUT_MS,
+        )
+        page.fill("#service-names input[data-lang='en']", "Social security card")
+        page.click("#service-add")
+        page.wait_for_selector("#services-table tr[data-service='card']", timeout=TIMEOUT_MS)
+        assert "3" in page.inner_text("#services-table tr[data-service='card']")
+        assert server.issue(["card"])["ticket"]["number"] == "E001"
+
+        row = "#services-table tr[data-service='photo']"
+        page.fill(f"{row} input[data-lang='zh']", "证件照采集")
+        page.click(f"{row} button[data-action='m_svc_save_names']")
+        page.wait_for_function(
+            "document.getElementById('services-status').textContent.includes('photo')", timeout=TIMEOUT_MS
+        )
+        _, config = server.request("GET", "/api/halls/demo")
+        assert {s["id"]: s["name"]["zh"] for s in config["services"]}["photo"] == "证件照采集"
+
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+            page.fill(f"#hours-table input[data-day='{day}']", "")
+        page.fill("#hours-table input[data-day='mon']", "08:30-12:00，13:30-17:30")
+        page.fill("#hours-cutoff", "17:00")
+        page.click("#hours-save")
+        page.wait_for_function(
+            "document.getElementById('hours-status').textContent.includes('营业时间已保存')", timeout=TIMEOUT_MS
+        )
+        hours = server.request("GET", "/api/halls/demo/hours", None, server.login("admin", "admin1234"))[1]
+        assert hours["hours"] == {"mon": ["08:30-12:00", "13:30-17:30"]} and hours["ticket_cutoff"] == "17:00"
+    finally:
+        context.close()
+        server.stop()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
