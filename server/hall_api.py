@@ -1,8 +1,11 @@
-"""The manager's service and opening-hours changes (admin login): add a service, change its
-wording, change the opening hours and the ticket cutoff.
+"""The manager's hall changes (admin login): add a window or take one out of service, add a
+service, change its wording, change the opening hours and the ticket cutoff.
 
 Routes::
 
+    POST /api/halls/{hall}/windows                   {"id", "services"} → 201: a window added
+    POST /api/halls/{hall}/windows/{window}/retire   out of service (refused while it strands a visitor)
+    POST /api/halls/{hall}/windows/{window}/restore  a window retired here, back
     POST /api/halls/{hall}/services                  {"id", "prefix", "name", "kind", "windows"} → 201
     POST /api/halls/{hall}/services/{service}/name   {"name": {"zh", "en"}}: what kiosks, screens and calls say
     GET  /api/halls/{hall}/hours                     {"hours": {"mon": ["08:30-12:00", …]}, "ticket_cutoff"}
@@ -27,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import staff_overlay
-from server.bodies import BadRequest, read_body
+from server.bodies import BadRequest, NewWindow, read_body
 from server.config import parse_hall
 from server.hall_bodies import NewService, OpeningHours, ServiceWording
 from server.hall_model import WEEKDAYS, Hall
@@ -157,4 +160,69 @@ routes = [
     Route("/api/halls/{hall}/services/{service}/name", rename_service, methods=["POST"]),
     Route("/api/halls/{hall}/hours", get_hours),
     Route("/api/halls/{hall}/hours", set_hours, methods=["POST"]),
+]
+
+
+# --- windows: added, or taken out of service, through the same overlay -----------------------
+
+
+def window_change(window_id: str, changes: dict[str, Any], must_be_closed: bool = False) -> Callable[[str | None], str]:
+    """The new overlay text from the old: ``changes`` set on ``window_id``'s table."""
+
+    def edit(old: str | None) -> str:
+        windows = staff_overlay.entries_of(old, "windows")
+        if must_be_closed and not any(w.get("id") == window_id and w.get("closed") is True for w in windows):
+            raise Refusal("unknown_window", f"window {window_id[:8]!r} was not closed on the manager page")
+        return staff_overlay.replaced(old, "windows", staff_overlay.change(windows, window_id, **changes))
+
+    return edit
+
+
+def _window_answer(hall: Hall, window_id: str, status: int = 200) -> Response:
+    window = hall.window(window_id)
+    answer = None if window is None else {"id": window.id, "services": list(window.services)}
+    return JSONResponse({"window": answer, "windows": [w.id for w in hall.windows]}, status_code=status)
+
+
+async def add_window(request: Request) -> Response:
+    session = await _admin(request)
+    body = await read_body(request, NewWindow)
+    window_id, services = body.id, body.services
+
+    def check(hall: Hall) -> None:
+        if hall.window(window_id) is not None:
+            raise Refusal("window_exists", f"there is a window {window_id!r} already")
+
+    edit = window_change(window_id, {"services": services, "closed": False})
+    detail = f"{window_id} ({', '.join(services)})"
+    hall = await _apply(request, session, edit, check, "window_add", detail, "bad_window")
+    return _window_answer(hall, window_id, 201)
+
+
+async def close_window(request: Request) -> Response:
+    session = await _admin(request)
+    window_id = request.path_params["window"]
+
+    def check(hall: Hall) -> None:
+        if hall.window(window_id) is None:
+            raise Refusal("unknown_window", f"there is no window {window_id[:8]!r}")
+
+    check(runtime_of(request).hall(session.hall).hall)
+    edit = window_change(window_id, {"closed": True})
+    hall = await _apply(request, session, edit, check, "window_retire", window_id, "bad_window")
+    return _window_answer(hall, window_id)
+
+
+async def reopen_window(request: Request) -> Response:
+    session = await _admin(request)
+    window_id = request.path_params["window"]
+    edit = window_change(window_id, {"closed": False}, must_be_closed=True)
+    hall = await _apply(request, session, edit, lambda hall: None, "window_restore", window_id, "bad_window")
+    return _window_answer(hall, window_id)
+
+
+routes += [
+    Route("/api/halls/{hall}/windows", add_window, methods=["POST"]),
+    Route("/api/halls/{hall}/windows/{window}/retire", close_window, methods=["POST"]),
+    Route("/api/halls/{hall}/windows/{window}/restore", reopen_window, methods=["POST"]),
 ]

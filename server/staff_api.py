@@ -9,9 +9,9 @@ Routes::
     POST /api/halls/{hall}/staff/{staff}/enable
     POST /api/halls/{hall}/staff/{staff}/windows          {"windows": ["1", "2"]}: the only windows
                                                           they may serve ([]: any window again)
-    POST /api/halls/{hall}/windows                        {"id", "services"} → 201: a window added
-    POST /api/halls/{hall}/windows/{window}/retire        out of service (its tickets settle as on reload)
-    POST /api/halls/{hall}/windows/{window}/restore       a window retired here, back
+
+The windows, services and opening hours go through the same overlay and the same
+:func:`_apply`: :mod:`server.hall_api`.
 
 A change is written to the hall's staff overlay (:mod:`server.staff_overlay`, never the
 hand-written hall file) only after the hall file and the new overlay together pass the
@@ -40,7 +40,7 @@ from starlette.routing import Route
 from server import audit, staff_overlay
 from server.asking import client_of, session_of
 from server.auth import ADMIN, Session, require
-from server.bodies import NewPin, NewStaff, NewWindow, StaffWindows, read_body
+from server.bodies import NewPin, NewStaff, StaffWindows, read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.pins import PIN_MAX, PIN_MIN, hash_pin
@@ -330,69 +330,4 @@ routes = [
     Route("/api/halls/{hall}/staff/{staff}/disable", disable_staff, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/enable", enable_staff, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/windows", assign_windows, methods=["POST"]),
-]
-
-
-# --- windows: added, or taken out of service, through the same overlay -----------------------
-
-
-def window_change(window_id: str, changes: dict[str, Any], must_be_closed: bool = False) -> Callable[[str | None], str]:
-    """The new overlay text from the old: ``changes`` set on ``window_id``'s table."""
-
-    def edit(old: str | None) -> str:
-        windows = staff_overlay.entries_of(old, "windows")
-        if must_be_closed and not any(w.get("id") == window_id and w.get("closed") is True for w in windows):
-            raise Refusal("unknown_window", f"window {window_id[:8]!r} was not closed on the manager page")
-        return staff_overlay.replaced(old, "windows", staff_overlay.change(windows, window_id, **changes))
-
-    return edit
-
-
-def _window_answer(hall: Hall, window_id: str, status: int = 200) -> Response:
-    window = hall.window(window_id)
-    answer = None if window is None else {"id": window.id, "services": list(window.services)}
-    return JSONResponse({"window": answer, "windows": [w.id for w in hall.windows]}, status_code=status)
-
-
-async def add_window(request: Request) -> Response:
-    session = await _admin(request)
-    body = await read_body(request, NewWindow)
-    window_id, services = body.id, body.services
-
-    def check(hall: Hall) -> None:
-        if hall.window(window_id) is not None:
-            raise Refusal("window_exists", f"there is a window {window_id!r} already")
-
-    edit = window_change(window_id, {"services": services, "closed": False})
-    detail = f"{window_id} ({', '.join(services)})"
-    hall = await _apply(request, session, edit, check, "window_add", detail, "bad_window")
-    return _window_answer(hall, window_id, 201)
-
-
-async def close_window(request: Request) -> Response:
-    session = await _admin(request)
-    window_id = request.path_params["window"]
-
-    def check(hall: Hall) -> None:
-        if hall.window(window_id) is None:
-            raise Refusal("unknown_window", f"there is no window {window_id[:8]!r}")
-
-    check(runtime_of(request).hall(session.hall).hall)
-    edit = window_change(window_id, {"closed": True})
-    hall = await _apply(request, session, edit, check, "window_retire", window_id, "bad_window")
-    return _window_answer(hall, window_id)
-
-
-async def reopen_window(request: Request) -> Response:
-    session = await _admin(request)
-    window_id = request.path_params["window"]
-    edit = window_change(window_id, {"closed": False}, must_be_closed=True)
-    hall = await _apply(request, session, edit, lambda hall: None, "window_restore", window_id, "bad_window")
-    return _window_answer(hall, window_id)
-
-
-routes += [
-    Route("/api/halls/{hall}/windows", add_window, methods=["POST"]),
-    Route("/api/halls/{hall}/windows/{window}/retire", close_window, methods=["POST"]),
-    Route("/api/halls/{hall}/windows/{window}/restore", reopen_window, methods=["POST"]),
 ]
