@@ -158,13 +158,24 @@ def test_the_manager_assigns_windows_and_the_clerk_is_refused_elsewhere(
         _, listed = server.request("GET", "/api/halls/demo/staff", None, admin)
         assert {s["id"]: s["windows"] for s in listed["staff"]}["s01"] == ["1", "2"]
 
+        # window 2 taken from them with a visitor in hand: only leaving it stays theirs to try
+        assert server.request("POST", url, {"windows": ["1"]}, admin)[0] == 200
+        assert server.act(clerk, "2", "complete")[1]["error"]["code"] == "window_not_allowed"
+        status, refused = server.act(clerk, "2", "close")
+        assert status == 409 and refused["error"]["code"] != "window_not_allowed", refused  # the state says no
+
         # any window again
         assert server.request("POST", url, {"windows": []}, admin)[1]["staff"]["windows"] is None
-        assert server.act(clerk, "2", "close")[0] == 409  # a ticket in hand: the state says no, not the list
+        assert server.act(clerk, "2", "complete")[0] == 200
+        assert server.act(clerk, "2", "close")[0] == 200
         assert load_hall(hall_file).staff_member("s01").windows is None  # type: ignore[union-attr]
         _, audit = server.request("GET", "/api/halls/demo/audit", None, admin)
         actions = [(e["action"], e["detail"]) for e in audit["entries"] if e["action"] == "staff_windows"]
-        assert actions == [("staff_windows", "s01: any window"), ("staff_windows", "s01: 1, 2")]
+        assert actions == [
+            ("staff_windows", "s01: any window"),
+            ("staff_windows", "s01: 1"),
+            ("staff_windows", "s01: 1, 2"),
+        ]
     finally:
         stack.close()
         server.stop()
