@@ -111,7 +111,9 @@ async def pad_socket(websocket: WebSocket) -> None:
         await refuse(websocket, "unknown_window", "there is no such hall or window")
         return
     token = websocket.query_params.get("token")  # old pads only: a token in a URL reaches proxy logs
-    if token is None:
+    # ?auth=message: the pad sends its own login first, whatever session cookie the browser holds
+    # (a manager logged in on the same browser must not become the pad's clerk)
+    if token is None and websocket.query_params.get("auth") != "message":
         token = websocket.cookies.get("hallq_session")
         if token is not None and not same_origin(websocket):
             await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only")

@@ -151,6 +151,14 @@ def test_the_manager_assigns_windows_and_the_clerk_is_refused_elsewhere(
         # a new pad socket at window 3 is refused; at window 2 it works
         code, seen = closed_with(pad(stack, server, clerk, "3"))
         assert code == CLOSE_CODES["forbidden"] and errors_in(seen) == ["window_not_allowed"], (code, seen)
+        # a browser holding a manager's session cookie: with ?auth=message the pad is the clerk's own
+        shared = {"Cookie": f"hallq_session={admin}", "Origin": server.url}
+        socket = stack.enter_context(
+            connect(f"{server.ws_url}/ws/halls/demo/windows/3?auth=message", additional_headers=shared)
+        )
+        socket.send(json.dumps({"type": "auth", "token": clerk}))
+        code, seen = closed_with(socket)
+        assert code == CLOSE_CODES["forbidden"] and errors_in(seen) == ["window_not_allowed"], (code, seen)
         status, called = server.act(clerk, "2", "call_next")
         assert status == 200 and called["ticket"]["number"] == number, called
         status, me = server.request("GET", "/api/auth/me", None, clerk)

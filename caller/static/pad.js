@@ -184,7 +184,8 @@
   // the URL (URLs end up in proxy logs).
   function connect() {
     disconnect();
-    var path = "/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId);
+    // auth=message: this pad's own login, not whichever session cookie the browser last got
+    var path = "/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId) + "?auth=message";
     hs = new HallSocket({
       url: HQ.wsUrl(path),
       finalCloseCodes: AUTH_CLOSE_CODES,
