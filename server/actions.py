@@ -11,8 +11,25 @@ from typing import Any
 from server import audit, metrics
 from server.auth import Session
 from server.bodies import WindowAction
+from server.queue.errors import Refusal
 from server.queue.scripts import ACTIONS
 from server.runtime import HallRuntime
+
+#: The one action a staff member may take at a window outside their ``windows``: leaving it
+#: (a clerk whose windows were changed while holding one must be able to let it go).
+ALWAYS_ALLOWED = ("close",)
+
+
+def check_window(session: Session, window: str) -> None:
+    """Refuse with ``window_not_allowed`` (403) when the staff member's ``windows`` (hall file
+    or the manager page) leave ``window`` out; nothing is changed."""
+    if not session.staff.may_serve(window):
+        allowed = ", ".join(session.staff.windows or ())
+        raise Refusal(
+            "window_not_allowed",
+            f"{session.staff.id} may serve windows {allowed} only, not window {window[:16]}",
+            {"windows": list(session.staff.windows or ())},
+        )
 
 
 def caller_id(token: str | None, client: str) -> str:
@@ -29,7 +46,11 @@ async def perform(
 ) -> dict[str, Any]:
     """One window action for a clerk (HTTP and the pad socket share it): timed into
     ``hallq_action_seconds`` and, when done, written to the audit log. ``caller``
-    (:func:`caller_id` of the session) scopes its request_id."""
+    (:func:`caller_id` of the session) scopes its request_id. A window outside the staff
+    member's ``windows`` is refused (:func:`check_window`) before anything runs, but for
+    ``close``."""
+    if body.action not in ALWAYS_ALLOWED:
+        check_window(session, window)
     started = time.perf_counter()
     answer = await _act(hall, session, window, body, caller)
     action = body.action if body.action in ACTIONS else "other"

@@ -24,6 +24,7 @@ from server import (
     calendar_api,
     case_api,
     edge,
+    hall_api,
     metrics,
     openapi,
     pages,
@@ -122,6 +123,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
             *case_api.routes,
             *staff_api.routes,
             *calendar_api.routes,
+            *hall_api.routes,
             *metrics.routes,
             *screens.routes,
             *audit.routes,
@@ -164,6 +166,8 @@ async def start_operations(runtime: Runtime) -> list[asyncio.Task[None]]:
         asyncio.create_task(metrics.watch_store(runtime), name="store-watch"),
     ]
     await reload.remember_configs(runtime)
+    # a staff request on this worker is judged by the hall file another worker just changed
+    runtime.sessions.on_config = reload.config_follower(runtime)
     reload.install_sighup(runtime)
     return tasks
 

@@ -15,11 +15,13 @@ costs the same scrypt time as a wrong PIN, so timing does not tell which ids exi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +81,21 @@ class Session:
         return self.staff.role
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.staff.id, "name": self.staff.name, "role": self.staff.role}
+        """Who is logged in, as login and ``/api/auth/me`` answer: ``windows`` lists the only
+        windows they may serve (null: any)."""
+        windows = None if self.staff.windows is None else list(self.staff.windows)
+        return {"id": self.staff.id, "name": self.staff.name, "role": self.staff.role, "windows": windows}
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def pin_mark(staff: Staff) -> str:
+    """A short digest of the staff member's PIN hash, kept in each session: a new PIN (a new
+    salted hash) no longer matches, so the sessions of the old PIN end on every worker that
+    has read the new hall file, even those :meth:`Sessions.end_all` could not find."""
+    return hashlib.sha256(b"hallq-pin-mark:" + staff.pin_hash.encode()).hexdigest()[:16]
 
 
 class Sessions:
@@ -92,6 +104,11 @@ class Sessions:
     def __init__(self, redis: Redis, halls: dict[str, Hall]) -> None:
         self.redis = redis
         self.halls = halls
+        #: Called (and awaited) when a session's lookup finds in Redis a hall-file hash this
+        #: process has not followed yet (:func:`server.reload.config_follower`): so a manager's
+        #: change answered by one worker holds at once for every staff request to any worker.
+        self.on_config: Callable[[str, str], Awaitable[None]] | None = None
+        self._following: dict[str, tuple[str, asyncio.Future[None]]] = {}
 
     async def login(self, hall_id: str, staff_id: str, pin: str, client: str) -> tuple[str, Session]:
         hall = self.halls.get(hall_id)
@@ -133,9 +150,28 @@ class Sessions:
             raise AuthError("bad_credentials", "wrong staff id or PIN")
         await self.redis.delete(pair_key)
         token = f"{hall_id}.{secrets.token_urlsafe(32)}"
-        record = json.dumps({"hall": hall_id, "staff": staff.id})
-        await self.redis.set(f"{prefix}session:{_digest(token)}", record, ex=SESSION_SECONDS)
+        record = json.dumps({"hall": hall_id, "staff": staff.id, "pin": pin_mark(staff)})
+        index = f"{prefix}sessions:{staff.id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(f"{prefix}session:{_digest(token)}", record, ex=SESSION_SECONDS)
+            pipe.sadd(index, _digest(token))  # so that a PIN reset or a disable ends them all
+            pipe.expire(index, SESSION_SECONDS)
+            await pipe.execute()
         return token, Session(hall_id, staff)
+
+    async def end_all(self, hall_id: str, staff_id: str) -> int:
+        """End every session of ``staff_id`` now, on every worker (their session keys are
+        deleted in Redis); how many were live. A PIN reset and a disable call it."""
+        prefix = keys_prefix(hall_id)
+        index = f"{prefix}sessions:{staff_id}"
+        digests = await self.redis.smembers(index)
+        keys = [f"{prefix}session:{d.decode() if isinstance(d, bytes) else d}" for d in digests]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.delete(key)
+            pipe.delete(index)
+            *ended, _ = await pipe.execute()
+        return sum(int(n) for n in ended)
 
     async def lookup(self, token: str | None) -> Session | None:
         """The live session of ``token``, or None (unknown, expired, revoked, malformed)."""
@@ -145,12 +181,34 @@ class Sessions:
         hall = self.halls.get(hall_id)
         if hall is None:
             return None
-        raw = await self.redis.get(f"{keys_prefix(hall_id)}session:{_digest(token)}")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"{keys_prefix(hall_id)}session:{_digest(token)}")
+            pipe.get(f"{keys_prefix(hall_id)}config")
+            raw, stored = await pipe.execute()
         if raw is None:
             return None
-        staff = hall.staff_member(json.loads(raw)["staff"])
+        if stored is not None and self.on_config is not None:
+            await self._follow(hall_id, stored.decode() if isinstance(stored, bytes) else str(stored))
+            hall = self.halls.get(hall_id, hall)
+        record = json.loads(raw)
+        staff = hall.staff_member(record["staff"])
         # a staff member disabled (or taken out of the hall file) since: the session ends now
-        return Session(hall_id, staff) if staff is not None and not staff.disabled else None
+        if staff is None or staff.disabled:
+            return None
+        # a PIN reset since: the session of the old PIN ends (sessions older than the mark: kept)
+        if record.get("pin", pin_mark(staff)) != pin_mark(staff):
+            return None
+        return Session(hall_id, staff)
+
+    async def _follow(self, hall_id: str, stored: str) -> None:
+        """Let :attr:`on_config` follow the hall-file hash ``stored`` once; concurrent lookups
+        that see the same hash wait for that one reload."""
+        assert self.on_config is not None
+        following = self._following.get(hall_id)
+        if following is None or following[0] != stored:
+            following = (stored, asyncio.ensure_future(self.on_config(hall_id, stored)))
+            self._following[hall_id] = following
+        await asyncio.shield(following[1])
 
     async def logout(self, token: str) -> bool:
         """Revoke ``token``; True when it was a live session."""

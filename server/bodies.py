@@ -341,6 +341,18 @@ class NewPin(Body):
     pin: Pin
 
 
+WindowId = Annotated[
+    str, Field(max_length=16, pattern=WINDOW_RE.pattern), says('must be a short window id such as "7" or "A1"')
+]
+
+
+class StaffWindows(Body):
+    """``POST /api/halls/{hall}/staff/{staff}/windows``: the only windows a staff member may
+    serve; ``[]`` (or none) for any window."""
+
+    windows: Annotated[list[WindowId], Field(max_length=200, json_schema_extra={"example": ["1", "2"]})] = []
+
+
 class NewWindow(Body):
     """``POST /api/halls/{hall}/windows``: a window and the services it serves."""
 

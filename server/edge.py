@@ -23,6 +23,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_credentials": 401,
     "not_logged_in": 401,
     "forbidden": 403,
+    "window_not_allowed": 403,  # the staff member's `windows` list leaves this window out
     "wrong_hall": 403,
     "bad_origin": 403,
     "cross_site": 403,
@@ -73,6 +74,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_staff": 422,
     "bad_window": 422,
     "bad_calendar": 422,
+    "bad_service": 422,
+    "bad_hours": 422,
     # not possible now (the state of the hall says no)
     "already_paused": 409,
     "already_rated": 409,
@@ -110,6 +113,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "slot_full": 409,
     "slot_past": 409,
     "staff_exists": 409,
+    "service_exists": 409,
+    "strands_visitors": 409,  # a manager's change would leave open tickets no window can serve
     "too_early": 409,
     "too_far_ahead": 409,
     "ticket_ended": 409,  # no more notices (text messages, Web Push) for a ticket that has ended

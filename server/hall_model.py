@@ -55,6 +55,13 @@ class Staff:
     #: ``disabled = true`` (the manager's staff overlay, or the hall file): kept for the
     #: statistics' names, but no login and no session
     disabled: bool = False
+    #: ``windows = ["1", "2"]``: the only windows this staff member may serve (log in at, act
+    #: at); None (the key left out) for any window of the hall
+    windows: tuple[str, ...] | None = None
+
+    def may_serve(self, window_id: str) -> bool:
+        """Whether this staff member may open and act at ``window_id`` (their ``windows``)."""
+        return self.windows is None or window_id in self.windows
 
     def check_pin(self, pin: str) -> bool:
         """Whether ``pin`` matches the stored scrypt hash (constant-time compare)."""

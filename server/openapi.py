@@ -109,6 +109,7 @@ PATH_EXAMPLES = {
     "id": "1",
     "staff": "s06",
     "date": "2026-10-01",
+    "service": "photo",
 }
 
 

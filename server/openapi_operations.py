@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from server import bodies
+from server import bodies, hall_bodies
 
 Auth = Literal["none", "optional", "staff"]
 
@@ -218,6 +218,12 @@ OPERATIONS: list[Operation] = [
     manager("POST", f"{HALL}/staff/{{staff}}/enable", "Enable a disabled staff member again"),
     manager(
         "POST",
+        f"{HALL}/staff/{{staff}}/windows",
+        "Set the only windows a staff member may serve ([]: any window)",
+        body=bodies.StaffWindows,
+    ),
+    manager(
+        "POST",
         f"{HALL}/windows",
         "Add a window (written to the staff overlay, applied live)",
         body=bodies.NewWindow,
@@ -227,12 +233,36 @@ OPERATIONS: list[Operation] = [
     manager(
         "POST",
         f"{HALL}/windows/{{window}}/retire",
-        "Take a window out of service (its tickets settle as on a reload)",
+        "Take a window out of service (refused while it would strand a visitor)",
+        conflict=True,
     ),
     manager(
         "POST",
         f"{HALL}/windows/{{window}}/restore",
         "Put back a window taken out of service on the manager page",
+    ),
+    manager(
+        "POST",
+        f"{HALL}/services",
+        "Add a service and the windows serving it (written to the staff overlay, applied live)",
+        body=hall_bodies.NewService,
+        ok=201,
+        conflict=True,
+    ),
+    manager(
+        "POST",
+        f"{HALL}/services/{{service}}/name",
+        "Change a service's wording (its names per language)",
+        body=hall_bodies.ServiceWording,
+        conflict=True,
+    ),
+    manager("GET", f"{HALL}/hours", "The opening hours per weekday and the ticket cutoff"),
+    manager(
+        "POST",
+        f"{HALL}/hours",
+        "Change the opening hours and the ticket cutoff (applied live)",
+        body=hall_bodies.OpeningHours,
+        conflict=True,
     ),
     manager("GET", f"{HALL}/calendar", "The hall's holidays and 调休 working days, and today's date"),
     manager(

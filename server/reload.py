@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -198,6 +199,24 @@ def config_listener(runtime: Runtime, hall_id: str) -> Any:
         task.add_done_callback(tasks.discard)
 
     return listener
+
+
+def config_follower(runtime: Runtime) -> Callable[[str, str], Awaitable[None]]:
+    """For :attr:`server.auth.Sessions.on_config`: a staff request found in Redis the hash of
+    a hall file this process does not run (another worker just applied a manager's change and
+    its ``hall.config`` event is still on its way here): reload first, so the request is
+    judged by the new file. Never raises (a failed reload keeps the old file and logs why)."""
+
+    async def follow(hall_id: str, stored: str) -> None:
+        hall = runtime.halls.get(hall_id)
+        if hall is None or config_hash(hall.hall) == stored:
+            return
+        try:
+            await reload_halls(runtime, announce=False, reason="a staff request saw a newer hall file")
+        except Exception:  # the request goes on with the file this process has
+            log.exception("hall %s: could not follow the hall file %s", hall_id, stored)
+
+    return follow
 
 
 def install_sighup(runtime: Runtime) -> None:

@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.actions import caller_id, perform
+from server import pad_watch
+from server.actions import caller_id, check_window, perform
 from server.auth import CLERKS, require
 from server.bodies import PadAuth, WindowAction, checked, parse_json, valid_text
 from server.edge import CLOSE_CODES, close_code
@@ -110,7 +111,9 @@ async def pad_socket(websocket: WebSocket) -> None:
         await refuse(websocket, "unknown_window", "there is no such hall or window")
         return
     token = websocket.query_params.get("token")  # old pads only: a token in a URL reaches proxy logs
-    if token is None:
+    # ?auth=message: the pad sends its own login first, whatever session cookie the browser holds
+    # (a manager logged in on the same browser must not become the pad's clerk)
+    if token is None and websocket.query_params.get("auth") != "message":
         token = websocket.cookies.get("hallq_session")
         if token is not None and not same_origin(websocket):
             await refuse(websocket, "bad_origin", "cookie logins are accepted from this site only")
@@ -121,13 +124,16 @@ async def pad_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         token = await first_message_token(websocket)
     try:
-        require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS)
+        check_window(require(await runtime.sessions.lookup(token), hall.hall.id, CLERKS), window)
     except Refusal as refusal:
         await refuse(websocket, refusal.code, refusal.message, accepted)
         return
     if not accepted:
         await websocket.accept()
     subscriber = Subscriber("pad", outlet_for(websocket), window=window)
+    # a staff change (PIN reset, disable, the clerk's windows) closes this pad when it refuses it
+    watch = pad_watch.watcher(runtime, hall, token, subscriber, websocket)
+    hall.hub.listeners.append(watch)
     hall.hub.add(subscriber)
     hall.pads.add(subscriber)
     try:
@@ -150,6 +156,7 @@ async def pad_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     finally:
+        hall.hub.listeners.remove(watch)
         hall.pads.remove(subscriber)
         hall.hub.remove(subscriber)
 

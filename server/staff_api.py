@@ -4,27 +4,34 @@ Routes::
 
     GET  /api/halls/{hall}/staff                          every staff member (never a PIN hash)
     POST /api/halls/{hall}/staff                          {"id", "name", "role", "pin"} → 201
-    POST /api/halls/{hall}/staff/{staff}/pin              {"pin"}
+    POST /api/halls/{hall}/staff/{staff}/pin              {"pin"}: its sessions end
     POST /api/halls/{hall}/staff/{staff}/disable          its sessions end, its logins are refused
     POST /api/halls/{hall}/staff/{staff}/enable
-    POST /api/halls/{hall}/windows                        {"id", "services"} → 201: a window added
-    POST /api/halls/{hall}/windows/{window}/retire        out of service (its tickets settle as on reload)
-    POST /api/halls/{hall}/windows/{window}/restore       a window retired here, back
+    POST /api/halls/{hall}/staff/{staff}/windows          {"windows": ["1", "2"]}: the only windows
+                                                          they may serve ([]: any window again)
+
+The windows, services and opening hours go through the same overlay and the same
+:func:`_apply`: :mod:`server.hall_api`.
 
 A change is written to the hall's staff overlay (:mod:`server.staff_overlay`, never the
 hand-written hall file) only after the hall file and the new overlay together pass the
 checks of ``hallq check-config`` (:func:`server.config.parse_hall`); then the hall is
 reloaded live (:func:`server.reload.reload_halls`: the queue stays, other workers follow
 the ``hall.config`` event) and the change goes to the audit log — who changed whom, never
-the PIN. A refused change writes nothing, neither the file nor Redis.
+the PIN. A PIN reset or a disable then ends the staff member's sessions on every worker
+(:meth:`server.auth.Sessions.end_all`); their open pads are closed by
+:mod:`server.pad_watch`. A refused change writes nothing, neither the file nor Redis.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,10 +40,11 @@ from starlette.routing import Route
 from server import audit, staff_overlay
 from server.asking import client_of, session_of
 from server.auth import ADMIN, Session, require
-from server.bodies import NewPin, NewStaff, NewWindow, read_body
+from server.bodies import NewPin, NewStaff, StaffWindows, read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.pins import PIN_MAX, PIN_MIN, hash_pin
+from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
@@ -57,8 +65,15 @@ def pin_problem(pin: str, staff_id: str = "") -> str | None:
 
 
 def public(staff: Staff, in_file: bool) -> dict[str, Any]:
-    """A staff member as the manager sees it (no PIN hash)."""
-    return {"id": staff.id, "name": staff.name, "role": staff.role, "disabled": staff.disabled, "added": not in_file}
+    """A staff member as the manager sees it (no PIN hash); ``windows`` null: any window."""
+    return {
+        "id": staff.id,
+        "name": staff.name,
+        "role": staff.role,
+        "disabled": staff.disabled,
+        "added": not in_file,
+        "windows": None if staff.windows is None else list(staff.windows),
+    }
 
 
 def overlay_path(runtime: Runtime, hall: Hall) -> Path:
@@ -84,24 +99,36 @@ def staff_change(staff_id: str, changes: dict[str, Any]) -> Callable[[str | None
     """The new overlay text from the old: ``changes`` set on ``staff_id``'s table."""
 
     def edit(old: str | None) -> str:
-        entries = staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes)
-        return staff_overlay.dumps(entries, staff_overlay.entries_of(old, "windows"))
+        return staff_overlay.replaced(
+            old, "staff", staff_overlay.change(staff_overlay.entries_of(old), staff_id, **changes)
+        )
 
     return edit
 
 
 def _write(
-    path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
+    path: Path,
+    hall: Hall,
+    edit: Callable[[str | None], str],
+    check: Callable[[Hall], None],
+    code: str,
+    guard: Callable[[Hall], None] | None = None,
 ) -> str | None:
-    """Check, validate and write one change under the overlay's lock; the old overlay text."""
+    """Check, validate and write one change under the overlay's lock; the old overlay text.
+    ``guard`` sees the changed hall before anything is written (:func:`stranding_guard`)."""
     try:
-        return _write_locked(path, hall, edit, check, code)
+        return _write_locked(path, hall, edit, check, code, guard)
     except OSError as exc:  # the folder is read-only or full: nothing was written
         raise Refusal("overlay_unwritable", f"cannot write the staff overlay {path}: {exc.strerror}") from exc
 
 
 def _write_locked(
-    path: Path, hall: Hall, edit: Callable[[str | None], str], check: Callable[[Hall], None], code: str
+    path: Path,
+    hall: Hall,
+    edit: Callable[[str | None], str],
+    check: Callable[[Hall], None],
+    code: str,
+    guard: Callable[[Hall], None] | None,
 ) -> str | None:
     with staff_overlay.locked(path):
         old = staff_overlay.read_text(path)
@@ -116,15 +143,47 @@ def _write_locked(
         check(current)
         new = edit(old)
         try:
-            parse_hall(text, new)
+            changed = parse_hall(text, new)
         except ConfigError as exc:
-            problems = {"problems": [str(p) for p in exc.problems]}
-            message = "the change breaks the hall's rules (as hallq check-config says)"
-            if code == "bad_window":
-                raise Refusal("bad_window", message, problems) from exc
-            raise Refusal("bad_staff", message, problems) from exc
+            raise _broken(code, [str(p) for p in exc.problems]) from exc
+        if guard is not None:
+            guard(changed)
         staff_overlay.write(path, new)
         return old
+
+
+def _broken(code: str, problems: list[str]) -> Refusal:
+    """The refusal of a change that breaks the hall's rules, with ``check-config``'s problems."""
+    message, details = "the change breaks the hall's rules (as hallq check-config says)", {"problems": problems}
+    if code == "bad_window":
+        return Refusal("bad_window", message, details)
+    if code == "bad_service":
+        return Refusal("bad_service", message, details)
+    if code == "bad_hours":
+        return Refusal("bad_hours", message, details)
+    return Refusal("bad_staff", message, details)
+
+
+def stranding_guard(engine: Engine) -> Callable[[Hall], None]:
+    """A check of a changed hall, run in the overlay's writing thread: refuse with 409
+    ``strands_visitors`` when the live queue holds open tickets the changed hall could no
+    longer serve (:meth:`Engine.orphans` as a dry run, as ``check-config --against`` lists
+    them: a ticket no window would serve, a visitor in hand at a window taken away). Tickets
+    waiting for a window taken away are not stranded: they go back to their services' line."""
+
+    def guard(changed: Hall) -> None:
+        dry_run = functools.partial(dataclasses.replace(engine, hall=changed).orphans, dry_run=True)
+        found = anyio.from_thread.run(dry_run)
+        stranded = found["expired"]
+        if stranded:
+            numbers = ", ".join(f"{t['number']} ({t['reason']})" for t in stranded[:10])
+            raise Refusal(
+                "strands_visitors",
+                f"this change would leave {len(stranded)} visitor(s) no window can serve: {numbers}",
+                {"tickets": stranded},
+            )
+
+    return guard
 
 
 async def _apply(
@@ -140,7 +199,8 @@ async def _apply(
     runtime = runtime_of(request)
     hall = runtime.hall(session.hall).hall
     path = overlay_path(runtime, hall)
-    old = await run_in_threadpool(_write, path, hall, edit, check, code)
+    guard = stranding_guard(runtime.hall(session.hall).engine)
+    old = await run_in_threadpool(_write, path, hall, edit, check, code, guard)
     result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {detail}")
     if not result.ok:  # another hall file broke meanwhile: put the overlay back, change nothing
         await run_in_threadpool(staff_overlay.write, path, old)
@@ -221,6 +281,7 @@ async def reset_pin(request: Request) -> Response:
     hall = await _apply(
         request, session, staff_change(staff_id, {"pin_hash": pin_hash}), _known(staff_id), "staff_pin", staff_id
     )
+    await runtime_of(request).sessions.end_all(session.hall, staff_id)  # the old PIN's sessions
     return _answer(hall, staff_id)
 
 
@@ -242,6 +303,23 @@ async def _set_disabled(request: Request, disabled: bool) -> Response:
     hall = await _apply(
         request, session, staff_change(staff_id, {"disabled": disabled}), _known(staff_id), action, staff_id
     )
+    if disabled:
+        await runtime_of(request).sessions.end_all(session.hall, staff_id)
+    return _answer(hall, staff_id)
+
+
+async def assign_windows(request: Request) -> Response:
+    """The windows a staff member may serve: at once, the next action (or pad socket) at
+    another window is refused with ``window_not_allowed``; a window that is not the hall's is
+    refused as ``check-config`` says (``bad_staff``, the problems listed)."""
+    session = await _admin(request)
+    staff_id = request.path_params["staff"]
+    body = await read_body(request, StaffWindows)
+    _known(staff_id)(runtime_of(request).hall(session.hall).hall)
+    windows = list(dict.fromkeys(body.windows))  # a window ticked twice is the window once
+    detail = f"{staff_id}: {', '.join(windows) if windows else 'any window'}"
+    edit = staff_change(staff_id, {"windows": windows})
+    hall = await _apply(request, session, edit, _known(staff_id), "staff_windows", detail)
     return _answer(hall, staff_id)
 
 
@@ -251,69 +329,5 @@ routes = [
     Route("/api/halls/{hall}/staff/{staff}/pin", reset_pin, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/disable", disable_staff, methods=["POST"]),
     Route("/api/halls/{hall}/staff/{staff}/enable", enable_staff, methods=["POST"]),
-]
-
-
-# --- windows: added, or taken out of service, through the same overlay -----------------------
-
-
-def window_change(window_id: str, changes: dict[str, Any], must_be_closed: bool = False) -> Callable[[str | None], str]:
-    """The new overlay text from the old: ``changes`` set on ``window_id``'s table."""
-
-    def edit(old: str | None) -> str:
-        windows = staff_overlay.entries_of(old, "windows")
-        if must_be_closed and not any(w.get("id") == window_id and w.get("closed") is True for w in windows):
-            raise Refusal("unknown_window", f"window {window_id[:8]!r} was not closed on the manager page")
-        return staff_overlay.dumps(staff_overlay.entries_of(old), staff_overlay.change(windows, window_id, **changes))
-
-    return edit
-
-
-def _window_answer(hall: Hall, window_id: str, status: int = 200) -> Response:
-    window = hall.window(window_id)
-    answer = None if window is None else {"id": window.id, "services": list(window.services)}
-    return JSONResponse({"window": answer, "windows": [w.id for w in hall.windows]}, status_code=status)
-
-
-async def add_window(request: Request) -> Response:
-    session = await _admin(request)
-    body = await read_body(request, NewWindow)
-    window_id, services = body.id, body.services
-
-    def check(hall: Hall) -> None:
-        if hall.window(window_id) is not None:
-            raise Refusal("window_exists", f"there is a window {window_id!r} already")
-
-    edit = window_change(window_id, {"services": services, "closed": False})
-    detail = f"{window_id} ({', '.join(services)})"
-    hall = await _apply(request, session, edit, check, "window_add", detail, "bad_window")
-    return _window_answer(hall, window_id, 201)
-
-
-async def close_window(request: Request) -> Response:
-    session = await _admin(request)
-    window_id = request.path_params["window"]
-
-    def check(hall: Hall) -> None:
-        if hall.window(window_id) is None:
-            raise Refusal("unknown_window", f"there is no window {window_id[:8]!r}")
-
-    check(runtime_of(request).hall(session.hall).hall)
-    edit = window_change(window_id, {"closed": True})
-    hall = await _apply(request, session, edit, check, "window_retire", window_id, "bad_window")
-    return _window_answer(hall, window_id)
-
-
-async def reopen_window(request: Request) -> Response:
-    session = await _admin(request)
-    window_id = request.path_params["window"]
-    edit = window_change(window_id, {"closed": False}, must_be_closed=True)
-    hall = await _apply(request, session, edit, lambda hall: None, "window_restore", window_id, "bad_window")
-    return _window_answer(hall, window_id)
-
-
-routes += [
-    Route("/api/halls/{hall}/windows", add_window, methods=["POST"]),
-    Route("/api/halls/{hall}/windows/{window}/retire", close_window, methods=["POST"]),
-    Route("/api/halls/{hall}/windows/{window}/restore", reopen_window, methods=["POST"]),
+    Route("/api/halls/{hall}/staff/{staff}/windows", assign_windows, methods=["POST"]),
 ]

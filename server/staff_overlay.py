@@ -1,14 +1,19 @@
-"""The staff overlay: the manager page's staff changes, kept beside the hand-written hall file.
+"""The staff overlay: the manager page's staff and hall changes, kept beside the hand-written hall file.
 
 A manager adds clerks, resets PINs and disables or enables staff from the manager page
 (:mod:`server.staff_api`). Those changes never rewrite the hall file a person wrote: they go
 into a small TOML file of ``[[staff]]`` tables, the *overlay*, next to it
 (``hall.toml`` → ``hall.staff.toml``; for the bundled demo hall, ``demo.staff.toml`` in the
 data folder). Each overlay table names a staff ``id``: when the hall file has that id, the
-overlay's keys replace the file's (``pin_hash``, ``disabled``, ``name``, ``role``); otherwise
+overlay's keys replace the file's (``pin_hash``, ``disabled``, ``name``, ``role``, ``windows``;
+an empty ``windows = []`` removes the file's list, so the clerk may serve any window); otherwise
 it adds a staff member. The merged tables then go through the very same
 :func:`server.config.parse_hall` as the hall file alone, so every rule and every message is
 ``hallq check-config``'s (which reads the overlay too).
+
+``[[windows]]`` tables add windows or retire the file's (``closed = true``), ``[[services]]``
+tables add services or rename the file's, and one ``[hall]`` table may replace the opening
+``hours`` and the ``ticket_cutoff``.
 
 The file is written whole, atomically (a temporary file renamed over it), under a lock
 file, so two workers changing staff at once cannot lose one change.
@@ -28,11 +33,19 @@ from typing import Any
 from server.toml_locator import ConfigProblem
 
 #: The keys an overlay's ``[[staff]]`` table may hold (a clear PIN never: only its hash).
-KEYS = ("id", "name", "role", "pin_hash", "disabled")
+#: ``windows = []`` in the overlay takes the hall file's list away: any window again.
+KEYS = ("id", "name", "role", "pin_hash", "disabled", "windows")
 #: The keys of an overlay's ``[[windows]]`` table: a window added (``services``, ``name``), or
 #: one of the hall file's taken out of service (``closed = true``).
-WINDOW_KEYS = ("id", "name", "services", "closed")
-SECTIONS = {"staff": KEYS, "windows": WINDOW_KEYS}
+WINDOW_KEYS = ("id", "name", "services", "tiers", "closed")
+#: The keys of an overlay's ``[[services]]`` table: a service added, or the names of one changed.
+SERVICE_KEYS = ("id", "prefix", "name", "kind", "expected_minutes")
+SECTIONS = {"staff": KEYS, "windows": WINDOW_KEYS, "services": SERVICE_KEYS}
+#: The keys of the overlay's ``[hall]`` table: the opening hours and the ticket cutoff, which
+#: replace the hall file's (``hours`` whole: a weekday left out has no opening).
+HALL_KEYS = ("hours", "ticket_cutoff")
+#: What the overlay may hold, as its problems say it.
+HOLDS = "[[staff]], [[windows]], [[services]] and [hall] hours and ticket_cutoff"
 #: Where problems of the overlay itself (not of a merged staff table) are reported.
 WHERE = "(staff overlay)"
 HEADER = (
@@ -78,16 +91,33 @@ def merge(root: Mapping[str, Any], overlay_text: str) -> tuple[dict[str, Any], l
     except tomllib.TOMLDecodeError as exc:
         return dict(root), [ConfigProblem(WHERE, f"is not valid TOML: {exc}")]
     problems = [
-        ConfigProblem(f"{WHERE} {key}", "unknown section; the staff overlay holds [[staff]] and [[windows]] only")
+        ConfigProblem(f"{WHERE} {key}", f"unknown section; the staff overlay holds {HOLDS} only")
         for key in overlay
-        if key not in SECTIONS
+        if key not in SECTIONS and key != "hall"
     ]
     merged = dict(root)
+    if "hall" in overlay:
+        merged["hall"], found = _merge_hall(root.get("hall", {}), overlay["hall"])
+        problems += found
     for section, keys in SECTIONS.items():
         if section in overlay:
             merged[section], found = _merge_section(root.get(section, []), overlay[section], section, keys)
             problems += found
     return merged, problems
+
+
+def _merge_hall(base: Any, table: Any) -> tuple[Any, list[ConfigProblem]]:
+    """The hall file's ``[hall]`` with the overlay's ``hours`` and ``ticket_cutoff`` in place."""
+    if not isinstance(table, Mapping):
+        return base, [ConfigProblem(f"{WHERE} hall", "must be a table")]
+    problems = [
+        ConfigProblem(f"{WHERE} hall.{key}", f"unknown key {key!r}; expected one of {', '.join(HALL_KEYS)}")
+        for key in table
+        if key not in HALL_KEYS
+    ]
+    if not isinstance(base, Mapping):
+        return base, problems  # the hall file's own mistake: parse_hall reports it
+    return {**base, **{k: v for k, v in table.items() if k in HALL_KEYS}}, problems
 
 
 def _merge_section(base: Any, entries: Any, section: str, keys: tuple[str, ...]) -> tuple[Any, list[ConfigProblem]]:
@@ -114,19 +144,33 @@ def _merge_section(base: Any, entries: Any, section: str, keys: tuple[str, ...])
             closed.add(entry["id"])
         elif "closed" in entry and entry["closed"] is not False:
             problems.append(ConfigProblem(f"{where}.closed", "must be true or false"))
-        if entry["id"] in by_id:
-            by_id[entry["id"]].update(changes)
-            if "services" in changes:  # the overlay's services replace the file's tiers
-                by_id[entry["id"]].pop("tiers", None)
-        else:
-            by_id[entry["id"]] = dict(changes)
-            tables.append(by_id[entry["id"]])
+        _put(by_id, tables, entry["id"], changes, section)
     return [t for t in tables if not (isinstance(t, dict) and str(t.get("id")) in closed)], problems
+
+
+def _put(by_id: dict[str, Any], tables: list[Any], table_id: str, changes: dict[str, Any], section: str) -> None:
+    """Set an overlay table's ``changes`` on the hall file's table ``table_id`` (added when missing)."""
+    table = by_id.get(table_id)
+    if section == "staff" and changes.get("windows") == []:  # back to any window
+        del changes["windows"]
+        if isinstance(table, dict):
+            table.pop("windows", None)
+    if table_id in by_id:
+        by_id[table_id].update(changes)
+        if "services" in changes and "tiers" not in changes:  # the overlay's services replace the file's tiers
+            by_id[table_id].pop("tiers", None)
+        if "tiers" in changes:
+            by_id[table_id].pop("services", None)
+    else:
+        by_id[table_id] = dict(changes)
+        tables.append(by_id[table_id])
 
 
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
@@ -135,11 +179,40 @@ def _value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def dumps(entries: list[dict[str, Any]], windows: list[dict[str, Any]] | None = None) -> str:
-    """The overlay file's text for staff ``entries`` and ``windows`` tables (strings,
-    booleans, lists and tables of them)."""
+def hall_of(text: str | None) -> dict[str, Any]:
+    """The overlay's ``[hall]`` table (hours, cutoff), for editing; empty when it has none."""
+    if not text:
+        return {}
+    try:
+        table = tomllib.loads(text).get("hall")
+    except tomllib.TOMLDecodeError:
+        return {}
+    return dict(table) if isinstance(table, Mapping) else {}
+
+
+def replaced(old: str | None, section: str, tables: list[dict[str, Any]] | dict[str, Any]) -> str:
+    """The overlay's text with ``section``'s tables (``"hall"``: its one table) replaced, every
+    other section kept."""
+    parts: dict[str, Any] = {name: entries_of(old, name) for name in SECTIONS}
+    parts["hall"] = hall_of(old)
+    parts[section] = tables
+    return dumps(parts["staff"], parts["windows"], parts["services"], parts["hall"])
+
+
+def dumps(
+    entries: list[dict[str, Any]],
+    windows: list[dict[str, Any]] | None = None,
+    services: list[dict[str, Any]] | None = None,
+    hall: dict[str, Any] | None = None,
+) -> str:
+    """The overlay file's text for staff ``entries``, ``windows`` and ``services`` tables and
+    the ``hall`` table (strings, numbers, booleans, lists and tables of them)."""
     parts = [HEADER]
-    for section, tables in (("staff", entries), ("windows", windows or [])):
+    if hall:
+        parts.append(
+            "\n".join(["[hall]", *(f"{key} = {_value(hall[key])}" for key in HALL_KEYS if key in hall)]) + "\n"
+        )
+    for section, tables in (("staff", entries), ("windows", windows or []), ("services", services or [])):
         for table in tables:
             keys = SECTIONS[section]
             lines = [f"[[{section}]]", *(f"{key} = {_value(table[key])}" for key in keys if key in table)]

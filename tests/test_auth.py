@@ -36,7 +36,7 @@ from tests.test_sockets import display_url, open_socket, pad_url, visitor_url
 def test_login_me_and_logout(live_server: LiveServer) -> None:
     status, body = live_server.request("POST", "/api/auth/login", {"hall": "demo", "staff": "s01", "pin": "1234"})
     assert status == 200
-    assert body["staff"] == {"id": "s01", "name": body["staff"]["name"], "role": "clerk"}
+    assert body["staff"] == {"id": "s01", "name": body["staff"]["name"], "role": "clerk", "windows": None}
     assert body["hall"] == "demo"
     token = body["token"]
     assert token.startswith("demo.") and len(token) >= 40

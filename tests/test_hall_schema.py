@@ -158,6 +158,8 @@ def test_a_hall_language_needs_its_name_template_and_voice() -> None:
     shown = {p.path: p.message for p in problems_of(text)}
     assert shown == {
         "hall.name": "has no name in 'ug'",
+        # kiosks, screens and calls say each service in every language of the hall
+        **{f"services[{i}].name": "has no name in 'ug'" for i in range(4)},
         "rules.announce.templates.ug": "no announcement template for language 'ug'",
         "rules.announce.voices.ug": "no voice for language 'ug'",
     }

@@ -51,7 +51,7 @@ def test_the_merged_staff_get_check_configs_rules_and_messages() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_hall(demo_text(), "[hall]\nid = 'x'\n[[staff]]\nname = 'no id'\npin = '1234'\n")
     messages = [str(p) for p in caught.value.problems]
-    assert "(staff overlay) hall: unknown section; the staff overlay holds [[staff]] and [[windows]] only" in messages
+    assert "(staff overlay) hall.id: unknown key 'id'; expected one of hours, ticket_cutoff" in messages
     assert "(staff overlay) staff[0]: must be a table with an id" in messages
     with pytest.raises(ConfigError) as caught:
         parse_hall(demo_text(), "[[staff]\n")
@@ -179,7 +179,14 @@ def test_the_manager_adds_resets_and_disables_a_clerk_live(redis_server: Embedde
             "POST", staff_url, {"id": "s06", "name": "新人", "role": "clerk", "pin": "2580"}, admin
         )
         assert status == 201, added
-        assert added["staff"] == {"id": "s06", "name": "新人", "role": "clerk", "disabled": False, "added": True}
+        assert added["staff"] == {
+            "id": "s06",
+            "name": "新人",
+            "role": "clerk",
+            "disabled": False,
+            "added": True,
+            "windows": None,
+        }
         s06 = server.login("s06", "2580")
         status, called = server.act(s06, "3", "call_next")
         assert status == 200, called

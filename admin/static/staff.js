@@ -3,7 +3,8 @@
  *
  * GET /api/halls/{hall}/staff lists every staff member (never a PIN); the form adds one
  * (POST /staff {id, name, role, pin}); each row resets the PIN (POST /staff/{id}/pin) and
- * disables or enables the login (POST /staff/{id}/disable|enable). The server checks each
+ * disables or enables the login (POST /staff/{id}/disable|enable), and sets the only windows
+ * they may serve (POST /staff/{id}/windows {windows: ["1", "2"]}; empty: any). The server checks each
  * change as `hallq check-config` does, writes it to the hall's staff overlay (never the
  * hall file), reloads the hall live and audits it; a refusal shows the catalogue's words for
  * its code (err_…) and, for a broken rule, the problems. Words come from the catalogue (HQ.t).
@@ -63,6 +64,7 @@
       tr.className = s.disabled ? 'muted' : '';
       [s.id, s.name, HQ.t('m_staff_role_' + s.role),
         HQ.t(s.disabled ? 'm_staff_disabled' : 'm_staff_active')].forEach(function (t) { tr.appendChild(cell(t)); });
+      tr.appendChild(windowsCell(s));
       var actions = document.createElement('td');
       var pin = document.createElement('input');
       pin.type = 'password';
@@ -81,6 +83,24 @@
       tr.appendChild(actions);
       body.appendChild(tr);
     });
+  }
+
+  /** The windows a staff member may serve: typed as "1, 2" (empty: any window), saved by its button. */
+  function windowsCell(s) {
+    var td = document.createElement('td');
+    var input = document.createElement('input');
+    input.className = 'staff-windows';
+    input.size = 8;
+    input.autocapitalize = 'off';
+    input.value = (s.windows || []).join(', ');
+    input.placeholder = HQ.t('m_staff_windows_any');
+    input.setAttribute('aria-label', HQ.t('m_staff_windows_of', {id: s.id}));
+    td.appendChild(input);
+    td.appendChild(button('m_staff_windows_save', function () {
+      var windows = input.value.split(/[\s,，、]+/).filter(function (w) { return w !== ''; });
+      change(s.id + '/windows', {windows: windows}, s.id);
+    }));
+    return td;
   }
 
   function renderWindows(list) {

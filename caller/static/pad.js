@@ -35,6 +35,7 @@
   var pending = null;       // the unanswered action message (with its request_id)
   var closeWaiter = null;   // resolves when the "close" action is answered (logout / change window)
   var openedOnce = false;
+  var notAllowed = false;   // the server said window_not_allowed: its final close leads to choosing
   var clockSkew = null;     // server clock minus ours: the largest (at − now) seen, as events
                             // arrive after they happen; used for "time since the call"
   var connection = document.querySelector("[data-connection]");
@@ -64,14 +65,23 @@
     show("login");
     byId("login-staff").focus();
   }
-  function showChoose() {
+  /** The windows to choose from: the clerk's own (staff.windows, set by the manager), else all. */
+  function myWindows() {
+    var mine = session.staff.windows;
+    return (HQ.hall.windows || []).filter(function (w) { return !mine || mine.indexOf(String(w.id)) >= 0; });
+  }
+  function showChoose(message) {
+    // a refusal's words outlive the page's own reload after the hall change that caused it
+    if (message) sessionStorage.setItem(KEY + ".said", message);
+    else { message = sessionStorage.getItem(KEY + ".said") || ""; sessionStorage.removeItem(KEY + ".said"); }
     disconnect();
     windowId = null;
     byId("window-title").textContent = "";
     byId("who").textContent = session.staff.name || session.staff.id;
+    byId("choose-message").textContent = message || "";
     var list = byId("window-list");
     list.textContent = "";
-    (HQ.hall.windows || []).forEach(function (w) {
+    myWindows().forEach(function (w) {
       var b = document.createElement("button");
       b.type = "button";
       b.className = "hq-btn";
@@ -174,7 +184,8 @@
   // the URL (URLs end up in proxy logs).
   function connect() {
     disconnect();
-    var path = "/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId);
+    // auth=message: this pad's own login, not whichever session cookie the browser last got
+    var path = "/ws/halls/" + encodeURIComponent(hallId) + "/windows/" + encodeURIComponent(windowId) + "?auth=message";
     hs = new HallSocket({
       url: HQ.wsUrl(path),
       finalCloseCodes: AUTH_CLOSE_CODES,
@@ -189,10 +200,26 @@
         connection.textContent = HQ.t(status === "redis-down" ? "redis_down" : "offline");
         render();
       },
-      onFinalClose: function () { showLogin("p_session_over"); },
+      onFinalClose: function () {
+        if (notAllowed) { notAllowed = false; refusedHere(); return; }
+        showLogin("p_session_over");
+      },
       onMessage: onMessage,
     });
     hs.start();
+  }
+  /**
+   * The server refused this window to this clerk (window_not_allowed: the manager changed their
+   * windows): read who they are again (/api/auth/me: their windows now) and let them choose.
+   */
+  function refusedHere() {
+    var refused = windowId;
+    HQ.api("GET", "/api/auth/me", null, token()).then(function (res) {
+      if (!res.ok) { showLogin("p_session_over"); return; }
+      session.staff = res.data.staff;
+      sessionStorage.setItem(KEY, JSON.stringify(session));
+      showChoose(HQ.t("p_window_not_allowed", { window: refused }));
+    });
   }
   function disconnect() {
     if (hs) { var s = hs; hs = null; s.stop(); }
@@ -232,12 +259,14 @@
       } else {
         var err = msg.error || {};
         if (err.code === "not_logged_in") { showLogin("p_session_over"); return; }
+        if (err.code === "window_not_allowed") { refusedHere(); return; }
         setOutcome(HQ.t("r_failed", { message: HQ.refusalText(err) }), true);
       }
       render();
     } else if (msg.type === "error") {
       var e2 = msg.error || {};
-      if (/auth|token|forbidden|login/.test(e2.code || "")) showLogin("p_session_over");
+      if (e2.code === "window_not_allowed") notAllowed = true;  // the final close follows: choose again
+      else if (/auth|token|forbidden|login/.test(e2.code || "")) showLogin("p_session_over");
       else setOutcome(HQ.t("r_failed", { message: HQ.refusalText(e2) }), true);
     }
     // Hall events need no handling here: the server follows each with a fresh window_state

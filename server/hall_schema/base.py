@@ -158,11 +158,13 @@ class Section(BaseModel):
 class Known:
     """What a section's rules need from the rest of the file, read from the raw TOML (so they
     hold whether or not that part is valid): the hall's languages (well-formed codes only),
-    the service ids named by ``[[services]]`` and the ones some window lists."""
+    the service ids named by ``[[services]]``, the ones some window lists and the window ids
+    (a number written ``id = 3`` is the id "3")."""
 
     languages: tuple[str, ...] = ()
     service_ids: tuple[str, ...] = ()
     served: frozenset[str] = frozenset()
+    window_ids: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, root: Mapping[str, Any]) -> Known:
@@ -171,7 +173,11 @@ class Known:
         services = root.get("services")
         windows = root.get("windows")
         served: set[str] = set()
+        window_ids: set[str] = set()
         for window in windows if isinstance(windows, list) else []:
+            number = window.get("id") if isinstance(window, Mapping) else None
+            if isinstance(number, str | int) and not isinstance(number, bool):
+                window_ids.add(str(number))
             tiers = window.get("tiers", [window.get("services")]) if isinstance(window, Mapping) else []
             for tier in tiers if isinstance(tiers, list) else []:
                 if isinstance(tier, list):
@@ -186,6 +192,7 @@ class Known:
             if isinstance(services, list)
             else (),
             served=frozenset(served),
+            window_ids=frozenset(window_ids),
         )
 
 

@@ -32,6 +32,15 @@ class Service(Section):
     expected_minutes: Annotated[float, Gt(0), Le(480), said("must be a number of minutes above 0, at most 480")] = 10.0
     daily_quota: Annotated[int, Whole(1, 999)] | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _in_every_language(cls, name: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        """Kiosks, screens and calls say a service in each of the hall's languages."""
+        missing = [lang for lang in known(info).languages if lang not in name]
+        if missing:
+            raise fail(*(((), f"has no name in {lang!r}") for lang in missing))
+        return name
+
     @field_validator("id")
     @classmethod
     def _served(cls, service_id: str, info: ValidationInfo) -> str:

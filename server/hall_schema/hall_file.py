@@ -60,7 +60,7 @@ class HallFile(Section):
             # a key added to a table's model and to its dataclass flows through by name
             services=tuple(model.Service(**s.model_dump()) for s in self.services),
             windows=tuple(model.Window(**w.model_dump(exclude={"services"})) for w in self.windows),
-            staff=tuple(model.Staff(**s.model_dump(exclude={"pin"})) for s in self.staff),
+            staff=tuple(s.build() for s in self.staff),
             rules=self.rules.build(),
             source_text=text,
             appointments=None if self.appointments is None else self.appointments.build(service_ids),

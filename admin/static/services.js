@@ -1,0 +1,182 @@
+/*
+ * services.js — the manager page's services and opening-hours sections (beside staff.js,
+ * same login and the same way of saying a refusal).
+ *
+ * Services: the table lists each service of the hall (GET /api/halls/{hall}, the public
+ * config) with its names in every hall language, editable in place (POST
+ * /services/{id}/name {name}); the form adds one (POST /services {id, prefix, name, kind,
+ * windows}: it joins the last tier of each ticked window). Opening hours: one field per
+ * weekday ("08:30-12:00, 13:30-17:30"; empty: closed that day) and the ticket cutoff
+ * (GET/POST /hours). The server checks each change as `hallq check-config` does, refuses one
+ * that would strand a waiting visitor (strands_visitors), writes the staff overlay, reloads
+ * live and audits; a refusal shows the catalogue's words for its code and the problems.
+ */
+(function () {
+  'use strict';
+
+  var HALL = window.HALL;
+  var HQ = window.HQ;
+  var BASE = '/api/halls/' + encodeURIComponent(HALL.id);
+  var TOKEN_KEY = 'hallq.admin.token.' + HALL.id;
+  var DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+  var languages = (HQ.hall && HQ.hall.languages) || HALL.languages || ['zh', 'en'];
+  var config = null;   // the public config last read: services and windows
+  var shown = '';
+
+  function $(id) { return document.getElementById(id); }
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+  function loggedIn() { return !!token() && !$('app').hidden; }
+
+  function say(where, text, problems) {
+    $(where + '-status').textContent = text;
+    $(where + '-problems').textContent = (problems || []).join('\n');
+    $(where + '-problems').hidden = !(problems && problems.length);
+  }
+  function refused(where, res) {
+    var err = (res.data && res.data.error) || {};
+    var problems = err.problems || (err.tickets || []).map(function (t) {
+      return t.number + ' (' + (t.services || []).join('+') + '): ' + t.reason;
+    });
+    say(where, HQ.errorText(res), problems);
+  }
+  function el(tag, props) {
+    var node = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (k) { node[k] = props[k]; });
+    return node;
+  }
+
+  // ---- services ----
+  /** A language by its own name ("中文", "English"), as the language switch says it. */
+  function languageName(lang) { return HQ.has('lang_name', lang) ? HQ.t('lang_name', null, lang) : lang; }
+  function nameInputs(box, names) {
+    languages.forEach(function (lang) {
+      var input = el('input', {maxLength: 40, size: 12, value: (names && names[lang]) || ''});
+      input.dataset.lang = lang;
+      input.placeholder = HQ.t('m_svc_name_in', {lang: languageName(lang)});
+      input.setAttribute('aria-label', input.placeholder);
+      box.appendChild(input);
+    });
+  }
+  function namesFrom(box) {
+    var names = {};
+    box.querySelectorAll('input[data-lang]').forEach(function (i) {
+      if (i.value.trim()) names[i.dataset.lang] = i.value.trim();
+    });
+    return names;
+  }
+
+  function render() {
+    var body = $('services-table').tBodies[0];
+    body.textContent = '';
+    config.services.forEach(function (s) {
+      var tr = el('tr');
+      tr.dataset.service = s.id;
+      var id = el('td', {textContent: s.id});
+      id.dataset.raw = '';  // the hall file's id, in no language
+      tr.appendChild(id);
+      tr.appendChild(el('td', {textContent: s.prefix}));
+      var names = el('td');
+      nameInputs(names, s.name);
+      var save = el('button', {type: 'button', textContent: HQ.t('m_svc_save_names')});
+      save.dataset.action = 'm_svc_save_names';
+      save.addEventListener('click', function () {
+        HQ.api('POST', BASE + '/services/' + encodeURIComponent(s.id) + '/name', {name: namesFrom(names)}, token())
+          .then(function (res) {
+            if (!res.ok) return refused('services', res);
+            say('services', HQ.t('m_svc_saved', {id: s.id}));
+            load(true);
+          });
+      });
+      names.appendChild(save);
+      tr.appendChild(names);
+      var windows = config.windows.filter(function (w) { return w.services.indexOf(s.id) >= 0; });
+      tr.appendChild(el('td', {textContent: windows.map(function (w) { return w.id; }).join(', ')}));
+      body.appendChild(tr);
+    });
+    var box = $('service-windows');
+    box.querySelectorAll('label').forEach(function (l) { l.remove(); });
+    config.windows.forEach(function (w) {
+      var label = el('label');
+      var input = el('input', {type: 'checkbox', value: String(w.id)});
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(' ' + w.id));
+      box.appendChild(label);
+    });
+  }
+
+  // ---- opening hours ----
+  function renderHours(hours) {
+    var body = $('hours-table').tBodies[0];
+    body.textContent = '';
+    DAYS.forEach(function (day) {
+      var tr = el('tr');
+      tr.dataset.day = day;
+      tr.appendChild(el('th', {textContent: HQ.t('m_hours_' + day)}));
+      var td = el('td');
+      var input = el('input', {size: 28, maxLength: 100, value: (hours.hours[day] || []).join(', ')});
+      input.dataset.day = day;
+      input.placeholder = HQ.t('m_hours_closed');
+      input.setAttribute('aria-label', HQ.t('m_hours_' + day));
+      td.appendChild(input);
+      tr.appendChild(td);
+      body.appendChild(tr);
+    });
+    $('hours-cutoff').value = hours.ticket_cutoff;
+  }
+
+  function load(force) {
+    if (!loggedIn()) return;
+    HQ.api('GET', BASE, null).then(function (res) {
+      if (!res.ok) return;
+      var seen = JSON.stringify([res.data.services, res.data.windows]);
+      if (seen === shown && !force) return;  // a name being typed stays in place
+      shown = seen;
+      config = res.data;
+      render();
+    });
+    HQ.api('GET', BASE + '/hours', null, token()).then(function (res) {
+      if (res.ok) renderHours(res.data);
+    });
+  }
+
+  $('service-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var windows = [];
+    $('service-windows').querySelectorAll('input:checked').forEach(function (i) { windows.push(i.value); });
+    var body = {id: $('service-id').value.trim(), prefix: $('service-prefix').value.trim().toUpperCase(),
+      name: namesFrom($('service-names')), kind: $('service-kind').value, windows: windows};
+    HQ.api('POST', BASE + '/services', body, token()).then(function (res) {
+      if (!res.ok) return refused('services', res);
+      say('services', HQ.t('m_svc_added', {id: res.data.service.id}));
+      $('service-form').reset();
+      load(true);
+    });
+  });
+
+  $('hours-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var hours = {};
+    $('hours-table').querySelectorAll('input[data-day]').forEach(function (i) {
+      hours[i.dataset.day] = i.value.split(/[\s,，、]+/).filter(function (x) { return x !== ''; });
+    });
+    HQ.api('POST', BASE + '/hours', {hours: hours, ticket_cutoff: $('hours-cutoff').value.trim()}, token())
+      .then(function (res) {
+        if (!res.ok) return refused('hours', res);
+        say('hours', HQ.t('m_hours_saved'));
+        renderHours(res.data);
+      });
+  });
+
+  new MutationObserver(function () { if (loggedIn()) load(); })
+    .observe($('app'), {attributes: true, attributeFilter: ['hidden']});
+  HQ.onLang(function () {
+    $('service-names').textContent = '';
+    nameInputs($('service-names'));
+    if (config) render();
+    if (loggedIn()) HQ.api('GET', BASE + '/hours', null, token()).then(function (res) {
+      if (res.ok) renderHours(res.data);
+    });
+  });
+  nameInputs($('service-names'));
+  load();
+})();
