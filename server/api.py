@@ -20,6 +20,7 @@ from server.actions import caller_id, perform
 from server.asking import anonymous_limit, bearer, client_of, session_of, ticket_hall, ticket_url
 from server.auth import ADMIN, CLERKS, DESK, STAFF, AuthError, require
 from server.bodies import IdLookup, Issue, Login, Notice, PadRating, Rating, RemoteIssue, WindowAction, read_body
+from server.hall_model import Hall
 from server.qr import qr_svg
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
@@ -70,6 +71,11 @@ async def issue_ticket(request: Request) -> Response:
     return await issue_from(request, await read_body(request, Issue), "kiosk")
 
 
+def _unknown_services(hall: Hall, services: list[str]) -> list[str]:
+    known = {s.id for s in hall.services}
+    return [s for s in services if s not in known]
+
+
 async def issue_from(request: Request, body: RemoteIssue, channel: str) -> Response:
     """Issue for a validated body: the kiosk's and desk's ``POST /tickets`` (:class:`Issue`),
     or a phone before arriving (``channel="remote"``, server/remote_api.py): one path, the
@@ -77,8 +83,12 @@ async def issue_from(request: Request, body: RemoteIssue, channel: str) -> Respo
     runtime = runtime_of(request)
     hall = runtime.hall(request.path_params["hall"])
     services = body.services
-    known = {s.id for s in hall.hall.services}
-    unknown = [s for s in services if s not in known]
+    unknown = _unknown_services(hall.hall, services)
+    if unknown:
+        # a service just added on the manager page, applied by another worker a moment ago
+        await runtime.sessions.follow_config(hall.hall.id)
+        hall = runtime.hall(request.path_params["hall"])
+        unknown = _unknown_services(hall.hall, services)
     if unknown:
         raise Refusal("unknown_service", f"there is no service {unknown[0][:64]!r} in this hall")
     kiosk = body if isinstance(body, Issue) else None

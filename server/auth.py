@@ -200,6 +200,18 @@ class Sessions:
             return None
         return Session(hall_id, staff)
 
+    async def follow_config(self, hall_id: str) -> None:
+        """Follow the hall file Redis names now, if this process runs another one.
+
+        For a request without a session that names something this process does not know (a
+        service a manager has just added on another worker, whose ``hall.config`` is still on its
+        way here): checked only then, so the ordinary path costs no extra round trip."""
+        if self.on_config is None:
+            return
+        stored = await self.redis.get(f"{keys_prefix(hall_id)}config")
+        if stored is not None:
+            await self._follow(hall_id, stored.decode() if isinstance(stored, bytes) else str(stored))
+
     async def _follow(self, hall_id: str, stored: str) -> None:
         """Let :attr:`on_config` follow the hall-file hash ``stored`` once; concurrent lookups
         that see the same hash wait for that one reload."""

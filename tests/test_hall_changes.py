@@ -252,3 +252,38 @@ def test_the_manager_adds_a_service_and_sets_hours_on_the_page(
         context.close()
         server.stop()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_a_kiosk_reaching_a_worker_behind_the_managers_change_still_gets_the_new_service(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """Another worker applied a manager's new service and recorded the file's hash in Redis;
+    its ``hall.config`` event has not reached this process yet (here: it never will). A kiosk
+    asking this process for the new service gets a ticket, not 404 ``unknown_service``: the
+    process follows the file Redis names before refusing. (Seen with 2 workers as a kiosk's
+    first ticket for a service just added answered 404.)"""
+    from redis import Redis as SyncRedis
+
+    from server.reload import config_hash
+
+    hall_file = tmp_path / "hall.toml"
+    hall_file.write_text(demo_text(), encoding="utf-8")
+    server = LiveServer(fresh_database(redis_server), tmp_path, config=str(hall_file))
+    server.start()
+    try:
+        assert server.request("POST", "/api/halls/demo/tickets", {"services": ["card"]})[0] == 404
+        overlay = staff_overlay.dumps(
+            [], [{"id": "1", "tiers": [["register", "card"]]}], [{"id": "card", "prefix": "E", "name": CARD}], None
+        )
+        staff_overlay.write(staff_overlay.beside(hall_file), overlay)  # as the other worker did
+        client = SyncRedis.from_url(server.redis_url)
+        client.set("hallq:{demo}:config", config_hash(load_hall(str(hall_file))))  # no event
+        client.close()
+        status, body = server.request("POST", "/api/halls/demo/tickets", {"services": ["card"]})
+        assert status == 201, body
+        assert body["ticket"]["number"] == "E001"
+        # a service nobody added is still refused, and the process stays on the file it follows
+        status, body = server.request("POST", "/api/halls/demo/tickets", {"services": ["nothing"]})
+        assert status == 404 and body["error"]["code"] == "unknown_service"
+    finally:
+        server.stop()
