@@ -222,6 +222,39 @@ def test_a_page_waits_while_someone_types(live_server_factory: Any, tmp_path: Pa
     page.wait_for_function("window.__before === undefined", timeout=10000)
 
 
+def test_a_page_waits_for_the_answer_to_a_change_it_sent(live_server_factory: Any, tmp_path: Path, page: Any) -> None:
+    """A reload due while a change is on its way waits for the answer (the manager's change
+    confirmed, the kiosk's ticket shown). Seen as a manager-page click lost to the page's own
+    reload under load."""
+    path = hall_file(tmp_path)
+    server: LiveServer = live_server_factory(config=str(path))
+    admin = server.login("admin", "admin1234")
+    page.add_init_script("window.HALLQ_RELOAD_IDLE_MS = 1")
+    page.goto(f"{server.url}/admin/demo")
+    page.fill("#login-pin", "admin1234")
+    page.click("#login-submit")
+    page.wait_for_selector("#app:not([hidden])")
+    page.wait_for_function("window.HallqReload && document.getElementById('conn').dataset.status === 'online'")
+    # every change's answer comes 3 s late
+    page.evaluate(
+        "window.__before = true; const realFetch = window.fetch;"
+        "window.fetch = (url, options) => options && options.method && options.method !== 'GET'"
+        " ? new Promise(r => setTimeout(r, 3000)).then(() => realFetch(url, options)) : realFetch(url, options);"
+        "window.__answer = HQ.api('POST', '/api/halls/demo/notice', {text: '今天下午'}, "
+        "sessionStorage.getItem('hallq.admin.token.demo')).then(r => { window.__status = r.status; });"
+        "document.activeElement.blur();"
+    )
+    path.write_text(renamed(demo_text()), encoding="utf-8")
+    status, _body = server.request("POST", "/api/halls/demo/reload", None, admin)
+    assert status == 200
+    page.wait_for_function("document.documentElement.getAttribute('data-reload') === 'pending'", timeout=10000)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__before") is True, "a page must not reload while a change awaits its answer"
+    page.wait_for_function("window.__before === undefined", timeout=10000)  # once answered
+    status, state = server.request("GET", "/api/halls/demo/state")
+    assert status == 200 and "今天下午" in str(state)  # the change was made
+
+
 @pytest.mark.usefixtures("browser")
 def test_a_page_reloads_when_the_server_comes_back_with_another_hall_file(
     live_server_factory: Any, tmp_path: Path, page: Any

@@ -12,6 +12,7 @@
  * It happens at the first quiet moment, checked every second: not while an announcement is
  * playing or queued (the lobby's window.hallqAnnouncer), not while a text field has the focus,
  * not within IDLE_MS of the last key, tap or input (a clerk typing, a visitor at the kiosk),
+ * not while a change sent with HQ.api awaits its answer,
  * and not while any check a page added with HallqReload.addBusyCheck(fn) answers true.
  * While a reload waits, <html data-reload="pending">.
  */
@@ -56,6 +57,8 @@
   function busy() {
     if (Date.now() - lastInput < IDLE_MS) return true;
     if (typing() || announcing()) return true;
+    // a change sent with HQ.api and not answered yet (its answer would be lost with the page)
+    if (global.HQ && global.HQ.changing > 0) return true;
     for (var i = 0; i < busyChecks.length; i++) {
       try { if (busyChecks[i]()) return true; } catch (e) { /* a broken check never blocks */ }
     }

@@ -146,10 +146,23 @@
    * Call the JSON API. Resolves {ok, status, data} and never rejects: a network failure is
    * {ok:false, status:0, data:{error:{code:"network"}}}, so callers handle one shape.
    */
+  /**
+   * Changes (any method but GET) on their way to the server now. reloader.js waits while
+   * there are any: a reload in between would drop the answer (a ticket issued but never shown,
+   * a manager's change done but never confirmed).
+   */
+  HQ.changing = 0;
+
   HQ.api = function (method, path, body, token) {
     var headers = { Accept: "application/json" };
     if (body !== undefined && body !== null) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = "Bearer " + token;
+    var change = method !== "GET";
+    if (change) HQ.changing += 1;
+    function settled(result) {
+      if (change) HQ.changing -= 1;
+      return result;
+    }
     return fetch(path, {
       method: method,
       headers: headers,
@@ -163,7 +176,7 @@
       });
     }, function () {
       return { ok: false, status: 0, data: { error: { code: "network", message: HQ.t("error_network") } } };
-    });
+    }).then(settled, function (err) { settled(null); throw err; });
   };
 
   /**
