@@ -287,19 +287,19 @@ def test_the_manager_adds_a_clerk_on_the_page_who_calls_on_the_pad(
         page.fill("#window-id", "7")
         page.check("#window-services input[value='photo']")
         page.click("#window-add")
-        page.wait_for_selector("#windows-table tr[data-window='7'][data-retired='false']", timeout=TIMEOUT_MS)
-        assert "照片采集" in page.inner_text("#windows-table tr[data-window='7']")
+        page.wait_for_selector("#manage-windows-table tr[data-window='7'][data-retired='false']", timeout=TIMEOUT_MS)
+        assert "照片采集" in page.inner_text("#manage-windows-table tr[data-window='7']")
         click_until(
             page,
-            "#windows-table tr[data-window='7'] button[data-action='m_win_retire']",
-            "#windows-table tr[data-window='7'][data-retired='true']",
+            "#manage-windows-table tr[data-window='7'] button[data-action='m_win_retire']",
+            "#manage-windows-table tr[data-window='7'][data-retired='true']",
         )
         _, config = server.request("GET", "/api/halls/demo")
         assert "7" not in [w["id"] for w in config["windows"]]
         click_until(
             page,
-            "#windows-table tr[data-window='7'] button[data-action='m_win_restore']",
-            "#windows-table tr[data-window='7'][data-retired='false']",
+            "#manage-windows-table tr[data-window='7'] button[data-action='m_win_restore']",
+            "#manage-windows-table tr[data-window='7'][data-retired='false']",
         )
     finally:
         context.close()

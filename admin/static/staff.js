@@ -105,7 +105,7 @@
 
   function renderWindows(list) {
     lastWindows = list;
-    var body = $('windows-table').tBodies[0];
+    var body = $('manage-windows-table').tBodies[0];
     body.textContent = '';
     list.forEach(function (w) {
       var tr = document.createElement('tr');
