@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import http.client as http_client
 import json
 import os
 import re
@@ -247,14 +248,21 @@ def prepare(
     errors: list[str] = []
 
     def call(http: Http, path: str, body: Any, token: str | None = None) -> Any:
-        """A request, again after a 5xx (as a kiosk would), up to 5 times; each 5xx kept in ``errors``."""
-        for _ in range(5):
-            status, answer = http.call("POST", path, body, token=token)
+        """A request, again after a 5xx or a dropped connection (as a kiosk would), up to 20 times a
+        second apart; each failure kept in ``errors``."""
+        for _ in range(20):
+            try:
+                status, answer = http.call("POST", path, body, token=token)
+            except (OSError, http_client.HTTPException) as exc:
+                errors.append(repr(exc))
+                http.connection.close()  # the next request opens a new one
+                time.sleep(1.0)
+                continue
             if status < 500:
                 assert status in (200, 201), (path, status, answer)
                 return answer
             errors.append(f"{status} {str(answer)[:200]}")
-            time.sleep(0.5)
+            time.sleep(1.0)
         raise RuntimeError(f"{path}: {errors[-1]}")
 
     def one(n: int) -> tuple[str, str, list[tuple[str, str]]]:
@@ -293,7 +301,11 @@ def busy_calls(
     started = time.monotonic()
     while not stop.is_set() and busy:
         hall = busy[n % len(busy)]
-        status, _ = http.call("POST", f"/api/halls/{hall}/windows/1/actions", {"action": "call_next"}, clerks[hall])
+        try:
+            status, _ = http.call("POST", f"/api/halls/{hall}/windows/1/actions", {"action": "call_next"}, clerks[hall])
+        except (OSError, http_client.HTTPException):
+            status = 0  # no answer: counted as failed
+            http.connection.close()
         statuses.append(status)
         n += 1
         pause = started + n / rate - time.monotonic()
@@ -480,7 +492,7 @@ def main() -> int:
     for row in rows:
         print(
             f"{row['workers']} worker(s): /healthz at start {row['health_at_start']},"
-            f" when idle {row['health_when_idle']}; 5xx answers while preparing: {row['prepare_5xx']}"
+            f" when idle {row['health_when_idle']}; 5xx or dropped while preparing: {row['prepare_5xx']}"
             f" {row['prepare_5xx_first'][:1]}"
         )
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
