@@ -28,15 +28,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit, calendar_overlay, staff_overlay
-from server.asking import client_of, session_of
-from server.auth import ADMIN, Session, require
+from server import calendar_overlay, staff_overlay
+from server.auth import Session
 from server.bodies import NewHoliday, NewWorkday, read_body
 from server.config import parse_hall
 from server.hall_model import Hall
 from server.hours import calendar_date, holiday_at
+from server.overlay_change import admin_session, applied
 from server.queue.errors import Refusal
-from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
 from server.staff_api import hall_file_text
 from server.staff_api import overlay_path as staff_overlay_path
@@ -136,23 +135,7 @@ async def _apply(request: Request, session: Session, edit: Edit, action: str, de
     hall = runtime.hall(session.hall).hall
     path = calendar_path(runtime, hall)
     old = await run_in_threadpool(_write, path, staff_overlay_path(runtime, hall), hall, edit)
-    result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {detail}")
-    if not result.ok:  # another hall file broke meanwhile: put the overlay back, change nothing
-        await run_in_threadpool(staff_overlay.write, path, old)
-        raise Refusal(
-            "bad_hall_file", "the hall files have problems; the calendar was not changed", {"problems": result.problems}
-        )
-    await audit.record(
-        runtime.redis,
-        session.hall,
-        audit.entry(action, staff=session.staff.id, role=session.role, client=client_of(request), detail=detail),
-    )
-    return runtime.hall(session.hall).hall
-
-
-async def _admin(request: Request) -> Session:
-    hall = runtime_of(request).hall(request.path_params["hall"])
-    return require(await session_of(request), hall.hall.id, ADMIN)
+    return await applied(request, session, path, old, action, detail, "the calendar was not changed")
 
 
 async def _answer(request: Request, hall: Hall, status: int = 200) -> Response:
@@ -163,12 +146,12 @@ async def _answer(request: Request, hall: Hall, status: int = 200) -> Response:
 
 
 async def show_calendar(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     return await _answer(request, runtime_of(request).hall(session.hall).hall)
 
 
 async def add_holiday(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     body = await read_body(request, NewHoliday)
     span = body.date if not body.until or body.until == body.date else f"{body.date}–{body.until}"
     table = {"date": body.date, "until": body.until, "name": body.name}
@@ -177,7 +160,7 @@ async def add_holiday(request: Request) -> Response:
 
 
 async def add_workday(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     body = await read_body(request, NewWorkday)
     table = {"date": body.date, "hours_of": body.hours_of, "name": body.name}
     detail = f"{body.date} ({body.hours_of or 'usual'} hours){' ' + body.name if body.name else ''}"
@@ -194,7 +177,7 @@ async def remove_workday(request: Request) -> Response:
 
 
 async def _remove(request: Request, section: str, action: str) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     day = request.path_params["date"]
     current = runtime_of(request).hall(session.hall).hall
     hall = await _apply(request, session, removing(section, day, current), action, day[:10])

@@ -34,9 +34,10 @@ from server.bodies import BadRequest, NewWindow, read_body
 from server.config import parse_hall
 from server.hall_bodies import NewService, OpeningHours, ServiceWording
 from server.hall_model import WEEKDAYS, Hall
+from server.overlay_change import admin_session
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
-from server.staff_api import _admin, _apply, hall_file_text
+from server.staff_api import _apply, hall_file_text
 
 
 def hhmm(minutes: int) -> str:
@@ -104,7 +105,7 @@ def service_added(hall: Hall, body: NewService) -> Callable[[str | None], str]:
 
 
 async def add_service(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     body = await read_body(request, NewService)
     hall = runtime_of(request).hall(session.hall).hall
     names = " / ".join(body.name.values())
@@ -118,7 +119,7 @@ async def add_service(request: Request) -> Response:
 
 
 async def rename_service(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     service_id = request.path_params["service"]
     body = await read_body(request, ServiceWording)
     check = _service_exists(service_id, must=True)
@@ -134,12 +135,12 @@ async def rename_service(request: Request) -> Response:
 
 
 async def get_hours(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     return JSONResponse(hours_of(runtime_of(request).hall(session.hall).hall))
 
 
 async def set_hours(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     body = await read_body(request, OpeningHours)
     hours = {day: list(spans) for day, spans in body.hours.model_dump(exclude_none=True).items()}
     if not hours:  # no [hall.hours] at all would mean open around the clock: say so in the hall file
@@ -185,7 +186,7 @@ def _window_answer(hall: Hall, window_id: str, status: int = 200) -> Response:
 
 
 async def add_window(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     body = await read_body(request, NewWindow)
     window_id, services = body.id, body.services
 
@@ -200,7 +201,7 @@ async def add_window(request: Request) -> Response:
 
 
 async def close_window(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     window_id = request.path_params["window"]
 
     def check(hall: Hall) -> None:
@@ -214,7 +215,7 @@ async def close_window(request: Request) -> Response:
 
 
 async def reopen_window(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     window_id = request.path_params["window"]
     edit = window_change(window_id, {"closed": False}, must_be_closed=True)
     hall = await _apply(request, session, edit, lambda hall: None, "window_restore", window_id, "bad_window")

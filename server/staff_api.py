@@ -37,16 +37,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit, staff_overlay
-from server.asking import client_of, session_of
-from server.auth import ADMIN, Session, require
+from server import staff_overlay
+from server.auth import Session
 from server.bodies import NewPin, NewStaff, StaffWindows, read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
+from server.overlay_change import admin_session, applied
 from server.pins import PIN_MAX, PIN_MIN, hash_pin
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
-from server.reload import reload_halls
 from server.runtime import Runtime, runtime_of
 from server.toml_locator import ConfigError
 
@@ -201,25 +200,7 @@ async def _apply(
     path = overlay_path(runtime, hall)
     guard = stranding_guard(runtime.hall(session.hall).engine)
     old = await run_in_threadpool(_write, path, hall, edit, check, code, guard)
-    result = await reload_halls(runtime, reason=f"manager {session.staff.id}: {action} {detail}")
-    if not result.ok:  # another hall file broke meanwhile: put the overlay back, change nothing
-        await run_in_threadpool(staff_overlay.write, path, old)
-        raise Refusal(
-            "bad_hall_file",
-            "the hall files have problems; the staff change was not made",
-            {"problems": result.problems},
-        )
-    await audit.record(
-        runtime.redis,
-        session.hall,
-        audit.entry(action, staff=session.staff.id, role=session.role, client=client_of(request), detail=detail),
-    )
-    return runtime.hall(session.hall).hall
-
-
-async def _admin(request: Request) -> Session:
-    hall = runtime_of(request).hall(request.path_params["hall"])
-    return require(await session_of(request), hall.hall.id, ADMIN)
+    return await applied(request, session, path, old, action, detail, "the staff change was not made")
 
 
 def _known(staff_id: str) -> Callable[[Hall], None]:
@@ -237,7 +218,7 @@ def _answer(hall: Hall, staff_id: str, status: int = 200) -> Response:
 
 
 async def list_staff(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     hall = runtime_of(request).hall(session.hall).hall
     in_file = await run_in_threadpool(file_ids, hall)
     overlay = await run_in_threadpool(staff_overlay.read_text, overlay_path(runtime_of(request), hall))
@@ -250,7 +231,7 @@ async def list_staff(request: Request) -> Response:
 
 
 async def add_staff(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     body = await read_body(request, NewStaff)
     staff_id, name, role, pin = body.id, body.name, body.role, body.pin
     problem = pin_problem(pin, staff_id)
@@ -270,7 +251,7 @@ async def add_staff(request: Request) -> Response:
 
 
 async def reset_pin(request: Request) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     staff_id = request.path_params["staff"]
     body = await read_body(request, NewPin)
     _known(staff_id)(runtime_of(request).hall(session.hall).hall)
@@ -294,7 +275,7 @@ async def enable_staff(request: Request) -> Response:
 
 
 async def _set_disabled(request: Request, disabled: bool) -> Response:
-    session = await _admin(request)
+    session = await admin_session(request)
     staff_id = request.path_params["staff"]
     _known(staff_id)(runtime_of(request).hall(session.hall).hall)
     if disabled and staff_id == session.staff.id:
@@ -312,7 +293,7 @@ async def assign_windows(request: Request) -> Response:
     """The windows a staff member may serve: at once, the next action (or pad socket) at
     another window is refused with ``window_not_allowed``; a window that is not the hall's is
     refused as ``check-config`` says (``bad_staff``, the problems listed)."""
-    session = await _admin(request)
+    session = await admin_session(request)
     staff_id = request.path_params["staff"]
     body = await read_body(request, StaffWindows)
     _known(staff_id)(runtime_of(request).hall(session.hall).hall)
