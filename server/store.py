@@ -13,7 +13,9 @@ Every module that opens Redis goes through here (the server, backup/restore,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -142,7 +144,7 @@ def async_client(
     nodes = [ClusterNode(host, port) for host, port in spec.hosts]
     return cast(
         Redis,
-        RedisCluster(
+        QueuedCluster(
             startup_nodes=nodes,
             password=spec.password,
             max_connections=max_connections,
@@ -150,6 +152,37 @@ def async_client(
             **options,
         ),
     )
+
+
+#: Set while a task holds one of a :class:`QueuedCluster`'s places (a command redis-py issues
+#: from inside another must not wait for a second place, or a full client would deadlock).
+_in_command: contextvars.ContextVar[bool] = contextvars.ContextVar("hallq_cluster_command", default=False)
+
+
+class QueuedCluster(RedisCluster):
+    """A ``RedisCluster`` whose commands wait for a free connection instead of failing.
+
+    redis-py's cluster pool raises ``MaxConnectionsError`` as soon as ``max_connections`` are
+    busy on a node, where the plain store's blocking pool makes the request wait. With many
+    halls that is an everyday moment (1,000 screens reconnecting, ``/healthz`` writing a key
+    per hall): seen as screens told the store was down and ``/healthz`` naming hundreds of
+    halls while every node was well. Here at most ``max_connections`` commands of this client
+    run at once, so no node's pool is ever exhausted; the others queue, as on a plain store.
+    """
+
+    def __init__(self, *, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._places = asyncio.Semaphore(max_connections)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if _in_command.get():
+            return await super().execute_command(*args, **kwargs)
+        async with self._places:
+            token = _in_command.set(True)
+            try:
+                return await super().execute_command(*args, **kwargs)
+            finally:
+                _in_command.reset(token)
 
 
 async def drop_idle_connections(client: Redis) -> None:

@@ -94,6 +94,18 @@ async def test_engine_core_on_cluster(redis_cluster: Cluster, tmp_path: Path) ->
     await asyncio.to_thread(backup_and_restore, redis_cluster.url, tmp_path)
 
 
+async def test_a_full_cluster_client_makes_commands_wait_instead_of_failing(redis_cluster: Cluster) -> None:
+    """Two connections per node and 300 commands at once (a thousand screens reconnecting):
+    every one is answered; redis-py's own cluster pool raised MaxConnectionsError for most."""
+    client = async_client(parse(redis_cluster.url), max_connections=2, socket_timeout=5.0)
+    try:
+        keys = [f"hallq:{{hall{i % 30}}}:probe" for i in range(300)]
+        answers = await asyncio.gather(*(client.incr(key) for key in keys))
+        assert len(answers) == 300 and sum(await asyncio.gather(*(client.incr(k, 0) for k in set(keys)))) == 300
+    finally:
+        await client.aclose()
+
+
 # --- a live server through a failover -----------------------------------------------
 
 
