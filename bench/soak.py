@@ -79,6 +79,9 @@ class Screen:
     """One lobby screen's record."""
 
     applied: int = 0
+    #: Whether it has had its first snapshot: from then on ``applied`` is a seq it holds, 0
+    #: included (a hall with no event yet), and every reconnect asks ``since=applied``.
+    synced: bool = False
     gaps: list[tuple[int, int]] = field(default_factory=list)
     snapshots: int = 0
     reconnects: int = 0
@@ -232,7 +235,7 @@ class Soak:
         """A lobby screen: applies seqs in order, reconnects with since= after every cut."""
         cut_at: float | None = None
         while not self.stop.is_set() or record.applied < self.final_seq:
-            since = f"&since={record.applied}" if record.applied else ""
+            since = f"&since={record.applied}" if record.synced else ""
             try:
                 url = f"{self.server.ws_url}/ws/halls/{HALL}/display?kind=lobby&screen=soak-{index}{since}"
                 async with websockets.connect(url, open_timeout=5) as ws:
@@ -256,8 +259,9 @@ class Soak:
     def apply(self, record: Screen, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "snapshot":
-            if record.applied:
+            if record.synced:
                 record.snapshots += 1  # a screen that kept its seq should never need one
+            record.synced = True
             record.applied = max(record.applied, int(message["seq"]))
             return
         if kind in ("status", "ping") or "seq" not in message:
@@ -265,7 +269,10 @@ class Soak:
         seq = int(message["seq"])
         if seq <= record.applied:
             return  # clients drop a seq they have applied
-        if record.applied and seq != record.applied + 1:
+        # at seq 0 too: a screen that connected before the day's first event and was cut before
+        # it arrived once reconnected without since= and took a new snapshot, so the soak
+        # counted that ticket's event as never shown (a loss of the tally, not of the screen)
+        if record.synced and seq != record.applied + 1:
             record.gaps.append((record.applied, seq))
         record.applied = seq
         if "at" in message:
