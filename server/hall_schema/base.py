@@ -199,3 +199,12 @@ class Known:
 def known(info: ValidationInfo) -> Known:
     """The :class:`Known` of the file being validated (empty when validated on its own)."""
     return info.context if isinstance(info.context, Known) else Known()
+
+
+def in_every_language(name: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    """``name`` unchanged when it has a text in each of the hall's languages (kiosks, screens
+    and calls say the hall and its services in each); else a problem per language missing."""
+    missing = [lang for lang in known(info).languages if lang not in name]
+    if missing:
+        raise fail(*(((), f"has no name in {lang!r}") for lang in missing))
+    return name

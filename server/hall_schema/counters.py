@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Gt, Le
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from server.hall_schema.base import Loc, Section, collecting, duplicates, fail, known, said
+from server.hall_schema.base import Loc, Section, collecting, duplicates, fail, in_every_language, known, said
 from server.hall_schema.fields import ID_RE, Listing, Matching, Names, Text, Whole
 from server.queue.constants import WINDOW_RE
 
@@ -35,11 +35,7 @@ class Service(Section):
     @field_validator("name")
     @classmethod
     def _in_every_language(cls, name: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        """Kiosks, screens and calls say a service in each of the hall's languages."""
-        missing = [lang for lang in known(info).languages if lang not in name]
-        if missing:
-            raise fail(*(((), f"has no name in {lang!r}") for lang in missing))
-        return name
+        return in_every_language(name, info)
 
     @field_validator("id")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from server.hall_model import WEEKDAYS
-from server.hall_schema.base import LANG_RE, Section, fail, known, said
+from server.hall_schema.base import LANG_RE, Section, fail, in_every_language, said
 from server.hall_schema.fields import ID_RE, Matching, Names, Text, Time, Whole
 from server.toml_locator import parse_time
 
@@ -95,7 +95,4 @@ class HallTable(Section):
     @field_validator("name")
     @classmethod
     def _in_every_language(cls, name: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        missing = [lang for lang in known(info).languages if lang not in name]
-        if missing:
-            raise fail(*(((), f"has no name in {lang!r}") for lang in missing))
-        return name
+        return in_every_language(name, info)
