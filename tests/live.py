@@ -170,6 +170,16 @@ class LiveServer:
         )
 
 
+def admin_login(
+    page: Any, server: LiveServer, staff: str = "admin", pin: str = "admin1234", hall: str = "demo"
+) -> None:
+    """Open the manager page of ``hall`` on ``server`` in ``page`` and log in as ``staff``."""
+    page.goto(f"{server.url}/admin/{hall}")
+    page.fill("#login-staff", staff)
+    page.fill("#login-pin", pin)
+    page.click("#login-submit")
+
+
 #: Servers asked to stop at a test's end, not yet gone.
 _retiring: list[subprocess.Popen[bytes]] = []
 

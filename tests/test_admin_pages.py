@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, admin_login
 
 HALL = "demo"
 TIMEOUT_MS = 10_000
@@ -116,13 +116,6 @@ def bars(page: Any, chart: str) -> dict[str, str]:
     """{data-key: data-value} of every bar of one chart."""
     pairs = page.eval_on_selector_all(f"#{chart} rect.bar", "els => els.map(e => [e.dataset.key, e.dataset.value])")
     return {k: v for k, v in pairs}
-
-
-def admin_login(page: Any, base: LiveServer, staff: str = "admin", pin: str = "admin1234") -> None:
-    page.goto(f"{base.url}/admin/{HALL}")
-    page.fill("#login-staff", staff)
-    page.fill("#login-pin", pin)
-    page.click("#login-submit")
 
 
 def test_admin_sees_charts_and_bad_ratings_live(hall: Hall, tab: Any, live_server: LiveServer) -> None:

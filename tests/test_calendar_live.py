@@ -13,7 +13,7 @@ from typing import Any
 from server import calendar_overlay
 from server.config import demo_text, load_hall
 from server.embedded import EmbeddedRedis
-from tests.live import LiveServer, fresh_database
+from tests.live import LiveServer, admin_login, fresh_database
 
 CALENDAR = "/api/halls/demo/calendar"
 TIMEOUT_MS = 10_000
@@ -129,10 +129,7 @@ def test_the_manager_keeps_the_calendar_on_the_page(redis_server: EmbeddedRedis,
     try:
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/admin/demo")
-        page.fill("#login-staff", "admin")
-        page.fill("#login-pin", "admin1234")
-        page.click("#login-submit")
+        admin_login(page, server)
         page.wait_for_function("document.getElementById('calendar-today').textContent !== ''", timeout=TIMEOUT_MS)
         today = page.input_value("#holiday-date")  # the form starts at today's date
         assert today and today in page.inner_text("#calendar-today")

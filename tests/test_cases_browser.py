@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, admin_login
 from tests.test_api import serve_and_complete
 
 TIMEOUT_MS = 10_000
@@ -69,10 +69,7 @@ def test_a_bad_rating_on_the_phone_is_followed_up_on_the_manager_page(
     rated = live_server.request("GET", f"/api/tickets/{token}")[1]["ticket"]
     assert rated["rating"] == 1
 
-    manager.goto(f"{live_server.url}/admin/demo")
-    manager.fill("#login-staff", "admin")
-    manager.fill("#login-pin", "admin1234")
-    manager.click("#login-submit")
+    admin_login(manager, live_server)
     row = manager.wait_for_selector("#cases-table tr[data-case='1']", timeout=TIMEOUT_MS)
     text = row.inner_text()
     assert "A001" in text and "态度" in text and "是" in text, text  # reasons in words; named

@@ -15,7 +15,7 @@ from server import staff_overlay
 from server.config import demo_text, load_hall, parse_hall
 from server.embedded import EmbeddedRedis
 from server.toml_locator import ConfigError
-from tests.live import LiveServer, fresh_database
+from tests.live import LiveServer, admin_login, fresh_database
 
 TIMEOUT_MS = 10_000
 CARD = {"zh": "社保卡", "en": "Social security card"}
@@ -207,10 +207,7 @@ def test_the_manager_adds_a_service_and_sets_hours_on_the_page(
     try:
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/admin/demo")
-        page.fill("#login-staff", "admin")
-        page.fill("#login-pin", "admin1234")
-        page.click("#login-submit")
+        admin_login(page, server)
         page.wait_for_selector("#services-table tr[data-service='photo']", timeout=TIMEOUT_MS)
         page.wait_for_selector("#hours-table input[data-day='mon']", timeout=TIMEOUT_MS)
 

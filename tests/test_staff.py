@@ -17,7 +17,7 @@ from server.embedded import EmbeddedRedis
 from server.pins import hash_pin
 from server.staff_api import pin_problem
 from server.toml_locator import ConfigError
-from tests.live import LiveServer, fresh_database
+from tests.live import LiveServer, admin_login, fresh_database
 
 HASH = hash_pin("2580", n=2**10)
 TIMEOUT_MS = 10_000
@@ -242,10 +242,7 @@ def test_the_manager_adds_a_clerk_on_the_page_who_calls_on_the_pad(
         number = server.issue(["register"])["ticket"]["number"]
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/admin/demo")
-        page.fill("#login-staff", "admin")
-        page.fill("#login-pin", "admin1234")
-        page.click("#login-submit")
+        admin_login(page, server)
         page.wait_for_selector("#staff-table tr[data-staff='s01']", timeout=TIMEOUT_MS)
 
         page.fill("#staff-id", "s06")

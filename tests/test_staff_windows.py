@@ -21,7 +21,7 @@ from server.config import demo_text, load_hall, parse_hall
 from server.edge import CLOSE_CODES
 from server.embedded import EmbeddedRedis
 from server.toml_locator import ConfigError
-from tests.live import LiveServer, fresh_database
+from tests.live import LiveServer, admin_login, fresh_database
 
 TIMEOUT_MS = 10_000
 S01 = '[[staff]]\nid = "s01"\n'
@@ -240,10 +240,7 @@ def test_the_manager_assigns_windows_on_the_page_and_the_pad_sends_the_clerk_bac
 
         page = manager.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/admin/demo")
-        page.fill("#login-staff", "admin")
-        page.fill("#login-pin", "admin1234")
-        page.click("#login-submit")
+        admin_login(page, server)
         row = "#staff-table tr[data-staff='s01']"
         page.wait_for_selector(row, timeout=TIMEOUT_MS)
         assert page.get_attribute(f"{row} input.staff-windows", "placeholder") == "全部窗口"

@@ -17,7 +17,7 @@ import redis as sync_redis
 
 from server.config import demo_text
 from server.webhook_rules import receiver_id
-from tests.live import LiveServer, fresh_database
+from tests.live import LiveServer, admin_login, fresh_database
 from tests.webhook_receiver import Receiver
 
 
@@ -276,10 +276,7 @@ def test_manager_page_lists_receivers_with_last_delivery_backlog_and_error(
     page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("response", lambda r: errors.append(r.url) if r.status >= 400 and "webhook" in r.url else None)
     try:
-        page.goto(f"{server.url}/admin/demo")
-        page.fill("#login-staff", "admin")
-        page.fill("#login-pin", "admin1234")
-        page.click("#login-submit")
+        admin_login(page, server)
         ok_row = page.locator(f'#webhooks-table tr[data-receiver="{receiver_id(healthy.url + "?access_key=zzq-key")}"]')
         bad_row = page.locator(f'#webhooks-table tr[data-receiver="{receiver_id(down.url)}"]')
         ok_row.wait_for(timeout=10_000)
