@@ -39,7 +39,7 @@ BLOCK_MS = 2_000
 #: A store gone back in time (restarted empty, restored) is checked for when the reader was
 #: quiet for a whole block (as each hall's own reader did), and at least this often (s).
 REWIND_CHECK_S = 30.0
-#: With a cluster: a hall's seq must stay below the last one seen this long (s) to count as a
+#: A hall's seq must stay below the last one seen this long (s) to count as a
 #: store gone back in time (a flush followed at once by a restore is not one: the restore's
 #: ``hall.reset`` is read as the next event).
 REWIND_GRACE_S = 2.0
@@ -57,7 +57,7 @@ class StreamReader:
         self._nodes: dict[tuple[str, int], Redis] = {}
         self._groups: dict[tuple[str, int], list[HallHub]] | None = None
         self._refresh: asyncio.Task[None] | None = None
-        #: Cluster: since when each hall's seq has been below the last one seen.
+        #: Since when each hall's seq has been below the last one seen (the rewind grace).
         self._below: dict[str, float] = {}
 
     def add(self, hub: HallHub) -> None:
@@ -114,7 +114,7 @@ class StreamReader:
                         elif not hub.redis_up:
                             await hub.mark_up(seq)
                         elif due:
-                            await hub.check_rewind(seq)
+                            await self._check_rewind(hub, seq)
                     if due:
                         checked = loop.time()
                 streams = {hub.key: f"{hub.last_seq}-0" for hub in hubs}
@@ -163,7 +163,7 @@ class StreamReader:
             # redis-py's own slot-map refresh (what it does after a MOVED)
             await cluster.nodes_manager.initialize()
 
-    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:  # noqa: C901 — the read loop and its failure modes (outage, reset, failover), each handled where it happens
+    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:
         """One round trip for ``hubs`` on the node at ``address``: (news read, regroup needed)."""
         client = self._nodes.get(address)
         if client is None:
@@ -202,12 +202,18 @@ class StreamReader:
             for _key, entries in answer or []:
                 news = True
                 await hub.take(entries)
-            if current >= hub.last_seq:
-                self._below.pop(hub.key, None)
-            elif time.monotonic() - self._below.setdefault(hub.key, time.monotonic()) >= REWIND_GRACE_S:
-                self._below.pop(hub.key, None)
-                await hub.check_rewind(current)
+            await self._check_rewind(hub, current)
         return news, regroup
+
+    async def _check_rewind(self, hub: HallHub, current: int) -> None:
+        """The store counts as gone back in time once the hall's seq stayed below the last one
+        seen for :data:`REWIND_GRACE_S`: a flush followed at once by a restore is not one (the
+        restore's ``hall.reset`` is read as the next event, and screens replay nothing)."""
+        if current >= hub.last_seq:
+            self._below.pop(hub.key, None)
+        elif time.monotonic() - self._below.setdefault(hub.key, time.monotonic()) >= REWIND_GRACE_S:
+            self._below.pop(hub.key, None)
+            await hub.check_rewind(current)
 
     async def _refresh_then_regroup(self, delay: float = 0.2) -> None:
         await asyncio.sleep(delay)  # a failover takes seconds: do not hammer the survivors
