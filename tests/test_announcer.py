@@ -398,7 +398,7 @@ def test_out_writes_one_file_per_call_in_order(
     out = tmp_path / "out"
     names = sorted(p.name for p in out.iterdir())
     expected = [f"{i:04d}-{number}-{window}.wav" for i, (number, window) in enumerate(calls, 1)]
-    assert names == expected
+    assert names == expected, "".join(log_lines)  # the announcer's log says why a call is missing
 
     hall = load_demo()
     voice = HallVoice.from_public(hall.public())
