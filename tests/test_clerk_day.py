@@ -202,6 +202,27 @@ async def test_window_pausing_returns_its_reserved_tickets(redis: Redis, clock: 
     assert await redis.zcard(P + "wx:5") == 0
 
 
+async def test_no_show_at_a_window_paused_with_it_in_hand_goes_back_to_its_service(
+    redis: Redis, clock: HallClock
+) -> None:
+    """Found by the day model (CI): D001 transferred to window 5, called there; the clerk pauses
+    with it in hand, then marks it a no-show. It used to wait for window 5, where nobody calls."""
+    engine = guarded(redis, clock)
+    s01, s02, s05 = clerk(engine.hall, "s01"), clerk(engine.hall, "s02"), clerk(engine.hall, "s05")
+    await engine.issue(["photo"])  # D001
+    await engine.act("5", "open", s05)
+    await engine.act("1", "call", s01, ticket="D001")
+    await engine.act("1", "transfer", s01, to_window="5")
+    clock.advance(5)
+    assert (await engine.act("5", "call_next", s05))["ticket"]["number"] == "D001"
+    await engine.act("5", "pause", s05)
+    clock.advance(engine.hall.rules.no_show.min_seconds_after_call + 1)
+    requeued = await engine.act("5", "no_show", s05)
+    assert requeued["ticket"]["status"] == "waiting"
+    assert await redis.zcard(P + "wx:5") == 0
+    assert (await engine.act("2", "call_next", s02))["ticket"]["number"] == "D001"
+
+
 async def test_special_call_of_a_ticket_transferred_to_another_window(redis: Redis, clock: HallClock) -> None:
     """The seen case: D001 sent to window 5; 特呼 of it at window 1 (which serves photo) works."""
     engine = guarded(redis, clock)

@@ -580,6 +580,12 @@ class DayMachine(RuleBasedStateMachine):
         if self.clock.now - ticket.called_at < RULES.min_seconds_after_call:
             self.refused("too_early", coro)
             return
+        if ticket.to_window is not None and ticket.noshows < RULES.max_times:
+            reserved = self.windows[ticket.to_window]
+            if reserved.clerk is None or reserved.paused:
+                # its window paused since it was called: it goes back to its services' lines
+                ticket.to_window = None
+                self.seen["no-show released from a paused window"] += 1
         others = [t.waiting() for t in self.waiting()]
         me = ticket.waiting()
         before = {o.token for o in others if called_before(o, me, TIERS)}

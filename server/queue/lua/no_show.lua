@@ -22,6 +22,13 @@ if count > A.max_times then
   emit_window({type = 'ticket.no_show', ticket = public(t), stats = facts}, w)
 else
   set_fields(t, {noshows = tostring(count), clerk = ''})
+  -- A ticket transferred to a window that has paused since (a clerk may pause with a ticket
+  -- in hand) would wait where nobody calls: it goes back to its services' lines, as
+  -- return_reserved does for the tickets already waiting there.
+  if not blank(t.to_window) then
+    local status = window_status(load_window(t.to_window))
+    if status == 'closed' or status == 'paused' then set_fields(t, {to_window = ''}) end
+  end
   local score = requeue_score(t, A.places_back)
   enqueue(t, score)
   emit_window({type = 'ticket.requeued', ticket = public(t), places = A.places_back, no_shows = count}, w)
