@@ -192,6 +192,16 @@ async def test_check_in_by_id_number_finds_todays_booking(booking: Booking, redi
     await refused(redis, "unknown_appointment", booking.check_in(id_number="999"))
 
 
+async def test_check_in_by_id_number_for_a_slot_just_after_midnight(booking: Booking, clock: HallClock) -> None:
+    """Seen in CI at 23:45 Shanghai time: the 00:00 slot's check-in had opened, but a search by
+    ID number looked only in today's bookings (404). It looks in tomorrow's too near midnight."""
+    clock.advance(13 * 3600 + 45 * MIN)  # 23:45
+    await booking.book(["photo"], "2025-11-27", "00:00", id_number="110101199003071234")
+    answer = await booking.check_in(id_number="110101199003071234")
+    assert answer["ticket"]["services"] == ["photo"]
+    assert answer["appointment"]["date"] == "2025-11-27"
+
+
 async def test_a_checked_in_appointment_is_called_after_priority_and_transfers_before_walk_ins(
     engine: Engine, booking: Booking, hall: Hall, clock: HallClock
 ) -> None:

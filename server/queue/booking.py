@@ -211,7 +211,7 @@ class Booking:
     async def check_in(
         self, *, code: str | None = None, id_number: str | None = None, lang: str | None = None
     ) -> dict[str, Any]:
-        """Check in by code or by ID number (today's bookings of that person): a waiting ticket of
+        """Check in by code or by ID number (that person's bookings whose check-in may be open now): a waiting ticket of
         class ``a``: ``{"ticket", "ahead", "eta_s", "seq", "appointment"}``."""
         config = self.config
         hall = self.engine.hall
@@ -231,7 +231,10 @@ class Booking:
             args["code"] = code
         elif id_number:
             args["person"] = self.engine.person_hash(id_number)
-            args["date"] = local_date(hall, self.engine.clock()).isoformat()
+            # a slot just after midnight opens for check-in the evening before: look in both days
+            now = self.engine.clock()
+            days = {local_date(hall, now), local_date(hall, now + config.check_in_early_min * 60)}
+            args["dates"] = sorted(d.isoformat() for d in days)
             args["all_services"] = list(config.services)
         else:
             raise Refusal("bad_code", "give the appointment code or the ID number it was booked with")

@@ -1,6 +1,7 @@
 -- check_in: the visitor arrives for an appointment, found by A.code or by A.person (their
--- hashed ID number) among A.date's bookings for A.all_services; it is turned into a waiting
--- ticket of class 'a' (ahead of walk-ins of its services, behind priority and transferred).
+-- hashed ID number) among the bookings of A.dates (today's, and tomorrow's near midnight)
+-- for A.all_services; it is turned into a waiting ticket of class 'a' (ahead of walk-ins of
+-- its services, behind priority and transferred).
 -- Refuses unknown_appointment, checked_in, not_booked, too_early, too_late,
 -- duplicate_ticket (an open ticket for one of its services already), numbers_exhausted.
 local a = nil
@@ -17,9 +18,11 @@ else
     if c.status == 'checked_in' then return 3 end
     return 4
   end
-  for _, s in ipairs(A.all_services) do
-    local c = load_appt(redis.call('HGET', P .. 'ap:person:' .. A.date, A.person .. '|' .. s) or '')
-    if c and (a == nil or pref(c) < pref(a)) then a = c end
+  for _, day in ipairs(A.dates) do
+    for _, s in ipairs(A.all_services) do
+      local c = load_appt(redis.call('HGET', P .. 'ap:person:' .. day, A.person .. '|' .. s) or '')
+      if c and (a == nil or pref(c) < pref(a)) then a = c end
+    end
   end
 end
 if a == nil then return fail('unknown_appointment', 'no appointment found for this code or ID number') end
