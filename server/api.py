@@ -56,7 +56,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def hall_config(request: Request) -> Response:
-    return JSONResponse(runtime_of(request).hall(request.path_params["hall"]).hall.public())
+    """The hall file's public part, as Redis names it now: a manager who has just changed it on
+    another worker reads the change back (one GET; pages read this once, not per event)."""
+    runtime = runtime_of(request)
+    hall_id = runtime.hall(request.path_params["hall"]).hall.id
+    await runtime.sessions.follow_config(hall_id)
+    return JSONResponse(runtime.hall(hall_id).hall.public())
 
 
 async def hall_state(request: Request) -> Response:

@@ -161,6 +161,31 @@ def test_the_manager_adds_a_service_renames_it_and_changes_hours_live(
         server.stop()
 
 
+def test_a_change_made_on_one_server_is_read_back_on_another_at_once(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """Seen in CI with 2 workers: the manager added a service and the next GET of the hall,
+    answered by the other worker before its ``hall.config`` event arrived, did not list it.
+    Two servers on one Redis and one hall file stand for two workers the test can aim at."""
+    hall_file = tmp_path / "hall.toml"
+    hall_file.write_text(demo_text(), encoding="utf-8")
+    database = fresh_database(redis_server)
+    first = LiveServer(database, tmp_path, config=str(hall_file))
+    second = LiveServer(database, tmp_path, config=str(hall_file))
+    first.start()
+    second.start()
+    try:
+        admin = first.login("admin", "admin1234")
+        for n, prefix in enumerate("EFGHJ"):
+            service = {"id": f"s{n}", "prefix": prefix, "name": {"zh": f"业务{n}", "en": f"S{n}"}, "windows": ["1"]}
+            assert first.request("POST", "/api/halls/demo/services", service, admin)[0] == 201
+            _, config = second.request("GET", "/api/halls/demo")
+            assert f"s{n}" in [s["id"] for s in config["services"]], n
+    finally:
+        second.stop()
+        first.stop()
+
+
 def test_no_change_strands_a_waiting_or_served_visitor(redis_server: EmbeddedRedis, tmp_path: Path) -> None:
     server = LiveServer(fresh_database(redis_server), tmp_path)
     server.start()
