@@ -462,22 +462,22 @@ async def test_a_socket_that_stops_reading_holds_little_and_resyncs(live_server:
     from tests.test_sockets import never_reading_socket, seqs
 
     admin = await asyncio.to_thread(live_server.login, "admin", "admin1234")
-    stuck_reader, stuck_writer = await never_reading_socket(live_server)
-    text = "请注意：" + "今天下午系统维护，请耐心等候。" * 13
-    notices = 600  # ~420 KB of events
-    for _ in range(notices):
-        status, _ = await asyncio.to_thread(
-            live_server.request, "POST", "/api/halls/demo/notice", {"text": text}, admin
-        )
-        assert status == 200
-    received = 0
-    stuck_writer.transport.resume_reading()  # type: ignore[attr-defined]
-    with contextlib.suppress(ConnectionResetError, TimeoutError):
-        while chunk := await asyncio.wait_for(stuck_reader.read(65536), 1):
-            received += len(chunk)
-    stuck_writer.close()
-    assert received < 330 * 1024, received  # 128 KB ours + what the kernels buffer
-    assert "dropping a socket that is" in live_server.log_path.read_text()
-    async with open_socket(display_url(live_server, since=0)) as late:
-        replayed = [await late.recv() for _ in range(notices)]
-        assert seqs(replayed) == list(range(1, notices + 1))
+    async with never_reading_socket(live_server) as (stuck_reader, stuck_writer):
+        text = "请注意：" + "今天下午系统维护，请耐心等候。" * 13
+        notices = 600  # ~420 KB of events
+        for _ in range(notices):
+            status, _ = await asyncio.to_thread(
+                live_server.request, "POST", "/api/halls/demo/notice", {"text": text}, admin
+            )
+            assert status == 200
+        received = 0
+        stuck_writer.transport.resume_reading()  # type: ignore[attr-defined]
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            while chunk := await asyncio.wait_for(stuck_reader.read(65536), 1):
+                received += len(chunk)
+        stuck_writer.close()
+        assert received < 330 * 1024, received  # 128 KB ours + what the kernels buffer
+        assert "dropping a socket that is" in live_server.log_path.read_text()
+        async with open_socket(display_url(live_server, since=0)) as late:
+            replayed = [await late.recv() for _ in range(notices)]
+            assert seqs(replayed) == list(range(1, notices + 1))
