@@ -7,10 +7,12 @@ one engine call. Errors are the contract's JSON ``{"error": {"code", "message"}}
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -57,10 +59,12 @@ async def healthz(request: Request) -> Response:
 
 async def hall_config(request: Request) -> Response:
     """The hall file's public part, as Redis names it now: a manager who has just changed it on
-    another worker reads the change back (one GET; pages read this once, not per event)."""
+    another worker reads the change back (one GET; pages read this once, not per event).
+    While Redis is away it answers the file this process runs: pages need no Redis."""
     runtime = runtime_of(request)
     hall_id = runtime.hall(request.path_params["hall"]).hall.id
-    await runtime.sessions.follow_config(hall_id)
+    with contextlib.suppress(RedisError, OSError):
+        await runtime.sessions.follow_config(hall_id)
     return JSONResponse(runtime.hall(hall_id).hall.public())
 
 
