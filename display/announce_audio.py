@@ -8,6 +8,7 @@ phrases synthesised by a :class:`Speech` (``server.speech.SpeechService``) into 
 
 from __future__ import annotations
 
+import logging
 import os
 import wave
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,9 @@ from typing import Any, Protocol
 from display.announce_queue import CHIME, Call
 from server.chime import chime_frames
 from server.phrasing import display_text, spoken_text, template_for, voice_for
+from server.speech import SpeechError
+
+log = logging.getLogger("hallq.announcer")
 
 GAP_S = 0.35  # silence between the chime and each phrase
 SAMPLE_WIDTH = 2
@@ -120,6 +124,17 @@ def wav_ms(path: Path) -> int:
         return round(1000 * wav.getnframes() / wav.getframerate())
 
 
+async def phrase_wav(speech: Speech, voice: str, text: str) -> Path:
+    """The WAV of one phrase, asked twice before giving up: a synthesis that timed out (a
+    loaded PC) killed its worker, and the next request gets a fresh one. A call given up on
+    is a visitor who does not hear their number, so one more try is worth its seconds."""
+    try:
+        return await speech.wav_path(voice, text)
+    except SpeechError as exc:
+        log.warning("could not synthesise %r in %s (%s); trying once more", text, voice, exc)
+        return await speech.wav_path(voice, text)
+
+
 async def render_round(
     speech: Speech, voice: HallVoice, call: Call, chime: bool, languages: Sequence[str] | None = None
 ) -> Audio:
@@ -127,7 +142,7 @@ async def render_round(
 
     The chime is generated at the rate of espeak's output, so nothing is resampled.
     """
-    paths = [await speech.wav_path(v, text) for _, v, text in voice.phrases(call, languages)]
+    paths = [await phrase_wav(speech, v, text) for _, v, text in voice.phrases(call, languages)]
     audio = Audio(wav_rate(paths[0]))
     if chime:
         audio.frames += chime_frames(audio.rate)
@@ -144,7 +159,7 @@ async def render_part(speech: Speech, voice: HallVoice, call: Call, part: str) -
     The parts of a round, joined, are :func:`render_round`'s frames.
     """
     phrases = voice.phrases(call, None if part == CHIME else (part,))
-    path = await speech.wav_path(phrases[0][1], phrases[0][2])
+    path = await phrase_wav(speech, phrases[0][1], phrases[0][2])
     audio = Audio(wav_rate(path))
     if part == CHIME:
         audio.frames += chime_frames(audio.rate)

@@ -23,7 +23,7 @@ from display.announce_queue import RULES, AnnounceQueue, Call, call_from_event, 
 from display.announcer import main
 from server.chime import SAMPLE_RATE, chime_frames
 from server.config import load_demo
-from server.speech import SpeechService
+from server.speech import SpeechService, SpeechTimeout
 from tests.live import LiveServer
 
 NOW = 1_800_000_000_000  # epoch ms
@@ -288,6 +288,32 @@ async def test_a_round_is_chime_then_each_language(tmp_path: Path) -> None:
     out = tmp_path / "round.wav"
     first.write(out)
     assert frames_of(out) == bytes(first.frames)
+
+
+class TimesOutOnce:
+    """The real speech service, whose first synthesis times out (a loaded PC): the fault injected."""
+
+    def __init__(self, speech: SpeechService) -> None:
+        self.speech = speech
+        self.failed = False
+
+    async def wav_path(self, voice: str, text: str) -> Path:
+        if not self.failed:
+            self.failed = True
+            raise SpeechTimeout("speech worker did not answer within 10 s")
+        return await self.speech.wav_path(voice, text)
+
+
+async def test_a_phrase_that_times_out_once_is_still_said(tmp_path: Path) -> None:
+    """Seen once under load: 'could not announce A001', and the call went unheard. A synthesis
+    that times out kills its worker; the part is asked once more, of a fresh one."""
+    voice = HallVoice.from_public(load_demo().public())
+    call = Call(1, NOW, "A012", "3")
+    async with SpeechService(tmp_path) as speech:
+        flaky = TimesOutOnce(speech)
+        said = await render_part(flaky, voice, call, "zh")
+        expected = await render_part(speech, voice, call, "zh")
+    assert flaky.failed and bytes(said.frames) == bytes(expected.frames)
 
 
 def test_an_unreachable_server_fails_fast(tmp_path: Path) -> None:
