@@ -7,10 +7,14 @@ redis-py's pool of 100 the last halls' screens went dark).
 
 A Redis Cluster refuses a multi-key XREAD across slots (each hall has its own slot), so
 there the halls are grouped by the master that owns their slot, and each master gets
-one connection on which all its halls' streams are polled in one pipelined round trip
-(non-blocking XREADs; again at once after news, else after ``HALLQ_CLUSTER_POLL_MS``,
-default 20 ms). A MOVED, a READONLY or a lost node marks that node's halls down and
-regroups them from a fresh slot map, so the reader follows slot moves and failovers.
+one connection on which all its halls are polled in one round trip (again at once after
+news, else after ``HALLQ_CLUSTER_POLL_MS``, default 20 ms): one small script
+(:data:`POLL_SCRIPT`) reads every hall's seq on that node and answers only for the halls
+with news, so a quiet city costs one short reply per node per poll, not two replies per
+hall. If the script is refused (a slot moved away, a replica), one pipelined round of
+per-hall reads finds which halls: a MOVED, a READONLY or a lost node marks those halls
+down and regroups them from a fresh slot map, so the reader follows slot moves and
+failovers.
 
 A hall the reader cannot read is told so (``{"type":"status","redis":"down"}`` on every
 socket, /healthz names it) and told again when it reads again: never a silent dark screen.
@@ -27,7 +31,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
 
 from server.events import HallHub
 from server.store import StoreSpec, drop_idle_connections, node_client
@@ -44,6 +49,27 @@ REWIND_CHECK_S = 30.0
 #: ``hall.reset`` is read as the next event).
 REWIND_GRACE_S = 2.0
 POLL_S = float(os.environ.get("HALLQ_CLUSTER_POLL_MS", "20")) / 1000
+#: The poll of one cluster node. ARGV holds, per hall: its seq key, its stream key, the last
+#: seq read (-1: not started) and "1" when it must be answered anyway (not started, or marked
+#: down). Answers {n, seq, entries after the last seq (at most 500)} for the n-th hall when it
+#: asked, has news, or its seq went back. No KEYS are declared, because a cluster refuses
+#: declared keys of several slots; Redis 7 still refuses a key this node does not hold ("non
+#: local key"), which sends the reader to its per-hall round (:meth:`_poll_each`).
+POLL_SCRIPT = """
+local out = {}
+for i = 1, #ARGV, 4 do
+  local seq = tonumber(redis.call('GET', ARGV[i]) or '0')
+  local last = tonumber(ARGV[i + 2])
+  if ARGV[i + 3] == '1' or seq ~= last then
+    local entries = {}
+    if last >= 0 and seq > last then
+      entries = redis.call('XRANGE', ARGV[i + 1], '(' .. ARGV[i + 2] .. '-0', '+', 'COUNT', 500)
+    end
+    out[#out + 1] = {(i + 3) / 4, seq, entries}
+  end
+end
+return out
+"""
 
 
 class StreamReader:
@@ -55,6 +81,7 @@ class StreamReader:
         self.hubs: dict[str, HallHub] = {}
         self._task: asyncio.Task[None] | None = None
         self._nodes: dict[tuple[str, int], Redis] = {}
+        self._scripts: dict[tuple[str, int], AsyncScript] = {}
         self._groups: dict[tuple[str, int], list[HallHub]] | None = None
         self._refresh: asyncio.Task[None] | None = None
         #: Since when each hall's seq has been below the last one seen (the rewind grace).
@@ -163,11 +190,44 @@ class StreamReader:
             # redis-py's own slot-map refresh (what it does after a MOVED)
             await cluster.nodes_manager.initialize()
 
-    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:
-        """One round trip for ``hubs`` on the node at ``address``: (news read, regroup needed)."""
+    def _node(self, address: tuple[str, int]) -> Redis:
         client = self._nodes.get(address)
         if client is None:
             client = self._nodes[address] = node_client(*address, self.spec)
+            self._scripts[address] = client.register_script(POLL_SCRIPT)
+        return client
+
+    async def _poll_node(self, address: tuple[str, int], hubs: list[HallHub]) -> tuple[bool, bool]:
+        """One round trip for ``hubs`` on the node at ``address``: (news read, regroup needed)."""
+        client = self._node(address)
+        args: list[Any] = []
+        for hub in hubs:
+            started = hub.started.is_set()
+            args += [hub.engine.prefix + "seq", hub.key, hub.last_seq if started else -1]
+            args.append(0 if started and hub.redis_up else 1)
+        try:
+            reports: list[Any] = await self._scripts[address](keys=[], args=args, client=client)
+        except ResponseError:  # a hall's slot is not here now (moved, failed over): which one?
+            return await self._poll_each(client, hubs)
+        except (RedisError, OSError) as exc:
+            for hub in hubs:
+                hub.mark_down(exc)
+            return False, True
+        news = False
+        answered: set[str] = set()
+        for number, seq, entries in reports:
+            hub = hubs[int(number) - 1]
+            answered.add(hub.key)
+            fields = [(entry_id, dict(zip(pairs[::2], pairs[1::2], strict=True))) for entry_id, pairs in entries]
+            news = await self._follow(hub, int(seq), fields) or news
+        for hub in hubs:
+            if hub.key not in answered:  # its seq is the last one read: not below it any more
+                self._below.pop(hub.key, None)
+        return news, False
+
+    async def _poll_each(self, client: Redis, hubs: list[HallHub]) -> tuple[bool, bool]:
+        """Each hall's seq and news in one pipelined round trip, each answer on its own: a MOVED
+        or READONLY marks only its hall down (and asks for a regroup)."""
         try:
             async with client.pipeline(transaction=False) as pipe:
                 for hub in hubs:
@@ -193,17 +253,21 @@ class StreamReader:
                 hub.mark_down(failure)  # MOVED, READONLY, CLUSTERDOWN: the slot lives elsewhere now
                 regroup = True
                 continue
-            current = int(seq or 0)
-            if not hub.started.is_set():
-                hub.prime(current)
-                continue
-            if not hub.redis_up:
-                await hub.mark_up(current)
-            for _key, entries in answer or []:
-                news = True
-                await hub.take(entries)
-            await self._check_rewind(hub, current)
+            entries = [entry for _key, found in answer or [] for entry in found]
+            news = await self._follow(hub, int(seq or 0), entries) or news
         return news, regroup
+
+    async def _follow(self, hub: HallHub, current: int, entries: list[tuple[str, dict[str, str]]]) -> bool:
+        """Hand ``hub`` what was read of it (its seq is ``current``); True when there was news."""
+        if not hub.started.is_set():
+            hub.prime(current)
+            return False
+        if not hub.redis_up:
+            await hub.mark_up(current)
+        if entries:
+            await hub.take(entries)
+        await self._check_rewind(hub, current)
+        return bool(entries)
 
     async def _check_rewind(self, hub: HallHub, current: int) -> None:
         """The store counts as gone back in time once the hall's seq stayed below the last one
@@ -251,6 +315,7 @@ class StreamReader:
                         if address not in self._groups:
                             tasks.pop(address).cancel()
                             client = self._nodes.pop(address, None)
+                            self._scripts.pop(address, None)
                             if client is not None:
                                 with contextlib.suppress(Exception):
                                     await client.aclose()

@@ -322,3 +322,87 @@ def test_cluster_halls_on_three_masters_and_one_master_lost(
         server.stop()
         if not loop.is_running():
             loop.close()
+
+
+def move_slot(cluster: Cluster, key: str, to: RedisNode) -> None:
+    """Move the slot of ``key`` (with its keys) to master ``to``, as ``redis-cli --cluster
+    reshard`` does for one slot: importing/migrating, MIGRATE, then every master is told."""
+    source = cluster.master_of(key)
+    slot = int(source.client().execute_command("CLUSTER", "KEYSLOT", key))
+    source_id = source.client().execute_command("CLUSTER", "MYID")
+    target_id = to.client().execute_command("CLUSTER", "MYID")
+    to.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    while keys := source.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        source.client().execute_command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *keys)
+    for master in cluster.masters:
+        master.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+
+def test_a_hall_whose_slot_moves_is_followed_and_no_other_hall_goes_dark(
+    redis_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader polls each master's halls with one script; a slot that moved away makes that
+    script fail on its old master. The moved hall is found and followed on its new master, its
+    screen sees every event in order, and no other hall on the old master is ever shown down."""
+    # two halls on one master (one of them moves away), one on another (it moves there)
+    by_master: dict[int, list[str]] = {}
+    for n in range(200):
+        by_master.setdefault(redis_cluster.master_of(keys_prefix(f"h{n}") + "seq").port, []).append(f"h{n}")
+    (old_port, pair), (new_port, others) = list(by_master.items())[:2]
+    moved, stays, there = pair[0], pair[1], others[0]
+    halls = [moved, stays, there]
+    files = []
+    for hall in halls:
+        path = tmp_path / f"{hall}.toml"
+        path.write_text(demo_text().replace('id = "demo"', f'id = "{hall}"', 1), encoding="utf-8")
+        files.append(str(path))
+    monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
+    server = LiveServer(redis_cluster.url, tmp_path)
+    server.start(timeout=60)
+    loop = asyncio.new_event_loop()
+    screens = {hall: Screen(f"{server.ws_url}/ws/halls/{hall}/display") for hall in halls}
+
+    async def follow() -> None:
+        await asyncio.gather(*(screen.run() for screen in screens.values()))
+
+    screen_thread = threading.Thread(target=loop.run_until_complete, args=(follow(),), daemon=True)
+    screen_thread.start()
+    try:
+        time.sleep(1)
+        for hall in halls:
+            assert server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})[0] == 201
+        # while quiet, a master is polled with the one script, not a read per hall
+        old_master = next(m for m in redis_cluster.masters if m.port == old_port)
+        before = old_master.client().info("commandstats")
+        time.sleep(1)
+        after = old_master.client().info("commandstats")
+
+        def calls(stats: dict[str, Any], command: str) -> int:
+            return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+        assert calls(after, "evalsha") - calls(before, "evalsha") >= 10
+        assert calls(after, "xread") == calls(before, "xread")
+
+        move_slot(
+            redis_cluster, keys_prefix(moved) + "seq", next(m for m in redis_cluster.masters if m.port == new_port)
+        )
+        assert redis_cluster.master_of(keys_prefix(moved) + "seq").port == new_port
+        for _ in range(3):
+            for hall in halls:
+                status, body = server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})
+                assert status == 201, (hall, body)
+        deadline = time.monotonic() + 20
+        while [screens[h].seq for h in halls] != [4, 4, 4]:
+            assert time.monotonic() < deadline, [screens[h].seq for h in halls]
+            time.sleep(0.1)
+        assert all(screen.gaps == [] for screen in screens.values())
+        assert "down" not in screens[stays].statuses and "down" not in screens[there].statuses
+        assert server.request("GET", "/healthz") == (200, {"status": "ok"})
+    finally:
+        for screen in screens.values():
+            loop.call_soon_threadsafe(screen.stop.set)
+        screen_thread.join(10)
+        server.stop()
+        if not loop.is_running():
+            loop.close()
