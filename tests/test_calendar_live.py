@@ -43,7 +43,9 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
             status, body = server.request("GET", "/api/halls/demo/audit", None, admin)
             assert status == 200
             kinds = ("holiday_", "workday_")
-            return [(e["action"], e.get("detail")) for e in body["entries"] if e["action"].startswith(kinds)]
+            found = [e for e in body["entries"] if e["action"].startswith(kinds)]
+            assert all(e["staff"] == "admin" for e in found)  # who made each change
+            return [(e["action"], e.get("detail")) for e in found]
 
         status, listed = server.request("GET", CALENDAR, None, admin)
         assert status == 200, listed
