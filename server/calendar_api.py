@@ -86,22 +86,34 @@ def adding(section: str, table: dict[str, Any]) -> Edit:
     return edit
 
 
-def removing(section: str, day: str, hall: Hall) -> Edit:
+def removing(section: str, day: str, in_file: set[str]) -> Edit:
     """The new overlay text from the old: the ``section`` entry starting on ``day`` taken out
-    (404 ``not_in_calendar``; 409 ``in_hall_file`` for an entry of the hall file itself)."""
+    (404 ``not_in_calendar``; 409 ``in_hall_file`` when ``day`` is one of ``in_file``, the
+    first days of the hall file's own entries: the page cannot change the file)."""
 
     def edit(old: str | None) -> str:
         tables = {s: calendar_overlay.entries_of(old, s) for s in calendar_overlay.SECTIONS}
         kept = [t for t in tables[section] if calendar_overlay.day_of(t) != day]
         if len(kept) == len(tables[section]):
-            listed = [h.first for h in hall.calendar.holidays] + [w.day for w in hall.calendar.workdays]
-            if day in {d.isoformat() for d in listed}:
-                raise Refusal("in_hall_file", f"{day} is in the hall file; change it there")
+            if day in in_file:
+                said = f"the {section[:-1]} on {day} is written in the hall file; change it there"
+                raise Refusal("in_hall_file", said, {"date": day})
             raise Refusal("not_in_calendar", f"the calendar has no {section[:-1]} on {day[:10]!r}")
         tables[section] = kept
         return calendar_overlay.dumps(tables["holidays"], tables["workdays"])
 
     return edit
+
+
+def file_days(hall: Hall, section: str) -> set[str]:
+    """The first days (``YYYY-MM-DD``) of the ``section`` entries of the hand-written hall
+    file itself (without the overlays; none when it does not parse)."""
+    try:
+        calendar = parse_hall(hall_file_text(hall)).calendar
+    except (ConfigError, OSError):
+        return set()
+    listed = [h.first for h in calendar.holidays] if section == "holidays" else [w.day for w in calendar.workdays]
+    return {d.isoformat() for d in listed}
 
 
 def _write(path: Path, staff_path: Path, hall: Hall, edit: Edit) -> str | None:
@@ -179,8 +191,10 @@ async def remove_workday(request: Request) -> Response:
 async def _remove(request: Request, section: str, action: str) -> Response:
     session = await admin_session(request)
     day = request.path_params["date"]
-    current = runtime_of(request).hall(session.hall).hall
-    hall = await _apply(request, session, removing(section, day, current), action, day[:10])
+    # read from the file, not the hall in memory: that also holds the overlay's entries, which
+    # another manager may have removed meanwhile (the edit reads the overlay under its lock)
+    in_file = await run_in_threadpool(file_days, runtime_of(request).hall(session.hall).hall, section)
+    hall = await _apply(request, session, removing(section, day, in_file), action, day[:10])
     return await _answer(request, hall)
 
 

@@ -7,7 +7,8 @@ Routes::
     GET  /api/halls/{hall}/cases/{id}
     POST /api/halls/{hall}/cases/{id}  {"action", "owner"?, "note"?, "answer"?, "channel"?}
 
-Every change is appended to the case's history and to the audit log.
+Every change is appended to the case's history and to the audit log. Every case answered,
+listed or counted has its deadline as the hall's calendar says now (:func:`server.cases.dated`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def list_cases(request: Request) -> Response:
     if wanted not in (*cases.STATUSES, "all", "pending"):
         raise Refusal("bad_status", f"status must be one of {', '.join(cases.STATUSES)}, pending or all")
     now = _now_ms(request)
-    found = await load_all(runtime_of(request).redis, hall.hall.id)
+    found = cases.dated(await load_all(runtime_of(request).redis, hall.hall.id), hall.hall)
     if wanted == "pending":  # everything not closed yet
         found = [c for c in found if c["status"] != "closed"]
     elif wanted != "all":
@@ -56,7 +57,7 @@ async def get_case(request: Request) -> Response:
     hall = runtime_of(request).hall(request.path_params["hall"])
     require(await session_of(request), hall.hall.id, ADMIN)
     case = await load(runtime_of(request).redis, hall.hall.id, request.path_params["id"])
-    return JSONResponse({"case": public(case, _now_ms(request))})
+    return JSONResponse({"case": public(cases.dated([case], hall.hall)[0], _now_ms(request))})
 
 
 async def act_on_case(request: Request) -> Response:
@@ -90,7 +91,7 @@ async def act_on_case(request: Request) -> Response:
             detail=f"case {case_id}" + (f": {detail}" if detail else ""),
         ),
     )
-    return JSONResponse({"case": public(new, now)})
+    return JSONResponse({"case": public(cases.dated([new], hall.hall)[0], now)})
 
 
 def _period(request: Request, today: date) -> tuple[date, date]:
@@ -114,7 +115,7 @@ async def case_summary(request: Request) -> Response:
     tz = zoneinfo.ZoneInfo(hall.hall.timezone)
     start_ms = int(datetime.combine(start, time(0), tz).timestamp() * 1000)
     end_ms = int(datetime.combine(end + timedelta(days=1), time(0), tz).timestamp() * 1000)
-    found = await load_all(runtime_of(request).redis, hall.hall.id)
+    found = cases.dated(await load_all(runtime_of(request).redis, hall.hall.id), hall.hall)
     result = cases.summary(found, start_ms=start_ms, end_ms=end_ms, now_ms=now)
     return JSONResponse({"from": start.isoformat(), "to": end.isoformat(), **result.as_dict()})
 

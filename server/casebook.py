@@ -6,6 +6,9 @@ sorted set ``hallq:{hall}:cases``; cases never expire (they are the hall's recor
 follow-up). A change reads the case under ``WATCH`` and writes it back in ``MULTI``: a
 concurrent change to the same case retries, so two managers acting at once never lose
 one's step. The rules (transitions, deadline, overdue) are :mod:`server.cases`.
+
+A stored case holds its rating time and ``follow_up_days``, not its deadline: that follows the
+hall's calendar as it is when read (:func:`server.cases.dated`, before :func:`public`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def _case(raw: str | bytes) -> dict[str, Any]:
 
 
 def public(case: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """A case as the manager's API shows it (with ``overdue``; without the ticket token)."""
+    """A case with its deadline (:func:`server.cases.dated`) as the manager's API shows it:
+    with ``overdue``, without the ticket token."""
     shown = {k: v for k, v in case.items() if k not in PRIVATE}
     shown["overdue"] = case["status"] != "closed" and cases.overdue(case, now_ms)
     return shown

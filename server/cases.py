@@ -114,19 +114,64 @@ def open_weekdays(hall: Hall) -> frozenset[str]:
     return frozenset(day for day, spans in hall.hours.items() if spans)
 
 
+@dataclass(frozen=True)
+class WorkingDays:
+    """The hall's working days as its calendar says now, read once for many deadlines."""
+
+    timezone: zoneinfo.ZoneInfo
+    weekdays: frozenset[str]
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+
+    @classmethod
+    def of(cls, hall: Hall, holidays: Collection[date] = (), workdays: Collection[date] = ()) -> WorkingDays:
+        """``hall``'s opening weekdays and calendar (holidays, 调休 working days), with any
+        ``holidays`` and ``workdays`` given besides."""
+        return cls(
+            timezone=zoneinfo.ZoneInfo(hall.timezone),
+            weekdays=open_weekdays(hall),
+            holidays=hall.calendar.holiday_dates() | frozenset(holidays),
+            workdays=hall.calendar.workday_dates() | frozenset(workdays),
+        )
+
+    def deadline_ms(self, rated_ms: int, days: int) -> int:
+        """The end (local midnight) of :func:`deadline_day` of the local date of ``rated_ms``."""
+        rated = datetime.fromtimestamp(rated_ms / 1000, self.timezone).date()
+        last = deadline_day(rated, days, self.weekdays, self.holidays, self.workdays)
+        end = datetime.combine(last + timedelta(days=1), time(0), self.timezone)
+        return int(end.timestamp() * 1000)
+
+
 def deadline_ms(
     rated_ms: int, hall: Hall, days: int, holidays: Collection[date] = (), workdays: Collection[date] = ()
 ) -> int:
     """The deadline as epoch ms: the end (local midnight) of :func:`deadline_day` of the
     local date of ``rated_ms`` in the hall's time zone. The hall's calendar (holidays,
     调休 working days) counts, with any ``holidays`` and ``workdays`` given besides."""
-    tz = zoneinfo.ZoneInfo(hall.timezone)
-    rated = datetime.fromtimestamp(rated_ms / 1000, tz).date()
-    closed = hall.calendar.holiday_dates() | frozenset(holidays)
-    extra = hall.calendar.workday_dates() | frozenset(workdays)
-    last = deadline_day(rated, days, open_weekdays(hall), closed, extra)
-    end = datetime.combine(last + timedelta(days=1), time(0), tz)
-    return int(end.timestamp() * 1000)
+    return WorkingDays.of(hall, holidays, workdays).deadline_ms(rated_ms, days)
+
+
+def dated(found: Iterable[Mapping[str, Any]], hall: Hall) -> list[dict[str, Any]]:
+    """The cases, each with its ``deadline`` (epoch ms) as ``hall``'s calendar says now: its
+    ``follow_up_days`` working days after the rating (the hall's ``[ratings] follow_up_days``
+    for a case stored without them), by :func:`deadline_ms`.
+
+    A deadline is worked out on every read and never stored, so the calendar is its one
+    source: a holiday declared (or removed) after a case was opened moves the case's deadline,
+    and the list by deadline, ``overdue`` and the rates (:func:`summary`) follow at once.
+    """
+    working = WorkingDays.of(hall)
+    return [
+        {**case, "deadline": working.deadline_ms(int(case["rated_at"]), _days(case, hall.follow_up_days))}
+        for case in found
+    ]
+
+
+def _days(case: Mapping[str, Any], default: int) -> int:
+    # the local rule in force when the case was opened (rate.lua stores it): a later change
+    # of [ratings] follow_up_days is not a reason to move an open case's deadline
+    days = case.get("follow_up_days")
+    return days if isinstance(days, int) and not isinstance(days, bool) and days > 0 else default
 
 
 def overdue(case: Mapping[str, Any], now_ms: int) -> bool:

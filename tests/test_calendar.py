@@ -176,6 +176,28 @@ def test_case_deadlines_count_working_days_of_the_calendar(office: Hall) -> None
     assert deadline("2026-09-25") == date(2026, 10, 8)
 
 
+def test_a_case_deadline_follows_the_calendar_as_it_is_now(office: Hall) -> None:
+    """The deadline is worked out when read: a holiday declared after the rating moves it,
+    taking it away moves it back; the case's own follow_up_days stay its rule."""
+    opened = [{"id": 1, "rated_at": int(at("2026-09-14", "10:00") * 1000), "follow_up_days": 5}]
+    later = {"id": 2, "rated_at": int(at("2026-09-14", "11:00") * 1000), "follow_up_days": 3}
+
+    def last_days(hall: Hall) -> list[date]:
+        found = cases.dated([*opened, later], hall)
+        return [(datetime.fromtimestamp(c["deadline"] / 1000, SHANGHAI) - timedelta(days=1)).date() for c in found]
+
+    assert last_days(office) == [date(2026, 9, 21), date(2026, 9, 17)]  # Mon 14: Mon 21; 3 days: Thu 17
+    mid_autumn = Holiday(first=date(2026, 9, 17), last=date(2026, 9, 18), name="中秋节")
+    declared = dataclasses.replace(
+        office, calendar=dataclasses.replace(office.calendar, holidays=(mid_autumn, *office.calendar.holidays))
+    )
+    assert last_days(declared) == [date(2026, 9, 23), date(2026, 9, 21)]  # Thu 17, Fri 18 no longer count
+    hall_rule = dataclasses.replace(office, follow_up_days=1)  # a case stored without days: the hall's
+    assert cases.dated([{"id": 3, "rated_at": opened[0]["rated_at"]}], hall_rule)[0]["deadline"] == (
+        cases.deadline_ms(opened[0]["rated_at"], office, 1)
+    )
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     rated=st.dates(date(2026, 1, 1), date(2026, 12, 31)),

@@ -43,7 +43,9 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
             status, body = server.request("GET", "/api/halls/demo/audit", None, admin)
             assert status == 200
             kinds = ("holiday_", "workday_")
-            return [(e["action"], e.get("detail")) for e in body["entries"] if e["action"].startswith(kinds)]
+            found = [e for e in body["entries"] if e["action"].startswith(kinds)]
+            assert all(e["staff"] == "admin" for e in found)  # who made each change
+            return [(e["action"], e.get("detail")) for e in found]
 
         status, listed = server.request("GET", CALENDAR, None, admin)
         assert status == 200, listed
@@ -71,10 +73,8 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
         status, answer = server.request("POST", f"{CALENDAR}/workdays", {"date": "2030-01-01"}, admin)
         assert (status, answer["error"]["code"]) == (422, "bad_calendar")
         assert "2030-01-01 is both a holiday and a working day" in str(answer["error"]["problems"])
-        assert server.request("DELETE", f"{CALENDAR}/holidays/2030-01-01", None, admin)[1]["error"]["code"] == (
-            "in_hall_file"
-        )
         assert server.request("DELETE", f"{CALENDAR}/holidays/2031-05-01", None, admin)[0] == 404
+        assert server.request("DELETE", f"{CALENDAR}/workdays/2030-01-01", None, admin)[0] == 404  # not a workday
         assert not calendar_overlay.beside(hall_file).exists()
         assert audit_actions() == []
 
@@ -103,6 +103,14 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
         assert {"date": saturday.isoformat(), "hours_of": "mon", "name": "", "added": True} in answer["calendar"][
             "workdays"
         ]
+        # the hall file's own holiday cannot be removed here: refused with why, nothing changed
+        overlay = calendar_overlay.beside(hall_file).read_bytes()
+        status, answer = server.request("DELETE", f"{CALENDAR}/holidays/2030-01-01", None, admin)
+        assert (status, answer["error"]["code"], answer["error"]["date"]) == (409, "in_hall_file", "2030-01-01")
+        assert "hall file" in answer["error"]["message"]
+        assert calendar_overlay.beside(hall_file).read_bytes() == overlay
+        assert server.request("GET", CALENDAR, None, admin)[1]["calendar"]["holidays"][-1]["date"] == "2030-01-01"
+
         status, answer = server.request("DELETE", f"{CALENDAR}/holidays/{today}", None, admin)
         assert status == 200 and answer["calendar"]["holiday"] is None
         wait_everywhere(server, None)
@@ -122,7 +130,9 @@ def test_the_manager_closes_and_opens_the_hall_by_the_calendar(redis_server: Emb
 
 
 def test_the_manager_keeps_the_calendar_on_the_page(redis_server: EmbeddedRedis, tmp_path: Path, browser: Any) -> None:
-    server = LiveServer(fresh_database(redis_server), tmp_path)  # the demo hall: its overlay in this data folder
+    hall_file = tmp_path / "hall.toml"
+    hall_file.write_text(demo_text() + '\n[calendar]\nholidays = [{ date = 2030-01-01, name = "元旦" }]\n', "utf-8")
+    server = LiveServer(fresh_database(redis_server), tmp_path, config=str(hall_file))
     server.start()
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     errors: list[str] = []
@@ -140,7 +150,10 @@ def test_the_manager_keeps_the_calendar_on_the_page(redis_server: EmbeddedRedis,
         page.wait_for_selector(row, timeout=TIMEOUT_MS)
         assert "国庆节" in page.inner_text(row) and "本页添加" in page.inner_text(row)
         assert "大厅休息" in page.inner_text("#calendar-today")
-        assert (tmp_path / calendar_overlay.DEMO_FILE).exists()
+        assert calendar_overlay.beside(hall_file).exists()
+        in_file = "#calendar-table tr[data-kind='holidays'][data-day='2030-01-01'][data-added='false']"
+        assert page.query_selector(f"{in_file} button") is None  # the hall file's: no remove button, and why
+        assert "请在配置文件中修改" in page.inner_text(in_file)
 
         # refused: the problem is shown, nothing is added
         page.fill("#workday-date", today)

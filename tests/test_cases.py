@@ -144,8 +144,10 @@ async def test_a_bad_rating_opens_one_case_a_good_one_none(redis: Redis, engine:
     assert c["score"] == 1 and c["reasons"] == ["attitude", "long_wait"] and c["status"] == "open"
     assert c["named"] is True and c["called_back"] is False and c["owner"] == ""
     assert c["rated_at"] == int(clock.now * 1000)
-    assert c["deadline"] == cases.deadline_ms(int(clock.now * 1000), engine.hall, 5)
-    assert "token" not in casebook.public(c, 0)
+    # the rule is kept, the deadline is not: it follows the calendar when read (cases.dated)
+    assert c["follow_up_days"] == 5 and "deadline" not in c
+    assert cases.dated([c], engine.hall)[0]["deadline"] == cases.deadline_ms(int(clock.now * 1000), engine.hall, 5)
+    assert "token" not in casebook.public(cases.dated([c], engine.hall)[0], 0)
     # the rating pad opens one too, and an anonymous ticket is not named
     await served(engine)
     await engine.rate(2, window="1", number="A003")

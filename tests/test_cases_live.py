@@ -4,14 +4,23 @@ visit, list the case, take it through verify → rectify → answer → close, a
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis as sync_redis
 
-from tests.live import LiveServer
+from server import calendar_overlay, cases
+from server.config import demo_text, parse_hall
+from server.embedded import EmbeddedRedis
+from tests.live import LiveServer, fresh_database
 from tests.test_api import assert_error, serve_and_complete
 
 CASES = "/api/halls/demo/cases"
+CALENDAR = "/api/halls/demo/calendar"
+DAY_MS = 86_400_000
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo hall's time zone
 
 
 def bad_visit(server: LiveServer, clerk: str, score: int = 1, **issue: Any) -> str:
@@ -26,6 +35,17 @@ def act(server: LiveServer, admin: str, case_id: int, action: str, **fields: Any
     status, body = server.request("POST", f"{CASES}/{case_id}", {"action": action, **fields}, token=admin)
     assert status == 200, body
     return dict(body["case"])
+
+
+def backdate(server: LiveServer, case_id: int, days: int) -> None:
+    """Move a case's rating ``days`` back (written into the store: the server has no settable
+    clock); its deadline follows, being worked out from the rating when read."""
+    store = sync_redis.Redis.from_url(server.redis_url, decode_responses=True)
+    key = f"hallq:{{demo}}:case:{case_id}"
+    case = json.loads(str(store.get(key)))
+    case["rated_at"] -= days * DAY_MS
+    store.set(key, json.dumps(case))
+    store.close()
 
 
 def test_a_bad_rating_is_followed_up_to_the_end(live_server: LiveServer) -> None:
@@ -101,13 +121,8 @@ def test_a_bad_rating_is_followed_up_to_the_end(live_server: LiveServer) -> None
         ["case_assign", "case_verify", "case_rectify", "case_answer", "case_call_back", "case_close"]
     )
 
-    # case 2 runs late: its deadline passes (written into the store: the server has no settable clock)
-    store = sync_redis.Redis.from_url(live_server.redis_url, decode_responses=True)
-    key = "hallq:{demo}:case:2"
-    late = json.loads(str(store.get(key)))
-    late["deadline"] = late["rated_at"] - 1
-    store.set(key, json.dumps(late))
-    store.close()
+    # case 2 runs late: rated 8 days ago, its 5 working days are past (the demo opens every day)
+    backdate(live_server, 2, days=8)
     assert live_server.request("GET", CASES, token=admin)[1]["cases"][0]["overdue"] is True
 
     status, summary = live_server.request("GET", CASES + "/summary", token=admin)
@@ -116,3 +131,50 @@ def test_a_bad_rating_is_followed_up_to_the_end(live_server: LiveServer) -> None
     assert (summary["due"], summary["in_time"], summary["in_time_rate"]) == (2, 1, 0.5)
     assert (summary["named"], summary["called_back"], summary["called_back_rate"]) == (1, 1, 1.0)
     assert_error(live_server.request("GET", CASES + "/summary?from=2025-13-01", token=admin), 422, "invalid_date")
+
+
+def test_a_holiday_declared_after_a_rating_moves_its_deadline(redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    """The manager declares a holiday over the days a case had to be settled in: its deadline
+    moves, it is no longer overdue, and rectified now it counts as in time; the holiday taken
+    away again, the deadline moves back and the same rectification was late."""
+    server = LiveServer(fresh_database(redis_server), tmp_path)  # its own data folder: the calendar overlay
+    server.start()
+    try:
+        clerk, admin = server.login("s01"), server.login("admin", "admin1234")
+        bad_visit(server, clerk)
+        backdate(server, 1, days=8)
+        bad_visit(server, clerk)  # case 2: rated today
+
+        def listed() -> list[dict[str, Any]]:
+            status, body = server.request("GET", CASES + "?status=pending", token=admin)
+            assert status == 200, body
+            return list(body["cases"])
+
+        first, second = listed()
+        assert (first["id"], first["overdue"], second["id"], second["overdue"]) == (1, True, 2, False)
+        today = server.request("GET", CALENDAR, None, admin)[1]["calendar"]["today"]
+        rated = datetime.fromtimestamp(first["rated_at"] / 1000, SHANGHAI).date()
+        since = (rated + timedelta(days=1)).isoformat()
+
+        # a closure over every day since case 1's rating: none of them counts any more
+        holiday = {"date": since, "until": today, "name": "停电检修"}
+        assert server.request("POST", f"{CALENDAR}/holidays", holiday, admin)[0] == 201
+        hall = parse_hall(demo_text(), calendar=calendar_overlay.dumps([holiday], []))
+        moved = listed()
+        assert [(c["id"], c["deadline"], c["overdue"]) for c in moved] == [
+            (1, cases.deadline_ms(first["rated_at"], hall, 5), False),
+            (2, cases.deadline_ms(second["rated_at"], hall, 5), False),
+        ]
+        assert moved[0]["deadline"] > server.request("GET", CASES, token=admin)[1]["now"] > first["deadline"]
+        act(server, admin, 1, "verify", note="the queue screen was off")
+        act(server, admin, 1, "rectify", note="fixed the screen")
+        status, summary = server.request("GET", CASES + "/summary", token=admin)
+        assert (status, summary["due"], summary["in_time"]) == (200, 1, 1), summary
+
+        # the holiday taken away: case 1's deadline is back in the past, its rectification late
+        assert server.request("DELETE", f"{CALENDAR}/holidays/{since}", None, admin)[0] == 200
+        assert [c["deadline"] for c in listed()] == [first["deadline"], second["deadline"]]
+        summary = server.request("GET", CASES + "/summary", token=admin)[1]
+        assert (summary["due"], summary["in_time"]) == (1, 0), summary
+    finally:
+        server.stop()

@@ -4,7 +4,8 @@
  * GET /api/halls/{hall}/calendar lists the holidays and 调休 working days, of the hall file
  * and added here, and today's date. The forms add a holiday (POST /calendar/holidays {date,
  * until, name}) or a make-up working day (POST /calendar/workdays {date, hours_of, name});
- * a row added here can be removed (DELETE /calendar/holidays|workdays/{date}). The server
+ * a row added here can be removed (DELETE /calendar/holidays|workdays/{date}); a row of the
+ * hand-written hall file has no remove button but says it is changed in the file. The server
  * checks each change as `hallq check-config` does, writes it to the hall's calendar overlay
  * (never the hall file), reloads the hall live and audits it; a refusal shows the catalogue's
  * words for its code (err_…) and, for a broken rule, the problems. Words come from HQ.t.
@@ -56,6 +57,9 @@
         HQ.api('DELETE', API + '/' + kind + '/' + encodeURIComponent(entry.date), null, token()).then(done(entry.date));
       });
       actions.appendChild(b);
+    } else {  // the hand-written hall file's: the server refuses to remove it (in_hall_file)
+      actions.className = 'muted';
+      actions.textContent = HQ.t('m_cal_in_file_why');
     }
     tr.appendChild(actions);
     return tr;

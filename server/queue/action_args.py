@@ -85,7 +85,6 @@ def action_args(
 
 def rate_args(
     hall: Hall,
-    now_ms: int,
     score: int,
     reasons: Sequence[str],
     *,
@@ -94,13 +93,14 @@ def rate_args(
     number: str | None,
 ) -> dict[str, Any]:
     """The ``rate`` script's arguments: a score 1–5, up to 8 reason codes, by ``token`` or at
-    ``window``'s rating pad (ticket ``number``); a bad score gets its case's deadline
-    (working days from ``now_ms``, :mod:`server.cases`). Refusals: ``bad_score``,
-    ``bad_reasons``, ``unknown_window``, ``bad_ticket_number``."""
+    ``window``'s rating pad (ticket ``number``); a bad score's case keeps the hall's
+    ``follow_up_days`` (its deadline is worked out from them when read:
+    :func:`server.cases.dated`). Refusals: ``bad_score``, ``bad_reasons``, ``unknown_window``,
+    ``bad_ticket_number``."""
     reasons = cases.checked_rating(score, reasons)
     args: dict[str, Any] = {"score": score, "reasons": reasons or [""]}
     if cases.is_bad(score):
-        args["case_deadline"] = cases.deadline_ms(now_ms, hall, hall.follow_up_days)
+        args["case_days"] = hall.follow_up_days
     if window is not None:
         window_of(hall, window)
         if number is None or not NUMBER_RE.fullmatch(number):

@@ -298,7 +298,7 @@ class Engine:
         number: str | None = None,
     ) -> dict[str, Any]:
         """Record the one rating of a done visit, by token or at a window's rating pad."""
-        args = rate_args(self.hall, int(self.clock() * 1000), score, reasons, token=token, window=window, number=number)
+        args = rate_args(self.hall, score, reasons, token=token, window=window, number=number)
         return await self._run("rate", args)
 
     # --- windows --------------------------------------------------------

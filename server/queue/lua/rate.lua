@@ -3,6 +3,8 @@
 -- completed there, within A.timeout_ms). Nothing about the rater is stored.
 -- A bad rating (score <= BAD_MAX, server/queue/constants.json) opens its follow-up case here, in the
 -- same script: exactly one case per bad rating, never one for a refused rating.
+-- Its deadline is not stored: server/cases.py works it out from rated_at, follow_up_days (the
+-- rule in force now) and the calendar as it is when the case is read.
 local t
 if A.window then
   local last = redis.call('HMGET', P .. 'lastdone:' .. A.window, 'token', 'number', 'at')
@@ -26,7 +28,7 @@ if bad then
   local id = redis.call('INCR', P .. 'case_seq')
   local case = {id = id, ticket = t.number, token = t.token, window = t.window or '', clerk = t.clerk or '',
     services = t.services or '', score = A.score, reasons = table.concat(A.reasons, ','),
-    rated_at = NOW, day = A.day, deadline = A.case_deadline or NOW, owner = '', status = 'open',
+    rated_at = NOW, day = A.day, follow_up_days = A.case_days, owner = '', status = 'open',
     named = not blank(t.person), called_back = false, lang = t.lang or '',
     history = {{at = NOW, action = 'opened', staff = ''}}}
   redis.call('SET', P .. 'case:' .. id, cjson.encode(case))
