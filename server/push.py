@@ -42,10 +42,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import lease, metrics
-from server.bodies import BadRequest, PushSubscription, read_body
+from server.bodies import BadRequest, read_body
 from server.push_rules import AHEAD_THRESHOLD, BadSubscription, Notice, State, check_subscription, decide
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
+from server.ticket_bodies import PushSubscription
 
 if TYPE_CHECKING:
     from server.runtime import HallRuntime, Runtime
