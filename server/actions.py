@@ -1,5 +1,5 @@
 """A clerk's window actions, one path for both transports: the HTTP route and the pad socket
-read a :class:`~server.bodies.WindowAction`, scope request_ids with :func:`caller_id` and run
+read a :class:`~server.staff_bodies.WindowAction`, scope request_ids with :func:`caller_id` and run
 :func:`perform` (timed, audited)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 from server import audit, metrics
 from server.auth import Session
-from server.bodies import WindowAction
 from server.queue.errors import Refusal
 from server.queue.scripts import ACTIONS
 from server.runtime import HallRuntime
+from server.staff_bodies import WindowAction
 
 #: The one action a staff member may take at a window outside their ``windows``: leaving it
 #: (a clerk whose windows were changed while holding one must be able to let it go).

@@ -21,11 +21,13 @@ from server import audit, casebook, cases, sms
 from server.actions import caller_id, perform
 from server.asking import anonymous_limit, bearer, client_of, session_of, ticket_hall, ticket_url
 from server.auth import ADMIN, CLERKS, DESK, STAFF, AuthError, require
-from server.bodies import IdLookup, Issue, Login, Notice, PadRating, Rating, RemoteIssue, WindowAction, read_body
+from server.bodies import read_body
 from server.hall_model import Hall
 from server.qr import qr_svg
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
+from server.staff_bodies import Login, Notice, WindowAction
+from server.ticket_bodies import IdLookup, Issue, PadRating, Rating, RemoteIssue
 from server.webhook_rules import redact_line
 
 # --- the hall ------------------------------------------------------------------

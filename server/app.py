@@ -29,6 +29,7 @@ from server import (
     openapi,
     pages,
     push,
+    push_sender,
     reload,
     remote_api,
     screens,
@@ -102,7 +103,7 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         await deliveries.start()
         # The visitors' notices: text messages ([sms]) and Web Push, one leased sender each per hall.
         senders = app.state.sms = sms.Senders(runtime)
-        pushers = push.Pushers(runtime)
+        pushers = push_sender.Pushers(runtime)
         senders.start()
         pushers.start()
         try:

@@ -16,12 +16,13 @@ from server import audit, ratelimit
 from server.actions import caller_id
 from server.appointments import local_date, parse_day
 from server.asking import bearer, client_of, public_base, session_of, ticket_url
-from server.bodies import CheckIn, NewAppointment, read_body
+from server.bodies import read_body
 from server.qr import qr_svg
 from server.queue.booking import Booking
 from server.queue.errors import Refusal
 from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, runtime_of
+from server.ticket_bodies import CheckIn, NewAppointment
 from server.words import catalogues
 
 #: What an anonymous caller is told instead of a message that names a ticket number.

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from server import calendar_overlay, staff_overlay
 from server.auth import Session
-from server.bodies import NewHoliday, NewWorkday, read_body
+from server.bodies import read_body
 from server.config import parse_hall
 from server.hall_model import Hall
 from server.hours import calendar_date, holiday_at
@@ -39,6 +39,7 @@ from server.queue.errors import Refusal
 from server.runtime import Runtime, runtime_of
 from server.staff_api import hall_file_text
 from server.staff_api import overlay_path as staff_overlay_path
+from server.staff_bodies import NewHoliday, NewWorkday
 from server.toml_locator import ConfigError
 
 Edit = Callable[[str | None], str]

@@ -23,11 +23,12 @@ from starlette.routing import Route
 from server import audit, cases
 from server.asking import client_of, session_of
 from server.auth import ADMIN, require
-from server.bodies import CaseStep, read_body
+from server.bodies import read_body
 from server.casebook import act, load, load_all, public
 from server.hours import hall_time
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
+from server.staff_bodies import CaseStep
 
 # --- the API -------------------------------------------------------------------------
 

@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import staff_overlay
-from server.bodies import BadRequest, NewWindow, read_body
+from server.bodies import BadRequest, read_body
 from server.config import parse_hall
-from server.hall_bodies import NewService, OpeningHours, ServiceWording
+from server.hall_bodies import NewService, NewWindow, OpeningHours, ServiceWording
 from server.hall_model import WEEKDAYS, Hall
 from server.overlay_change import admin_session
 from server.queue.errors import Refusal

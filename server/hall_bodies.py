@@ -1,4 +1,4 @@
-"""The request bodies of the manager's service and opening-hours changes (:mod:`server.hall_api`),
+"""The request bodies of the manager's window, service and opening-hours changes (:mod:`server.hall_api`),
 beside :mod:`server.bodies` (whose reading rules, :class:`~server.bodies.Body` and
 :func:`~server.bodies.says`, they share). The models check only shapes; the hall's rules
 (a prefix not taken, a name in every language, spans that do not overlap) are
@@ -13,6 +13,7 @@ from pydantic import Field
 from server.bodies import Body, WindowId, says
 from server.hall_schema.counters import KINDS
 from server.hall_schema.fields import ID_RE
+from server.queue.constants import WINDOW_RE
 
 #: A service's names per language: ``{"zh": "社保卡", "en": "Social security card"}``.
 ServiceNames = Annotated[
@@ -38,6 +39,19 @@ class WeekSpans(Body):
     fri: Spans | None = None
     sat: Spans | None = None
     sun: Spans | None = None
+
+
+class NewWindow(Body):
+    """``POST /api/halls/{hall}/windows``: a window and the services it serves."""
+
+    id: Annotated[
+        str,
+        Field(max_length=8, pattern=WINDOW_RE.pattern, json_schema_extra={"example": "7"}),
+        says('must be a short window id such as "7" or "A1"'),
+    ]
+    services: Annotated[
+        list[Annotated[str, Field(max_length=32)]], Field(min_length=1, max_length=20), says("must list service ids")
+    ]
 
 
 class NewService(Body):

@@ -110,7 +110,7 @@ SMS_MESSAGES = Counter(
     "Text messages handed to the hall's SMS gateway, by kind and outcome",
     ["hall", "kind", "outcome"],
 )
-#: Web Push (server/push.py): notices by kind (ahead, call) and outcome: ok, gone (404/410 from
+#: Web Push (server/push_sender.py): notices by kind (ahead, call) and outcome: ok, gone (404/410 from
 #: the push service: the subscription is removed), http_error, network_error (refused, timeout), error.
 PUSH_NOTIFICATIONS = Counter(
     "hallq_push_notifications",

@@ -1,7 +1,8 @@
 """The OpenAPI 3 description of the HTTP API, served at ``GET /api/openapi.json``.
 
-Request bodies are the JSON schemas of the very models (:mod:`server.bodies`) the handlers
-read bodies with, so the description cannot drift from what is accepted;
+Request bodies are the JSON schemas of the very models (:mod:`server.ticket_bodies`,
+:mod:`server.staff_bodies`, :mod:`server.hall_bodies`) the handlers read bodies with, so the
+description cannot drift from what is accepted;
 :data:`server.openapi_operations.OPERATIONS` adds what a model does not say (who may call, what comes back).
 ``tests/test_openapi.py`` checks that every ``/api`` route of the app is described here
 and that nothing described is missing from the app; ``tests/test_schemathesis.py``

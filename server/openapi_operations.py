@@ -1,7 +1,7 @@
 """The table of the HTTP API's documented operations, from which :mod:`server.openapi` builds its document.
 
 Each :class:`Operation` is one ``method path``: who may call it, its body (the very model of
-:mod:`server.bodies` its handler reads), its query and its answers. Most operations are of
+:mod:`server.bodies` reads), its query and its answers. Most operations are of
 one of three kinds, each with its helper: a visitor's (:func:`visitor`: anyone, staff exempt
 from the rate limit), a manager's (:func:`manager`: an admin session) and the rest.
 """
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from server import bodies, hall_bodies
+from server import hall_bodies, staff_bodies, ticket_bodies
 
 Auth = Literal["none", "optional", "staff"]
 
@@ -84,7 +84,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/tickets",
         "Take a ticket (kiosk, desk, integrations)",
-        body=bodies.Issue,
+        body=ticket_bodies.Issue,
         ok=201,
         answer="TicketAnswer",
     ),
@@ -92,7 +92,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/remote-tickets",
         "Take a ticket from a phone, away from the hall",
-        body=bodies.RemoteIssue,
+        body=ticket_bodies.RemoteIssue,
         ok=201,
         answer="TicketAnswer",
         errors=(403, *CHANGE_ERR),
@@ -111,19 +111,19 @@ OPERATIONS: list[Operation] = [
         f"{HALL}/tickets/by-id",
         "The open tickets of an ID number (desk)",
         auth="staff",
-        body=bodies.IdLookup,
+        body=ticket_bodies.IdLookup,
         errors=ADMIN_ERR,
         tag="tickets",
     ),
     visitor("GET", TICKET, "A ticket, its place and wait", answer="TicketAnswer"),
     visitor("DELETE", TICKET, "Cancel a waiting ticket"),
     visitor("GET", f"{TICKET}/qr.svg", "The ticket's QR code (its visitor page)", media="image/svg+xml"),
-    visitor("POST", f"{TICKET}/rating", "Rate a finished ticket (1–5)", body=bodies.Rating, ok=201),
+    visitor("POST", f"{TICKET}/rating", "Rate a finished ticket (1–5)", body=ticket_bodies.Rating, ok=201),
     visitor(
         "POST",
         f"{TICKET}/phone",
         "Leave a mobile number for text messages (halls with SMS)",
-        body=bodies.Phone,
+        body=ticket_bodies.Phone,
         ok=201,
     ),
     visitor("GET", f"{TICKET}/phone", "The ticket's number, masked, and whether the hall texts"),
@@ -133,7 +133,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{TICKET}/push",
         "Ask for Web Push notices for a ticket (a PushSubscription)",
-        body=bodies.PushSubscription,
+        body=ticket_bodies.PushSubscription,
         ok=201,
     ),
     visitor("DELETE", f"{TICKET}/push", "Stop Web Push notices for a ticket", errors=READ_ERR),
@@ -141,7 +141,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/windows/{{window}}/rating",
         "Rate at the window's rating pad",
-        body=bodies.PadRating,
+        body=ticket_bodies.PadRating,
         ok=201,
     ),
     # --- staff -----------------------------------------------------------------------------
@@ -149,7 +149,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         "/api/auth/login",
         "Log in with a staff id and PIN; sets the session cookie",
-        body=bodies.Login,
+        body=staff_bodies.Login,
         errors=(401, 404, 422, 429, 503),
         tag="staff",
     ),
@@ -160,12 +160,12 @@ OPERATIONS: list[Operation] = [
         f"{HALL}/windows/{{window}}/actions",
         "A window action (call_next, recall, …)",
         auth="staff",
-        body=bodies.WindowAction,
+        body=staff_bodies.WindowAction,
         errors=(401, 403, *ENGINE_ERR),
         tag="staff",
     ),
     # --- the manager -----------------------------------------------------------------------
-    manager("POST", f"{HALL}/notice", "Set the lobby notice (manager)", body=bodies.Notice, conflict=True),
+    manager("POST", f"{HALL}/notice", "Set the lobby notice (manager)", body=staff_bodies.Notice, conflict=True),
     manager(
         "GET",
         f"{HALL}/stats",
@@ -204,11 +204,11 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/staff",
         "Add a staff member (written to the staff overlay, applied live)",
-        body=bodies.NewStaff,
+        body=staff_bodies.NewStaff,
         ok=201,
         conflict=True,
     ),
-    manager("POST", f"{HALL}/staff/{{staff}}/pin", "Reset a staff member's PIN", body=bodies.NewPin),
+    manager("POST", f"{HALL}/staff/{{staff}}/pin", "Reset a staff member's PIN", body=staff_bodies.NewPin),
     manager(
         "POST",
         f"{HALL}/staff/{{staff}}/disable",
@@ -220,13 +220,13 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/staff/{{staff}}/windows",
         "Set the only windows a staff member may serve ([]: any window)",
-        body=bodies.StaffWindows,
+        body=staff_bodies.StaffWindows,
     ),
     manager(
         "POST",
         f"{HALL}/windows",
         "Add a window (written to the staff overlay, applied live)",
-        body=bodies.NewWindow,
+        body=hall_bodies.NewWindow,
         ok=201,
         conflict=True,
     ),
@@ -269,7 +269,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/calendar/holidays",
         "Add a holiday: the hall closes (written to the calendar overlay, applied live)",
-        body=bodies.NewHoliday,
+        body=staff_bodies.NewHoliday,
         ok=201,
         conflict=True,
     ),
@@ -283,7 +283,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/calendar/workdays",
         "Add a 调休 working day: the hall opens with a weekday's hours (applied live)",
-        body=bodies.NewWorkday,
+        body=staff_bodies.NewWorkday,
         ok=201,
         conflict=True,
     ),
@@ -300,7 +300,7 @@ OPERATIONS: list[Operation] = [
         "POST",
         f"{HALL}/cases/{{id}}",
         "Act on a case (assign, note, answer, close, …)",
-        body=bodies.CaseStep,
+        body=staff_bodies.CaseStep,
         conflict=True,
     ),
     # --- appointments ----------------------------------------------------------------------
@@ -313,14 +313,19 @@ OPERATIONS: list[Operation] = [
         tag="appointments",
     ),
     visitor(
-        "POST", f"{HALL}/appointments", "Book an appointment", body=bodies.NewAppointment, ok=201, tag="appointments"
+        "POST",
+        f"{HALL}/appointments",
+        "Book an appointment",
+        body=ticket_bodies.NewAppointment,
+        ok=201,
+        tag="appointments",
     ),
     visitor(
         "POST",
         f"{HALL}/appointments/check-in",
         "Check in by code or ID number (kiosk)",
         answer="TicketAnswer",
-        body=bodies.CheckIn,
+        body=ticket_bodies.CheckIn,
         ok=201,
         tag="appointments",
     ),
@@ -329,7 +334,7 @@ OPERATIONS: list[Operation] = [
         f"{HALL}/appointments/{{code}}/check-in",
         "Check in by the appointment's code",
         answer="TicketAnswer",
-        body=bodies.CheckIn,
+        body=ticket_bodies.CheckIn,
         ok=201,
         tag="appointments",
     ),

@@ -26,13 +26,13 @@ from starlette.websockets import WebSocket
 
 from server.actions import caller_id, check_window, perform
 from server.auth import CLERKS, require
-from server.bodies import WindowAction
 from server.edge import close_code
 from server.events import Subscriber
 from server.fanout import close_quietly
 from server.queue.errors import Refusal
 from server.reload import config_hash
 from server.runtime import HallRuntime, Runtime
+from server.staff_bodies import WindowAction
 
 log = logging.getLogger("hallq.pad_watch")
 

@@ -1,6 +1,6 @@
 """Web Push rules: which ticket state gets which notification, in which words.
 
-Pure functions, no I/O. :mod:`server.push` reads the subscribed tickets after each hall
+Pure functions, no I/O. :mod:`server.push_sender` reads the subscribed tickets after each hall
 event, asks :func:`decide` what (if anything) to send for each, and stores the state it
 returns, so a visitor is told once that few are ahead and once per call (a recall, or a
 call at another window after a transfer, is a new call):

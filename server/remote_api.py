@@ -14,7 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.api import issue_from
-from server.bodies import RemoteIssue, read_body
+from server.bodies import read_body
+from server.ticket_bodies import RemoteIssue
 
 
 async def issue_remote(request: Request) -> Response:

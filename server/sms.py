@@ -33,11 +33,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import lease, metrics, phone_book
-from server.bodies import Phone, read_body
+from server.bodies import read_body
 from server.hall_model import Hall, Sms
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 from server.sms_rules import Notice, due, finished, mask, mask_text, normalize_phone, render_body, sign, text_for
+from server.ticket_bodies import Phone
 from server.webhook_rules import shown_url
 
 if TYPE_CHECKING:

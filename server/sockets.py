@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from server import pad_watch
 from server.actions import caller_id, check_window, perform
 from server.auth import CLERKS, require
-from server.bodies import PadAuth, WindowAction, checked, parse_json, valid_text
+from server.bodies import checked, parse_json, valid_text
 from server.edge import CLOSE_CODES, close_code
 from server.events import Subscriber, encode
 from server.fanout import close_quietly, outlet_for
@@ -32,6 +32,7 @@ from server.queue.errors import Refusal
 from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, Runtime, runtime_of
 from server.screens import now_ms, screen_of
+from server.staff_bodies import PadAuth, WindowAction
 
 log = logging.getLogger("hallq.sockets")
 

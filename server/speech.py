@@ -6,7 +6,7 @@ child process (``spawn`` context: no inherited threads or event loop) that
 owns the engine. :class:`SpeechService` talks to it over a pipe, one request
 at a time, from asyncio:
 
-* a phrase is cached as ``<cache_dir>/<sha256(voice + text)>.wav``; a cached
+* a phrase is cached as ``<cache_dir>/<sha256(voice + text)>.wav`` (:mod:`server.speech_cache`); a cached
   phrase is answered from the file system without touching the worker, and
   the audio URL of a call is thus a function of its phrase;
 * concurrent requests for one phrase share one synthesis (single-flight);
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -44,6 +43,7 @@ from server.phrasing import (
     hall_spoken_text,
     voice_for,
 )
+from server.speech_cache import cache_name, is_ready, prune
 
 log = logging.getLogger("hallq.speech")
 
@@ -56,7 +56,6 @@ MAX_TEXT = 500
 PRUNE_EVERY = 200
 PREWARM_MAX_PHRASES = 24
 FINISH_WAIT_S = 120.0  # the server's own timeout (default 10 s) normally strikes first
-_WAV_HEADER = 44
 
 
 class SpeechError(RuntimeError):
@@ -77,19 +76,6 @@ class SynthTiming:
 
     total_s: float
     worker_s: float
-
-
-def cache_name(voice: str, text: str) -> str:
-    """The cache file name of a phrase: ``sha256(voice, text)`` in hex, plus ``.wav``."""
-    digest = hashlib.sha256(f"{voice}\n{text}".encode()).hexdigest()
-    return f"{digest}.wav"
-
-
-def is_ready(path: Path) -> bool:
-    try:
-        return path.stat().st_size > _WAV_HEADER
-    except OSError:
-        return False
 
 
 class SpeechService:
@@ -176,24 +162,7 @@ class SpeechService:
         2 GiB, some 12,000 phrases): ticket numbers recur daily, so most
         phrases are worth keeping, but the disk must not fill up.
         """
-        files = []
-        for entry in os.scandir(self.cache_dir):
-            if entry.name.endswith(".wav") and entry.is_file():
-                with contextlib.suppress(FileNotFoundError):
-                    stat = entry.stat()
-                    files.append((stat.st_mtime, stat.st_size, entry.path))
-        total = sum(size for _, size, _ in files)
-        deleted = 0
-        for _, size, path in sorted(files):
-            if total <= max_bytes:
-                break
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-                deleted += 1
-            total -= size
-        if deleted:
-            log.info("speech cache pruned: %d old phrases deleted", deleted)
-        return deleted
+        return prune(self.cache_dir, max_bytes)
 
     def is_cached(self, voice: str, text: str) -> bool:
         """Whether the phrase is already synthesised."""

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from server.speech import SpeechError, SpeechService, SpeechTimeout, SynthTiming, is_ready
+from server.speech import SpeechError, SpeechService, SpeechTimeout, SynthTiming
+from server.speech_cache import is_ready
 
 log = logging.getLogger("hallq.speech")
 

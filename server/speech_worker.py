@@ -17,7 +17,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server.speech import FINISH_WAIT_S, is_ready
+from server.speech import FINISH_WAIT_S
+from server.speech_cache import is_ready
 
 log = logging.getLogger("hallq.speech")
 

@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from server import staff_overlay
 from server.auth import Session
-from server.bodies import NewPin, NewStaff, StaffWindows, read_body
+from server.bodies import read_body
 from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.overlay_change import admin_session, applied
@@ -47,6 +47,7 @@ from server.pins import PIN_MAX, PIN_MIN, hash_pin
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.runtime import Runtime, runtime_of
+from server.staff_bodies import NewPin, NewStaff, StaffWindows
 from server.toml_locator import ConfigError
 
 

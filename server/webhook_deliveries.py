@@ -11,7 +11,8 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from server.webhook_rules import receiver_id
-from server.webhooks import ReceiverTask, Settings
+from server.webhook_state import Settings
+from server.webhooks import ReceiverTask
 
 if TYPE_CHECKING:
     from server.runtime import Runtime

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from server.hall_model import Hall
 from server.queue.constants import keys_prefix
 from server.webhook_rules import receiver_id, shown_url
-from server.webhooks import state_key
+from server.webhook_state import state_key
 
 
 async def report(redis: Redis, hall: Hall) -> list[dict[str, Any]]:

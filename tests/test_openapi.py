@@ -43,12 +43,12 @@ def test_every_api_route_is_described_and_nothing_else() -> None:
 
 
 def test_bodies_are_the_handlers_own_models() -> None:
-    from server import bodies
+    from server import ticket_bodies
 
     issue = document()["paths"]["/api/halls/{hall}/tickets"]["post"]
     assert issue["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Issue"}
     schema = document()["components"]["schemas"]["Issue"]
-    assert set(schema["properties"]) == set(bodies.Issue.model_fields)
+    assert set(schema["properties"]) == set(ticket_bodies.Issue.model_fields)
     assert schema["required"] == ["services"]
     assert schema["additionalProperties"] is False
     assert schema["properties"]["id_number"]["maxLength"] == 32
