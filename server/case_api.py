@@ -13,8 +13,7 @@ listed or counted has its deadline as the hall's calendar says now (:func:`serve
 
 from __future__ import annotations
 
-import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,7 +24,7 @@ from server.asking import client_of, session_of
 from server.auth import ADMIN, require
 from server.bodies import read_body
 from server.casebook import act, load, load_all, public
-from server.hours import hall_time
+from server.hours import business_day_start_ms, hall_time
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
 from server.staff_bodies import CaseStep
@@ -113,9 +112,10 @@ async def case_summary(request: Request) -> Response:
     require(await session_of(request), hall.hall.id, ADMIN)
     now = _now_ms(request)
     start, end = _period(request, date.fromisoformat(hall_time(now / 1000, hall.hall).day))
-    tz = zoneinfo.ZoneInfo(hall.hall.timezone)
-    start_ms = int(datetime.combine(start, time(0), tz).timestamp() * 1000)
-    end_ms = int(datetime.combine(end + timedelta(days=1), time(0), tz).timestamp() * 1000)
+    # business days, as the statistics count them (seen: a bad rating given after midnight,
+    # before the 03:00 reset, fell outside "today" and was missing from the rates)
+    start_ms = business_day_start_ms(start, hall.hall)
+    end_ms = business_day_start_ms(end + timedelta(days=1), hall.hall)
     found = cases.dated(await load_all(runtime_of(request).redis, hall.hall.id), hall.hall)
     result = cases.summary(found, start_ms=start_ms, end_ms=end_ms, now_ms=now)
     return JSONResponse({"from": start.isoformat(), "to": end.isoformat(), **result.as_dict()})

@@ -42,6 +42,13 @@ def hall_time(now_s: float, hall: Hall) -> HallTime:
     )
 
 
+def business_day_start_ms(day: date, hall: Hall) -> int:
+    """When business day ``day`` begins (epoch ms): its local date at the daily reset time, so a
+    rating given at 01:00 belongs to the day before, as :func:`hall_time` says."""
+    midnight = datetime.combine(day, datetime.min.time(), zoneinfo.ZoneInfo(hall.timezone))
+    return int((midnight + timedelta(minutes=hall.daily_reset)).timestamp() * 1000)
+
+
 def calendar_date(now_s: float, hall: Hall) -> date:
     """The hall's local calendar date at ``now_s`` (not the business day)."""
     return datetime.fromtimestamp(now_s, zoneinfo.ZoneInfo(hall.timezone)).date()
