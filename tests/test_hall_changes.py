@@ -107,6 +107,8 @@ def test_the_manager_adds_a_service_renames_it_and_changes_hours_live(
             "prefix": "E",
             "name": CARD,
             "kind": "instant",
+            "expected_minutes": 10.0,
+            "daily_quota": None,
             "windows": ["1", "5"],
         }
         _, config = server.request("GET", "/api/halls/demo")
