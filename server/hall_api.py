@@ -29,11 +29,13 @@ letter per day, so a number is never given twice). Tickets already issued keep t
 numbers, which is why a letter changes only while no ticket of the old letter is open today
 (else 409 ``strands_visitors``, reason ``letter_changed``: its call could not be spoken nor
 its number typed on a pad, which know the hall's letters only). A quota counts the day's
-tickets issued while the service had one (a first quota set at noon counts from noon). Taking a service away (``removed = true`` in the overlay) takes
-it out of every window's tiers and out of the ``[appointments]`` list; refused while anyone
-waits for it, is being served for it or holds a booked appointment for it not yet over (409
-``strands_visitors``), and as check-config refuses when a window would serve nothing (422
-``bad_service``: retire that window first).
+tickets issued while the service had one (a first quota set at noon counts from noon).
+
+Taking a service away (``removed = true`` in the overlay) takes it out of every window's
+tiers and out of the ``[appointments]`` list; refused while anyone waits for it, is being
+served for it or holds a booked appointment for it not yet over (409 ``strands_visitors``),
+and as check-config refuses when a window would serve nothing (422 ``bad_service``: retire
+that window first).
 """
 
 from __future__ import annotations
