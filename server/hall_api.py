@@ -56,6 +56,7 @@ from server.overlay_change import admin_session
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
 from server.staff_api import _apply, hall_file_text
+from server.toml_locator import ConfigError
 
 
 def hhmm(minutes: int) -> str:
@@ -179,23 +180,40 @@ async def change_service(request: Request) -> Response:
 
 def service_removal(hall: Hall, service_id: str) -> Callable[[str | None], str]:
     """The new overlay text from the old: the service marked ``removed``, and every window
-    that served it with its tiers written without it (a tier left empty goes)."""
+    that served it with its tiers written without it (a tier left empty goes), a window
+    retired here too, so that it can be restored."""
 
     def edit(old: str | None) -> str:
-        current = parse_hall(hall_file_text(hall), old)
+        text = hall_file_text(hall)
         services = [t for t in staff_overlay.entries_of(old, "services") if t.get("id") != service_id]
         services.append({"id": service_id, "removed": True})
         windows = staff_overlay.entries_of(old, "windows")
-        for window in current.windows:
-            if service_id in window.services:
-                tiers = [[s for s in tier if s != service_id] for tier in window.tiers]
-                windows = staff_overlay.change(windows, window.id, tiers=[tier for tier in tiers if tier])
+        served: dict[str, Any] = {w.id: w.tiers for w in parse_hall(text, old).windows}
+        served.update({t["id"]: _retired_tiers(text, t) for t in windows if t.get("closed") is True})
+        for window_id, tiers in served.items():
+            if any(service_id in tier for tier in tiers):
+                kept = [[s for s in tier if s != service_id] for tier in tiers]
+                windows = staff_overlay.change(windows, window_id, tiers=[tier for tier in kept if tier])
                 for table in windows:  # tiers say it all (as when a service is added)
-                    if table.get("id") == window.id:
+                    if table.get("id") == window_id:
                         table.pop("services", None)
         return staff_overlay.replaced(staff_overlay.replaced(old, "services", services), "windows", windows)
 
     return edit
+
+
+def _retired_tiers(hall_text: str, table: dict[str, Any]) -> Any:
+    """The tiers of a window retired on the manager page, as its overlay table or the hall
+    file gives them."""
+    if isinstance(table.get("tiers"), list):
+        return table["tiers"]
+    if isinstance(table.get("services"), list):
+        return [table["services"]]
+    try:
+        window = parse_hall(hall_text).window(str(table["id"]))
+    except ConfigError:
+        return []
+    return [] if window is None else window.tiers
 
 
 async def remove_service(request: Request) -> Response:

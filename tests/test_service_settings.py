@@ -164,12 +164,15 @@ def test_a_service_goes_only_once_nobody_waits_is_served_or_is_booked_for_it(
         assert "code" not in error["appointments"][0] and "token" not in error["appointments"][0]
         assert server.request("DELETE", f"/api/appointments/{booked['appointment']['token']}")[0] == 200
         assert not staff_overlay.beside(hall_file).exists()
+        assert server.request("POST", "/api/halls/demo/windows/4/retire", None, admin)[0] == 200
 
         status, answer = server.request("POST", remove, None, admin)
         assert status == 200 and answer == {"service": None, "services": ["register", "transfer", "pension"]}
         assert "photo" not in services_of(server)
         everything = ["register", "transfer", "pension"]
-        assert tiers_of(server) == {**{w: [everything] for w in "1234"}, "5": [everything]}  # photo's tier gone
+        assert tiers_of(server) == {**{w: [everything] for w in "123"}, "5": [everything]}  # photo's tier gone
+        assert server.request("POST", "/api/halls/demo/windows/4/restore", None, admin)[0] == 200  # without it
+        assert tiers_of(server)["4"] == [everything]
         refused(server.request("POST", "/api/halls/demo/tickets", {"services": ["photo"]}), 404, "unknown_service")
         assert server.issue(["register"])["ticket"]["number"] == "A001"  # the queue goes on
         assert audited(server, admin, "service_remove") == [("service_remove", "photo")]
