@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from server import staff_overlay
-from server.config import demo_text, load_hall
+from server.config import demo_text, load_hall, parse_hall
 from server.embedded import EmbeddedRedis
+from server.toml_locator import ConfigError
 from tests.live import LiveServer, fresh_database
 
 SERVICES = "/api/halls/demo/services"
@@ -190,3 +193,24 @@ def test_a_service_goes_only_once_nobody_waits_is_served_or_is_booked_for_it(
         assert server.issue(["photo"])["ticket"]["number"] == "D002"  # D001 was today's already
     finally:
         server.stop()
+
+
+def test_the_overlay_takes_a_service_and_a_quota_away_as_check_config_reads_it() -> None:
+    booked_photos = demo_text().replace("days_ahead = 14", 'days_ahead = 14\nservices = ["photo", "register"]')
+    booked_photos = booked_photos.replace("expected_minutes = 6", "expected_minutes = 6\ndaily_quota = 50", 1)
+    everything = [["register", "transfer", "pension"]]
+    text = staff_overlay.dumps(
+        [],
+        [{"id": w, "tiers": everything} for w in "12345"],
+        [{"id": "photo", "removed": True}, {"id": "register", "prefix": "E", "daily_quota": 0}],
+    )
+    hall = parse_hall(booked_photos, text)
+    assert [(s.id, s.prefix, s.daily_quota) for s in hall.services] == [
+        ("register", "E", None),
+        ("transfer", "B", None),
+        ("pension", "C", None),
+    ]
+    assert hall.appointments is not None and hall.appointments.services == ("register",)
+    with pytest.raises(ConfigError) as caught:
+        parse_hall(demo_text(), staff_overlay.dumps([], [], [{"id": "photo", "removed": "yes"}]))
+    assert [str(p) for p in caught.value.problems] == ["(staff overlay) services[0].removed: must be true or false"]
