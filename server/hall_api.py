@@ -1,5 +1,6 @@
 """The manager's hall changes (admin login): add a window or take one out of service, add a
-service, change its wording, change the opening hours and the ticket cutoff.
+service, change its wording or its settings, take one away, change the opening hours and the
+ticket cutoff.
 
 Routes::
 
@@ -8,6 +9,9 @@ Routes::
     POST /api/halls/{hall}/windows/{window}/restore  a window retired here, back
     POST /api/halls/{hall}/services                  {"id", "prefix", "name", "kind", "windows"} → 201
     POST /api/halls/{hall}/services/{service}/name   {"name": {"zh", "en"}}: what kiosks, screens and calls say
+    POST /api/halls/{hall}/services/{service}/settings  any of {"prefix", "kind", "expected_minutes",
+                                                     "daily_quota"} (0: no quota)
+    POST /api/halls/{hall}/services/{service}/remove taken away, and out of every window's tiers
     GET  /api/halls/{hall}/hours                     {"hours": {"mon": ["08:30-12:00", …]}, "ticket_cutoff"}
     POST /api/halls/{hall}/hours                     the same: replaces the opening spans and the cutoff
 
@@ -18,6 +22,20 @@ the hall file (``[[services]]``, ``[[windows]]`` ``tiers``, ``[hall]`` ``hours``
 strands no visitor of the live queue (409 ``strands_visitors``); then reloaded live — the
 waiting queue stays — and audited. A new service joins the *last* tier of each window named
 (a comprehensive window stays comprehensive; a specialised one takes it as a fallback).
+
+A service's settings apply from the next ticket: a new letter numbers the next ticket from
+that letter's own count of the day (E001 on a letter unused today; numbers are counted per
+letter per day, so a number is never given twice). Tickets already issued keep their
+numbers, which is why a letter changes only while no ticket of the old letter is open today
+(else 409 ``strands_visitors``, reason ``letter_changed``: its call could not be spoken nor
+its number typed on a pad, which know the hall's letters only). A quota counts the day's
+tickets issued while the service had one (a first quota set at noon counts from noon).
+
+Taking a service away (``removed = true`` in the overlay) takes it out of every window's
+tiers and out of the ``[appointments]`` list; refused while anyone waits for it, is being
+served for it or holds a booked appointment for it not yet over (409 ``strands_visitors``),
+and as check-config refuses when a window would serve nothing (422 ``bad_service``: retire
+that window first).
 """
 
 from __future__ import annotations
@@ -32,12 +50,13 @@ from starlette.routing import Route
 from server import staff_overlay
 from server.bodies import BadRequest, read_body
 from server.config import parse_hall
-from server.hall_bodies import NewService, NewWindow, OpeningHours, ServiceWording
+from server.hall_bodies import NewService, NewWindow, OpeningHours, ServiceSettings, ServiceWording
 from server.hall_model import WEEKDAYS, Hall
 from server.overlay_change import admin_session
 from server.queue.errors import Refusal
 from server.runtime import runtime_of
 from server.staff_api import _apply, hall_file_text
+from server.toml_locator import ConfigError
 
 
 def hhmm(minutes: int) -> str:
@@ -61,6 +80,8 @@ def public_service(hall: Hall, service_id: str) -> dict[str, Any]:
         "prefix": service.prefix,
         "name": dict(service.name),
         "kind": service.kind,
+        "expected_minutes": service.expected_minutes,
+        "daily_quota": service.daily_quota,
         "windows": windows,
     }
 
@@ -88,6 +109,9 @@ def service_added(hall: Hall, body: NewService) -> Callable[[str | None], str]:
             name=dict(body.name),
             kind=body.kind,
         )
+        for table in services:  # a service taken away here comes back
+            if table.get("id") == body.id:
+                table.pop("removed", None)
         windows = staff_overlay.entries_of(old, "windows")
         for window_id in dict.fromkeys(body.windows):
             window = current.window(window_id)
@@ -134,6 +158,75 @@ async def rename_service(request: Request) -> Response:
     return JSONResponse({"service": public_service(hall, service_id)})
 
 
+async def change_service(request: Request) -> Response:
+    session = await admin_session(request)
+    service_id = request.path_params["service"]
+    body = await read_body(request, ServiceSettings)
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise BadRequest("bad_field", "give at least one of prefix, kind, expected_minutes, daily_quota")
+    check = _service_exists(service_id, must=True)
+    check(runtime_of(request).hall(session.hall).hall)
+
+    def edit(old: str | None) -> str:
+        services = staff_overlay.change(staff_overlay.entries_of(old, "services"), service_id, **changes)
+        return staff_overlay.replaced(old, "services", services)
+
+    said = {**changes, **({"daily_quota": "none"} if changes.get("daily_quota") == 0 else {})}
+    detail = f"{service_id}: {', '.join(f'{key} {value}' for key, value in said.items())}"
+    hall = await _apply(request, session, edit, check, "service_settings", detail, "bad_service")
+    return JSONResponse({"service": public_service(hall, service_id)})
+
+
+def service_removal(hall: Hall, service_id: str) -> Callable[[str | None], str]:
+    """The new overlay text from the old: the service marked ``removed``, and every window
+    that served it with its tiers written without it (a tier left empty goes), a window
+    retired here too, so that it can be restored."""
+
+    def edit(old: str | None) -> str:
+        text = hall_file_text(hall)
+        services = [t for t in staff_overlay.entries_of(old, "services") if t.get("id") != service_id]
+        services.append({"id": service_id, "removed": True})
+        windows = staff_overlay.entries_of(old, "windows")
+        served: dict[str, Any] = {w.id: w.tiers for w in parse_hall(text, old).windows}
+        served.update({t["id"]: _retired_tiers(text, t) for t in windows if t.get("closed") is True})
+        for window_id, tiers in served.items():
+            if any(service_id in tier for tier in tiers):
+                kept = [[s for s in tier if s != service_id] for tier in tiers]
+                windows = staff_overlay.change(windows, window_id, tiers=[tier for tier in kept if tier])
+                for table in windows:  # tiers say it all (as when a service is added)
+                    if table.get("id") == window_id:
+                        table.pop("services", None)
+        return staff_overlay.replaced(staff_overlay.replaced(old, "services", services), "windows", windows)
+
+    return edit
+
+
+def _retired_tiers(hall_text: str, table: dict[str, Any]) -> Any:
+    """The tiers of a window retired on the manager page, as its overlay table or the hall
+    file gives them."""
+    if isinstance(table.get("tiers"), list):
+        return table["tiers"]
+    if isinstance(table.get("services"), list):
+        return [table["services"]]
+    try:
+        window = parse_hall(hall_text).window(str(table["id"]))
+    except ConfigError:
+        return []
+    return [] if window is None else window.tiers
+
+
+async def remove_service(request: Request) -> Response:
+    session = await admin_session(request)
+    service_id = request.path_params["service"]
+    check = _service_exists(service_id, must=True)
+    hall = runtime_of(request).hall(session.hall).hall
+    check(hall)
+    edit = service_removal(hall, service_id)
+    hall = await _apply(request, session, edit, check, "service_remove", service_id, "bad_service")
+    return JSONResponse({"service": None, "services": [s.id for s in hall.services]})
+
+
 async def get_hours(request: Request) -> Response:
     session = await admin_session(request)
     return JSONResponse(hours_of(runtime_of(request).hall(session.hall).hall))
@@ -159,6 +252,8 @@ async def set_hours(request: Request) -> Response:
 routes = [
     Route("/api/halls/{hall}/services", add_service, methods=["POST"]),
     Route("/api/halls/{hall}/services/{service}/name", rename_service, methods=["POST"]),
+    Route("/api/halls/{hall}/services/{service}/settings", change_service, methods=["POST"]),
+    Route("/api/halls/{hall}/services/{service}/remove", remove_service, methods=["POST"]),
     Route("/api/halls/{hall}/hours", get_hours),
     Route("/api/halls/{hall}/hours", set_hours, methods=["POST"]),
 ]

@@ -21,6 +21,12 @@ ServiceNames = Annotated[
     Field(min_length=1, max_length=8, json_schema_extra={"example": {"zh": "社保卡", "en": "Social security card"}}),
     says('must be names per language, e.g. {"zh": "社保卡", "en": "Social security card"}'),
 ]
+#: A service's ticket letter.
+Prefix = Annotated[
+    str, Field(pattern="^[A-Z]$", json_schema_extra={"example": "E"}), says("must be one capital letter A–Z")
+]
+#: A service's kind: done on the spot (即办件) or promised by a date (承诺件).
+Kind = Annotated[Literal["instant", "promised"], says(f"must be one of {', '.join(KINDS)}")]
 #: One weekday's opening spans, ``["08:30-12:00", "13:30-17:30"]``.
 Spans = Annotated[
     list[Annotated[str, Field(max_length=11)]],
@@ -63,11 +69,9 @@ class NewService(Body):
         Field(max_length=32, pattern=ID_RE.pattern, json_schema_extra={"example": "card"}),
         says("must be lowercase letters, digits, '-' or '_' (at most 32)"),
     ]
-    prefix: Annotated[
-        str, Field(pattern="^[A-Z]$", json_schema_extra={"example": "E"}), says("must be one capital letter A–Z")
-    ]
+    prefix: Prefix
     name: ServiceNames
-    kind: Annotated[Literal["instant", "promised"], says(f"must be one of {', '.join(KINDS)}")] = "instant"
+    kind: Kind = "instant"
     windows: Annotated[list[WindowId], Field(min_length=1, max_length=200, json_schema_extra={"example": ["1", "2"]})]
 
 
@@ -76,6 +80,31 @@ class ServiceWording(Body):
     the screens and the calls say it."""
 
     name: ServiceNames
+
+
+class ServiceSettings(Body):
+    """``POST /api/halls/{hall}/services/{service}/settings``: any of the service's ticket
+    letter, kind, expected handling minutes and daily quota (``0``: no quota); a field left
+    out stays as it is."""
+
+    prefix: Prefix | None = None
+    kind: Kind | None = None
+    expected_minutes: (
+        Annotated[
+            float,
+            Field(gt=0, le=480, json_schema_extra={"example": 8}),
+            says("must be a number of minutes above 0, at most 480"),
+        ]
+        | None
+    ) = None
+    daily_quota: (
+        Annotated[
+            int,
+            Field(ge=0, le=999, json_schema_extra={"example": 50}),
+            says("must be a whole number from 0 (no quota) to 999"),
+        ]
+        | None
+    ) = None
 
 
 class OpeningHours(Body):

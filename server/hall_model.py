@@ -267,6 +267,7 @@ class Hall:
                     "name": dict(s.name),
                     "kind": s.kind,
                     "expected_minutes": s.expected_minutes,
+                    "daily_quota": s.daily_quota,
                 }
                 for s in self.services
             ],

@@ -124,6 +124,21 @@ class OpenAPI30(GenerateJsonSchema):
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False
 
+    def float_schema(self, schema: core_schema.FloatSchema) -> dict[str, Any]:
+        return _exclusive_bounds(super().float_schema(schema))
+
+    def int_schema(self, schema: core_schema.IntSchema) -> dict[str, Any]:
+        return _exclusive_bounds(super().int_schema(schema))
+
+
+def _exclusive_bounds(schema: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema's ``"exclusiveMinimum": 0`` as OpenAPI 3.0 says it: ``"minimum": 0,
+    "exclusiveMinimum": true`` (a bound above 0, such as a service's expected minutes)."""
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if bound in schema and not isinstance(schema[bound], bool):
+            schema[limit], schema[bound] = schema[bound], True
+    return schema
+
 
 def body_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     """A reference to ``model``'s schema, which is added (with the models it nests) to

@@ -256,6 +256,19 @@ OPERATIONS: list[Operation] = [
         body=hall_bodies.ServiceWording,
         conflict=True,
     ),
+    manager(
+        "POST",
+        f"{HALL}/services/{{service}}/settings",
+        "Change a service's letter, kind, expected minutes or daily quota (refused while its old letter is open)",
+        body=hall_bodies.ServiceSettings,
+        conflict=True,
+    ),
+    manager(
+        "POST",
+        f"{HALL}/services/{{service}}/remove",
+        "Take a service away, and out of every window (refused while it would strand a visitor)",
+        conflict=True,
+    ),
     manager("GET", f"{HALL}/hours", "The opening hours per weekday and the ticket cutoff"),
     manager(
         "POST",

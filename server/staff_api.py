@@ -25,13 +25,10 @@ the PIN. A PIN reset or a disable then ends the staff member's sessions on every
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import anyio.from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -44,10 +41,10 @@ from server.config import ROLES, demo_text, parse_hall, read_text
 from server.hall_model import Hall, Staff
 from server.overlay_change import admin_session, applied
 from server.pins import PIN_MAX, PIN_MIN, hash_pin
-from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.runtime import Runtime, runtime_of
 from server.staff_bodies import NewPin, NewStaff, StaffWindows
+from server.stranding import stranding_guard
 from server.toml_locator import ConfigError
 
 
@@ -115,7 +112,7 @@ def _write(
     guard: Callable[[Hall], None] | None = None,
 ) -> str | None:
     """Check, validate and write one change under the overlay's lock; the old overlay text.
-    ``guard`` sees the changed hall before anything is written (:func:`stranding_guard`)."""
+    ``guard`` sees the changed hall before anything is written (:func:`server.stranding.stranding_guard`)."""
     try:
         return _write_locked(path, hall, edit, check, code, guard)
     except OSError as exc:  # the folder is read-only or full: nothing was written
@@ -162,28 +159,6 @@ def _broken(code: str, problems: list[str]) -> Refusal:
     if code == "bad_hours":
         return Refusal("bad_hours", message, details)
     return Refusal("bad_staff", message, details)
-
-
-def stranding_guard(engine: Engine) -> Callable[[Hall], None]:
-    """A check of a changed hall, run in the overlay's writing thread: refuse with 409
-    ``strands_visitors`` when the live queue holds open tickets the changed hall could no
-    longer serve (:meth:`Engine.orphans` as a dry run, as ``check-config --against`` lists
-    them: a ticket no window would serve, a visitor in hand at a window taken away). Tickets
-    waiting for a window taken away are not stranded: they go back to their services' line."""
-
-    def guard(changed: Hall) -> None:
-        dry_run = functools.partial(dataclasses.replace(engine, hall=changed).orphans, dry_run=True)
-        found = anyio.from_thread.run(dry_run)
-        stranded = found["expired"]
-        if stranded:
-            numbers = ", ".join(f"{t['number']} ({t['reason']})" for t in stranded[:10])
-            raise Refusal(
-                "strands_visitors",
-                f"this change would leave {len(stranded)} visitor(s) no window can serve: {numbers}",
-                {"tickets": stranded},
-            )
-
-    return guard
 
 
 async def _apply(

@@ -12,8 +12,10 @@ it adds a staff member. The merged tables then go through the very same
 ``hallq check-config``'s (which reads the overlay too).
 
 ``[[windows]]`` tables add windows or retire the file's (``closed = true``), ``[[services]]``
-tables add services or rename the file's, and one ``[hall]`` table may replace the opening
-``hours`` and the ``ticket_cutoff``.
+tables add services, change the file's (names, letter, kind, minutes, ``daily_quota``; ``0``
+takes the file's quota away) or take one away (``removed = true``: it leaves the
+``[appointments]`` list too, and the manager page writes the windows' ``tiers`` without it),
+and one ``[hall]`` table may replace the opening ``hours`` and the ``ticket_cutoff``.
 
 The file is written whole, atomically (a temporary file renamed over it), under a lock
 file, so two workers changing staff at once cannot lose one change.
@@ -38,9 +40,12 @@ KEYS = ("id", "name", "role", "pin_hash", "disabled", "windows")
 #: The keys of an overlay's ``[[windows]]`` table: a window added (``services``, ``name``), or
 #: one of the hall file's taken out of service (``closed = true``).
 WINDOW_KEYS = ("id", "name", "services", "tiers", "closed")
-#: The keys of an overlay's ``[[services]]`` table: a service added, or the names of one changed.
-SERVICE_KEYS = ("id", "prefix", "name", "kind", "expected_minutes")
+#: The keys of an overlay's ``[[services]]`` table: a service added, one changed (``daily_quota
+#: = 0``: no quota), or one taken away (``removed = true``).
+SERVICE_KEYS = ("id", "prefix", "name", "kind", "expected_minutes", "daily_quota", "removed")
 SECTIONS = {"staff": KEYS, "windows": WINDOW_KEYS, "services": SERVICE_KEYS}
+#: The key that takes the hall file's table away, per section (staff are disabled instead).
+GONE = {"windows": "closed", "services": "removed"}
 #: The keys of the overlay's ``[hall]`` table: the opening hours and the ticket cutoff, which
 #: replace the hall file's (``hours`` whole: a weekday left out has no opening).
 HALL_KEYS = ("hours", "ticket_cutoff")
@@ -103,7 +108,17 @@ def merge(root: Mapping[str, Any], overlay_text: str) -> tuple[dict[str, Any], l
         if section in overlay:
             merged[section], found = _merge_section(root.get(section, []), overlay[section], section, keys)
             problems += found
-    return merged, problems
+    return _without_removed_bookings(merged, overlay.get("services")), problems
+
+
+def _without_removed_bookings(merged: dict[str, Any], services: Any) -> dict[str, Any]:
+    """A service taken away takes no appointments: out of the hall file's ``[appointments]
+    services`` list (an empty list is then check-config's problem, said as for the file)."""
+    gone = {e["id"] for e in services if isinstance(e, Mapping) and e.get("removed") is True} if services else set()
+    table = merged.get("appointments")
+    if gone and isinstance(table, Mapping) and isinstance(table.get("services"), list):
+        merged["appointments"] = {**table, "services": [s for s in table["services"] if s not in gone]}
+    return merged
 
 
 def _merge_hall(base: Any, table: Any) -> tuple[Any, list[ConfigProblem]]:
@@ -139,11 +154,12 @@ def _merge_section(base: Any, entries: Any, section: str, keys: tuple[str, ...])
             if key not in keys:
                 expected = ", ".join(keys)
                 problems.append(ConfigProblem(f"{where}.{key}", f"unknown key {key!r}; expected one of {expected}"))
-        changes = {k: v for k, v in entry.items() if k in keys and k != "closed"}
-        if entry.get("closed") is True:
+        gone = GONE.get(section, "")
+        changes = {k: v for k, v in entry.items() if k in keys and k != gone}
+        if gone and entry.get(gone) is True:
             closed.add(entry["id"])
-        elif "closed" in entry and entry["closed"] is not False:
-            problems.append(ConfigProblem(f"{where}.closed", "must be true or false"))
+        elif gone in entry and entry[gone] is not False:
+            problems.append(ConfigProblem(f"{where}.{gone}", "must be true or false"))
         _put(by_id, tables, entry["id"], changes, section)
     return [t for t in tables if not (isinstance(t, dict) and str(t.get("id")) in closed)], problems
 
@@ -155,6 +171,10 @@ def _put(by_id: dict[str, Any], tables: list[Any], table_id: str, changes: dict[
         del changes["windows"]
         if isinstance(table, dict):
             table.pop("windows", None)
+    if section == "services" and changes.get("daily_quota") == 0:  # no quota (the file's taken away)
+        del changes["daily_quota"]
+        if isinstance(table, dict):
+            table.pop("daily_quota", None)
     if table_id in by_id:
         by_id[table_id].update(changes)
         if "services" in changes and "tiers" not in changes:  # the overlay's services replace the file's tiers

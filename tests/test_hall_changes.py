@@ -107,6 +107,8 @@ def test_the_manager_adds_a_service_renames_it_and_changes_hours_live(
             "prefix": "E",
             "name": CARD,
             "kind": "instant",
+            "expected_minutes": 10.0,
+            "daily_quota": None,
             "windows": ["1", "5"],
         }
         _, config = server.request("GET", "/api/halls/demo")
@@ -259,6 +261,26 @@ def test_the_manager_adds_a_service_and_sets_hours_on_the_page(
         )
         _, config = server.request("GET", "/api/halls/demo")
         assert {s["id"]: s["name"]["zh"] for s in config["services"]}["photo"] == "证件照采集"
+
+        # letter, quota, taking away: E001 waits, so card keeps its letter until it is served
+        card = "#services-table tr[data-service='card']"
+        page.fill(f"{card} input[name='prefix']", "f")
+        page.fill(f"{card} input[name='quota']", "5")
+        page.click(f"{card} button[data-action='m_svc_save']")
+        page.wait_for_function(
+            "document.getElementById('services-problems').textContent.includes('E001 (card): letter_changed')",
+            timeout=TIMEOUT_MS,
+        )
+        page.click(f"{row} button[data-action='m_svc_remove']")
+        page.wait_for_selector(row, state="detached", timeout=TIMEOUT_MS)
+        page.fill(f"{card} input[name='quota']", "5")
+        page.click(f"{card} button[data-action='m_svc_save']")
+        page.wait_for_function(
+            "document.getElementById('services-status').textContent.includes('card')", timeout=TIMEOUT_MS
+        )
+        _, config = server.request("GET", "/api/halls/demo")
+        assert [(s["id"], s["prefix"], s["daily_quota"]) for s in config["services"]][-1] == ("card", "E", 5)
+        assert "photo" not in [s["id"] for s in config["services"]]
 
         for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
             page.fill(f"#hours-table input[data-day='{day}']", "")

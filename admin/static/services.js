@@ -4,8 +4,12 @@
  *
  * Services: the table lists each service of the hall (GET /api/halls/{hall}, the public
  * config) with its names in every hall language, editable in place (POST
- * /services/{id}/name {name}); the form adds one (POST /services {id, prefix, name, kind,
- * windows}: it joins the last tier of each ticked window). Opening hours: one field per
+ * /services/{id}/name {name}), and its letter, kind, minutes per visit and daily quota (POST
+ * /services/{id}/settings; an empty quota: no limit); a service can be taken away (POST
+ * /services/{id}/remove: refused while anyone waits, is served or is booked for it, and a
+ * letter changes only once no ticket of the old letter is open today). The form adds one
+ * (POST /services {id, prefix, name, kind, windows}: it joins the last tier of each ticked
+ * window). Opening hours: one field per
  * weekday ("08:30-12:00, 13:30-17:30"; empty: closed that day) and the ticket cutoff
  * (GET/POST /hours). The server checks each change as `hallq check-config` does, refuses one
  * that would strand a waiting visitor (strands_visitors), writes the staff overlay, reloads
@@ -36,7 +40,9 @@
     var err = (res.data && res.data.error) || {};
     var problems = err.problems || (err.tickets || []).map(function (t) {
       return t.number + ' (' + (t.services || []).join('+') + '): ' + t.reason;
-    });
+    }).concat((err.appointments || []).map(function (a) {
+      return HQ.t('m_svc_booked', {date: a.date, start: a.start}) + ' (' + a.services.join('+') + '): ' + a.reason;
+    }));
     say(where, HQ.errorText(res), problems);
   }
   function el(tag, props) {
@@ -65,6 +71,44 @@
     return names;
   }
 
+  /** A button of a service's row that POSTs ``body`` to /services/{id}/{what}. */
+  function rowButton(s, word, what, body, done) {
+    var button = el('button', {type: 'button', textContent: HQ.t(word)});
+    button.dataset.action = word;
+    button.addEventListener('click', function () {
+      HQ.api('POST', BASE + '/services/' + encodeURIComponent(s.id) + '/' + what, body(), token())
+        .then(function (res) {
+          if (!res.ok) return refused('services', res);
+          say('services', HQ.t(done, {id: s.id}));
+          load(true);
+        });
+    });
+    return button;
+  }
+
+  /** The letter, kind, minutes and quota cells of a service's row, and its buttons. */
+  function settingsCells(tr, s) {
+    var prefix = el('input', {maxLength: 1, size: 2, value: s.prefix, name: 'prefix'});
+    var kind = el('select', {name: 'kind'});
+    ['instant', 'promised'].forEach(function (k) {
+      kind.appendChild(el('option', {value: k, textContent: HQ.t('m_svc_kind_' + k), selected: s.kind === k}));
+    });
+    var minutes = el('input', {type: 'number', min: 1, max: 480, size: 4, value: s.expected_minutes, name: 'minutes'});
+    var quota = el('input', {type: 'number', min: 1, max: 999, size: 4, value: s.daily_quota || '', name: 'quota'});
+    quota.placeholder = HQ.t('m_svc_quota_none');
+    [[prefix, 'm_svc_prefix'], [kind, 'm_svc_kind'], [minutes, 'm_svc_minutes'], [quota, 'm_svc_quota']]
+      .forEach(function (pair) {
+        pair[0].setAttribute('aria-label', HQ.t(pair[1]));
+        var td = el('td');
+        td.appendChild(pair[0]);
+        tr.appendChild(td);
+      });
+    return function settings() {
+      return {prefix: prefix.value.trim().toUpperCase(), kind: kind.value,
+        expected_minutes: Number(minutes.value), daily_quota: quota.value.trim() ? Number(quota.value) : 0};
+    };
+  }
+
   function render() {
     var body = $('services-table').tBodies[0];
     body.textContent = '';
@@ -74,7 +118,6 @@
       var id = el('td', {textContent: s.id});
       id.dataset.raw = '';  // the hall file's id, in no language
       tr.appendChild(id);
-      tr.appendChild(el('td', {textContent: s.prefix}));
       var names = el('td');
       nameInputs(names, s.name);
       var save = el('button', {type: 'button', textContent: HQ.t('m_svc_save_names')});
@@ -89,8 +132,13 @@
       });
       names.appendChild(save);
       tr.appendChild(names);
+      var settings = settingsCells(tr, s);
       var windows = config.windows.filter(function (w) { return w.services.indexOf(s.id) >= 0; });
       tr.appendChild(el('td', {textContent: windows.map(function (w) { return w.id; }).join(', ')}));
+      var actions = el('td');
+      actions.appendChild(rowButton(s, 'm_svc_save', 'settings', settings, 'm_svc_saved'));
+      actions.appendChild(rowButton(s, 'm_svc_remove', 'remove', function () { return null; }, 'm_svc_removed'));
+      tr.appendChild(actions);
       body.appendChild(tr);
     });
     var box = $('service-windows');
