@@ -14,18 +14,17 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
-from server import store
+from server import liveness, store
 from server.auth import Sessions
 from server.embedded import disk_full
 from server.events import HallHub
 from server.hall_model import Hall
-from server.queue.constants import KEY_PREFIX, keys_prefix
+from server.queue.constants import KEY_PREFIX
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reader import StreamReader
@@ -195,25 +194,10 @@ class Runtime:
         error; a hall whose stream reader cannot read is named too (its screens are dark).
         """
         ids = list(self.halls)
-        now = str(int(time.time() * 1000))
-        results: list[Any]
-        if self.spec.kind == "cluster":
-            # one write per hall, each to its own master: a master that is down names only its halls
-            results = await asyncio.gather(
-                *(asyncio.wait_for(self.redis.set(keys_prefix(h) + "alive", now, px=60_000), 5) for h in ids),
-                return_exceptions=True,
-            )
-        else:
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for hall_id in ids:
-                        pipe.set(keys_prefix(hall_id) + "alive", now, px=60_000)
-                    results = await pipe.execute(raise_on_error=False)
-            except (RedisError, OSError) as exc:
-                results = [exc] * len(ids)
+        results = await liveness.write_checks(self.redis, self.spec, ids, int(time.time() * 1000))
         problems: dict[str, str] = {}
         for hall_id, result in zip(ids, results, strict=True):
-            if isinstance(result, BaseException):
+            if result is not None:
                 problems[hall_id] = f"not writable: {type(result).__name__}: {result}".strip()
             elif not self.halls[hall_id].hub.redis_up:
                 problems[hall_id] = "reader down: its screens cannot get events"

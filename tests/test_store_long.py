@@ -342,8 +342,8 @@ def move_slot(cluster: Cluster, key: str, to: RedisNode) -> None:
 def test_a_hall_whose_slot_moves_is_followed_and_no_other_hall_goes_dark(
     redis_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The reader polls each master's halls with one script; a slot that moved away makes that
-    script fail on its old master. The moved hall is found and followed on its new master, its
+    """The reader polls each master's halls with one script (and /healthz writes their marks
+    with one); a slot that moved away makes such a script fail on its old master. The moved hall is found and followed on its new master, its
     screen sees every event in order, and no other hall on the old master is ever shown down."""
     # two halls on one master (one of them moves away), one on another (it moves there)
     by_master: dict[int, list[str]] = {}
@@ -383,6 +383,10 @@ def test_a_hall_whose_slot_moves_is_followed_and_no_other_hall_goes_dark(
 
         assert calls(after, "evalsha") - calls(before, "evalsha") >= 10
         assert calls(after, "xread") == calls(before, "xread")
+        # /healthz writes its halls' marks on a master with one script too (server/liveness.py)
+        assert server.request("GET", "/healthz") == (200, {"status": "ok"})
+        probed = old_master.client().info("commandstats")
+        assert calls(probed, "eval") - calls(after, "eval") == 1
 
         move_slot(
             redis_cluster, keys_prefix(moved) + "seq", next(m for m in redis_cluster.masters if m.port == new_port)
