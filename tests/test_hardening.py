@@ -459,7 +459,7 @@ async def test_websockets_are_capped_per_address_and_kind(
 async def test_a_socket_that_stops_reading_holds_little_and_resyncs(live_server: LiveServer) -> None:
     """A screen that stops reading is dropped after ~128 KB behind (not 512 KB), and a screen
     coming back with since= still gets the whole replay (paced, never past the bound)."""
-    from tests.test_sockets import never_reading_socket, seqs
+    from tests.test_sockets import never_reading_socket, read_what_is_left, seqs
 
     admin = await asyncio.to_thread(live_server.login, "admin", "admin1234")
     async with never_reading_socket(live_server) as (stuck_reader, stuck_writer):
@@ -470,12 +470,7 @@ async def test_a_socket_that_stops_reading_holds_little_and_resyncs(live_server:
                 live_server.request, "POST", "/api/halls/demo/notice", {"text": text}, admin
             )
             assert status == 200
-        received = 0
-        stuck_writer.transport.resume_reading()  # type: ignore[attr-defined]
-        with contextlib.suppress(ConnectionResetError, TimeoutError):
-            while chunk := await asyncio.wait_for(stuck_reader.read(65536), 1):
-                received += len(chunk)
-        stuck_writer.close()
+        received = await read_what_is_left(stuck_reader, stuck_writer)
         assert received < 330 * 1024, received  # 128 KB ours + what the kernels buffer
         assert "dropping a socket that is" in live_server.log_path.read_text()
         async with open_socket(display_url(live_server, since=0)) as late:

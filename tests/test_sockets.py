@@ -399,6 +399,18 @@ async def test_visitor_with_an_unknown_ticket_is_told_and_closed(live_server: Li
 # --- a socket that never reads ------------------------------------------------------------
 
 
+async def read_what_is_left(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+    """Start reading a never-reading socket at last: the bytes the server had sent it before it
+    cut it off (or before 1 s of silence), then close it."""
+    received = 0
+    writer.transport.resume_reading()  # type: ignore[attr-defined]
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
+        while chunk := await asyncio.wait_for(reader.read(65536), 1):
+            received += len(chunk)
+    writer.close()
+    return received
+
+
 @contextlib.asynccontextmanager
 async def never_reading_socket(server: LiveServer) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     """A display client that does the WebSocket handshake by hand and then never reads.
@@ -560,12 +572,7 @@ async def test_a_socket_that_never_reads_is_dropped_and_delays_nobody(live_serve
         p50, p99 = delays[len(delays) // 2], delays[int(len(delays) * 0.99)]
         assert p50 < 0.5 and p99 < 2.0, (p50, p99, delays[-1])
         # the stuck socket was cut off: reading now ends early, far short of every event
-        received = 0
-        stuck_writer.transport.resume_reading()  # type: ignore[attr-defined]
-        with contextlib.suppress(ConnectionResetError, TimeoutError):
-            while chunk := await asyncio.wait_for(stuck_reader.read(65536), 1):
-                received += len(chunk)
-        stuck_writer.close()
+        received = await read_what_is_left(stuck_reader, stuck_writer)
         assert received < notices * len(text.encode()) // 2, received
         assert "dropping a socket that is" in live_server.log_path.read_text()
         assert (await asyncio.to_thread(live_server.request, "GET", "/healthz"))[0] == 200

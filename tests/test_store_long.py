@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -259,17 +260,19 @@ def halls_on_every_master(cluster: Cluster) -> list[str]:
     raise AssertionError("no spread found")
 
 
-def test_cluster_halls_on_three_masters_and_one_master_lost(
-    redis_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    halls = halls_on_every_master(redis_cluster)
+@contextlib.contextmanager
+def city(
+    cluster: Cluster, folder: Path, monkeypatch: pytest.MonkeyPatch, halls: list[str]
+) -> Iterator[tuple[LiveServer, dict[str, Screen]]]:
+    """``hallq serve`` for ``halls`` (copies of the demo hall) on ``cluster``, with one lobby
+    screen per hall following it from a thread of its own; all stopped on the way out."""
     files = []
     for hall in halls:
-        path = tmp_path / f"{hall}.toml"
+        path = folder / f"{hall}.toml"
         path.write_text(demo_text().replace('id = "demo"', f'id = "{hall}"', 1), encoding="utf-8")
         files.append(str(path))
     monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
-    server = LiveServer(redis_cluster.url, tmp_path)
+    server = LiveServer(cluster.url, folder)
     server.start(timeout=60)
     loop = asyncio.new_event_loop()
     screens = {hall: Screen(f"{server.ws_url}/ws/halls/{hall}/display") for hall in halls}
@@ -280,6 +283,21 @@ def test_cluster_halls_on_three_masters_and_one_master_lost(
     screen_thread = threading.Thread(target=loop.run_until_complete, args=(follow(),), daemon=True)
     screen_thread.start()
     try:
+        yield server, screens
+    finally:
+        for screen in screens.values():
+            loop.call_soon_threadsafe(screen.stop.set)
+        screen_thread.join(10)
+        server.stop()
+        if not loop.is_running():
+            loop.close()
+
+
+def test_cluster_halls_on_three_masters_and_one_master_lost(
+    redis_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    halls = halls_on_every_master(redis_cluster)
+    with city(redis_cluster, tmp_path, monkeypatch, halls) as (server, screens):
         time.sleep(1)
         for hall in halls:
             status, body = server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})
@@ -315,13 +333,6 @@ def test_cluster_halls_on_three_masters_and_one_master_lost(
         assert all(screen.gaps == [] for screen in screens.values())
         assert screens[lost].statuses[-1:] == ["down"]
         assert all("down" not in screens[h].statuses for h in halls[1:])
-    finally:
-        for screen in screens.values():
-            loop.call_soon_threadsafe(screen.stop.set)
-        screen_thread.join(10)
-        server.stop()
-        if not loop.is_running():
-            loop.close()
 
 
 def move_slot(cluster: Cluster, key: str, to: RedisNode) -> None:
@@ -343,8 +354,9 @@ def test_a_hall_whose_slot_moves_is_followed_and_no_other_hall_goes_dark(
     redis_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The reader polls each master's halls with one script (and /healthz writes their marks
-    with one); a slot that moved away makes such a script fail on its old master. The moved hall is found and followed on its new master, its
-    screen sees every event in order, and no other hall on the old master is ever shown down."""
+    with one); a slot that moved away makes such a script fail on its old master. The moved
+    hall is found and followed on its new master, its screen sees every event in order, and no
+    other hall on the old master is ever shown down."""
     # two halls on one master (one of them moves away), one on another (it moves there)
     by_master: dict[int, list[str]] = {}
     for n in range(200):
@@ -352,23 +364,7 @@ def test_a_hall_whose_slot_moves_is_followed_and_no_other_hall_goes_dark(
     (old_port, pair), (new_port, others) = list(by_master.items())[:2]
     moved, stays, there = pair[0], pair[1], others[0]
     halls = [moved, stays, there]
-    files = []
-    for hall in halls:
-        path = tmp_path / f"{hall}.toml"
-        path.write_text(demo_text().replace('id = "demo"', f'id = "{hall}"', 1), encoding="utf-8")
-        files.append(str(path))
-    monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
-    server = LiveServer(redis_cluster.url, tmp_path)
-    server.start(timeout=60)
-    loop = asyncio.new_event_loop()
-    screens = {hall: Screen(f"{server.ws_url}/ws/halls/{hall}/display") for hall in halls}
-
-    async def follow() -> None:
-        await asyncio.gather(*(screen.run() for screen in screens.values()))
-
-    screen_thread = threading.Thread(target=loop.run_until_complete, args=(follow(),), daemon=True)
-    screen_thread.start()
-    try:
+    with city(redis_cluster, tmp_path, monkeypatch, halls) as (server, screens):
         time.sleep(1)
         for hall in halls:
             assert server.request("POST", f"/api/halls/{hall}/tickets", {"services": ["register"]})[0] == 201
@@ -403,10 +399,3 @@ def test_a_hall_whose_slot_moves_is_followed_and_no_other_hall_goes_dark(
         assert all(screen.gaps == [] for screen in screens.values())
         assert "down" not in screens[stays].statuses and "down" not in screens[there].statuses
         assert server.request("GET", "/healthz") == (200, {"status": "ok"})
-    finally:
-        for screen in screens.values():
-            loop.call_soon_threadsafe(screen.stop.set)
-        screen_thread.join(10)
-        server.stop()
-        if not loop.is_running():
-            loop.close()
