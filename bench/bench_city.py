@@ -48,7 +48,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_fanout import Clients, Http, LeanSocket, Server, percentile, raise_file_limit
+from harness import Http, Server, percentile, raise_file_limit
+from lean_clients import Clients, LeanSocket
 
 from server.config import demo_text
 from tests.cluster_fixtures import Cluster, start_cluster
