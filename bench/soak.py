@@ -61,7 +61,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from day import SERVICE_MIX, arrival_fraction  # noqa: E402
+from day_model import SERVICE_MIX, arrival_fraction  # noqa: E402
 
 # The real process tree, as the chaos tests see it (/proc): one way to find workers and Redis.
 from tests.processes import EmbeddedServer, children, redis_child, worker_children  # noqa: E402
