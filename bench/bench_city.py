@@ -31,30 +31,25 @@ import concurrent.futures
 import http.client as http_client
 import json
 import os
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_fanout import Clients, Http, LeanSocket, Server, percentile, raise_file_limit
+from city_clients import Background, run_background
+from city_probes import cpu_seconds, health, redis_clients, tree_pids
+from harness import Http, Server, percentile, raise_file_limit
+from lean_clients import Clients
 
 from server.config import demo_text
-from tests.cluster_fixtures import Cluster, start_cluster
-
-SEQ = re.compile(rb'"seq":(\d+)')
-DOWN = b'"redis":"down"'
+from tests.cluster_fixtures import start_cluster
 
 
 def hall_id(n: int) -> str:
@@ -71,170 +66,7 @@ def hall_files(folder: Path, count: int) -> list[str]:
     return paths
 
 
-# --- the background clients (their own processes) ------------------------------------------------
-
-
-class Seen:
-    """What one socket saw: its first message, its last seq, whether it was told Redis is down."""
-
-    __slots__ = ("city", "down", "hall", "last", "ready")
-
-    def __init__(self, hall: str, city: City) -> None:
-        self.hall, self.city = hall, city
-        self.last, self.down, self.ready = -1, False, False
-
-    @property
-    def lost(self) -> int:
-        return self.city.lost
-
-    @lost.setter
-    def lost(self, value: int) -> None:
-        self.city.lost = value
-
-    def message(self, payload: bytes, now: float) -> None:
-        if not self.ready:
-            self.ready = True
-            self.city.ready += 1
-            if self.city.ready == self.city.sockets:
-                self.city.all_ready.set()
-        if DOWN in payload:
-            self.down = True
-        match = SEQ.search(payload)
-        if match is not None:
-            self.last = max(self.last, int(match.group(1)))
-
-
-class City:
-    def __init__(self, sockets: int) -> None:
-        self.sockets = sockets
-        self.ready = 0
-        self.lost = 0
-        self.all_ready = asyncio.Event()
-
-
-async def run_background(port: int, spec_file: str, batch_size: int) -> None:
-    """Connect every (hall, path) of the spec, ``batch_size`` at once, each batch once the one before
-    has its first messages; print "ready"; on "report", print what each hall's sockets saw."""
-    spec: list[list[str]] = json.loads(Path(spec_file).read_text())
-    raise_file_limit(len(spec) + 256)
-    city = City(len(spec))
-    loop = asyncio.get_running_loop()
-    seen: list[Seen] = []
-    for start in range(0, len(spec), batch_size):
-        batch = []
-        for hall, path in spec[start : start + batch_size]:
-            record = Seen(hall, city)
-            seen.append(record)
-            batch.append(
-                loop.create_connection(partial(LeanSocket, record, "127.0.0.1", port, path), "127.0.0.1", port)
-            )
-        await asyncio.gather(*batch)
-        deadline = loop.time() + 60
-        while city.ready + city.lost < len(seen) and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(city.all_ready.wait(), 180)
-    print(f"ready {len(seen)}", flush=True)
-    while (line := await loop.run_in_executor(None, sys.stdin.readline)) and line.strip() == "report":
-        halls: dict[str, dict[str, int]] = {}
-        for record in seen:
-            row = halls.setdefault(record.hall, {"sockets": 0, "min_seq": 1 << 60, "down": 0})
-            row["sockets"] += 1
-            row["min_seq"] = min(row["min_seq"], record.last)
-            row["down"] += record.down
-        print(json.dumps({"halls": halls, "lost": city.lost}), flush=True)
-
-
-class Background:
-    def __init__(self, port: int, spec: list[tuple[str, str]], folder: Path, index: int, batch: int) -> None:
-        spec_file = folder / f"spec-{index}.json"
-        spec_file.write_text(json.dumps(spec))
-        command = [
-            sys.executable,
-            __file__,
-            "--background-for",
-            str(port),
-            "--spec",
-            str(spec_file),
-            "--connect-batch",
-            str(batch),
-        ]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-
-    def line(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"a background client process ended ({self.process.wait()})")
-        return line.strip()
-
-    def report(self) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write("report\n")
-        self.process.stdin.flush()
-        return dict(json.loads(self.line()))
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 # --- the measurement -----------------------------------------------------------------------------
-
-
-def tree_pids(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in os.listdir(f"/proc/{current}/task"):
-            try:
-                todo += [int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
-            except OSError:
-                continue
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def redis_clients(cluster: Cluster) -> dict[int, int]:
-    """Client connections on each node, the nodes' own replication links left out."""
-    counts = {}
-    for node in cluster.nodes():
-        client = node.client()
-        mine = client.client_id()
-        rows = client.client_list()
-        counts[node.port] = sum(
-            1 for r in rows if int(r["id"]) != mine and "S" not in r["flags"] and "M" not in r["flags"]
-        )
-        client.close()
-    return counts
-
-
-def health(server: Server) -> str:
-    """/healthz in short: "200", or "503 degraded: N halls (the first cause)"."""
-    try:
-        with urllib.request.urlopen(server.url + "/healthz", timeout=30) as answer:
-            return str(answer.status)
-    except urllib.error.HTTPError as refused:
-        body = json.loads(refused.read())
-        halls = body.get("halls", {})
-        first = next(iter(halls.values()), "")
-        return f"{refused.code} {body.get('status')}: {len(halls)} halls ({first})"
-    except OSError as exc:
-        return f"no answer ({exc!r})"
 
 
 def prepare(

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_fanout import Http, percentile, raise_file_limit, running
+from harness import Http, percentile, raise_file_limit, running
 
 from server.embedded import EmbeddedRedis, free_port
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fanout import ROOT, Clients, Http, Server, free_port, raise_file_limit, running
+from harness import ROOT, Http, Server, free_port, raise_file_limit, running
+from lean_clients import Clients
 from pubsub_baseline import PubsubServer
 
 from server.embedded import EmbeddedRedis

@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import Http, percentile, raise_file_limit, running
+from lean_clients import SEQ, LeanSocket
 from redis import Redis
-
-from bench.bench_fanout import SEQ, Http, LeanSocket, percentile, raise_file_limit, running
 
 SERVICES = ("register", "transfer", "pension", "photo")
 

@@ -80,7 +80,7 @@ async def run(port: int, redis_url: str) -> None:
 
 
 class PubsubServer:
-    """The baseline server as a subprocess, with :class:`bench_fanout.Server`'s shape (port, rss_kb)."""
+    """The baseline server as a subprocess, with :class:`harness.Server`'s shape (port, rss_kb)."""
 
     def __init__(self, port: int, redis_url: str) -> None:
         self.port = port

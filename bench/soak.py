@@ -50,8 +50,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +59,11 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from day import SERVICE_MIX, arrival_fraction  # noqa: E402
+from day_model import SERVICE_MIX, arrival_fraction  # noqa: E402
+from soak_checks import Screen, Tally, summary, tree_rss, verdict  # noqa: E402
 
 # The real process tree, as the chaos tests see it (/proc): one way to find workers and Redis.
-from tests.processes import EmbeddedServer, children, redis_child, worker_children  # noqa: E402
+from tests.processes import EmbeddedServer, redis_child, worker_children  # noqa: E402
 
 HALL = "demo"
 WINDOWS = ("1", "2", "3", "4", "5")
@@ -74,67 +73,14 @@ OUT = Path(__file__).resolve().parent / "out"
 RETRY_FOR_S = 120.0
 
 
-@dataclass
-class Screen:
-    """One lobby screen's record."""
-
-    applied: int = 0
-    #: Whether it has had its first snapshot: from then on ``applied`` is a seq it holds, 0
-    #: included (a hall with no event yet), and every reconnect asks ``since=applied``.
-    synced: bool = False
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-    snapshots: int = 0
-    reconnects: int = 0
-    longest_cut_s: float = 0.0
-    max_delay_ms: float = 0.0
-    issued: Counter[str] = field(default_factory=Counter)
-    called: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class Tally:
-    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)  # request_id -> ticket
-    calls: dict[str, str] = field(default_factory=dict)  # request_id -> number called
-    issue_retries: int = 0
-    call_retries: int = 0
-    phone_reconnects: int = 0
-    phones_connected: int = 0
-    phones_max: int = 0
-    phone_frames: int = 0
-    failures: list[str] = field(default_factory=list)
-    kills: list[dict[str, Any]] = field(default_factory=list)
-    health_ok: int = 0
-    health_total: int = 0
-    health_longest_down_s: float = 0.0
-    rss: list[dict[str, Any]] = field(default_factory=list)
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def tree_rss(parent: int) -> dict[str, Any]:
-    """RSS in MB of hallq serve's processes: the parent, its workers, its redis-server, the rest."""
-    workers = worker_children(parent)
-    redis = redis_child(parent)
-    others = [c for c in children(parent) if c not in workers and c != redis]
-    others += [g for w in workers for g in children(w)]  # e.g. a worker's speech process
-    sizes = {
-        "parent": rss_kb(parent) / 1024,
-        "workers": sum(rss_kb(w) for w in workers) / 1024,
-        "redis": (rss_kb(redis) / 1024) if redis else 0.0,
-        "others": sum(rss_kb(o) for o in others) / 1024,
-    }
-    return {**{k: round(v, 1) for k, v in sizes.items()}, "total": round(sum(sizes.values()), 1)}
-
-
 class Soak:
+    """The soak's driver: the day's visitors, clerks and screens, the health and memory probes, the killer.
+
+    :meth:`run` plays the day, stops the killer, lets the server heal, reads the store's
+    final seq, waits (30 s at most) for the screens to reach it and returns the verdict
+    (``soak_checks.verdict``).
+    """
+
     def __init__(self, server: EmbeddedServer, options: argparse.Namespace) -> None:
         self.server, self.options = server, options
         self.rng = random.Random(options.seed)
@@ -248,40 +194,13 @@ class Soak:
                             message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
                         except TimeoutError:
                             continue
-                        self.apply(record, message)
+                        record.apply(message)
             except (OSError, TimeoutError, websockets.WebSocketException):
                 if cut_at is None:
                     cut_at = time.monotonic()
                 await asyncio.sleep(self.rng.uniform(0.3, 1.0))
 
     final_seq = 1 << 62  # set when the day is over: screens stop once they reached it
-
-    def apply(self, record: Screen, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "snapshot":
-            if record.synced:
-                record.snapshots += 1  # a screen that kept its seq should never need one
-            record.synced = True
-            record.applied = max(record.applied, int(message["seq"]))
-            return
-        if kind in ("status", "ping") or "seq" not in message:
-            return
-        seq = int(message["seq"])
-        if seq <= record.applied:
-            return  # clients drop a seq they have applied
-        # at seq 0 too: a screen that connected before the day's first event and was cut before
-        # it arrived once reconnected without since= and took a new snapshot, so the soak
-        # counted that ticket's event as never shown (a loss of the tally, not of the screen)
-        if record.synced and seq != record.applied + 1:
-            record.gaps.append((record.applied, seq))
-        record.applied = seq
-        if "at" in message:
-            record.max_delay_ms = max(record.max_delay_ms, time.time() * 1000 - float(message["at"]))
-        number = (message.get("ticket") or {}).get("number")
-        if kind == "ticket.issued" and number:
-            record.issued[number] += 1
-        elif kind == "ticket.called" and number:
-            record.called[number] += 1
 
     # --- the machine's side ---
 
@@ -372,100 +291,18 @@ class Soak:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, *pending, return_exceptions=True)
-        return self.verify(options, rss_start, rss_end, healthy, heal_s, len(pending))
-
-    def verify(
-        self,
-        options: argparse.Namespace,
-        rss_start: dict[str, Any],
-        rss_end: dict[str, Any],
-        healthy: bool,
-        heal_s: float,
-        screens_behind: int,
-    ) -> dict[str, Any]:
-        tally = self.tally
-        acked = [t["number"] for t in tally.tickets.values()]
-        not_in_store = [
-            t["number"]
-            for t in tally.tickets.values()
-            if self.server.request("GET", f"/api/tickets/{t['token']}")[0] != 200
-        ]
-        seen = self.screens[0].issued if self.screens else Counter(acked)
-        called = self.screens[0].called if self.screens else Counter(tally.calls.values())
-        # each kind named, so a loss says where it happened
-        lost_which = {
-            "not_in_store": not_in_store,
-            "issued_never_shown": sorted(set(acked) - set(seen)),
-            "called_never_shown": sorted(set(tally.calls.values()) - set(called)),
-        }
-        lost = sum(len(v) for v in lost_which.values())
-        double = (
-            len(acked)
-            - len(set(acked))
-            + sum(c - 1 for c in seen.values() if c > 1)
-            + len(set(seen) - set(acked))
-            + sum(c - 1 for c in called.values() if c > 1)
-            + len(tally.calls)
-            - len(set(tally.calls.values()))
+        return verdict(
+            options,
+            self.tally,
+            self.screens,
+            self.final_seq,
+            lambda token: self.server.request("GET", f"/api/tickets/{token}")[0] == 200,
+            rss_start,
+            rss_end,
+            healthy,
+            heal_s,
+            len(pending),
         )
-        return {
-            "options": {k: v for k, v in vars(options).items() if k != "keep"},
-            "speed": round(options.day_hours * 3600 / options.duration, 1),
-            "tickets_acknowledged": len(acked),
-            "calls_acknowledged": len(tally.calls),
-            "issue_retries": tally.issue_retries,
-            "call_retries": tally.call_retries,
-            "lost": lost,
-            "lost_which": {k: v for k, v in lost_which.items() if v},
-            "double": double,
-            "failures": tally.failures[:20],
-            "kills": tally.kills,
-            "kills_worker": sum(k["target"] == "worker" for k in tally.kills),
-            "kills_redis": sum(k["target"] == "redis" for k in tally.kills),
-            "phones": {
-                "max_connected": tally.phones_max,
-                "reconnects": tally.phone_reconnects,
-                "frames": tally.phone_frames,
-            },
-            "screens": {
-                "count": len(self.screens),
-                "gaps": sum(len(s.gaps) for s in self.screens),
-                "gap_examples": [g for s in self.screens for g in s.gaps][:10],
-                "snapshots_after_first": sum(s.snapshots for s in self.screens),
-                "behind_at_end": screens_behind + sum(s.applied < self.final_seq for s in self.screens),
-                "final_seq": self.final_seq,
-                "reconnects": sum(s.reconnects for s in self.screens),
-                "longest_cut_s": round(max((s.longest_cut_s for s in self.screens), default=0), 2),
-                "max_event_delay_ms": round(max((s.max_delay_ms for s in self.screens), default=0)),
-            },
-            "healthz": {
-                "availability_pct": round(100 * tally.health_ok / max(1, tally.health_total), 2),
-                "polls": tally.health_total,
-                "longest_outage_s": round(tally.health_longest_down_s, 1),
-                "healthy_at_end": healthy,
-                "heal_after_day_s": round(heal_s, 1),
-            },
-            "rss_mb": {
-                "start": rss_start,
-                "end": rss_end,
-                "max_total": max(r["total"] for r in tally.rss),
-                "series": tally.rss,  # every 10 s: the shape of any growth
-            },
-        }
-
-
-def summary(result: dict[str, Any]) -> str:
-    o, s, h, m = result["options"], result["screens"], result["healthz"], result["rss_mb"]
-    return (
-        f"soak {o['duration']} s (×{result['speed']}), {o['phones']} phones, {o['screens']} screens, "
-        f"kills {result['kills_worker']} worker + {result['kills_redis']} redis: "
-        f"{result['tickets_acknowledged']} tickets, {result['calls_acknowledged']} calls, "
-        f"lost {result['lost']}, double {result['double']}; screens: {s['gaps']} gaps, "
-        f"{s['snapshots_after_first']} snapshots, longest cut {s['longest_cut_s']} s, "
-        f"max event delay {s['max_event_delay_ms']} ms; healthz {h['availability_pct']} % "
-        f"(longest outage {h['longest_outage_s']} s, healthy at end: {h['healthy_at_end']}); "
-        f"RSS {m['start']['total']} -> {m['end']['total']} MB (max {m['max_total']})"
-    )
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
