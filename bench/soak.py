@@ -259,8 +259,14 @@ class Soak:
         rss_start = tree_rss(self.server.process.pid)
         services, weights = zip(*SERVICE_MIX, strict=True)
         arrivals = sorted(arrival_fraction(self.rng) * day_s for _ in range(options.phones))
-        self.started = time.monotonic()
         screens = [asyncio.create_task(self.screen(r, i)) for i, r in enumerate(self.screens)]
+        # The day starts once every screen holds its first snapshot: a ticket issued before a
+        # screen's first snapshot is in that snapshot, not an event it shows, and was counted as
+        # lost (seen: D001 "issued, never shown" when the first visitor beat the screens).
+        synced_by = time.monotonic() + 30
+        while not all(r.synced for r in self.screens) and time.monotonic() < synced_by:
+            await asyncio.sleep(0.05)
+        self.started = time.monotonic()
         background = [asyncio.create_task(self.health()), asyncio.create_task(self.memory())]
         clerks = [asyncio.create_task(self.clerk(w, s, service_s)) for w, s in zip(WINDOWS, CLERKS, strict=True)]
         visitors = [
