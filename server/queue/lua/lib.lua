@@ -51,12 +51,19 @@ local function blank(v) return v == nil or v == '' end
 
 local function tkey(token) return P .. 't:' .. token end
 
+-- The tickets this script has read, by token: a ticket is read from Redis once per script.
+-- Every write to a ticket goes through set_fields, which updates the same table, so a second
+-- load_ticket sees what the script wrote (an event and the answer both show the ticket).
+local TICKETS = {}
+
 local function load_ticket(token)
   if blank(token) then return nil end
+  if TICKETS[token] then return TICKETS[token] end
   local flat = redis.call('HGETALL', tkey(token))
   if #flat == 0 then return nil end
   local t = {}
   for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  TICKETS[token] = t
   return t
 end
 
@@ -111,11 +118,25 @@ end
 
 -- events ----------------------------------------------------------------------
 
+-- The waiting counts per service, read once per script and then kept up to date from the
+-- answers of this script's HINCRBYs (count_waiting): an action that emits two events (a call
+-- that finishes one ticket and calls another) reads the hash once.
+local WAITING = nil
+
 local function waiting_counts()
-  local flat = redis.call('HGETALL', P .. 'waiting')
+  if WAITING == nil then
+    local flat = redis.call('HGETALL', P .. 'waiting')
+    WAITING = {}
+    for i = 1, #flat, 2 do WAITING[flat[i]] = tonumber(flat[i + 1]) end
+  end
   local w = {}
-  for i = 1, #flat, 2 do w[flat[i]] = tonumber(flat[i + 1]) end
+  for s, n in pairs(WAITING) do w[s] = n end
   return w
+end
+
+local function count_waiting(s, d)
+  local n = redis.call('HINCRBY', P .. 'waiting', s, d)
+  if WAITING then WAITING[s] = n end
 end
 
 -- How the waiting lines moved since the last event: {line, score, +1 | -1} per ticket that
@@ -123,6 +144,9 @@ end
 -- event carries them as "moves", so a phone that knows its place (place_of) follows every
 -- call from the shared frame alone (server/place.py, kiosk/static/place-rule.js).
 local MOVES = {}
+
+-- The seq of this script's last event (nil before its first): current_seq needs no GET then.
+local LAST_SEQ = nil
 
 local function moved(key, score, d)
   MOVES[#MOVES + 1] = {string.sub(key, #P + 1), score, d}
@@ -134,6 +158,7 @@ local function emit(ev)
     MOVES = {}
   end
   local seq = redis.call('INCR', P .. 'seq')
+  LAST_SEQ = seq
   ev.seq = seq
   ev.at = NOW
   ev.hall = A.hall
@@ -153,7 +178,7 @@ local function emit(ev)
   return seq
 end
 
-local function current_seq() return tonumber(redis.call('GET', P .. 'seq') or '0') end
+local function current_seq() return LAST_SEQ or tonumber(redis.call('GET', P .. 'seq') or '0') end
 
 -- windows ---------------------------------------------------------------------
 
@@ -209,19 +234,30 @@ local function line_key(t)
   return P .. 'q:' .. t.group .. ':' .. t.class
 end
 
-local function enqueue(t, score)
+-- Puts t in its line at score; 'fields' (optional) are more of its fields, written in the
+-- same HSET (issue writes a new ticket's fields so).
+local function enqueue(t, score, fields)
+  fields = fields or {}
+  for k, v in pairs(fields) do t[k] = v end
   local key = line_key(t)
   redis.call('ZADD', key, score, t.token)
   moved(key, string.format('%.17g', score), 1)
   if blank(t.to_window) then redis.call('SADD', P .. 'groups', t.group) end
-  for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, 1) end
-  set_fields(t, {status = 'waiting', line = key, score = string.format('%.17g', score), window = ''})
+  for _, s in ipairs(split(t.services)) do count_waiting(s, 1) end
+  fields.status, fields.line, fields.score, fields.window = 'waiting', key, string.format('%.17g', score), ''
+  set_fields(t, fields)
+end
+
+-- Takes t out of its line; its fields are written by the caller: line = '' with the others
+-- it changes (dequeue, or hand_to_window for a call).
+local function leave_line(t)
+  redis.call('ZREM', t.line, t.token)
+  moved(t.line, t.score, -1)
+  for _, s in ipairs(split(t.services)) do count_waiting(s, -1) end
 end
 
 local function dequeue(t)
-  redis.call('ZREM', t.line, t.token)
-  moved(t.line, t.score, -1)
-  for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, -1) end
+  leave_line(t)
   set_fields(t, {line = ''})
 end
 
@@ -332,12 +368,16 @@ end
 local function fmt(score) return string.format('%.17g', score) end
 
 -- How many tickets of a line come before (score, token): ties go by token, as in ZRANGE.
-local function count_before(key, score, token)
+-- In the ticket's own line (key == t.line) that is its rank, one command; elsewhere, those
+-- scored lower and those scored the same with a lesser token.
+local function count_before(key, score, token, own_line)
+  if key == own_line then
+    local rank = redis.call('ZRANK', key, token)
+    if rank then return rank end
+  end
   local n = redis.call('ZCOUNT', key, '-inf', '(' .. fmt(score))
-  if redis.call('ZCOUNT', key, fmt(score), fmt(score)) > 0 then
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, fmt(score), fmt(score))) do
-      if m < token then n = n + 1 end
-    end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, fmt(score), fmt(score))) do
+    if m < token then n = n + 1 end
   end
   return n
 end
@@ -353,7 +393,7 @@ local function people_ahead(t)
   local by_group = {}
   for _, line in ipairs(line_plan(t)) do
     local n
-    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, own, t.token) end
+    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, own, t.token, t.line) end
     if n > 0 then by_group[line.group] = (by_group[line.group] or 0) + n end
     count = count + n
   end
@@ -370,7 +410,7 @@ local function place_of(t)
   local lines = {}
   for _, line in ipairs(line_plan(t)) do
     local n
-    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, tonumber(t.score), t.token) end
+    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, tonumber(t.score), t.token, t.line) end
     lines[string.sub(line.key, #P + 1)] = {line.mode, n, line.group}
   end
   local zero = {}
@@ -469,9 +509,10 @@ end
 
 -- Puts ticket t in the window's hands as called (announced) or serving (resumed). Returns
 -- the statistics facts of its first call (its wait, counted under the hour it was issued),
--- for the ticket.called event, or nil.
-local function hand_to_window(t, w, status)
+-- for the ticket.called event, or nil. 'extra': more ticket fields, written in the same HSET.
+local function hand_to_window(t, w, status, extra)
   local fields = {status = status, window = w.id, clerk = w.clerk, clerk_name = w.clerk_name}
+  for k, v in pairs(extra or {}) do fields[k] = v end
   local facts = nil
   if status == 'called' then
     fields.called_at = tostring(NOW)
