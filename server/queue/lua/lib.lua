@@ -234,13 +234,61 @@ local function line_key(t)
   return P .. 'q:' .. t.group .. ':' .. t.class
 end
 
+-- The size of every line (the 'sizes' hash: line without the hall prefix -> tickets in it,
+-- with the field '_' once it is complete), so that a call or a ticket's place reads one hash
+-- instead of asking each line of the hall, most of them empty. Every ZADD and ZREM of a line
+-- counts here (count_line); rollover deletes it with the lines. A hall without it (its first
+-- script since the day began, or since an upgrade) counts its lines once: those of its groups,
+-- and the window lines its open tickets wait in.
+local SIZES = nil
+
+local function line_sizes()
+  if SIZES then return SIZES end
+  local flat = redis.call('HGETALL', P .. 'sizes')
+  SIZES = {}
+  for i = 1, #flat, 2 do SIZES[flat[i]] = tonumber(flat[i + 1]) end
+  if SIZES['_'] then return SIZES end
+  local ids = {}
+  for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+    for _, c in ipairs(CLASSES) do ids['q:' .. g .. ':' .. c] = true end
+  end
+  for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do
+    local line = redis.call('HGET', tkey(token), 'line')
+    if line and string.sub(line, 1, #P + 3) == P .. 'wx:' then ids[string.sub(line, #P + 1)] = true end
+  end
+  SIZES = {['_'] = 1}
+  local args = {'_', '1'}
+  for id in pairs(ids) do
+    local n = redis.call('ZCARD', P .. id)
+    if n > 0 then
+      SIZES[id] = n
+      args[#args + 1] = id
+      args[#args + 1] = n
+    end
+  end
+  redis.call('DEL', P .. 'sizes')
+  redis.call('HSET', P .. 'sizes', unpack(args))
+  return SIZES
+end
+
+-- How many tickets wait in line 'key' (a key with the hall prefix).
+local function line_size(key) return line_sizes()[string.sub(key, #P + 1)] or 0 end
+
+-- Line 'key' gained (d > 0) or lost (d < 0) d tickets: the answer of its ZADD or ZREM.
+local function count_line(key, d)
+  if d == 0 then return end
+  local id = string.sub(key, #P + 1)
+  local n = redis.call('HINCRBY', P .. 'sizes', id, d)
+  if SIZES then SIZES[id] = n end
+end
+
 -- Puts t in its line at score; 'fields' (optional) are more of its fields, written in the
 -- same HSET (issue writes a new ticket's fields so).
 local function enqueue(t, score, fields)
   fields = fields or {}
   for k, v in pairs(fields) do t[k] = v end
   local key = line_key(t)
-  redis.call('ZADD', key, score, t.token)
+  count_line(key, redis.call('ZADD', key, score, t.token))
   moved(key, string.format('%.17g', score), 1)
   if blank(t.to_window) then redis.call('SADD', P .. 'groups', t.group) end
   for _, s in ipairs(split(t.services)) do count_waiting(s, 1) end
@@ -251,7 +299,7 @@ end
 -- Takes t out of its line; its fields are written by the caller: line = '' with the others
 -- it changes (dequeue, or hand_to_window for a call).
 local function leave_line(t)
-  redis.call('ZREM', t.line, t.token)
+  count_line(t.line, -redis.call('ZREM', t.line, t.token))
   moved(t.line, t.score, -1)
   for _, s in ipairs(split(t.services)) do count_waiting(s, -1) end
 end
@@ -281,7 +329,9 @@ end
 -- in line (issue order). Mirrors server/queue/rules.py:next_for_window.
 local function best_for_window(window_id, tiers)
   local best = nil
+  local sizes = line_sizes()
   local function consider(key, rank, tier)
+    if (sizes[string.sub(key, #P + 1)] or 0) == 0 then return false end
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if #head == 0 then return false end
     local score = tonumber(head[2])
@@ -301,7 +351,7 @@ local function best_for_window(window_id, tiers)
       local key = P .. 'q:' .. g .. ':' .. c
       if tier ~= nil then
         if consider(key, i - 1, tier) then any = true end
-      elseif redis.call('EXISTS', key) == 1 then
+      elseif (sizes[string.sub(key, #P + 1)] or 0) > 0 then
         any = true
       end
     end
@@ -393,7 +443,8 @@ local function people_ahead(t)
   local by_group = {}
   for _, line in ipairs(line_plan(t)) do
     local n
-    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, own, t.token, t.line) end
+    n = line_size(line.key)
+    if line.mode == 1 and n > 0 then n = count_before(line.key, own, t.token, t.line) end
     if n > 0 then by_group[line.group] = (by_group[line.group] or 0) + n end
     count = count + n
   end
@@ -410,7 +461,8 @@ local function place_of(t)
   local lines = {}
   for _, line in ipairs(line_plan(t)) do
     local n
-    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, tonumber(t.score), t.token, t.line) end
+    n = line_size(line.key)
+    if line.mode == 1 and n > 0 then n = count_before(line.key, tonumber(t.score), t.token, t.line) end
     lines[string.sub(line.key, #P + 1)] = {line.mode, n, line.group}
   end
   local zero = {}
@@ -456,7 +508,7 @@ local function requeue_score(t, k)
   if k <= 0 then return own end
   local behind = {}
   for _, line in ipairs(line_plan(t)) do
-    if line.mode == 1 then
+    if line.mode == 1 and line_size(line.key) > 0 then
       local skip = count_before(line.key, own, t.token) - redis.call('ZCOUNT', line.key, '-inf', '(' .. fmt(own))
       local r = redis.call('ZRANGEBYSCORE', line.key, fmt(own), '+inf', 'WITHSCORES', 'LIMIT', skip, k + 1)
       for i = 1, #r, 2 do behind[#behind + 1] = {tonumber(r[i + 1]), r[i]} end
@@ -600,11 +652,11 @@ local function return_reserved(w, reason)
   local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
   for i = 1, #flat, 2 do
     local t = load_ticket(flat[i])
-    redis.call('ZREM', key, flat[i])
+    count_line(key, -redis.call('ZREM', key, flat[i]))
     moved(key, flat[i + 1], -1)
     if t then
       local line = P .. 'q:' .. t.group .. ':x'
-      redis.call('ZADD', line, flat[i + 1], t.token)
+      count_line(line, redis.call('ZADD', line, flat[i + 1], t.token))
       moved(line, flat[i + 1], 1)
       redis.call('SADD', P .. 'groups', t.group)
       set_fields(t, {to_window = '', line = line})

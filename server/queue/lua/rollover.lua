@@ -34,6 +34,9 @@ for _, id in ipairs(A.windows) do
     emit_window({type = 'window.closed', clerk = clerk}, w)
   end
 end
+-- the lines are gone (the next script that needs their sizes counts them again: lib.line_sizes)
+redis.call('DEL', P .. 'sizes')
+SIZES = nil
 -- appointments whose check-in window has closed unused are counted missed (appointments.lua)
 sweep_missed()
 redis.call('SET', P .. 'day', A.day)
