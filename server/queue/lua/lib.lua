@@ -198,6 +198,11 @@ local function window_status(w)
   return 'idle'
 end
 
+-- The windows open for calling (neither closed nor paused), for an ETA without reading every
+-- window: the 'callable' hash, window -> '1', and '_' = the window ids it was counted for
+-- (the hall file's, comma-joined). set_window keeps it as a window opens, closes, pauses and
+-- unpauses; a script that finds it counted for other windows (the day's first since an
+-- upgrade, or a changed hall file) counts it again from the windows themselves.
 local function set_window(w, fields)
   local args = {}
   for k, v in pairs(fields) do
@@ -206,6 +211,34 @@ local function set_window(w, fields)
     args[#args + 1] = v
   end
   redis.call('HSET', wkey(w.id), unpack(args))
+  if fields.clerk ~= nil or fields.paused ~= nil then
+    if blank(w.clerk) or w.paused == '1' then
+      redis.call('HDEL', P .. 'callable', w.id)
+    else
+      redis.call('HSET', P .. 'callable', w.id, '1')
+    end
+  end
+end
+
+local function callable_windows(window_ids)
+  local flat = redis.call('HGETALL', P .. 'callable')
+  local open = {}
+  for i = 1, #flat, 2 do open[flat[i]] = flat[i + 1] end
+  local counted_for = table.concat(window_ids, ',')
+  if open['_'] == counted_for then return open end
+  open = {['_'] = counted_for}
+  local args = {'_', counted_for}
+  for _, id in ipairs(window_ids) do
+    local status = window_status(load_window(id))
+    if status ~= 'closed' and status ~= 'paused' then
+      open[id] = '1'
+      args[#args + 1] = id
+      args[#args + 1] = '1'
+    end
+  end
+  redis.call('DEL', P .. 'callable')
+  redis.call('HSET', P .. 'callable', unpack(args))
+  return open
 end
 
 local function window_public(w, with_token)
@@ -491,10 +524,9 @@ local function eta_inputs(window_ids, services)
     recent[s] = nums
   end
   local open = {}
+  local callable = callable_windows(window_ids)
   for _, id in ipairs(window_ids) do
-    local w = load_window(id)
-    local status = window_status(w)
-    if status ~= 'closed' and status ~= 'paused' then open[#open + 1] = id end
+    if callable[id] then open[#open + 1] = id end
   end
   return {recent = recent, open = open}
 end

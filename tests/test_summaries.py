@@ -1,9 +1,11 @@
-"""The hall's summary of its line sizes (``sizes``, lib.lua ``line_sizes``) never drifts.
+"""The hall's summaries (lib.lua) never drift: ``sizes`` (of its lines) and ``callable`` (its
+windows open for calling).
 
-The day model (tests/test_day_model.py) again, with one invariant more: after every step the
-``sizes`` hash, once complete, equals the size of each line; and one rule more: the summary is
+The day model (tests/test_day_model.py) again, with invariants more: after every step the
+``sizes`` hash, once complete, equals the size of each line, and ``callable``, once counted for
+the hall's windows, names those neither closed nor paused; and rules more: a summary is
 dropped, as in a hall that has run since before it existed (an upgrade in the middle of a day),
-after which the next script counts the lines again and every answer stays the model's.
+after which the next script counts it again and every answer stays the model's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,23 @@ class SizedDay(DayMachine):
         self.seen["sizes dropped"] += 1
         self.run(self.redis.delete(P + "sizes"))
 
+    @rule()
+    def an_upgraded_hall_has_no_callable_windows(self) -> None:
+        self.seen["callable dropped"] += 1
+        self.run(self.redis.delete(P + "callable"))
+
+    @invariant()
+    def callable_names_the_windows_open_for_calling(self) -> None:
+        callable = self.run(self.redis.hgetall(P + "callable"))
+        if callable.get("_") != ",".join(WINDOWS):  # not counted since dropped
+            return
+        open_ids = set()
+        for w in WINDOWS:
+            clerk, paused = self.run(self.redis.hmget(P + f"w:{w}", "clerk", "paused"))
+            if clerk and paused != "1":
+                open_ids.add(w)
+        assert {k for k in callable if k != "_"} == open_ids
+
     @invariant()
     def the_summary_is_each_lines_size(self) -> None:
         sizes = self.run(self.redis.hgetall(P + "sizes"))
@@ -39,7 +58,7 @@ class SizedDay(DayMachine):
 
 
 @pytest.mark.timeout(420)
-def test_line_sizes_follow_the_lines(redis_server: EmbeddedRedis) -> None:
+def test_summaries_follow_the_hall(redis_server: EmbeddedRedis) -> None:
     SizedDay.redis_url = redis_server.url
     run_state_machine_as_test(
         SizedDay,
@@ -52,3 +71,4 @@ def test_line_sizes_follow_the_lines(redis_server: EmbeddedRedis) -> None:
         ),
     )
     assert SizedDay.seen["sizes dropped"] > 0
+    assert SizedDay.seen["callable dropped"] > 0
