@@ -17,10 +17,11 @@ err = check_call_interval(w)
 if err then return err end
 open_window(w)
 finish_current(w)
-dequeue(t)
+leave_line(t)
+local left = {line = ''}
 -- called elsewhere than the window it was transferred to: it belongs to this window now
-if not blank(t.to_window) and t.to_window ~= A.window then set_fields(t, {to_window = ''}) end
-local facts = hand_to_window(t, w, 'called')
+if not blank(t.to_window) and t.to_window ~= A.window then left.to_window = '' end
+local facts = hand_to_window(t, w, 'called', left)
 emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name},
   stats = facts}, w)
 return action_answer(w, t)

@@ -11,8 +11,8 @@ finish_current(w)
 local token = best_for_window(A.window, A.tiers)
 if token == nil then return action_answer(w, nil) end
 local t = load_ticket(token)
-dequeue(t)
-local facts = hand_to_window(t, w, 'called')
+leave_line(t)
+local facts = hand_to_window(t, w, 'called', {line = ''})
 emit_window({type = 'ticket.called', ticket = public(t), clerk = {id = w.clerk, name = w.clerk_name},
   stats = facts}, w)
 return action_answer(w, t)

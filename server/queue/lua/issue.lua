@@ -33,14 +33,6 @@ end
 redis.call('SET', counter, n, 'EX', 3 * 86400)
 local number = string.format('%s%03d', A.prefix, n)
 local t = {token = A.token}
-set_fields(t, {
-  token = A.token, number = number, services = table.concat(A.services, ','), group = A.group,
-  class = A.priority and 'p' or 'o', priority = A.priority and '1' or '0', lang = A.lang,
-  issued_at = tostring(NOW), ihour = A.hour, day = A.day, person = A.person or '', noshows = '0',
-  window = '', clerk = '', called_at = '', done_at = '', to_window = '', transferred = '',
-  channel = A.channel or '',
-})
-redis.call('EXPIRE', tkey(A.token), 40 * 86400)
 redis.call('SET', P .. 'num:' .. A.day .. ':' .. number, A.token, 'EX', 3 * 86400)
 for _, s in ipairs(A.services) do
   if A.quotas[s] then
@@ -57,7 +49,15 @@ end
 redis.call('SADD', P .. 'open', A.token)
 redis.call('RPUSH', P .. 'day:' .. A.day, A.token)
 redis.call('EXPIRE', P .. 'day:' .. A.day, 40 * 86400)
-enqueue(t, redis.call('INCR', P .. 'order'))
+-- the new ticket's fields are written with its place in line, in one HSET
+enqueue(t, redis.call('INCR', P .. 'order'), {
+  token = A.token, number = number, services = table.concat(A.services, ','), group = A.group,
+  class = A.priority and 'p' or 'o', priority = A.priority and '1' or '0', lang = A.lang,
+  issued_at = tostring(NOW), ihour = A.hour, day = A.day, person = A.person or '', noshows = '0',
+  window = '', clerk = '', called_at = '', done_at = '', to_window = '', transferred = '',
+  channel = A.channel or '',
+})
+redis.call('EXPIRE', tkey(A.token), 40 * 86400)
 local seq = emit({type = 'ticket.issued', ticket = public(t), waiting = waiting_counts(),
   stats = stats_facts(t, A.hour, false)})
 local ahead, ahead_groups = people_ahead(t)

@@ -51,12 +51,19 @@ local function blank(v) return v == nil or v == '' end
 
 local function tkey(token) return P .. 't:' .. token end
 
+-- The tickets this script has read, by token: a ticket is read from Redis once per script.
+-- Every write to a ticket goes through set_fields, which updates the same table, so a second
+-- load_ticket sees what the script wrote (an event and the answer both show the ticket).
+local TICKETS = {}
+
 local function load_ticket(token)
   if blank(token) then return nil end
+  if TICKETS[token] then return TICKETS[token] end
   local flat = redis.call('HGETALL', tkey(token))
   if #flat == 0 then return nil end
   local t = {}
   for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  TICKETS[token] = t
   return t
 end
 
@@ -111,11 +118,25 @@ end
 
 -- events ----------------------------------------------------------------------
 
+-- The waiting counts per service, read once per script and then kept up to date from the
+-- answers of this script's HINCRBYs (count_waiting): an action that emits two events (a call
+-- that finishes one ticket and calls another) reads the hash once.
+local WAITING = nil
+
 local function waiting_counts()
-  local flat = redis.call('HGETALL', P .. 'waiting')
+  if WAITING == nil then
+    local flat = redis.call('HGETALL', P .. 'waiting')
+    WAITING = {}
+    for i = 1, #flat, 2 do WAITING[flat[i]] = tonumber(flat[i + 1]) end
+  end
   local w = {}
-  for i = 1, #flat, 2 do w[flat[i]] = tonumber(flat[i + 1]) end
+  for s, n in pairs(WAITING) do w[s] = n end
   return w
+end
+
+local function count_waiting(s, d)
+  local n = redis.call('HINCRBY', P .. 'waiting', s, d)
+  if WAITING then WAITING[s] = n end
 end
 
 -- How the waiting lines moved since the last event: {line, score, +1 | -1} per ticket that
@@ -123,6 +144,9 @@ end
 -- event carries them as "moves", so a phone that knows its place (place_of) follows every
 -- call from the shared frame alone (server/place.py, kiosk/static/place-rule.js).
 local MOVES = {}
+
+-- The seq of this script's last event (nil before its first): current_seq needs no GET then.
+local LAST_SEQ = nil
 
 local function moved(key, score, d)
   MOVES[#MOVES + 1] = {string.sub(key, #P + 1), score, d}
@@ -134,6 +158,7 @@ local function emit(ev)
     MOVES = {}
   end
   local seq = redis.call('INCR', P .. 'seq')
+  LAST_SEQ = seq
   ev.seq = seq
   ev.at = NOW
   ev.hall = A.hall
@@ -153,7 +178,7 @@ local function emit(ev)
   return seq
 end
 
-local function current_seq() return tonumber(redis.call('GET', P .. 'seq') or '0') end
+local function current_seq() return LAST_SEQ or tonumber(redis.call('GET', P .. 'seq') or '0') end
 
 -- windows ---------------------------------------------------------------------
 
@@ -173,6 +198,11 @@ local function window_status(w)
   return 'idle'
 end
 
+-- The windows open for calling (neither closed nor paused), for an ETA without reading every
+-- window: the 'callable' hash, window -> '1', and '_' = the window ids it was counted for
+-- (the hall file's, comma-joined). set_window keeps it as a window opens, closes, pauses and
+-- unpauses; a script that finds it counted for other windows (the day's first since an
+-- upgrade, or a changed hall file) counts it again from the windows themselves.
 local function set_window(w, fields)
   local args = {}
   for k, v in pairs(fields) do
@@ -181,6 +211,34 @@ local function set_window(w, fields)
     args[#args + 1] = v
   end
   redis.call('HSET', wkey(w.id), unpack(args))
+  if fields.clerk ~= nil or fields.paused ~= nil then
+    if blank(w.clerk) or w.paused == '1' then
+      redis.call('HDEL', P .. 'callable', w.id)
+    else
+      redis.call('HSET', P .. 'callable', w.id, '1')
+    end
+  end
+end
+
+local function callable_windows(window_ids)
+  local flat = redis.call('HGETALL', P .. 'callable')
+  local open = {}
+  for i = 1, #flat, 2 do open[flat[i]] = flat[i + 1] end
+  local counted_for = table.concat(window_ids, ',')
+  if open['_'] == counted_for then return open end
+  open = {['_'] = counted_for}
+  local args = {'_', counted_for}
+  for _, id in ipairs(window_ids) do
+    local status = window_status(load_window(id))
+    if status ~= 'closed' and status ~= 'paused' then
+      open[id] = '1'
+      args[#args + 1] = id
+      args[#args + 1] = '1'
+    end
+  end
+  redis.call('DEL', P .. 'callable')
+  redis.call('HSET', P .. 'callable', unpack(args))
+  return open
 end
 
 local function window_public(w, with_token)
@@ -209,19 +267,78 @@ local function line_key(t)
   return P .. 'q:' .. t.group .. ':' .. t.class
 end
 
-local function enqueue(t, score)
+-- The size of every line (the 'sizes' hash: line without the hall prefix -> tickets in it,
+-- with the field '_' once it is complete), so that a call or a ticket's place reads one hash
+-- instead of asking each line of the hall, most of them empty. Every ZADD and ZREM of a line
+-- counts here (count_line); rollover deletes it with the lines. A hall without it (its first
+-- script since the day began, or since an upgrade) counts its lines once: those of its groups,
+-- and the window lines its open tickets wait in.
+local SIZES = nil
+
+local function line_sizes()
+  if SIZES then return SIZES end
+  local flat = redis.call('HGETALL', P .. 'sizes')
+  SIZES = {}
+  for i = 1, #flat, 2 do SIZES[flat[i]] = tonumber(flat[i + 1]) end
+  if SIZES['_'] then return SIZES end
+  local ids = {}
+  for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
+    for _, c in ipairs(CLASSES) do ids['q:' .. g .. ':' .. c] = true end
+  end
+  for _, token in ipairs(redis.call('SMEMBERS', P .. 'open')) do
+    local line = redis.call('HGET', tkey(token), 'line')
+    if line and string.sub(line, 1, #P + 3) == P .. 'wx:' then ids[string.sub(line, #P + 1)] = true end
+  end
+  SIZES = {['_'] = 1}
+  local args = {'_', '1'}
+  for id in pairs(ids) do
+    local n = redis.call('ZCARD', P .. id)
+    if n > 0 then
+      SIZES[id] = n
+      args[#args + 1] = id
+      args[#args + 1] = n
+    end
+  end
+  redis.call('DEL', P .. 'sizes')
+  redis.call('HSET', P .. 'sizes', unpack(args))
+  return SIZES
+end
+
+-- How many tickets wait in line 'key' (a key with the hall prefix).
+local function line_size(key) return line_sizes()[string.sub(key, #P + 1)] or 0 end
+
+-- Line 'key' gained (d > 0) or lost (d < 0) d tickets: the answer of its ZADD or ZREM.
+local function count_line(key, d)
+  if d == 0 then return end
+  local id = string.sub(key, #P + 1)
+  local n = redis.call('HINCRBY', P .. 'sizes', id, d)
+  if SIZES then SIZES[id] = n end
+end
+
+-- Puts t in its line at score; 'fields' (optional) are more of its fields, written in the
+-- same HSET (issue writes a new ticket's fields so).
+local function enqueue(t, score, fields)
+  fields = fields or {}
+  for k, v in pairs(fields) do t[k] = v end
   local key = line_key(t)
-  redis.call('ZADD', key, score, t.token)
+  count_line(key, redis.call('ZADD', key, score, t.token))
   moved(key, string.format('%.17g', score), 1)
   if blank(t.to_window) then redis.call('SADD', P .. 'groups', t.group) end
-  for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, 1) end
-  set_fields(t, {status = 'waiting', line = key, score = string.format('%.17g', score), window = ''})
+  for _, s in ipairs(split(t.services)) do count_waiting(s, 1) end
+  fields.status, fields.line, fields.score, fields.window = 'waiting', key, string.format('%.17g', score), ''
+  set_fields(t, fields)
+end
+
+-- Takes t out of its line; its fields are written by the caller: line = '' with the others
+-- it changes (dequeue, or hand_to_window for a call).
+local function leave_line(t)
+  count_line(t.line, -redis.call('ZREM', t.line, t.token))
+  moved(t.line, t.score, -1)
+  for _, s in ipairs(split(t.services)) do count_waiting(s, -1) end
 end
 
 local function dequeue(t)
-  redis.call('ZREM', t.line, t.token)
-  moved(t.line, t.score, -1)
-  for _, s in ipairs(split(t.services)) do redis.call('HINCRBY', P .. 'waiting', s, -1) end
+  leave_line(t)
   set_fields(t, {line = ''})
 end
 
@@ -245,7 +362,9 @@ end
 -- in line (issue order). Mirrors server/queue/rules.py:next_for_window.
 local function best_for_window(window_id, tiers)
   local best = nil
+  local sizes = line_sizes()
   local function consider(key, rank, tier)
+    if (sizes[string.sub(key, #P + 1)] or 0) == 0 then return false end
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if #head == 0 then return false end
     local score = tonumber(head[2])
@@ -265,7 +384,7 @@ local function best_for_window(window_id, tiers)
       local key = P .. 'q:' .. g .. ':' .. c
       if tier ~= nil then
         if consider(key, i - 1, tier) then any = true end
-      elseif redis.call('EXISTS', key) == 1 then
+      elseif (sizes[string.sub(key, #P + 1)] or 0) > 0 then
         any = true
       end
     end
@@ -332,12 +451,16 @@ end
 local function fmt(score) return string.format('%.17g', score) end
 
 -- How many tickets of a line come before (score, token): ties go by token, as in ZRANGE.
-local function count_before(key, score, token)
+-- In the ticket's own line (key == t.line) that is its rank, one command; elsewhere, those
+-- scored lower and those scored the same with a lesser token.
+local function count_before(key, score, token, own_line)
+  if key == own_line then
+    local rank = redis.call('ZRANK', key, token)
+    if rank then return rank end
+  end
   local n = redis.call('ZCOUNT', key, '-inf', '(' .. fmt(score))
-  if redis.call('ZCOUNT', key, fmt(score), fmt(score)) > 0 then
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, fmt(score), fmt(score))) do
-      if m < token then n = n + 1 end
-    end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, fmt(score), fmt(score))) do
+    if m < token then n = n + 1 end
   end
   return n
 end
@@ -353,7 +476,8 @@ local function people_ahead(t)
   local by_group = {}
   for _, line in ipairs(line_plan(t)) do
     local n
-    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, own, t.token) end
+    n = line_size(line.key)
+    if line.mode == 1 and n > 0 then n = count_before(line.key, own, t.token, t.line) end
     if n > 0 then by_group[line.group] = (by_group[line.group] or 0) + n end
     count = count + n
   end
@@ -370,7 +494,8 @@ local function place_of(t)
   local lines = {}
   for _, line in ipairs(line_plan(t)) do
     local n
-    if line.mode == 2 then n = redis.call('ZCARD', line.key) else n = count_before(line.key, tonumber(t.score), t.token) end
+    n = line_size(line.key)
+    if line.mode == 1 and n > 0 then n = count_before(line.key, tonumber(t.score), t.token, t.line) end
     lines[string.sub(line.key, #P + 1)] = {line.mode, n, line.group}
   end
   local zero = {}
@@ -399,10 +524,9 @@ local function eta_inputs(window_ids, services)
     recent[s] = nums
   end
   local open = {}
+  local callable = callable_windows(window_ids)
   for _, id in ipairs(window_ids) do
-    local w = load_window(id)
-    local status = window_status(w)
-    if status ~= 'closed' and status ~= 'paused' then open[#open + 1] = id end
+    if callable[id] then open[#open + 1] = id end
   end
   return {recent = recent, open = open}
 end
@@ -416,7 +540,7 @@ local function requeue_score(t, k)
   if k <= 0 then return own end
   local behind = {}
   for _, line in ipairs(line_plan(t)) do
-    if line.mode == 1 then
+    if line.mode == 1 and line_size(line.key) > 0 then
       local skip = count_before(line.key, own, t.token) - redis.call('ZCOUNT', line.key, '-inf', '(' .. fmt(own))
       local r = redis.call('ZRANGEBYSCORE', line.key, fmt(own), '+inf', 'WITHSCORES', 'LIMIT', skip, k + 1)
       for i = 1, #r, 2 do behind[#behind + 1] = {tonumber(r[i + 1]), r[i]} end
@@ -469,9 +593,10 @@ end
 
 -- Puts ticket t in the window's hands as called (announced) or serving (resumed). Returns
 -- the statistics facts of its first call (its wait, counted under the hour it was issued),
--- for the ticket.called event, or nil.
-local function hand_to_window(t, w, status)
+-- for the ticket.called event, or nil. 'extra': more ticket fields, written in the same HSET.
+local function hand_to_window(t, w, status, extra)
   local fields = {status = status, window = w.id, clerk = w.clerk, clerk_name = w.clerk_name}
+  for k, v in pairs(extra or {}) do fields[k] = v end
   local facts = nil
   if status == 'called' then
     fields.called_at = tostring(NOW)
@@ -559,11 +684,11 @@ local function return_reserved(w, reason)
   local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
   for i = 1, #flat, 2 do
     local t = load_ticket(flat[i])
-    redis.call('ZREM', key, flat[i])
+    count_line(key, -redis.call('ZREM', key, flat[i]))
     moved(key, flat[i + 1], -1)
     if t then
       local line = P .. 'q:' .. t.group .. ':x'
-      redis.call('ZADD', line, flat[i + 1], t.token)
+      count_line(line, redis.call('ZADD', line, flat[i + 1], t.token))
       moved(line, flat[i + 1], 1)
       redis.call('SADD', P .. 'groups', t.group)
       set_fields(t, {to_window = '', line = line})

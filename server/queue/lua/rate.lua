@@ -33,7 +33,7 @@ if bad then
     history = {{at = NOW, action = 'opened', staff = ''}}}
   redis.call('SET', P .. 'case:' .. id, cjson.encode(case))
   redis.call('ZADD', P .. 'cases', NOW, id)
-  redis.call('HSET', tkey(t.token), 'case', tostring(id))
+  set_fields(t, {case = tostring(id)})
 end
 local seq = emit({type = 'ticket.rated', ticket = public(t), window = t.window, score = A.score,
   clerk = {id = t.clerk or '', name = t.clerk_name or ''},

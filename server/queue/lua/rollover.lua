@@ -20,6 +20,7 @@ for _, g in ipairs(redis.call('SMEMBERS', P .. 'groups')) do
   for _, c in ipairs(CLASSES) do redis.call('DEL', P .. 'q:' .. g .. ':' .. c) end
 end
 redis.call('DEL', P .. 'open', P .. 'groups', P .. 'waiting', P .. 'recent')
+WAITING = nil  -- (the counts this script may have read are gone)
 -- phone numbers left for text messages (server/phone_book.py) live one business day only
 redis.call('DEL', P .. 'phones', P .. 'sms:sent')
 -- Web Push subscriptions are the day's tickets' (server/push.py)
@@ -33,6 +34,9 @@ for _, id in ipairs(A.windows) do
     emit_window({type = 'window.closed', clerk = clerk}, w)
   end
 end
+-- the lines are gone (the next script that needs their sizes counts them again: lib.line_sizes)
+redis.call('DEL', P .. 'sizes')
+SIZES = nil
 -- appointments whose check-in window has closed unused are counted missed (appointments.lua)
 sweep_missed()
 redis.call('SET', P .. 'day', A.day)
