@@ -17,13 +17,14 @@ import asyncio
 import contextlib
 import contextvars
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -174,15 +175,41 @@ class QueuedCluster(RedisCluster):
         super().__init__(max_connections=max_connections, **kwargs)
         self._places = asyncio.Semaphore(max_connections)
 
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+    @contextlib.asynccontextmanager
+    async def place(self) -> AsyncIterator[None]:
+        """Hold one of the client's places (at once when this task holds one already)."""
         if _in_command.get():
-            return await super().execute_command(*args, **kwargs)
+            yield
+            return
         async with self._places:
             token = _in_command.set(True)
             try:
-                return await super().execute_command(*args, **kwargs)
+                yield
             finally:
                 _in_command.reset(token)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.place():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        """A pipeline that waits for a place too: it takes at most one connection per node."""
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # redis-py's refusal
+        # redis-py's typing marks _event_dispatcher abstract on its command mixins; the pipeline
+        # gets it from its client at run time, as redis-py's own pipeline() does
+        return QueuedPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class QueuedPipeline(ClusterPipeline):
+    """A :class:`QueuedCluster`'s pipeline: its execution holds one of the client's places
+    (redis-py's own took connections past them; seen as 503s while clerks logged in)."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        client = self.cluster_client
+        assert isinstance(client, QueuedCluster)
+        async with client.place():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 async def drop_idle_connections(client: Redis) -> None:

@@ -107,6 +107,29 @@ async def test_a_full_cluster_client_makes_commands_wait_instead_of_failing(redi
         await client.aclose()
 
 
+async def test_a_full_cluster_client_makes_pipelines_wait_too(redis_cluster: Cluster) -> None:
+    """Pipelines (a staff session's lookup, the rate limit, statistics) wait for a place like
+    single commands: 300 at once on two connections per node are all answered (redis-py's
+    cluster pipeline took connections past the client's places and raised MaxConnectionsError;
+    seen as 503s while a city's clerks logged in with a smaller pool)."""
+    client = async_client(parse(redis_cluster.url), max_connections=2, socket_timeout=5.0)
+
+    async def lookup(i: int) -> list[Any]:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr(f"hallq:{{hall{i % 30}}}:probe")
+            pipe.get(f"hallq:{{hall{i % 30}}}:config")
+            answer: list[Any] = await pipe.execute()
+            return answer
+
+    try:
+        answers = await asyncio.gather(*(lookup(i) for i in range(300)))
+        assert len(answers) == 300
+        counts = await asyncio.gather(*(client.incr(f"hallq:{{hall{n}}}:probe", 0) for n in range(30)))
+        assert sum(counts) == 300
+    finally:
+        await client.aclose()
+
+
 # --- a live server through a failover -----------------------------------------------
 
 
