@@ -319,7 +319,10 @@ class ClusterAcks:
         client = self._nodes.get(address)
         if client is None:
             client = self._nodes[address] = node_client(*address, self.spec)
-        async with client.pipeline(transaction=False) as pipe:
+        # one of the cluster client's places, so a burst of actions opens no more connections
+        # to a master for their WAITs than for the actions themselves
+        places = cluster.place() if isinstance(cluster, QueuedCluster) else contextlib.nullcontext()
+        async with places, client.pipeline(transaction=False) as pipe:
             pipe.set(key, "1", px=60_000)
             pipe.execute_command("WAIT", replicas, timeout_ms)
             _ok, acked = await pipe.execute()
