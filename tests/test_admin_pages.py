@@ -327,7 +327,7 @@ def test_rating_pad_goes_back_to_idle_without_a_rating(live_server_factory: Any,
         tab.wait_for_selector("body[data-screen=levels]", timeout=TIMEOUT_MS)
         shown = time.monotonic()
         tab.wait_for_selector("body[data-screen=idle]", timeout=TIMEOUT_MS)
-        assert 4.0 <= time.monotonic() - shown <= 7.0
+        assert 4.0 <= time.monotonic() - shown <= 9.0  # ~5 s; the upper bound leaves room for a loaded CI machine
         # The server agrees that the chance has passed.
         assert hall.rate_at_window("1", number, 5).status_code == 409
 

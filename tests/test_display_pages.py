@@ -812,7 +812,9 @@ def test_a_burst_of_five_windows_is_all_heard_within_20_s(
             clerks.tokens[window] = live_server.login(f"s0{window}")  # logged in before the rush
         started = time.monotonic()
         numbers = {window: clerks.call_next(window) for window in "12345"}
-        assert time.monotonic() - started < 1.0
+        # a burst: the five calls are in before the first is said (a loaded CI machine answers
+        # five HTTP calls in well under the first call's ~5 s of audio)
+        assert time.monotonic() - started < 3.0
         # Every window's call has started playing (its first phrase: every clip before it ended).
         lobby.wait_for_function(
             "ns => ns.every(n => window.hallqPlaybackLog.some(e => e.number === n && e.kind === 'voice'))",

@@ -126,7 +126,8 @@ def test_a_hanging_push_service_never_slows_a_call(
         started = time.monotonic()
         status, _ = server.act(clerk, "1", "call_next")
         assert status == 200
-        assert time.monotonic() - started < 0.5
+        # the hanging service holds its push 5 s: a call that waited for it would take that long
+        assert time.monotonic() - started < 2.0
     pushes = service.wait_for(phone, 2)
     assert pushes[-1].payload is not None and pushes[-1].payload["body"] == "Your turn at Window 1"
     deadline = time.monotonic() + 10  # the hanging service times out (HALLQ_PUSH_TIMEOUT_S) and is counted
