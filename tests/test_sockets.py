@@ -459,6 +459,12 @@ class LeanDisplay:
         self.protocol.send_request(self.protocol.connect())
         self.writer.write(b"".join(self.protocol.data_to_send()))
         self.task = asyncio.create_task(self._read())
+        # open means subscribed: the snapshot has come (a reader still in its handshake when
+        # events are sent gets a later snapshot instead of them, as it should)
+        deadline = time.monotonic() + 10
+        while b'"snapshot"' not in b"".join(self.chunks):
+            assert time.monotonic() < deadline, "no snapshot within 10 s"
+            await asyncio.sleep(0.01)
 
     async def _read(self) -> None:
         while data := await self.reader.read(1 << 16):
