@@ -26,6 +26,7 @@
   var languages = (HQ.hall && HQ.hall.languages) || HALL.languages || ['zh', 'en'];
   var config = null;   // the public config last read: services and windows
   var shown = '';
+  var hoursShown = '';
 
   function $(id) { return document.getElementById(id); }
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
@@ -183,8 +184,17 @@
       render();
     });
     HQ.api('GET', BASE + '/hours', null, token()).then(function (res) {
-      if (res.ok) renderHours(res.data);
+      if (res.ok) showHours(res.data, false);
     });
+  }
+
+  // Hours typed but not saved stay in place when the page reloads the hall (a service saved,
+  // another manager's change): the table is drawn again only when the hours themselves changed.
+  function showHours(hours, force) {
+    var seen = JSON.stringify(hours);
+    if (seen === hoursShown && !force) return;
+    hoursShown = seen;
+    renderHours(hours);
   }
 
   $('service-form').addEventListener('submit', function (e) {
@@ -211,7 +221,7 @@
       .then(function (res) {
         if (!res.ok) return refused('hours', res);
         say('hours', HQ.t('m_hours_saved'));
-        renderHours(res.data);
+        showHours(res.data, true);
       });
   });
 
@@ -222,7 +232,7 @@
     nameInputs($('service-names'));
     if (config) render();
     if (loggedIn()) HQ.api('GET', BASE + '/hours', null, token()).then(function (res) {
-      if (res.ok) renderHours(res.data);
+      if (res.ok) showHours(res.data, true);  // the day names change with the language
     });
   });
   nameInputs($('service-names'));
