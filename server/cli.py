@@ -10,17 +10,24 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from server import calendar_overlay, staff_overlay
-from server.config import load_hall
-from server.embedded import EmbeddedRedis
-from server.hall_model import Hall
-from server.pins import hash_pin
 from server.serve_cli import add_serve_options, env_default, resolve_serve_environment, serve
-from server.toml_locator import ConfigError
+
+if TYPE_CHECKING:
+    from server.embedded import EmbeddedRedis
+    from server.hall_model import Hall
+
+# Commands import what they need when they run: this module is also imported again, as the
+# main module, by every process multiprocessing spawns (the speech worker, uvicorn's workers),
+# and the hall-file schema alone costs such a process ~0.1 s of CPU.
 
 
 def check_config(args: argparse.Namespace) -> int:
+    from server import calendar_overlay, staff_overlay
+    from server.config import load_hall
+    from server.toml_locator import ConfigError
+
     try:
         hall = load_hall(args.file)
     except ConfigError as exc:
@@ -112,6 +119,8 @@ def check_against(hall: Hall, file: str, against: str) -> int:
 
 
 def hash_pin_command(args: argparse.Namespace) -> int:
+    from server.pins import hash_pin
+
     pin = args.pin if args.pin is not None else getpass.getpass("PIN: ")
     if len(pin) < 4:
         print("a PIN has at least 4 characters", file=sys.stderr)
@@ -126,6 +135,8 @@ def store_url(data: str) -> tuple[str, EmbeddedRedis | None]:
     Returns the URL and a handle to stop afterwards (None when nothing was started). When a
     ``serve`` already runs the embedded store, its socket answers and is used as it is.
     """
+    from server.embedded import EmbeddedRedis
+
     url = os.environ.get("REDIS_URL")
     if url:
         return url, None

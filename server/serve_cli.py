@@ -32,12 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from server.config import load_demo, load_hall
-from server.embedded import EmbeddedRedis
-from server.hall_model import Hall
-from server.toml_locator import ConfigError
-
 if TYPE_CHECKING:
+    from server.hall_model import Hall
     from server.speech_host import SpeechHost
 
 PAGES = (
@@ -52,6 +48,8 @@ PAGES = (
 
 
 def load_halls(files: list[str], data: str | None = None) -> list[Hall]:
+    from server.config import load_demo, load_hall
+
     halls = [load_hall(f) for f in files] if files else [load_demo(data)]
     ids = [h.id for h in halls]
     if len(set(ids)) != len(ids):
@@ -140,9 +138,11 @@ def is_loopback(host: str) -> bool:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.embedded import EmbeddedRedis
     from server.lifeline import SUPERVISOR_PID, FolderInUse
     from server.limits import GuardedHttp, raise_descriptor_limit
     from server.logs import log_config
+    from server.toml_locator import ConfigError
 
     public_host = urlsplit(args.public_url).hostname if args.public_url else None
     exposed = (

@@ -55,7 +55,6 @@ invalidate cached files: clear the cache directory when you change it."""
 MAX_TEXT = 500
 PRUNE_EVERY = 200
 PREWARM_MAX_PHRASES = 24
-FINISH_WAIT_S = 120.0  # the server's own timeout (default 10 s) normally strikes first
 
 
 class SpeechError(RuntimeError):

@@ -17,10 +17,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from server.speech import FINISH_WAIT_S
 from server.speech_cache import is_ready
 
+# This module is what the worker process imports (besides the main module, see server.cli):
+# nothing here may pull in the hall file's schema or the app.
 log = logging.getLogger("hallq.speech")
+
+FINISH_WAIT_S = 120.0  # the server's own timeout (default 10 s) normally strikes first
 
 
 def _load_espeak() -> None:
