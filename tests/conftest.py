@@ -35,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for package in SOURCES:
         compileall.compile_dir(root / package, quiet=2)
 
+
 # A Wednesday, 10:00 in Asia/Shanghai: the hall is open and the day is well under way.
 DEMO_MORNING = 1_764_122_400.0
 
