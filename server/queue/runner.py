@@ -23,7 +23,7 @@ from server.hall_model import Hall
 from server.hours import HallTime, hall_time
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
-from server.queue.scripts import READING_SCRIPTS, SCRIPTS, load_lua, prelude
+from server.queue.scripts import READING_SCRIPTS, SCRIPTS, script_text
 from server.store import ClusterAcks
 
 log = logging.getLogger("hallq.engine")
@@ -56,10 +56,9 @@ class ScriptRunner:
         return float(self.hall.rules.min_call_interval_s)
 
     def __post_init__(self) -> None:
-        text = prelude()
         for name in SCRIPTS:
             # Each action is its own script (prelude + body): one EVALSHA round trip per action.
-            self._scripts[name] = self.redis.register_script(text + load_lua(name))
+            self._scripts[name] = self.redis.register_script(script_text(name))
         self.prefix = keys_prefix(self.hall.id)
         self._window_ids = [w.id for w in self.hall.windows]
 
