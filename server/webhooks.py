@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 
 from server import lease, metrics
 from server.events import enrich
+from server.outbound import tls
 from server.webhook_rules import SEQ_HEADER, SIGNATURE_HEADER, backoff, body, shown_url, sign, wants
 from server.webhook_state import LeaseLost, ReceiverState, Settings
 
@@ -62,6 +63,7 @@ class ReceiverTask(ReceiverState):
             timeout=httpx.Timeout(settings.timeout_s, connect=min(2.0, settings.timeout_s)),
             follow_redirects=False,
             headers={"User-Agent": "hallq-webhooks"},
+            verify=tls(),
         )
         self.task: asyncio.Task[None] | None = None
 
