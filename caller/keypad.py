@@ -259,7 +259,8 @@ async def leave(pad: Pad, server: str, token: str, connection: asyncio.Task[None
     """Close the window (so the lobby shows it closed), log out, stop the socket."""
     if pad.fatal is None and pad.ws is not None and pad.pending is None:
         with contextlib.suppress(TimeoutError, PadError):
-            await asyncio.wait_for(pad.act("close"), CLOSE_TIMEOUT_S)
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await pad.act("close")
     pad.stopping = True
     if pad.ws is not None:
         await pad.ws.close()

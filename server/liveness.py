@@ -74,12 +74,15 @@ async def _on_node(
     """One script for ``hall_ids`` on their master; one write each if it is refused."""
     try:
         args: list[str | int] = [*(alive_key(h) for h in hall_ids), value, ALIVE_MS]
-        await asyncio.wait_for(cluster.execute_command("EVAL", MARK_SCRIPT, 0, *args, target_nodes=node), 5)
+        async with asyncio.timeout(5):
+            await cluster.execute_command("EVAL", MARK_SCRIPT, 0, *args, target_nodes=node)
         return dict.fromkeys(hall_ids)
     except (RedisError, OSError, TimeoutError):
         pass  # which of them? each on its own, through the client (which follows a MOVED)
-    results = await asyncio.gather(
-        *(asyncio.wait_for(cluster.set(alive_key(h), value, px=ALIVE_MS), 5) for h in hall_ids),
-        return_exceptions=True,
-    )
+
+    async def mark(hall_id: str) -> None:
+        async with asyncio.timeout(5):
+            await cluster.set(alive_key(hall_id), value, px=ALIVE_MS)
+
+    results = await asyncio.gather(*(mark(h) for h in hall_ids), return_exceptions=True)
     return {h: r if isinstance(r, BaseException) else None for h, r in zip(hall_ids, results, strict=True)}

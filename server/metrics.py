@@ -243,7 +243,8 @@ async def render(runtime: Runtime) -> tuple[bytes, str]:
         async with runtime.redis.pipeline(transaction=False) as pipe:
             for hall in runtime.halls.values():
                 pipe.get(hall.engine.prefix + "seq")
-            values = await asyncio.wait_for(pipe.execute(), timeout=2.0)
+            async with asyncio.timeout(2.0):
+                values = await pipe.execute()
         seqs = {hall_id: int(v or 0) for hall_id, v in zip(runtime.halls, values, strict=True)}
     except Exception:  # noqa: BLE001 — an unreachable store, however it fails: say so, keep the rest of the scrape
         redis_up = False

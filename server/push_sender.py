@@ -104,8 +104,7 @@ class HallPusher:
             try:
                 if await self._hold():
                     # after an event, and on a quiet tick too (a subscription made since the last event)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.lease_s / 3)
+                    await lease.woken(self.wake, self.lease_s / 3)
                     self.wake.clear()
                     await self.round()
                 else:
@@ -198,9 +197,8 @@ class HallPusher:
                 "TTL": str(TTL_S),
                 "Urgency": "high",
             }
-            answer = await asyncio.wait_for(
-                self.client.post(endpoint, content=body, headers=headers), self.timeout_s + 1
-            )
+            async with asyncio.timeout(self.timeout_s + 1):
+                answer = await self.client.post(endpoint, content=body, headers=headers)
             if answer.status_code in (404, 410):
                 outcome = "gone"
                 await self.runtime.redis.hdel(subs_key(self.hall_id), token)

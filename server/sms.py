@@ -140,8 +140,7 @@ class HallSender:
                     continue
                 self.wake.clear()
                 await self.check()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), min(IDLE_S, lease_s() / 3))
+                await lease.woken(self.wake, min(IDLE_S, lease_s() / 3))
                 await asyncio.sleep(MIN_GAP_S)
                 delay = 0.5
             except asyncio.CancelledError:
@@ -203,10 +202,10 @@ class HallSender:
             }
             outcome, error = "ok", ""
             try:
-                answer = await asyncio.wait_for(
-                    self.client.request(sms.method, sms.url, content=body, headers=headers, timeout=sms.timeout_s),
-                    sms.timeout_s + 1,
-                )
+                async with asyncio.timeout(sms.timeout_s + 1):
+                    answer = await self.client.request(
+                        sms.method, sms.url, content=body, headers=headers, timeout=sms.timeout_s
+                    )
                 if not 200 <= answer.status_code < 300:
                     outcome, error = "http_error", f"HTTP {answer.status_code}"
             except (httpx.HTTPError, TimeoutError, OSError) as exc:

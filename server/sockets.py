@@ -165,7 +165,8 @@ async def pad_socket(websocket: WebSocket) -> None:
 async def first_message_token(websocket: WebSocket) -> str | None:
     """The token of a pad's first message ``{"type": "auth", "token": …}``; None when it sends anything else."""
     try:
-        message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
+        async with asyncio.timeout(AUTH_TIMEOUT_S):
+            message = await websocket.receive()
     except TimeoutError:
         return None
     text = message.get("text")

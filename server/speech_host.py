@@ -72,7 +72,8 @@ class SpeechClient(SpeechService):
                 return path
             started = time.perf_counter()
             try:
-                return await asyncio.wait_for(self._ask(voice, text, path), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    return await self._ask(voice, text, path)
             except TimeoutError:
                 await self._stop_worker()  # a late answer must not be taken for the next one
                 log.error("speech host gave no answer on %r within %g s", text, self.timeout)

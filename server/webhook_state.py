@@ -162,9 +162,7 @@ class ReceiverState:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if wake:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), min(left, self.settings.lease_s / 3))
-                if self.wake.is_set():
+                if await lease.woken(self.wake, min(left, self.settings.lease_s / 3)):
                     return
             else:
                 await asyncio.sleep(min(left, self.settings.lease_s / 3))

@@ -215,9 +215,8 @@ class ReceiverTask(ReceiverState):
             status: int | None = None
             error = ""
             try:
-                answer = await asyncio.wait_for(
-                    self.client.post(hook.url, content=payload, headers=headers), self.settings.timeout_s + 1
-                )
+                async with asyncio.timeout(self.settings.timeout_s + 1):
+                    answer = await self.client.post(hook.url, content=payload, headers=headers)
                 status = answer.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"

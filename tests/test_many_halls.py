@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,5 +90,10 @@ async def test_150_halls_on_one_process_every_screen_gets_its_event(
         total, readers = connections_on(url)
         assert readers == 1
         assert total <= REDIS_CONNECTIONS + 2
+        # and it stops when asked: every hall's senders end (a stop swallowed by Python 3.11's
+        # wait_for kept a 1,000-hall server waiting forever; `stop` would kill it after 10 s)
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 8, "the server took over 8 s to stop on SIGTERM"
     finally:
         server.stop()
