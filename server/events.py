@@ -14,7 +14,6 @@ client sees each seq exactly once and in order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from server import tasks
 from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
 from server.hall_model import Hall
 from server.phrasing import PhraseError, announcement
@@ -151,6 +151,9 @@ class HallHub:
         self._jobs: deque[tuple[Any, ...]] = deque()
         self._pump: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
+        #: The hall's seq and stream keys as the cluster reader's poll names them (built once:
+        #: a poll of 1,000 halls lists them all, 50 times a second).
+        self.poll_keys = f"{engine.prefix}seq {self.key}"
         #: Counts the statistics of the events this hub reads (server/stats_counter.py).
         self.stats = StatsCounter(engine)
 
@@ -266,14 +269,8 @@ class HallHub:
         self._beat = asyncio.create_task(self._heartbeat(), name=f"heartbeat-{self.hall.id}")
 
     async def stop(self) -> None:
-        if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        await tasks.stop(self._beat)
+        await tasks.stop(self._pump)
         await self.stats.stop()
 
     def prime(self, seq: int) -> None:

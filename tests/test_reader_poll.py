@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from server.reader import POLL_SCRIPT
+from server.reader import POLL_SCRIPT, poll_line
 
 
 async def hall_with_events(redis: Redis, hall: str, events: int) -> None:
@@ -18,11 +18,9 @@ async def hall_with_events(redis: Redis, hall: str, events: int) -> None:
 
 
 def args(*halls: tuple[str, int, int]) -> list[Any]:
-    """(hall, last seq read, must answer) each: the script's ARGV."""
-    out: list[Any] = []
-    for hall, last, ask in halls:
-        out += [f"hallq:{{{hall}}}:seq", f"hallq:{{{hall}}}:events", last, ask]
-    return out
+    """(hall, last seq read, must answer) each: the script's ARGV (one line per hall)."""
+    lines = (poll_line(f"hallq:{{{hall}}}:seq hallq:{{{hall}}}:events", last, bool(ask)) for hall, last, ask in halls)
+    return ["\n".join(lines)]
 
 
 async def poll(redis: Redis, *halls: tuple[str, int, int]) -> list[Any]:
