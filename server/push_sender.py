@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 from redis.exceptions import RedisError
 
-from server import lease, metrics
+from server import lease, metrics, tasks
 from server.outbound import tls
 from server.push import sent_key, subs_key, vapid_of
 from server.push_rules import AHEAD_THRESHOLD, Notice, State, decide
@@ -82,10 +82,7 @@ class HallPusher:
         self.task = asyncio.create_task(self._run(), name=f"push-{self.hall_id}")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await tasks.stop(self.task)
         for chain in list(self.chains.values()):
             chain.cancel()
         await asyncio.gather(*self.chains.values(), return_exceptions=True)

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import lease, metrics, phone_book
+from server import lease, metrics, phone_book, tasks
 from server.bodies import read_body
 from server.hall_model import Hall, Sms
 from server.outbound import tls
@@ -111,10 +111,7 @@ class HallSender:
         self.task = asyncio.create_task(self._run(), name=f"sms-{self.hall_id}")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await tasks.stop(self.task)
         for task in list(self.sending):
             task.cancel()
         await asyncio.gather(*self.sending, return_exceptions=True)

@@ -11,12 +11,12 @@ of the counters count first themselves, so this only keeps the backlog short.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
 from redis.exceptions import RedisError
 
+from server import tasks
 from server.queue.engine import Engine
 
 log = logging.getLogger("hallq.stats")
@@ -52,7 +52,4 @@ class StatsCounter:
 
     async def stop(self) -> None:
         """Cancel a pending step (what it has not counted, the next process or read counts)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)

@@ -8,7 +8,6 @@ changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from server import tasks
 from server.events import HallHub, Subscriber, encode
 
 # the hub's logger, as before the trackers had a module of their own
@@ -51,10 +51,7 @@ class Debounced:
                 return
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
 
 
 class VisitorTracker:

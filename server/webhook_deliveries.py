@@ -7,9 +7,9 @@ receivers' tasks and stop those no longer listed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any
 
+from server import tasks
 from server.webhook_rules import receiver_id
 from server.webhook_state import Settings
 from server.webhooks import ReceiverTask
@@ -63,9 +63,6 @@ class Deliveries:
                 await gone.stop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
         await asyncio.gather(*(r.stop() for r in self.receivers.values()), return_exceptions=True)
         self.receivers.clear()

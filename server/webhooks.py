@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from redis.exceptions import RedisError
 
-from server import lease, metrics
+from server import lease, metrics, tasks
 from server.events import enrich
 from server.outbound import tls
 from server.webhook_rules import SEQ_HEADER, SIGNATURE_HEADER, backoff, body, shown_url, sign, wants
@@ -71,10 +71,7 @@ class ReceiverTask(ReceiverState):
         self.task = asyncio.create_task(self._run(), name=f"webhook-{self.hall_id}-{self.rid}")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await tasks.stop(self.task)
         with contextlib.suppress(RedisError, OSError):
             await lease.release(self.redis, self.lease, self.token)
         await self.client.aclose()
