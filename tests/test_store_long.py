@@ -283,18 +283,23 @@ def halls_on_every_master(cluster: Cluster) -> list[str]:
     raise AssertionError("no spread found")
 
 
+def demo_copies(folder: Path, halls: list[str]) -> list[str]:
+    """Hall files in ``folder``: a copy of the demo hall for each id of ``halls``."""
+    files = []
+    for hall in halls:
+        path = folder / f"{hall}.toml"
+        path.write_text(demo_text().replace('id = "demo"', f'id = "{hall}"', 1), encoding="utf-8")
+        files.append(str(path))
+    return files
+
+
 @contextlib.contextmanager
 def city(
     cluster: Cluster, folder: Path, monkeypatch: pytest.MonkeyPatch, halls: list[str]
 ) -> Iterator[tuple[LiveServer, dict[str, Screen]]]:
     """``hallq serve`` for ``halls`` (copies of the demo hall) on ``cluster``, with one lobby
     screen per hall following it from a thread of its own; all stopped on the way out."""
-    files = []
-    for hall in halls:
-        path = folder / f"{hall}.toml"
-        path.write_text(demo_text().replace('id = "demo"', f'id = "{hall}"', 1), encoding="utf-8")
-        files.append(str(path))
-    monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
+    monkeypatch.setenv("HALLQ_CONFIG", ":".join(demo_copies(folder, halls)))
     server = LiveServer(cluster.url, folder)
     server.start(timeout=60)
     loop = asyncio.new_event_loop()
@@ -431,12 +436,8 @@ def test_a_thousand_halls_on_a_cluster_stop_when_asked(
 
     Before, some push loops swallowed their stop (Python 3.11's wait_for, redis-py's cluster
     client mid-command) and the server waited for them forever (seen twice in two tries)."""
-    files = []
-    for number in range(1000):
-        path = tmp_path / f"t{number:04d}.toml"
-        path.write_text(demo_text().replace('id = "demo"', f'id = "t{number:04d}"', 1), encoding="utf-8")
-        files.append(str(path))
-    monkeypatch.setenv("HALLQ_CONFIG", ":".join(files))
+    halls = [f"t{number:04d}" for number in range(1000)]
+    monkeypatch.setenv("HALLQ_CONFIG", ":".join(demo_copies(tmp_path, halls)))
     server = LiveServer(redis_cluster.url, tmp_path)
     server.start(timeout=120)
     try:
