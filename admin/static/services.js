@@ -59,6 +59,7 @@
     languages.forEach(function (lang) {
       var input = el('input', {maxLength: 40, size: 12, value: (names && names[lang]) || ''});
       input.dataset.lang = lang;
+      input.dataset.shown = input.value;
       input.placeholder = HQ.t('m_svc_name_in', {lang: languageName(lang)});
       input.setAttribute('aria-label', input.placeholder);
       box.appendChild(input);
@@ -80,8 +81,7 @@
       HQ.api('POST', BASE + '/services/' + encodeURIComponent(s.id) + '/' + what, body(), token())
         .then(function (res) {
           if (!res.ok) return refused('services', res);
-          say('services', HQ.t(done, {id: s.id}));
-          load(true);
+          load(true, s.id).then(function () { say('services', HQ.t(done, {id: s.id})); });
         });
     });
     return button;
@@ -100,6 +100,7 @@
     [[prefix, 'm_svc_prefix'], [kind, 'm_svc_kind'], [minutes, 'm_svc_minutes'], [quota, 'm_svc_quota']]
       .forEach(function (pair) {
         pair[0].setAttribute('aria-label', HQ.t(pair[1]));
+        pair[0].dataset.shown = pair[0].value;
         var td = el('td');
         td.appendChild(pair[0]);
         tr.appendChild(td);
@@ -110,8 +111,22 @@
     };
   }
 
-  function render() {
+  /** Where a field of a row is kept across a redraw: its service and its name or language. */
+  function fieldOf(input) {
+    return input.closest('tr').dataset.service + '/' + (input.name || 'lang:' + input.dataset.lang);
+  }
+
+  /** Draw the services table. What the manager typed in a row and has not saved stays typed
+   * (the hall is read again after any save, a language switch or another manager's change),
+   * except in row ``saved``, which now shows what the server kept. */
+  function render(saved) {
     var body = $('services-table').tBodies[0];
+    var typed = {};
+    body.querySelectorAll('input[data-shown], select[data-shown]').forEach(function (input) {
+      if (input.value !== input.dataset.shown && input.closest('tr').dataset.service !== saved) {
+        typed[fieldOf(input)] = input.value;
+      }
+    });
     body.textContent = '';
     config.services.forEach(function (s) {
       var tr = el('tr');
@@ -127,8 +142,7 @@
         HQ.api('POST', BASE + '/services/' + encodeURIComponent(s.id) + '/name', {name: namesFrom(names)}, token())
           .then(function (res) {
             if (!res.ok) return refused('services', res);
-            say('services', HQ.t('m_svc_saved', {id: s.id}));
-            load(true);
+            load(true, s.id).then(function () { say('services', HQ.t('m_svc_saved', {id: s.id})); });
           });
       });
       names.appendChild(save);
@@ -141,6 +155,10 @@
       actions.appendChild(rowButton(s, 'm_svc_remove', 'remove', function () { return null; }, 'm_svc_removed'));
       tr.appendChild(actions);
       body.appendChild(tr);
+    });
+    body.querySelectorAll('input[data-shown], select[data-shown]').forEach(function (input) {
+      var field = fieldOf(input);
+      if (Object.prototype.hasOwnProperty.call(typed, field)) input.value = typed[field];
     });
     var box = $('service-windows');
     box.querySelectorAll('label').forEach(function (l) { l.remove(); });
@@ -173,19 +191,22 @@
     $('hours-cutoff').value = hours.ticket_cutoff;
   }
 
-  function load(force) {
-    if (!loggedIn()) return;
-    HQ.api('GET', BASE, null).then(function (res) {
+  /** Read the hall and its hours again and draw what changed; resolves once both are drawn.
+   * ``force`` draws the services even when unchanged; ``saved`` is the row just saved. */
+  function load(force, saved) {
+    if (!loggedIn()) return Promise.resolve();
+    var services = HQ.api('GET', BASE, null).then(function (res) {
       if (!res.ok) return;
       var seen = JSON.stringify([res.data.services, res.data.windows]);
-      if (seen === shown && !force) return;  // a name being typed stays in place
+      if (seen === shown && !force) return;
       shown = seen;
       config = res.data;
-      render();
+      render(saved);
     });
-    HQ.api('GET', BASE + '/hours', null, token()).then(function (res) {
+    var hours = HQ.api('GET', BASE + '/hours', null, token()).then(function (res) {
       if (res.ok) showHours(res.data, false);
     });
+    return Promise.all([services, hours]);
   }
 
   // Hours typed but not saved stay in place when the page reloads the hall (a service saved,
@@ -205,9 +226,8 @@
       name: namesFrom($('service-names')), kind: $('service-kind').value, windows: windows};
     HQ.api('POST', BASE + '/services', body, token()).then(function (res) {
       if (!res.ok) return refused('services', res);
-      say('services', HQ.t('m_svc_added', {id: res.data.service.id}));
       $('service-form').reset();
-      load(true);
+      load(true).then(function () { say('services', HQ.t('m_svc_added', {id: res.data.service.id})); });
     });
   });
 
