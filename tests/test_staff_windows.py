@@ -250,11 +250,15 @@ def test_the_manager_assigns_windows_on_the_page_and_the_pad_sends_the_clerk_bac
             "document.getElementById('staff-problems').textContent.includes(\"unknown window '9'\")",
             timeout=TIMEOUT_MS,
         )
+        other = "#staff-table tr[data-staff='s02'] input.staff-windows"
+        page.fill(other, "3")  # typed in another row, not saved yet
         page.fill(f"{row} input.staff-windows", "1，2")
         page.dispatch_event(f"{row} button[data-action='m_staff_windows_save']", "click")
-        page.wait_for_function(
+        page.wait_for_function(  # the saved row shows what the server kept
             f"document.querySelector(\"{row} input.staff-windows\").value === '1, 2'", timeout=TIMEOUT_MS
         )
+        page.wait_for_function("document.getElementById('staff-status').textContent.includes('s01')")
+        assert page.input_value(other) == "3"  # the table was drawn again, the typing stayed
 
         # the pad at window 4 is sent back to choosing, with only the clerk's windows and why
         clerk_pad.wait_for_selector("body[data-screen='choose']", timeout=TIMEOUT_MS)

@@ -111,22 +111,7 @@
     };
   }
 
-  /** Where a field of a row is kept across a redraw: its service and its name or language. */
-  function fieldOf(input) {
-    return input.closest('tr').dataset.service + '/' + (input.name || 'lang:' + input.dataset.lang);
-  }
-
-  /** Draw the services table. What the manager typed in a row and has not saved stays typed
-   * (the hall is read again after any save, a language switch or another manager's change),
-   * except in row ``saved``, which now shows what the server kept. */
-  function render(saved) {
-    var body = $('services-table').tBodies[0];
-    var typed = {};
-    body.querySelectorAll('input[data-shown], select[data-shown]').forEach(function (input) {
-      if (input.value !== input.dataset.shown && input.closest('tr').dataset.service !== saved) {
-        typed[fieldOf(input)] = input.value;
-      }
-    });
+  function drawServices(body) {
     body.textContent = '';
     config.services.forEach(function (s) {
       var tr = el('tr');
@@ -156,10 +141,13 @@
       tr.appendChild(actions);
       body.appendChild(tr);
     });
-    body.querySelectorAll('input[data-shown], select[data-shown]').forEach(function (input) {
-      var field = fieldOf(input);
-      if (Object.prototype.hasOwnProperty.call(typed, field)) input.value = typed[field];
-    });
+  }
+
+  /** Draw the services table. What the manager typed in a row and has not saved stays typed
+   * (HQ.keepTyped), except in row ``saved``, which now shows what the server kept. */
+  function render(saved) {
+    var body = $('services-table').tBodies[0];
+    HQ.keepTyped(body, 'service', function () { drawServices(body); }, saved);
     var box = $('service-windows');
     box.querySelectorAll('label').forEach(function (l) { l.remove(); });
     config.windows.forEach(function (w) {

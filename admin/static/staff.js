@@ -53,9 +53,15 @@
     return b;
   }
 
-  function render(list) {
+  /** Draw the staff table; what the manager typed in a row and has not saved stays typed
+   * (HQ.keepTyped), except in row ``saved``. */
+  function render(list, saved) {
     last = list;
     var body = $('staff-table').tBodies[0];
+    HQ.keepTyped(body, 'staff', function () { drawStaff(body, list); }, saved);
+  }
+
+  function drawStaff(body, list) {
     body.textContent = '';
     list.forEach(function (s) {
       var tr = document.createElement('tr');
@@ -73,6 +79,7 @@
       pin.className = 'staff-pin';
       pin.setAttribute('aria-label', HQ.t('m_staff_new_pin', {id: s.id}));
       pin.placeholder = HQ.t('m_staff_pin');
+      pin.dataset.shown = '';
       actions.appendChild(pin);
       actions.appendChild(button('m_staff_reset_pin', function () {
         change(s.id + '/pin', {pin: pin.value}, s.id);
@@ -93,6 +100,7 @@
     input.size = 8;
     input.autocapitalize = 'off';
     input.value = (s.windows || []).join(', ');
+    input.dataset.shown = input.value;
     input.placeholder = HQ.t('m_staff_windows_any');
     input.setAttribute('aria-label', HQ.t('m_staff_windows_of', {id: s.id}));
     td.appendChild(input);
@@ -119,8 +127,7 @@
         HQ.api('POST', WINDOWS + '/' + encodeURIComponent(w.id) + (w.retired ? '/restore' : '/retire'), null,
           token()).then(function (res) {
           if (!res.ok) return refused(res, 'windows');
-          say(HQ.t('m_win_saved', {id: w.id}), null, 'windows');
-          load();
+          load().then(function () { say(HQ.t('m_win_saved', {id: w.id}), null, 'windows'); });
         });
       }));
       tr.appendChild(actions);
@@ -142,15 +149,16 @@
     });
   }
 
-  function load() {
-    if (!loggedIn()) return;
-    HQ.api('GET', API, null, token()).then(function (res) {
+  /** Read the staff and windows again and draw them if they changed (``saved``: the row just
+   * saved); resolves once drawn. */
+  function load(saved) {
+    if (!loggedIn()) return Promise.resolve();
+    return HQ.api('GET', API, null, token()).then(function (res) {
       if (!res.ok) return;
-      // redraw only what changed: a row being clicked or a PIN being typed stays in place
       var seen = JSON.stringify(res.data);
       if (seen === shown) return;
       shown = seen;
-      render(res.data.staff);
+      render(res.data.staff, saved);
       renderWindows(res.data.windows);
     });
   }
@@ -158,8 +166,7 @@
   function change(path, body, id) {
     HQ.api('POST', API + '/' + encodeURIComponent(path).replace('%2F', '/'), body, token()).then(function (res) {
       if (!res.ok) return refused(res);
-      say(HQ.t('m_staff_saved', {id: id}));
-      load();
+      load(id).then(function () { say(HQ.t('m_staff_saved', {id: id})); });
     });
   }
 
@@ -169,9 +176,8 @@
       role: $('staff-role').value, pin: $('staff-pin').value};
     HQ.api('POST', API, body, token()).then(function (res) {
       if (!res.ok) return refused(res);
-      say(HQ.t('m_staff_added', {id: res.data.staff.id}));
       $('staff-form').reset();
-      load();
+      load().then(function () { say(HQ.t('m_staff_added', {id: res.data.staff.id})); });
     });
   });
 
@@ -182,9 +188,8 @@
     var id = $('window-id').value.trim();
     HQ.api('POST', WINDOWS, {id: id, services: services}, token()).then(function (res) {
       if (!res.ok) return refused(res, 'windows');
-      say(HQ.t('m_win_saved', {id: id}), null, 'windows');
       $('window-form').reset();
-      load();
+      load().then(function () { say(HQ.t('m_win_saved', {id: id}), null, 'windows'); });
     });
   });
 
@@ -192,7 +197,7 @@
     .observe($('app'), {attributes: true, attributeFilter: ['hidden']});
   HQ.onLang(function () {
     serviceBoxes();
-    if (last) render(last);
+    if (last) render(last);  // typed fields stay
     if (lastWindows) renderWindows(lastWindows);
   });
   serviceBoxes();

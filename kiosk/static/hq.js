@@ -183,6 +183,31 @@
    * What a person reads for a refusal {code, message}: the catalogue's err_<code> in the page's
    * language. The server's English message is only a fallback for a code we do not know.
    */
+  /**
+   * Draw a table body again without losing what a person typed and has not saved.
+   * ``draw()`` rebuilds ``body``; each input or select marked ``data-shown`` (the value it was
+   * drawn with) whose value differs keeps it in the new drawing, found again by its row's
+   * ``data-<rowKey>`` and its name (else its class, else its language). Row ``except`` (just
+   * saved) shows what was drawn. Pages read the hall again after every change, a language
+   * switch or another manager's edit: without this, a redraw wipes a field being typed.
+   */
+  HQ.keepTyped = function (body, rowKey, draw, except) {
+    function fieldOf(input) {
+      return input.closest("tr").dataset[rowKey] + "/" + (input.name || input.className || input.dataset.lang);
+    }
+    var typed = {};
+    body.querySelectorAll("input[data-shown], select[data-shown]").forEach(function (input) {
+      if (input.value !== input.dataset.shown && input.closest("tr").dataset[rowKey] !== except) {
+        typed[fieldOf(input)] = input.value;
+      }
+    });
+    draw();
+    body.querySelectorAll("input[data-shown], select[data-shown]").forEach(function (input) {
+      var field = fieldOf(input);
+      if (Object.prototype.hasOwnProperty.call(typed, field)) input.value = typed[field];
+    });
+  };
+
   HQ.refusalText = function (err, lang) {
     err = err || {};
     if (err.code && HQ.has("err_" + err.code, lang)) return HQ.t("err_" + err.code, err, lang);
