@@ -219,6 +219,18 @@ def counted(client: Any, hall: str = "demo", timeout: float = 5.0) -> None:
     raise AssertionError(f"hall {hall}: the statistics did not catch up with the events")
 
 
+def no_show_hall(tmp_path: Path, seconds: int) -> str:
+    """The demo hall with a no-show allowed ``seconds`` after the call (15 s in the bundled
+    file), written to ``tmp_path``: a live server runs on the real clock."""
+    from server.config import demo_text
+
+    text = demo_text()
+    assert "min_seconds_after_call = 15" in text
+    path = tmp_path / "hall.toml"
+    path.write_text(text.replace("min_seconds_after_call = 15", f"min_seconds_after_call = {seconds}"), encoding="utf-8")
+    return str(path)
+
+
 def fresh_database(redis_server: EmbeddedRedis) -> str:
     import redis as sync_redis
 

@@ -6,21 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from server.config import demo_text
-from tests.live import LiveServer
-
-
-def hall_file(tmp_path: Path) -> str:
-    """The demo hall with no-shows allowed at once (a live server runs on the real clock)."""
-    text = demo_text()
-    assert "min_seconds_after_call = 15" in text
-    path = tmp_path / "hall.toml"
-    path.write_text(text.replace("min_seconds_after_call = 15", "min_seconds_after_call = 0"), encoding="utf-8")
-    return str(path)
+from tests.live import LiveServer, no_show_hall
 
 
 def test_a_no_show_is_not_next_and_its_phone_says_three_ahead(live_server_factory: Any, tmp_path: Path) -> None:
-    server: LiveServer = live_server_factory(config=hall_file(tmp_path))
+    server: LiveServer = live_server_factory(config=no_show_hall(tmp_path, 0))
     d001 = server.issue(["photo"])
     for service in ("register", "transfer", "pension"):
         server.issue([service])
