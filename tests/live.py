@@ -227,7 +227,8 @@ def no_show_hall(tmp_path: Path, seconds: int) -> str:
     text = demo_text()
     assert "min_seconds_after_call = 15" in text
     path = tmp_path / "hall.toml"
-    path.write_text(text.replace("min_seconds_after_call = 15", f"min_seconds_after_call = {seconds}"), encoding="utf-8")
+    text = text.replace("min_seconds_after_call = 15", f"min_seconds_after_call = {seconds}")
+    path.write_text(text, encoding="utf-8")
     return str(path)
 
 
