@@ -40,6 +40,91 @@ CHROMIUM_ARGS = [
 _databases = itertools.cycle(range(1, 16))
 
 
+class Forked:
+    """A server forked by the zygote (tests/zygote.py), used as a ``subprocess.Popen``: ``pid``
+    (its own session), ``poll``, ``wait`` and ``returncode``, read from the status file the
+    zygote writes when it reaps it."""
+
+    def __init__(self, pid: int, exit_path: Path) -> None:
+        self.pid = pid
+        self.exit_path = exit_path
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self.exit_path.exists():
+            self.returncode = int(self.exit_path.read_text())
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class Zygote:
+    """The test process's zygote (one per xdist worker, started on first use); see
+    tests/zygote.py. ``HALLQ_TEST_ZYGOTE=0`` starts every server as a plain subprocess;
+    ``=loud`` says on stderr why a start was not forked."""
+
+    _instance: Zygote | None = None
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.status_dir = Path(tempfile.mkdtemp(prefix="hallq-zygote-"))
+        # pytest's own variables change from test to test (PYTEST_CURRENT_TEST): kept out of
+        # the zygote's environment, or every start would differ from it in one of them.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.zygote", str(self.status_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+        )
+        self.spawned: list[list[str]] = []
+        """The variables that made each plain-subprocess start (for a look in a debugger)."""
+
+    @classmethod
+    def shared(cls) -> Zygote | None:
+        if os.environ.get("HALLQ_TEST_ZYGOTE", "1") == "0":
+            return None
+        if cls._instance is None or cls._instance.process.poll() is not None:
+            cls._instance = cls()
+        return cls._instance
+
+    def fork(self, argv: list[str], env: dict[str, str], log_path: Path) -> Forked | None:
+        """A server forked with ``argv`` (after ``-m server.cli``), or None when ``env`` changes
+        a variable read at import (the caller then starts a plain subprocess)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request = {"argv": argv, "env": env, "cwd": os.getcwd(), "log": str(log_path)}
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        if "spawn" in answer:
+            self.spawned.append(answer["spawn"])
+            if os.environ.get("HALLQ_TEST_ZYGOTE") == "loud":
+                print(f"zygote: a plain subprocess, as these differ: {answer['spawn']}", file=sys.stderr)
+            return None
+        return Forked(answer["pid"], Path(answer["exit"]))
+
+
+def launch(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes] | Forked:
+    """Start ``hallq serve`` (``command``) in a session of its own, output appended to
+    ``log_path``: forked by the zygote when it can be, else as a subprocess."""
+    zygote = Zygote.shared()
+    if zygote is not None and command[:3] == [sys.executable, "-m", "server.cli"]:
+        forked = zygote.fork(command[3:], env, log_path)
+        if forked is not None:
+            return forked
+    with log_path.open("ab") as log:  # the child keeps its own copy of the handle
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 class LiveServer:
     """A real ``hallq serve`` subprocess; can be stopped, killed and started again on its port."""
 
@@ -59,7 +144,7 @@ class LiveServer:
         # asks for it (None: the hall file's rules.min_call_interval_s).
         self.min_call_interval_s = min_call_interval_s
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | Forked | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
     @property
@@ -96,10 +181,7 @@ class LiveServer:
         env = {**os.environ, "REDIS_URL": self.redis_url, "HALLQ_SECRET": "test-secret"}
         if self.min_call_interval_s is not None:
             env["HALLQ_MIN_CALL_INTERVAL_S"] = str(self.min_call_interval_s)
-        with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
-            self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = launch(command, env, self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -181,7 +263,7 @@ def admin_login(
 
 
 #: Servers asked to stop at a test's end, not yet gone.
-_retiring: list[subprocess.Popen[bytes]] = []
+_retiring: list[subprocess.Popen[bytes] | Forked] = []
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.live import LiveServer
+from tests.live import Forked, LiveServer, launch
 
 
 def children(pid: int) -> list[int]:
@@ -123,7 +123,7 @@ class EmbeddedServer(LiveServer):
         if port is not None:
             self.port = port
 
-    def launch(self) -> subprocess.Popen[bytes]:
+    def launch(self) -> subprocess.Popen[bytes] | Forked:
         """Start without waiting for it to be healthy."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = self.serve_command()
@@ -131,10 +131,7 @@ class EmbeddedServer(LiveServer):
         env.pop("HALLQ_SECRET", None)
         if self.secret is not None:
             env["HALLQ_SECRET"] = self.secret
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = launch(command, env, self.log_path)
         return self.process
 
     def start(self, timeout: float = 30.0) -> None:
