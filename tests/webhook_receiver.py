@@ -52,6 +52,10 @@ class Receiver(StandIn):
                 with receiver.lock:
                     receiver.in_flight += 1
                     receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                # Counted out before the answer is sent, not after: the sender may start its
+                # next request as soon as it has the answer, while this thread still runs (seen
+                # as 2 "in flight" from one sequential sender on a loaded machine).
+                counted = True
                 try:
                     raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                     valid = verify(receiver.secret, raw, self.headers.get("X-Hallq-Signature", ""))
@@ -67,12 +71,16 @@ class Receiver(StandIn):
                                     time.time(),
                                 )
                             )
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+                    counted = False
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 finally:
-                    with receiver.lock:
-                        receiver.in_flight -= 1
+                    if counted:
+                        with receiver.lock:
+                            receiver.in_flight -= 1
 
         self.serve(Handler)
 
