@@ -128,6 +128,26 @@ async def test_one_booking_per_person_day_and_service(booking: Booking, redis: R
     await refused(redis, "duplicate", booking.book(["pension"], TODAY, "12:00", phone="13800000000"))
 
 
+async def test_a_missed_booking_still_holds_the_persons_day_and_a_cancelled_one_does_not(
+    engine: Engine, booking: Booking, redis: Redis, clock: HallClock
+) -> None:
+    """One booking per person, date and service (docs/protocol.md); a missed appointment frees
+    nothing (DOMAIN.md). Found by the day model: once the rollover had marked a 00:00 booking
+    missed, the same person booked 09:30 that date, though before the rollover they could not:
+    the answer depended on when the sweep ran."""
+    person = "110101199003071234"
+    await booking.book(["register"], "2025-11-27", "00:00", id_number=person)
+    clock.advance(14 * 3600 + 30 * MIN)  # 00:30 on the 27th: its check-in time is over
+    await refused(redis, "duplicate", booking.book(["register"], "2025-11-27", "09:30", id_number=person))
+    clock.advance(3 * 3600)  # 03:30, past the daily reset: the rollover marks it missed
+    await engine.issue(["photo"])
+    error = await refused(redis, "duplicate", booking.book(["register"], "2025-11-27", "09:30", id_number=person))
+    assert error.details["start"] == "00:00"
+    cancelled = await booking.book(["photo"], "2025-11-27", "10:00", id_number=person)
+    await booking.cancel(cancelled["appointment"]["token"])
+    assert (await booking.book(["photo"], "2025-11-27", "10:30", id_number=person))["appointment"]["status"] == "booked"
+
+
 async def test_bookings_outside_the_slots_are_refused(booking: Booking, redis: Redis) -> None:
     await refused(redis, "unknown_slot", booking.book(["register"], TODAY, "10:15"))
     await refused(redis, "slot_past", booking.book(["register"], TODAY, "09:00"))

@@ -1,6 +1,7 @@
 -- book: an appointment for A.services in slot A.date A.start (validated by the engine: a slot
 -- of the hall file, bookable now). Refuses code_taken (the engine draws another code),
--- slot_full, duplicate (the same person already holds one for a service that day).
+-- slot_full, duplicate (the same person already holds one for a service that day: booked,
+-- checked in or missed — a missed appointment frees nothing; only a cancelled one does).
 if redis.call('EXISTS', akey(A.code)) == 1 or redis.call('EXISTS', P .. 'apt:' .. A.token) == 1 then
   return fail('code_taken', 'that code is in use; draw another')
 end
@@ -15,7 +16,7 @@ end
 if A.person then
   for _, s in ipairs(A.services) do
     local other = load_appt(redis.call('HGET', P .. 'ap:person:' .. A.date, A.person .. '|' .. s) or '')
-    if other and (other.status == 'booked' or other.status == 'checked_in') then
+    if other and other.status ~= 'cancelled' then
       return fail('duplicate', 'you already have an appointment for this service on ' .. A.date ..
         ' at ' .. other.start, {service = s, start = other.start})
     end
