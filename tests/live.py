@@ -55,6 +55,17 @@ class Forked:
             self.returncode = int(self.exit_path.read_text())
         return self.returncode
 
+    def send_signal(self, signum: int) -> None:
+        """Signal the server alone (as Popen does), unless it has been reaped."""
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
