@@ -40,13 +40,6 @@ log = logging.getLogger("hallq.push")
 #: Seconds a push service keeps a notification for a phone that is offline.
 TTL_S = 600
 
-# Lua: record what a ticket was told only while holding the hall's push lease (then send it).
-_GUARDED_HSET = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-return 1
-"""
-
 
 def threshold() -> int:
     value = os.environ.get("HALLQ_PUSH_AHEAD", "")
@@ -144,8 +137,8 @@ class HallPusher:
                 await redis.hdel(sent_key(self.hall_id), token)
                 continue
             if decision.state != before:
-                written = await redis.eval(
-                    _GUARDED_HSET, 2, sent_key(self.hall_id), self.lease, self.token, token, decision.state.dump()
+                written = await lease.write_held(
+                    redis, sent_key(self.hall_id), self.lease, self.token, {token: decision.state.dump()}
                 )
                 if not written:  # another process holds the lease now: it sends
                     log.info("hall %s: push is sent by another process now", self.hall_id)

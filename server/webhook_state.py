@@ -36,14 +36,6 @@ from server.webhook_rules import receiver_id
 if TYPE_CHECKING:
     from server.runtime import Runtime
 
-# Lua: write the receiver's state only while holding its lease, and renew the lease.
-_GUARDED_HSET = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-return 1
-"""
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -148,11 +140,9 @@ class ReceiverState:
 
     async def _save(self, **fields: Any) -> None:
         """Write the receiver's state, if this process still holds its lease."""
-        args: list[Any] = [self.token, self.lease_ms]
-        for name, value in fields.items():
-            args += [name, "" if value is None else value]
+        values = {name: "" if value is None else value for name, value in fields.items()}
         renewed = time.monotonic()
-        written = await self.redis.eval(_GUARDED_HSET, 2, self.key, self.lease, *args)
+        written = await lease.write_held(self.redis, self.key, self.lease, self.token, values, self.lease_ms)
         if not written:
             raise LeaseLost
         self.renewed = renewed

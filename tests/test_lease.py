@@ -33,6 +33,31 @@ async def test_an_expired_lease_is_taken_over(redis: Redis) -> None:
     assert await lease.hold(redis, KEY, "b", 10_000)
 
 
+async def test_only_the_holder_writes_and_a_write_may_renew(redis: Redis) -> None:
+    state = "hallq:{demo}:test:state"
+    assert await lease.take(redis, KEY, "a", 5_000)
+    assert not await lease.write_held(redis, state, KEY, "b", {"cursor": 7})  # not b's lease
+    assert await redis.exists(state) == 0
+    assert await lease.write_held(redis, state, KEY, "a", {"cursor": 7, "last_error": ""})
+    assert await redis.hgetall(state) == {"cursor": "7", "last_error": ""}
+    assert await redis.pttl(KEY) <= 5_000  # written, not renewed
+    assert await lease.write_held(redis, state, KEY, "a", {"cursor": 8}, renew_ms=60_000)
+    assert await redis.hget(state, "cursor") == "8" and await redis.pttl(KEY) > 5_000
+
+
+async def test_lease_scripts_run_by_their_sha(redis: Redis) -> None:
+    """Renewals are the steady traffic of every hall's senders: the script's text is not sent
+    with each one (EVALSHA; redis-py loads it again after a SCRIPT FLUSH)."""
+    await redis.execute_command("CONFIG", "RESETSTAT")
+    assert await lease.take(redis, KEY, "a", 5_000)
+    await redis.script_flush()
+    for _ in range(5):
+        assert await lease.renew(redis, KEY, "a", 5_000)
+    calls = await redis.info("commandstats")
+    assert calls["cmdstat_evalsha"]["calls"] >= 5
+    assert "cmdstat_eval" not in calls
+
+
 async def test_woken_says_whether_the_event_came() -> None:
     wake = asyncio.Event()
     assert not await lease.woken(wake, 0.01)
