@@ -23,7 +23,6 @@ from server.queue.errors import Refusal
 from server.queue.ids import hall_of_token
 from server.runtime import HallRuntime, runtime_of
 from server.ticket_bodies import CheckIn, NewAppointment
-from server.words import catalogues
 
 #: What an anonymous caller is told instead of a message that names a ticket number.
 ANONYMOUS_MESSAGES = {
@@ -166,7 +165,7 @@ async def book_page(request: Request) -> Response:
 
 
 async def appointment_page(request: Request) -> Response:
-    from server.pages import render
+    from server.pages import page_context, render
 
     runtime = runtime_of(request)
     token = request.path_params["token"]
@@ -177,9 +176,7 @@ async def appointment_page(request: Request) -> Response:
         request,
         "appointment.html",
         status=200 if found else 404,
-        hall=hall.public(),
-        lang=hall.languages[0],
-        words=catalogues(list(hall.languages)),
+        **page_context(hall),
         token=token if found else "",
         missing=found is None,
     )

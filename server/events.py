@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from server import tasks
 from server.fanout import MAX_BEHIND_BYTES, Outlet, text_frame
-from server.hall_model import Hall
+from server.hall_model import Hall, config_hash
 from server.phrasing import PhraseError, announcement
 from server.queue.engine import Engine
 from server.stats_counter import StatsCounter
@@ -353,6 +353,9 @@ class HallHub:
         """The hall's state with its seq, ``recent`` calls enriched like live events."""
         state = await self.engine.snapshot()
         state["recent"] = [enrich(self.hall, event) for event in state["recent"]]
+        # The hall file this process serves: a page drawn with another (a reload whose
+        # hall.config came before this snapshot) reloads itself (reloader.js).
+        state["config"] = config_hash(self.hall)
         for window in state.get("windows") or []:
             if isinstance(window.get("clerk"), dict):
                 window["clerk"] = public_clerk(window["clerk"])

@@ -3,6 +3,7 @@ typed and frozen (:mod:`server.config` builds it from a hall file and checks it)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -309,3 +310,9 @@ class Hall:
                 "daily_quota": self.remote.daily_quota,
             },
         }
+
+
+def config_hash(hall: Hall) -> str:
+    """The hall file's content hash (SHA-256 of its text, first 16 hex digits): what
+    ``GET /api/version`` names, ``hall.config`` announces, snapshots and pages carry."""
+    return hashlib.sha256(hall.source_text.encode()).hexdigest()[:16]

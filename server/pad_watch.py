@@ -29,8 +29,8 @@ from server.auth import CLERKS, require
 from server.edge import close_code
 from server.events import Subscriber
 from server.fanout import close_quietly
+from server.hall_model import config_hash
 from server.queue.errors import Refusal
-from server.reload import config_hash
 from server.runtime import HallRuntime, Runtime
 from server.staff_bodies import WindowAction
 

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from server.edge import client_close_codes
+from server.hall_model import Hall, config_hash
 from server.queue.errors import Refusal
 from server.queue.ids import hall_of_token
 from server.remote import opens_at_s
@@ -45,10 +46,17 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     )
 
 
+def page_context(hall: Hall) -> dict[str, Any]:
+    """What every page of ``hall`` is drawn with: the public hall (plus ``config``, the hall
+    file's hash, which reloader.js compares with snapshots and ``GET /api/version``), its first
+    language and its catalogues."""
+    public = {**hall.public(), "config": config_hash(hall)}
+    return {"hall": public, "lang": hall.languages[0], "words": catalogues(list(hall.languages))}
+
+
 def hall_context(request: Request) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    hall = runtime.hall(request.path_params["hall"]).hall
-    return {"hall": hall.public(), "lang": hall.languages[0], "words": catalogues(list(hall.languages))}
+    return page_context(runtime.hall(request.path_params["hall"]).hall)
 
 
 def window_context(request: Request) -> dict[str, Any]:
@@ -99,9 +107,7 @@ async def visitor(request: Request) -> Response:
             request,
             "visitor.html",
             status=404,
-            hall=first.hall.public(),
-            lang=first.hall.languages[0],
-            words=catalogues(list(first.hall.languages)),
+            **page_context(first.hall),
             token="",
             ticket_missing=True,
         )
@@ -111,9 +117,7 @@ async def visitor(request: Request) -> Response:
     return render(
         request,
         "visitor.html",
-        hall=hall.public(),
-        lang=hall.languages[0],
-        words=catalogues(list(hall.languages)),
+        **page_context(hall),
         token=token,
         ticket_missing=False,
         opens_at_ms=None if opens is None else int(opens * 1000),

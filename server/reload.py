@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -41,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.config import load_demo, load_hall
-from server.hall_model import Hall
+from server.hall_model import Hall, config_hash
 from server.queue.errors import Refusal
 from server.toml_locator import ConfigError
 
@@ -57,11 +56,6 @@ def version() -> str:
         return metadata.version("hallq")
     except metadata.PackageNotFoundError:  # run from a source tree without installing
         return "0+unknown"
-
-
-def config_hash(hall: Hall) -> str:
-    """The hall file's content hash (SHA-256 of its text, first 16 hex digits)."""
-    return hashlib.sha256(hall.source_text.encode()).hexdigest()[:16]
 
 
 def hall_sources() -> list[str]:

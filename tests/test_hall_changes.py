@@ -321,7 +321,7 @@ def test_a_kiosk_reaching_a_worker_behind_the_managers_change_still_gets_the_new
     first ticket for a service just added answered 404.)"""
     from redis import Redis as SyncRedis
 
-    from server.reload import config_hash
+    from server.hall_model import config_hash
 
     hall_file = tmp_path / "hall.toml"
     hall_file.write_text(demo_text(), encoding="utf-8")

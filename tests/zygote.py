@@ -178,6 +178,9 @@ def run_child(request: dict[str, Any], keep: list[int]) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = ["server/cli.py", *request["argv"]]
+        # Run as __main__ afresh, as `python -m server.cli` does (the preloaded copy stays
+        # out of the way; runpy warns when it finds one).
+        sys.modules.pop("server.cli", None)
         try:
             runpy.run_module("server.cli", run_name="__main__", alter_sys=True)
             code = 0

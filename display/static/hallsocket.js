@@ -190,7 +190,11 @@
   HallSocket.prototype._dispatch = function (frame) {
     if (frame.type === 'snapshot') {
       this.seq = typeof frame.seq === 'number' ? frame.seq : null;
-      this._safe(this.onSnapshot, frame.state || {}, frame);
+      // A hall.config that came before this snapshot is not replayed: the snapshot names the
+      // hall file the server serves, and a page drawn with another reloads (reloader.js).
+      var state = frame.state || {};
+      if (state.config && global.HallqReload) global.HallqReload.checkConfig(state.config);
+      this._safe(this.onSnapshot, state, frame);
       return;
     }
     if (frame.type === 'status') {

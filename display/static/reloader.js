@@ -6,6 +6,9 @@
  *
  * A reload is asked for when
  * - a `hall.config` event arrives (HallSocket passes it here: the hall file was reloaded), or
+ * - a snapshot names another hall file than the one the page was drawn with (HALL.config:
+ *   the reload happened between the page's drawing and its socket's snapshot, whose
+ *   hall.config is never replayed), or
  * - GET /api/version answers another hallq version or hall-file hash than when the page
  *   loaded: checked after every reconnect of a HallSocket (a restart may bring a new version)
  *   and every POLL_MS, for pages that follow no hall socket.
@@ -24,16 +27,27 @@
   var POLL_MS = global.HALLQ_RELOAD_POLL_MS || 30000;
   var IDLE_MS = global.HALLQ_RELOAD_IDLE_MS || 8000;
 
-  function hallId() {
-    if (global.HALL && global.HALL.id) return String(global.HALL.id);
+  /** The hall the page was drawn with (window.HALL or the #hall-data JSON), or null. */
+  function pageHall() {
+    if (global.HALL && global.HALL.id) return global.HALL;
     var data = doc.getElementById('hall-data');
     if (data) {
       try {
         var hall = JSON.parse(data.textContent || 'null');
-        if (hall && hall.id) return String(hall.id);
+        if (hall && hall.id) return hall;
       } catch (e) { /* not a hall page */ }
     }
     return null;
+  }
+  function hallId() {
+    var hall = pageHall();
+    return hall ? String(hall.id) : null;
+  }
+
+  /** A hall-file hash the server serves now: another than the page's asks for a reload. */
+  function checkConfig(hash) {
+    var hall = pageHall();
+    if (hash && hall && hall.config && String(hash) !== String(hall.config)) request('hall file ' + hash);
   }
 
   var known = null;        // what this page was loaded with: "version|hash"
@@ -84,6 +98,8 @@
       return r.ok ? r.json() : null;
     }).then(function (v) {
       if (!v || !v.version) return;
+      var id = hallId();
+      if (id && v.halls) checkConfig(v.halls[id]);
       var now = signature(v);
       if (known === null) known = now;
       else if (now !== known) request('version ' + now);
@@ -106,6 +122,7 @@
   global.HallqReload = {
     request: request,
     checkVersion: checkVersion,
+    checkConfig: checkConfig,
     addBusyCheck: function (fn) { busyChecks.push(fn); },
     isPending: function () { return pending; },
     busy: busy,
