@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +77,9 @@ class Forked:
         return self.returncode
 
 
+_zygote_lock = threading.Lock()
+
+
 class Zygote:
     """The test process's zygote (one per xdist worker, started on first use); see
     tests/zygote.py. ``HALLQ_TEST_ZYGOTE=0`` starts every server as a plain subprocess;
@@ -97,6 +101,7 @@ class Zygote:
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
         )
+        self.lock = threading.Lock()  # one request and its answer at a time (tests start servers from threads)
         self.spawned: list[list[str]] = []
         """The variables that made each plain-subprocess start (for a look in a debugger)."""
 
@@ -104,18 +109,20 @@ class Zygote:
     def shared(cls) -> Zygote | None:
         if os.environ.get("HALLQ_TEST_ZYGOTE", "1") == "0":
             return None
-        if cls._instance is None or cls._instance.process.poll() is not None:
-            cls._instance = cls()
-        return cls._instance
+        with _zygote_lock:
+            if cls._instance is None or cls._instance.process.poll() is not None:
+                cls._instance = cls()
+            return cls._instance
 
     def fork(self, argv: list[str], env: dict[str, str], log_path: Path) -> Forked | None:
         """A server forked with ``argv`` (after ``-m server.cli``), or None when ``env`` changes
         a variable read at import (the caller then starts a plain subprocess)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         request = {"argv": argv, "env": env, "cwd": os.getcwd(), "log": str(log_path)}
-        self.process.stdin.write(json.dumps(request).encode() + b"\n")
-        self.process.stdin.flush()
-        answer = json.loads(self.process.stdout.readline())
+        with self.lock:
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.flush()
+            answer = json.loads(self.process.stdout.readline())
         if "spawn" in answer:
             self.spawned.append(answer["spawn"])
             if os.environ.get("HALLQ_TEST_ZYGOTE") == "loud":
