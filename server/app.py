@@ -166,7 +166,6 @@ async def start_operations(runtime: Runtime) -> list[asyncio.Task[None]]:
         asyncio.create_task(metrics.sample_forever(runtime), name="metrics"),
         asyncio.create_task(metrics.watch_store(runtime), name="store-watch"),
     ]
-    await reload.remember_configs(runtime)
     # a staff request on this worker is judged by the hall file another worker just changed
     runtime.sessions.on_config = reload.config_follower(runtime)
     reload.install_sighup(runtime)

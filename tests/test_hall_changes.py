@@ -4,6 +4,7 @@ that strands a visitor (409 strands_visitors): the overlay's [[services]], [[win
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -344,3 +345,47 @@ def test_a_kiosk_reaching_a_worker_behind_the_managers_change_still_gets_the_new
         assert status == 404 and body["error"]["code"] == "unknown_service"
     finally:
         server.stop()
+
+
+async def test_a_worker_that_read_the_hall_file_before_a_change_follows_it_before_settling(
+    redis_server: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in a full run with two workers: the second worker read its hall file, the manager
+    added a service through the first, a visitor took its first ticket (E001), and the second
+    worker, finishing its start-up 90 ms later, settled orphans with the file it had read:
+    E001 expired as "service_removed", and it told Redis the older file was the new one. A
+    starting process now follows the file Redis names before it settles or announces."""
+    from redis.asyncio import Redis
+
+    from server.hall_model import config_hash
+    from server.queue.engine import Engine
+    from server.reload import version
+    from server.runtime import Runtime
+
+    hall_file = tmp_path / "hall.toml"
+    hall_file.write_text(demo_text(), encoding="utf-8")
+    read_before = load_hall(str(hall_file))  # what the late worker read when it was made
+    overlay = staff_overlay.dumps(
+        [], [{"id": "1", "tiers": [["register", "card"]]}], [{"id": "card", "prefix": "E", "name": CARD}], None
+    )
+    staff_overlay.write(staff_overlay.beside(hall_file), overlay)  # the first worker's change
+    changed = load_hall(str(hall_file))
+    url = fresh_database(redis_server)
+    redis = Redis.from_url(url, decode_responses=True)
+    first = Engine(redis, changed, secret=b"test-secret")
+    await first.announce_config(config_hash(changed), version())
+    ticket = (await first.issue(["card"]))["ticket"]
+    assert ticket["number"] == "E001"
+
+    monkeypatch.setenv("HALLQ_CONFIG", str(hall_file))
+    monkeypatch.setenv("HALLQ_SECRET", "test-secret")
+    late = Runtime(url, [read_before], tmp_path)
+    await late.start()
+    try:
+        await asyncio.wait_for(late.ready.wait(), 10)
+        assert config_hash(late.halls["demo"].hall) == config_hash(changed)
+        assert (await first.ticket(ticket["token"]))["ticket"]["status"] == "waiting"
+        assert await redis.get("hallq:{demo}:config") == config_hash(changed)
+    finally:
+        await late.stop()
+        await redis.aclose()
