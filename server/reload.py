@@ -196,17 +196,19 @@ def config_listener(runtime: Runtime, hall_id: str) -> Any:
 
 
 def config_follower(runtime: Runtime) -> Callable[[str, str], Awaitable[None]]:
-    """For :attr:`server.auth.Sessions.on_config`: a staff request found in Redis the hash of
-    a hall file this process does not run (another worker just applied a manager's change and
-    its ``hall.config`` event is still on its way here): reload first, so the request is
-    judged by the new file. Never raises (a failed reload keeps the old file and logs why)."""
+    """Follow the hall file whose hash Redis names, when this process runs another: for
+    :attr:`server.auth.Sessions.on_config` (a staff request, while another worker's
+    ``hall.config`` is still on its way here, is judged by the new file) and at start-up
+    (:meth:`server.runtime.Runtime._connect`: nothing is settled or announced with a file
+    read before another worker's change). Never raises (a failed reload keeps the old file
+    and logs why)."""
 
     async def follow(hall_id: str, stored: str) -> None:
         hall = runtime.halls.get(hall_id)
         if hall is None or config_hash(hall.hall) == stored:
             return
         try:
-            await reload_halls(runtime, announce=False, reason="a staff request saw a newer hall file")
+            await reload_halls(runtime, announce=False, reason="Redis names a newer hall file")
         except Exception:  # the request goes on with the file this process has
             log.exception("hall %s: could not follow the hall file %s", hall_id, stored)
 

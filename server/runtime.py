@@ -23,7 +23,7 @@ from server import liveness, store
 from server.auth import Sessions
 from server.embedded import disk_full
 from server.events import HallHub
-from server.hall_model import Hall, config_hash
+from server.hall_model import Hall
 from server.queue.constants import KEY_PREFIX, keys_prefix
 from server.queue.engine import Engine
 from server.queue.errors import Refusal
@@ -229,35 +229,23 @@ class Runtime:
                 delay = min(delay * 2, 1.0)
         for runtime in self.halls.values():
             runtime.engine.secret = secret
-        await self._follow_the_files_redis_names()
-        for runtime in self.halls.values():
-            await self.settle_orphans(runtime.engine)
         from server import reload
 
-        # only now: a process that read its files before another's change must not announce
-        # the older file as the new one
+        # A process reads its files when it is made; another worker may have applied a
+        # manager's change since (seen: a worker that finished starting 90 ms after a service
+        # was added expired that service's first ticket as "service_removed", with the file it
+        # had read before, and announced that older file as the new one). So: follow the file
+        # Redis names first, then settle orphans, then announce this process's file.
+        follow = reload.config_follower(self)
+        for hall_id in list(self.halls):
+            stored = await self.redis.get(f"{keys_prefix(hall_id)}config")
+            if stored is not None:
+                await follow(hall_id, stored.decode() if isinstance(stored, bytes) else str(stored))
+        for runtime in self.halls.values():
+            await self.settle_orphans(runtime.engine)
         await reload.remember_configs(self)
         self.ready.set()
         log.info("redis reachable; serving")
-
-    async def _follow_the_files_redis_names(self) -> None:
-        """Read the hall files again when Redis names another one than this process read.
-
-        A process reads its files when it is made; another worker may have applied a
-        manager's change since (seen: a worker that finished starting 90 ms after a service
-        was added expired that service's first ticket as "service_removed", with the file it
-        had read before). Settling orphans with the older file would expire a waiting visitor.
-        """
-        from server import reload
-
-        for hall_id, runtime in self.halls.items():
-            stored = await self.redis.get(f"{keys_prefix(hall_id)}config")
-            if stored is None:
-                continue
-            named = stored.decode() if isinstance(stored, bytes) else str(stored)
-            if named != config_hash(runtime.hall):
-                await reload.reload_halls(self, announce=False, reason="start-up: Redis names a newer hall file")
-                return
 
     async def _secret(self) -> bytes:
         """The key of ID-number hashes: one random key kept in Redis, made on first start."""

@@ -180,10 +180,6 @@
   };
 
   /**
-   * What a person reads for a refusal {code, message}: the catalogue's err_<code> in the page's
-   * language. The server's English message is only a fallback for a code we do not know.
-   */
-  /**
    * Draw a table body again without losing what a person typed and has not saved.
    * ``draw()`` rebuilds ``body``; each input or select marked ``data-shown`` (the value it was
    * drawn with) whose value differs keeps it in the new drawing, found again by its row's
@@ -208,6 +204,10 @@
     });
   };
 
+  /**
+   * What a person reads for a refusal {code, message}: the catalogue's err_<code> in the page's
+   * language. The server's English message is only a fallback for a code we do not know.
+   */
   HQ.refusalText = function (err, lang) {
     err = err || {};
     if (err.code && HQ.has("err_" + err.code, lang)) return HQ.t("err_" + err.code, err, lang);
