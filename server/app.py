@@ -50,6 +50,9 @@ from server.runtime import Runtime
 
 log = logging.getLogger("hallq")
 
+#: How long a starting worker waits for Redis before it serves (503 while Redis is away).
+READY_WAIT_S = 2.0
+
 
 async def refusal_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refusal)
@@ -106,6 +109,13 @@ def create_app(halls: list[Hall], redis_url: str, data_dir: Path, public_url: st
         pushers = push_sender.Pushers(runtime)
         senders.start()
         pushers.start()
+        # A worker takes connections once this returns. With Redis answering it is ready by
+        # then (its hall file followed, orphans settled, its file announced: a few round
+        # trips), so a started or restarted worker gives no clerk a 503; with Redis away it
+        # serves 503 after READY_WAIT_S, for as long as the outage lasts.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(READY_WAIT_S):
+                await runtime.ready.wait()
         try:
             yield
         finally:

@@ -89,8 +89,8 @@ class Runtime:
         self.stream_reader = StreamReader(self.reader, self.spec)
         replicas, wait_ms = wait_setting(self.spec)
         self.acks = ClusterAcks(self.redis, self.spec) if self.spec.kind == "cluster" else None
-        # Start-up never waits for Redis: a worker restarted during an outage serves at
-        # once (/healthz 503, the API 503, screens told "redis down") and the key of the
+        # Start-up never waits long for Redis: a worker restarted during an outage serves
+        # after app.READY_WAIT_S (/healthz 503, the API 503, screens told "redis down") and the key of the
         # ID-number hashes is fetched by ``_connect`` whenever Redis answers, for as long
         # as that takes. Until then :meth:`require_ready` refuses with 503, so nothing is ever
         # hashed with a missing key.
