@@ -29,7 +29,7 @@ from server.queue.engine import Engine
 from server.queue.errors import Refusal
 from server.reader import StreamReader
 from server.screens import ScreenRegistry
-from server.speech import SpeechError, SpeechService
+from server.speech import SpeechService
 from server.speech_host import SPEECH_SOCKET, SpeechClient
 from server.store import ClusterAcks, StoreSpec, async_client, parse, wait_setting
 from server.trackers import PadTracker, VisitorTracker
@@ -122,12 +122,10 @@ class Runtime:
             if shared
             else SpeechService(self.data_dir / "audio-cache")
         )
-        try:
-            await self.speech.start()
-        except SpeechError:
-            # The queue matters more than its voice: serve without audio (/audio answers 503,
-            # screens fall back to the browser's speech) and let the service retry per request.
-            log.exception("speech worker failed to start; serving without server audio for now")
+        # No worker yet: it starts at the first phrase missing from the cache. One that cannot
+        # start fails that request only (/audio answers 503, screens fall back to the browser's
+        # speech); the queue matters more than its voice.
+        await self.speech.start()
         self._tasks.append(asyncio.create_task(self._roll_days(), name="rollover"))
 
     async def stop(self) -> None:

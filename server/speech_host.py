@@ -52,10 +52,6 @@ class SpeechClient(SpeechService):
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def start(self) -> None:
-        self._closed = False
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-
     async def _stop_worker(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
@@ -171,6 +167,7 @@ class SpeechHost:
             log.warning("another server's speech host uses this folder; this one listens on %s", self.socket_path)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
+        await self.service.start()
         server = await asyncio.start_unix_server(self._serve, str(self.socket_path), limit=_MAX_LINE)
         os.chmod(self.socket_path, 0o600)
         self.listening = True
@@ -188,18 +185,21 @@ class SpeechHost:
             self._lock_file.close()
 
     async def _keep_worker(self) -> None:
-        backoff, last_pid = 0.5, None
+        """Once the first cache miss has started the worker, a worker that dies is started again
+        at once (with back-off while it cannot start), so the next new phrase does not wait for it."""
+        backoff, noticed = 0.5, False
         while True:
-            pid = self.service.worker_pid
-            if pid is None and last_pid is not None:
-                log.warning("speech worker pid %s is gone; starting it again", last_pid)
-                self.service.restarts += 1
-            try:
-                await self.service.start()
-                backoff = 0.5
-            except SpeechError:
-                backoff = min(backoff * 2, 30.0)
-            last_pid = self.service.worker_pid
+            if self.service.worker_pid is not None:
+                backoff, noticed = 0.5, False
+            elif self.service.last_worker_pid is not None:
+                if not noticed:
+                    log.warning("speech worker pid %s is gone; starting it again", self.service.last_worker_pid)
+                    self.service.restarts += 1
+                    noticed = True
+                try:
+                    await self.service.start_worker()
+                except SpeechError:
+                    backoff = min(backoff * 2, 30.0)
             await asyncio.sleep(backoff)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

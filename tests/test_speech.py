@@ -111,6 +111,17 @@ async def test_concurrent_requests_for_one_phrase_synthesise_once(speech: Speech
         assert_speech_wav(path)
 
 
+async def test_the_worker_starts_at_the_first_phrase_not_cached(tmp_path: Path) -> None:
+    async with SpeechService(tmp_path / "cache") as first:
+        assert first.worker_pid is None  # started, and no worker yet
+        path = await first.wav_path("en", "Number A0 0 1, please go to window 1")
+        assert first.worker_pid is not None and first.syntheses == 1
+    # a restarted server whose phrases are all cached never runs a worker
+    async with SpeechService(tmp_path / "cache") as again:
+        assert await again.wav_path("en", "Number A0 0 1, please go to window 1") == path
+        assert again.worker_pid is None and again.syntheses == 0
+
+
 async def test_a_killed_worker_is_restarted_and_the_failure_logged(
     speech: SpeechService, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -130,6 +141,7 @@ async def test_a_killed_worker_is_restarted_and_the_failure_logged(
 
 async def test_a_worker_killed_mid_request_is_retried(speech: SpeechService, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="hallq.speech")
+    await speech.wav_path("en", "warm up")
     pid = speech.worker_pid
     assert pid is not None
     request = asyncio.create_task(speech.wav_path("cmn", "请D零三三号到四号窗口办理"))
@@ -144,7 +156,9 @@ async def test_a_synthesis_timeout_kills_the_worker_and_is_reported(
     speech: SpeechService, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="hallq.speech")
+    await speech.wav_path("en", "warm up")
     pid = speech.worker_pid
+    assert pid is not None
     speech.timeout = 0.0005  # far less than any synthesis takes
     with pytest.raises(SpeechTimeout):
         await speech.wav_path("en", "a phrase too slow for the deadline")

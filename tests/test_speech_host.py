@@ -10,14 +10,14 @@ import signal
 import time
 import wave
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
+from server.embedded import EmbeddedRedis
 from server.speech import SpeechError, SpeechTimeout
 from server.speech_host import SpeechClient, SpeechHost
-from tests.live import LiveServer
+from tests.live import LiveServer, fresh_database
 from tests.processes import speech_processes, wait_for, worker_children
 
 
@@ -59,21 +59,33 @@ def get_audio(connection: http.client.HTTPConnection, path: str) -> float:
         return wav.getnframes() / wav.getframerate()
 
 
-def test_two_workers_share_one_speech_process_that_comes_back_after_kill_9(live_server_factory: Any) -> None:
-    server: LiveServer = live_server_factory(workers=2)
-    assert server.process is not None
-    pid = server.process.pid
+def test_two_workers_share_one_speech_process_that_comes_back_after_kill_9(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    # A data folder of its own: an empty audio cache, so every phrase below is a cache miss.
+    server = LiveServer(fresh_database(redis_server), tmp_path, workers=2)
+    server.start()
+    try:
+        assert server.process is not None
+        one_speech_process_comes_back(server, server.process.pid)
+    finally:
+        server.stop()
+
+
+def one_speech_process_comes_back(server: LiveServer, pid: int) -> None:
+    """No speech process until a phrase is missing from the cache; then one for both workers,
+    started again in the background after a kill -9."""
     wait_for(lambda: len(worker_children(pid)) == 2, 20, "two workers")
-    wait_for(lambda: len(speech_processes(pid)) == 1, 20, "the speech process")
     workers = worker_children(pid)
-    speech = speech_processes(pid)
-    assert len(speech) == 1 and speech[0] not in workers
     connections = connection_per_worker(server, workers)
+    time.sleep(0.3)
+    assert speech_processes(pid) == [], "no phrase was needed yet: no speech process"
 
     # a call's audio through each worker: both cache misses, made by the one speech process
     for n, (worker, connection) in enumerate(sorted(connections.items())):
         assert get_audio(connection, f"/audio/demo/zh/A{n + 101}/{n + 1}.wav") > 1.0, worker
-    assert speech_processes(pid) == speech
+    speech = speech_processes(pid)
+    assert len(speech) == 1 and speech[0] not in workers
 
     os.kill(speech[0], signal.SIGKILL)
     wait_for(lambda: speech_processes(pid) not in ([], speech), 20, "a new speech process")
