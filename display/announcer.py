@@ -100,7 +100,8 @@ class Announcer:
             log.error("no audio player found (tried %s): calls will not be heard", ", ".join(c[0] for c in PLAYERS))
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
-        await self.load_hall()  # fail fast on an unknown hall
+        if self.voice is None:
+            await self.load_hall()  # fail fast on an unknown hall
         follower = asyncio.create_task(self.follow())
         try:
             await self.speak_loop()
@@ -321,10 +322,15 @@ async def _run(args: argparse.Namespace) -> int:
     async with SpeechService(args.cache or default_cache()) as speech:
         announcer = Announcer(args.server, args.hall, speech, out=args.out, limit=args.limit)
         try:
-            await announcer.run()
+            await announcer.load_hall()  # fail fast on an unknown hall, before the voice starts
         except HallNotFound:
             log.error("the server at %s has no hall %r", args.server, args.hall)
             return 2
+        # A PC that speaks a hall's calls needs its voice from the first call: the worker starts
+        # now, so that call is not kept waiting on it (~0.25 s, seconds on a busy PC) and said
+        # shortened as if a burst had built up behind it.
+        await speech.start_worker()
+        await announcer.run()
     return 0
 
 
