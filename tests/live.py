@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from server.embedded import EmbeddedRedis, free_port
+from tests.browser_pool import ContextPool
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -382,17 +383,19 @@ def browser() -> Iterator[Any]:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, ignore_default_args=["--mute-audio"]
         )
-        # Tests wait with string predicates (wait_for_function("…")), which Playwright evaluates
-        # in the page: our CSP forbids that, as it should. Contexts bypass the CSP unless a test
-        # asks for it (bypass_csp=False; see test_hardening's CSP test).
-        new_context = instance.new_context
+        # Contexts are lent and reset between tests rather than made anew (tests/browser_pool.py).
+        pool = ContextPool(instance.new_context)
 
         def context_for_tests(**options: Any) -> Any:
+            # Tests wait with string predicates (wait_for_function("…")), which Playwright
+            # evaluates in the page: our CSP forbids that, as it should. Contexts bypass the CSP
+            # unless a test asks for it (bypass_csp=False; see test_hardening's CSP test).
             options.setdefault("bypass_csp", True)
-            return new_context(**options)
+            return pool.lend(**options)
 
         instance.new_context = context_for_tests
         yield instance
+        pool.close()
         instance.close()
 
 
