@@ -1,10 +1,11 @@
 """Browser contexts lent to tests and reused, reset between them.
 
-A new Chromium context costs about 0.1 CPU-s more than a new page in an existing
-one (measured: 40 page loads took 8.5 CPU-s with a context each, 4.4 with pages of
-one context), and the suite makes a few hundred. So ``browser.new_context(...)``
-in a test lends an idle context created with the same options when there is one,
-and ``close()`` gives it back instead of closing it.
+A page of ours in a new Chromium context, open for 1.5 s, costs about 1.7 CPU-s here,
+most of it the context's first renderer starting up; in a context that already has a
+page open it costs about 0.6. The suite opens a few hundred. So
+``browser.new_context(...)`` in a test lends an idle context created with the same
+options when there is one, and ``close()`` gives it back instead of closing it; an idle
+context keeps one blank page (its keeper, never shown to a test) so its renderer stays up.
 
 A lent context must look new to its next test, so it comes back only in a state the
 pool can undo:
@@ -14,6 +15,8 @@ pool can undo:
   test server on 127.0.0.1), and so is the storage of every origin its pages reached
   (``Storage.clearDataForOrigin``: local storage, IndexedDB, cache storage, service
   workers with their push subscriptions) and its HTTP cache;
+* the size a test asks for is set on each of its pages, so contexts differing only in size
+  are one;
 * a test that used anything else on the context (init scripts, bindings, routes,
   permissions, the clock, offline mode, listeners…) cannot be undone: Playwright has no
   way to remove an init script, so such a context is closed for good, as before.
@@ -32,8 +35,6 @@ from typing import Any
 #: What a lent context offers that the pool can undo; touching anything else retires it.
 UNDOABLE = frozenset(
     {
-        "new_page",
-        "pages",
         "cookies",
         "add_cookies",
         "clear_cookies",
@@ -50,8 +51,11 @@ UNDOABLE = frozenset(
 #: Options a context cannot be reused under: they load state or record into files.
 UNPOOLED_OPTIONS = frozenset({"storage_state", "record_har_path", "record_video_dir", "proxy"})
 
-MAX_IDLE = 8
-"""Idle contexts kept per browser; more are closed (a test rarely holds more than three)."""
+DEFAULT_VIEWPORT = {"width": 1280, "height": 720}
+"""Playwright's own default page size."""
+
+MAX_IDLE = 6
+"""Idle contexts kept per browser (each with a renderer, ~50 MB); more are closed."""
 
 
 def origin_of(url: str) -> str | None:
@@ -65,11 +69,13 @@ def origin_of(url: str) -> str | None:
 class LentContext:
     """A Playwright ``BrowserContext`` lent to one test; attribute access passes through."""
 
-    def __init__(self, pool: ContextPool, key: str, context: Any) -> None:
+    def __init__(self, pool: ContextPool, key: str, context: Any, viewport: dict[str, int]) -> None:
         self._pool = pool
         self._key = key
         self._context = context
+        self.viewport = viewport
         self._origins: set[str] = set()
+        self._keeper: Any = None
         self.reusable = True
         origins = self._origins
 
@@ -85,6 +91,17 @@ class LentContext:
     def underlying(self) -> Any:
         """The Playwright context itself (tests of the pool check which one they were lent)."""
         return self._context
+
+    def new_page(self) -> Any:
+        """A new page of the size the test asked its context for."""
+        page = self._context.new_page()
+        page.set_viewport_size(self.viewport)
+        return page
+
+    @property
+    def pages(self) -> list[Any]:
+        """The test's open pages (not the keeper)."""
+        return [page for page in self._context.pages if page is not self._keeper]
 
     def __getattr__(self, name: str) -> Any:
         if name not in UNDOABLE:
@@ -106,16 +123,16 @@ class LentContext:
     def reset(self) -> bool:
         """Close the pages and clear what they left; False when the context is no longer usable."""
         try:
-            for page in list(self._context.pages):
+            if self._keeper is None or self._keeper.is_closed():
+                self._keeper = self._context.new_page()  # before the test's close: a renderer stays up
+            for page in self.pages:
                 page.close()
             if self._origins:
-                scratch = self._context.new_page()
-                session = self._context.new_cdp_session(scratch)
+                session = self._context.new_cdp_session(self._keeper)
                 for origin in sorted(self._origins):
                     session.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
                 session.send("Network.clearBrowserCache")
                 session.detach()
-                scratch.close()
             self._context.clear_cookies()
         except Exception:  # noqa: BLE001 — a context that cannot be reset (browser gone, crash) is retired
             return False
@@ -133,21 +150,25 @@ class LentContext:
 class ContextPool:
     """The idle contexts of one browser, by the options they were created with."""
 
-    def __init__(self, create: Callable[..., Any]) -> None:
+    def __init__(self, create: Callable[..., Any], *, reuse: bool = True) -> None:
         self._create = create
+        self.reuse = reuse
         self._idle: list[LentContext] = []
 
     def lend(self, **options: Any) -> Any:
         """A context as ``browser.new_context(**options)`` makes it: an idle reset one if any."""
-        if UNPOOLED_OPTIONS & options.keys():
+        if not self.reuse or UNPOOLED_OPTIONS & options.keys() or options.get("viewport", DEFAULT_VIEWPORT) is None:
             return self._create(**options)
+        # The size is the page's, not the context's (Playwright sets it per page, with the
+        # screen's): contexts differing only in it are one.
+        viewport = options.pop("viewport", DEFAULT_VIEWPORT)
         key = repr(sorted(options.items()))
         for index, lent in enumerate(self._idle):
             if lent._key == key:
                 del self._idle[index]
-                lent.reusable = True
+                lent.reusable, lent.viewport = True, viewport
                 return lent
-        return LentContext(self, key, self._create(**options))
+        return LentContext(self, key, self._create(viewport=viewport, **options), viewport)
 
     def give_back(self, lent: LentContext) -> None:
         if lent in self._idle:

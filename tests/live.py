@@ -383,8 +383,9 @@ def browser() -> Iterator[Any]:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, ignore_default_args=["--mute-audio"]
         )
-        # Contexts are lent and reset between tests rather than made anew (tests/browser_pool.py).
-        pool = ContextPool(instance.new_context)
+        # Contexts are lent and reset between tests rather than made anew (tests/browser_pool.py);
+        # HALLQ_TEST_CONTEXT_POOL=0 makes each anew (to compare, or to rule the pool out).
+        pool = ContextPool(instance.new_context, reuse=os.environ.get("HALLQ_TEST_CONTEXT_POOL") != "0")
 
         def context_for_tests(**options: Any) -> Any:
             # Tests wait with string predicates (wait_for_function("…")), which Playwright

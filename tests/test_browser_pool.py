@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser_pool import ContextPool
 from tests.stand_in import QuietHandler, StandIn
 
 PAGE = b"<!doctype html><title>site</title><p>site</p>"
@@ -50,6 +51,15 @@ class Site(StandIn):
 
 
 @pytest.fixture
+def pool(browser: Any) -> Iterator[ContextPool]:
+    """A pool of its own over the session's browser (whose ``new_context`` the suite's pool
+    has taken over, and which HALLQ_TEST_CONTEXT_POOL=0 turns off)."""
+    own = ContextPool(lambda **options: type(browser).new_context(browser, **options))
+    yield own
+    own.close()
+
+
+@pytest.fixture
 def site() -> Iterator[Site]:
     site = Site()
     site.serve(site.handler)
@@ -82,8 +92,8 @@ TRACES = """async () => ({
 })"""
 
 
-def test_a_lent_context_comes_back_as_new(browser: Any, site: Site) -> None:
-    first = browser.new_context(**OPTIONS)
+def test_a_lent_context_comes_back_as_new(pool: ContextPool, site: Site) -> None:
+    first = pool.lend(**OPTIONS)
     page = first.new_page()
     page.goto(site.url)
     assert page.evaluate(LEAVE_TRACES) == "1"
@@ -97,7 +107,7 @@ def test_a_lent_context_comes_back_as_new(browser: Any, site: Site) -> None:
     }
     first.close()
 
-    again = browser.new_context(**OPTIONS)
+    again = pool.lend(**OPTIONS)
     try:
         assert again.underlying is first.underlying  # the same context, lent again
         assert again.pages == [] and again.cookies() == []
@@ -116,11 +126,11 @@ def test_a_lent_context_comes_back_as_new(browser: Any, site: Site) -> None:
         again.close()
 
 
-def test_a_context_with_an_init_script_is_never_lent_again(browser: Any, site: Site) -> None:
-    marked = browser.new_context(**OPTIONS)
+def test_a_context_with_an_init_script_is_never_lent_again(pool: ContextPool, site: Site) -> None:
+    marked = pool.lend(**OPTIONS)
     marked.add_init_script("window.marked = true")
     marked.close()
-    other = browser.new_context(**OPTIONS)
+    other = pool.lend(**OPTIONS)
     try:
         assert other.underlying is not marked.underlying
         page = other.new_page()
@@ -130,11 +140,11 @@ def test_a_context_with_an_init_script_is_never_lent_again(browser: Any, site: S
         other.close()
 
 
-def test_contexts_are_lent_by_their_options(browser: Any, site: Site) -> None:
-    phone = browser.new_context(viewport={"width": 360, "height": 640}, has_touch=True)
+def test_contexts_are_lent_by_their_options_but_size(pool: ContextPool, site: Site) -> None:
+    phone = pool.lend(viewport={"width": 360, "height": 640}, has_touch=True)
     phone.close()
-    desk = browser.new_context(viewport={"width": 1280, "height": 900})
-    held = browser.new_context(viewport={"width": 1280, "height": 900})  # while desk is lent
+    desk = pool.lend(viewport={"width": 1280, "height": 900})
+    held = pool.lend(viewport={"width": 1280, "height": 900})  # while desk is lent
     try:
         assert desk.underlying is not phone.underlying
         assert held.underlying is not desk.underlying
@@ -144,3 +154,12 @@ def test_contexts_are_lent_by_their_options(browser: Any, site: Site) -> None:
     finally:
         desk.close()
         held.close()
+    # the size is the page's: a context asked for at another size is lent, its page sized anew
+    wall = pool.lend(viewport={"width": 1920, "height": 1080})
+    try:
+        assert wall.underlying in (desk.underlying, held.underlying)
+        page = wall.new_page()
+        page.goto(site.url)
+        assert page.evaluate("() => [innerWidth, innerHeight, screen.width]") == [1920, 1080, 1920]
+    finally:
+        wall.close()
