@@ -55,7 +55,7 @@ DEFAULT_VIEWPORT = {"width": 1280, "height": 720}
 """Playwright's own default page size."""
 
 MAX_IDLE = 6
-"""Idle contexts kept per browser (each with a renderer, ~50 MB); more are closed."""
+"""Idle contexts kept per browser (each keeps a renderer up); more are closed."""
 
 
 def origin_of(url: str) -> str | None:
