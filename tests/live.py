@@ -194,6 +194,10 @@ class LiveServer:
         ]
 
     def start(self, timeout: float = 30.0) -> None:
+        cache = self.data_dir / "audio-cache"
+        if _audio_cache and not cache.exists() and not cache.is_symlink():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            cache.symlink_to(_audio_cache[-1], target_is_directory=True)
         command = self.serve_command()
         if self.config:
             command += ["--config", self.config]
@@ -283,6 +287,18 @@ def admin_login(
 
 #: Servers asked to stop at a test's end, not yet gone.
 _retiring: list[subprocess.Popen[bytes] | Forked] = []
+_audio_cache: list[Path] = []  # the session's shared audio cache, set by shared_audio_cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_audio_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One audio cache for every live server of the session: a server on a data folder of its
+    own links its ``audio-cache`` here unless the folder already has one, so the same calls
+    (A001 at window 1…) are synthesised once a session, not once a server (109 speech worker
+    starts a run before). A test of speech itself creates its own ``audio-cache`` first."""
+    _audio_cache.append(tmp_path_factory.mktemp("audio"))
+    yield _audio_cache[-1]
+    _audio_cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -300,7 +316,7 @@ def retired_servers() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def live_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data folder for every live server of the session, so the audio cache is shared."""
+    """One data folder for the live servers of the session that need no folder of their own."""
     return tmp_path_factory.mktemp("live")
 
 

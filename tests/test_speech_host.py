@@ -62,7 +62,8 @@ def get_audio(connection: http.client.HTTPConnection, path: str) -> float:
 def test_two_workers_share_one_speech_process_that_comes_back_after_kill_9(
     redis_server: EmbeddedRedis, tmp_path: Path
 ) -> None:
-    # A data folder of its own: an empty audio cache, so every phrase below is a cache miss.
+    # A data folder and audio cache of its own (not the session's): every phrase below is a miss.
+    (tmp_path / "audio-cache").mkdir()
     server = LiveServer(fresh_database(redis_server), tmp_path, workers=2)
     server.start()
     try:
