@@ -71,7 +71,8 @@ class LentContext:
 
     def __init__(self, pool: ContextPool, key: str, context: Any, viewport: dict[str, int]) -> None:
         self._pool = pool
-        self._key = key
+        self.key = key
+        """The options it was created with, but size (what the pool matches a request on)."""
         self._context = context
         self.viewport = viewport
         self._origins: set[str] = set()
@@ -164,7 +165,7 @@ class ContextPool:
         viewport = options.pop("viewport", DEFAULT_VIEWPORT)
         key = repr(sorted(options.items()))
         for index, lent in enumerate(self._idle):
-            if lent._key == key:
+            if lent.key == key:
                 del self._idle[index]
                 lent.reusable, lent.viewport = True, viewport
                 return lent
