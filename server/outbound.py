@@ -1,9 +1,11 @@
-"""Outgoing HTTP (web push, SMS gateways, webhooks): the TLS settings they share."""
+"""Outgoing HTTP (web push, SMS gateways, webhooks): the TLS settings they share, and clients
+made at their first request."""
 
 from __future__ import annotations
 
 import functools
 import ssl
+from typing import Any
 
 import httpx
 
@@ -18,3 +20,34 @@ def tls() -> ssl.SSLContext:
     webhook receiver), which made most of a hall's 3.7 MB.
     """
     return httpx.create_ssl_context()
+
+
+class Outbound:
+    """An ``httpx.AsyncClient`` (verifying with :func:`tls`) made at its first request.
+
+    Every hall has a push sender, an SMS sender and a task per webhook receiver, and most of
+    them never send: made at start, their clients cost each server start 40 % of its CPU
+    (0.10 → 0.06 CPU-s: loading the CA bundle, ~20 ms, and importing httpcore) for nothing.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def made(self) -> bool:
+        """Whether a request has been sent (the client exists)."""
+        return self._client is not None
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self._client is None:
+            self._client = httpx.AsyncClient(verify=tls(), **self._options)
+        return await self._client.request(method, url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

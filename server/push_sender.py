@@ -27,7 +27,7 @@ import httpx
 from redis.exceptions import RedisError
 
 from server import lease, metrics, tasks
-from server.outbound import tls
+from server.outbound import Outbound
 from server.push import sent_key, subs_key, vapid_of
 from server.push_rules import AHEAD_THRESHOLD, Notice, State, decide
 from server.queue.constants import keys_prefix
@@ -59,9 +59,7 @@ class HallPusher:
         self.lease_s = lease_s
         self.token = secrets.token_hex(8)
         self.wake = asyncio.Event()
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)), follow_redirects=False, verify=tls()
-        )
+        self.client = Outbound(timeout=httpx.Timeout(timeout_s, connect=min(2.0, timeout_s)), follow_redirects=False)
         self.timeout_s = timeout_s
         #: The last send of each ticket, so its notices go out in order.
         self.chains: dict[str, asyncio.Task[None]] = {}

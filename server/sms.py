@@ -35,7 +35,7 @@ from starlette.routing import Route
 from server import lease, metrics, phone_book, tasks
 from server.bodies import read_body
 from server.hall_model import Hall, Sms
-from server.outbound import tls
+from server.outbound import Outbound
 from server.queue.constants import keys_prefix
 from server.queue.errors import Refusal
 from server.sms_rules import Notice, due, finished, mask, mask_text, normalize_phone, render_body, sign, text_for
@@ -98,7 +98,7 @@ class HallSender:
         self.token = secrets.token_hex(8)
         self.wake = asyncio.Event()
         self.renewed = 0.0
-        self.client = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "hallq-sms"}, verify=tls())
+        self.client = Outbound(follow_redirects=False, headers={"User-Agent": "hallq-sms"})
         self.sending: set[asyncio.Task[None]] = set()
         self.slots = asyncio.Semaphore(IN_FLIGHT)
         self.task: asyncio.Task[None] | None = None

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 
 from server import lease, metrics, tasks
 from server.events import enrich
-from server.outbound import tls
+from server.outbound import Outbound
 from server.webhook_rules import SEQ_HEADER, SIGNATURE_HEADER, backoff, body, shown_url, sign, wants
 from server.webhook_state import LeaseLost, ReceiverState, Settings
 
@@ -59,11 +59,10 @@ class ReceiverTask(ReceiverState):
         super().__init__(runtime, hall_id, rid, settings)
         #: Events this process's hub read (enriched), so a live receiver needs no XRANGE.
         self.handed: deque[tuple[int, dict[str, Any]]] = deque(maxlen=BATCH * 10)
-        self.client = httpx.AsyncClient(
+        self.client = Outbound(
             timeout=httpx.Timeout(settings.timeout_s, connect=min(2.0, settings.timeout_s)),
             follow_redirects=False,
             headers={"User-Agent": "hallq-webhooks"},
-            verify=tls(),
         )
         self.task: asyncio.Task[None] | None = None
 
