@@ -292,11 +292,21 @@ _audio_cache: list[Path] = []  # the session's shared audio cache, set by shared
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_audio_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One audio cache for every live server of the session: a server on a data folder of its
+    """One audio cache for every live server of the run: a server on a data folder of its
     own links its ``audio-cache`` here unless the folder already has one, so the same calls
-    (A001 at window 1…) are synthesised once a session, not once a server (109 speech worker
-    starts a run before). A test of speech itself creates its own ``audio-cache`` first."""
-    _audio_cache.append(tmp_path_factory.mktemp("audio"))
+    (A001 at window 1…) are synthesised once a run, not once a server (109 speech worker
+    starts a run before). A test of speech itself creates its own ``audio-cache`` first.
+
+    The xdist workers of a run share it (in their common base folder): phrases appear in it
+    atomically (written under a temporary name, then renamed), as for the server processes of
+    one host, so a phrase one worker's servers said is a hit for the others' (56 → 36 worker
+    starts a run)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        cache = tmp_path_factory.getbasetemp().parent / "audio-cache"
+        cache.mkdir(exist_ok=True)
+    else:
+        cache = tmp_path_factory.mktemp("audio")
+    _audio_cache.append(cache)
     yield _audio_cache[-1]
     _audio_cache.clear()
 
