@@ -43,10 +43,27 @@ def worker_counts(text: str) -> dict[str, float]:
     return {dict(k[1])["pid"]: v for k, v in samples(text).items() if k[0] == "hallq_worker_sockets"}
 
 
+async def scraped_until(server: LiveServer, holds: Any, within: float) -> str:
+    """The first scrape for which ``holds(text)`` is true, polling until ``within`` seconds
+    have passed (then the last scrape): socket counts are sampled every 2 s, so a test waits
+    for the sample it needs rather than a fixed period."""
+    deadline = time.monotonic() + within
+    while True:
+        status, text = await asyncio.to_thread(scrape, server)
+        assert status == 200
+        if holds(text) or time.monotonic() > deadline:
+            return text
+        await asyncio.sleep(0.2)
+
+
 async def test_sockets_on_both_workers_are_counted_once(live_server_factory: Any) -> None:
     server: LiveServer = live_server_factory(workers=2)
     clerk = await asyncio.to_thread(server.login, "s01")
     ticket = await issue(server)
+
+    def on_both_workers(text: str) -> bool:
+        return len([n for n in worker_counts(text).values() if n > 0]) >= 2
+
     async with contextlib.AsyncExitStack() as stack:
         displays = []
         # new connections until both workers hold some (the kernel spreads accepts)
@@ -54,17 +71,18 @@ async def test_sockets_on_both_workers_are_counted_once(live_server_factory: Any
         while True:
             displays.append(await stack.enter_async_context(open_socket(display_url(server))))
             await displays[-1].recv()
-            if len(displays) >= 4:
-                await asyncio.sleep(2.5)  # one sampling period
-                _status, text = await asyncio.to_thread(scrape, server)
-                if len([n for n in worker_counts(text).values() if n > 0]) >= 2:
-                    break
+            if len(displays) >= 4 and on_both_workers(await scraped_until(server, on_both_workers, 2.5)):
+                break  # (2.5 s: one sampling period)
             assert time.monotonic() < deadline, "every display landed on one worker"
         pad = await stack.enter_async_context(open_socket(pad_url(server, "1", clerk)))
         await pad.recv()
         phone = await stack.enter_async_context(open_socket(visitor_url(server, ticket["ticket"]["token"])))
         await phone.recv()
-        await asyncio.sleep(2.5)
+
+        def all_counted(text: str) -> bool:
+            return sum(worker_counts(text).values()) == len(displays) + 2
+
+        await scraped_until(server, all_counted, 5.0)
         for _ in range(6):  # whichever worker answers, the sums are the same
             status, text = await asyncio.to_thread(scrape, server)
             assert status == 200
@@ -72,8 +90,11 @@ async def test_sockets_on_both_workers_are_counted_once(live_server_factory: Any
             assert value(text, "hallq_sockets", hall="demo", kind="pad") == 1
             assert value(text, "hallq_sockets", hall="demo", kind="visitor") == 1
             assert sum(worker_counts(text).values()) == len(displays) + 2
-    await asyncio.sleep(2.5)
-    _status, text = await asyncio.to_thread(scrape, server)
+
+    def none_left(text: str) -> bool:
+        return value(text, "hallq_sockets", hall="demo", kind="display") == 0
+
+    text = await scraped_until(server, none_left, 5.0)
     assert value(text, "hallq_sockets", hall="demo", kind="display") == 0
 
 
