@@ -122,11 +122,20 @@ async def test_every_workers_screens_are_listed_and_refreshed(
         assert listed[-1]["kind"] == "window" and listed[-1]["window"] == "3"
         assert set(listed[0]) >= {"kind", "window", "name", "address", "connected_at", "last_seen"}
         first_seen = {s["name"]: s["last_seen"] for s in listed}
-        await asyncio.sleep(2.5)  # two app-level pings: every worker refreshed its own
-        refreshed = await asyncio.to_thread(screens, server, admin)
+        # app-level pings (HALLQ_HEARTBEAT_S above): every worker refreshes its own
+        deadline = time.monotonic() + 5
+        while True:
+            refreshed = await asyncio.to_thread(screens, server, admin)
+            if all(s["last_seen"] > first_seen[s["name"]] for s in refreshed) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
         assert all(s["last_seen"] > first_seen[s["name"]] for s in refreshed), refreshed
-    await asyncio.sleep(0.5)
-    gone = await asyncio.to_thread(screens, server, admin)
+    deadline = time.monotonic() + 5
+    while True:
+        gone = await asyncio.to_thread(screens, server, admin)
+        if not any(s["connected"] for s in gone) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
     assert [s["name"] for s in gone] == [*names, "above-3"], "a screen that went away stays listed"
     assert not any(s["connected"] for s in gone)
 
