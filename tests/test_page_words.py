@@ -10,7 +10,6 @@ URLs and the raw hall file (``data-raw``) are not words.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -135,7 +134,6 @@ def test_kiosk_and_visitor_speak_one_language(live_server: LiveServer, tab: Any,
     phone.wait_for_function("document.body.dataset.status === 'waiting'")
     phone.wait_for_selector("#notice:not([hidden])")
     check(phone, lang, "visitor transferred")
-    time.sleep(3.1)  # past the hall's pause between two calls of a window
     status, body = live_server.act(clerk, "1", "call", ticket=number)
     assert status == 200 and body["ticket"]["services"] == ["photo"], body
     assert live_server.act(clerk, "1", "complete")[0] == 200
