@@ -366,11 +366,8 @@ class HallHub:
 
         False when the client did not take the replay (its socket should be closed).
         """
+        # None (a snapshot) when events were trimmed, or the client saw seqs this Redis never made.
         events = await self.engine.events_after(since) if since is not None else None
-        if since and events == [] and int(await self.engine.redis.get(self.engine.prefix + "seq") or 0) < since:
-            # The client saw seqs this Redis never made (it was replaced or restored from
-            # an older copy): replaying "nothing" would leave its screen stale for good.
-            events = None
         if events is None:
             state = await self.snapshot()
             subscriber.send({"type": "snapshot", "seq": state["seq"], "state": state})

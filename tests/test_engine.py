@@ -718,6 +718,52 @@ async def test_events_after_trimmed_by_hand_is_none(redis: Redis, engine: Engine
     assert await engine.events_after(total) == []
 
 
+class RacingReads:
+    """The engine's Redis client, with a kiosk issuing a ticket right after the first read of
+    the hall's seq or stream (the moment a screen's replay is being read)."""
+
+    def __init__(self, real: Redis, kiosk: Engine) -> None:
+        self.real = real
+        self.kiosk = kiosk
+        self.issued: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def _then_issue(self, answer: Any) -> Any:
+        if not self.issued:
+            self.issued.append(await self.kiosk.issue(["register"]))
+        return answer
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._then_issue(await self.real.get(*args, **kwargs))
+
+    async def xrange(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._then_issue(await self.real.xrange(*args, **kwargs))
+
+
+async def test_a_replay_racing_a_new_event_gets_the_event_not_a_snapshot(
+    redis: Redis, engine: Engine, hall: Hall, clock: HallClock
+) -> None:
+    """A screen reconnects with since=its seq while a kiosk issues a ticket (seen in the chaos
+    run: since=877 read as "ahead of Redis" because ticket 878 landed between the two reads):
+    the replay is the new event, never None (a snapshot, in which a call is not spoken)."""
+    for _ in range(3):
+        await engine.issue(["register"])
+    seq = await seq_of(redis)
+    kiosk = Engine(redis, hall, secret=b"test-secret", clock=clock, min_call_interval_s=0)
+    racing = RacingReads(redis, kiosk)
+    engine.redis = cast(Redis, racing)
+    try:
+        replay = await engine.events_after(seq)
+    finally:
+        engine.redis = redis
+    assert len(racing.issued) == 1
+    assert replay is not None, "a screen that kept its seq got a snapshot"
+    assert [(e["seq"], e["type"]) for e in replay] == [(seq + 1, "ticket.issued")]
+    assert replay[0]["ticket"]["number"] == racing.issued[0]["ticket"]["number"]
+
+
 async def test_stream_keeps_the_configured_retention(redis: Redis, engine: Engine) -> None:
     retention = engine.hall.event_retention
     assert retention == 10_000

@@ -99,12 +99,20 @@ class QueueReads(ScriptRunner):
         return state
 
     async def events_after(self, seq: int, limit: int = 10_000) -> list[dict[str, Any]] | None:
-        """Events with seq > ``seq`` in order, or None when some were already trimmed."""
+        """Events with seq > ``seq`` in order, or None when some were already trimmed or the
+        client is ahead of this store (it saw seqs this Redis never made: replaced, or restored
+        from an older copy; replaying "nothing" would leave its screen stale for good).
+
+        The hall's seq is read before the stream: events are only ever appended after it, so
+        one appended between the two reads is in the replay. Read the other way round, an
+        event issued in between (a kiosk busy while a screen reconnects) made the seq look
+        ahead of an empty replay, and the screen got a snapshot instead of the event (a call
+        in it would not have been spoken).
+        """
+        current = int(await self.redis.get(self.prefix + "seq") or 0)
         key = self.prefix + "events"
         entries: list[Any] = await self.redis.xrange(key, f"{seq + 1}-0", "+", count=limit)  # type: ignore[assignment]
         if entries:
             first = int(entries[0][0].split("-")[0])
             return [json.loads(fields["e"]) for _id, fields in entries] if first == seq + 1 else None
-        current = int(await self.redis.get(self.prefix + "seq") or 0)
-        # A client ahead of us remembers another Redis (e.g. data lost): it needs a snapshot.
         return [] if current == seq else None
