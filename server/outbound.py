@@ -33,14 +33,19 @@ class Outbound:
     def __init__(self, **options: Any) -> None:
         self._options = options
         self._client: httpx.AsyncClient | None = None
+        self._closed = False
 
     @property
     def made(self) -> bool:
-        """Whether a request has been sent (the client exists)."""
+        """Whether the client has been made (by a first request)."""
         return self._client is not None
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """As ``httpx.AsyncClient.request``; after :meth:`aclose`, a RuntimeError as httpx's own
+        closed client raises (never a new client that nobody would close)."""
         if self._client is None:
+            if self._closed:
+                raise RuntimeError("Cannot send a request, as the client has been closed.")
             self._client = httpx.AsyncClient(verify=tls(), **self._options)
         return await self._client.request(method, url, **kwargs)
 
@@ -48,6 +53,6 @@ class Outbound:
         return await self.request("POST", url, **kwargs)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._client is not None:
             await self._client.aclose()
-            self._client = None

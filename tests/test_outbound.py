@@ -36,9 +36,14 @@ def receiver() -> Iterator[str]:
 
 
 async def test_no_client_until_the_first_request_then_one_that_keeps_its_options(receiver: str) -> None:
+    never_sent = Outbound()
+    await never_sent.aclose()  # closing a sender that never sent makes nothing
+    assert not never_sent.made
+    with pytest.raises(RuntimeError, match="closed"):
+        await never_sent.post(receiver, content=b"late")
+    assert not never_sent.made
+
     outbound = Outbound(headers={"User-Agent": "hallq-test"}, follow_redirects=False)
-    assert not outbound.made
-    await outbound.aclose()  # closing a sender that never sent is a no-op
     assert not outbound.made
 
     answer = await outbound.post(receiver, content=b"one")
@@ -51,7 +56,10 @@ async def test_no_client_until_the_first_request_then_one_that_keeps_its_options
     assert outbound._client is client  # one client, its connections reused
 
     await outbound.aclose()
-    assert not outbound.made and client.is_closed
+    assert client.is_closed
+    with pytest.raises(RuntimeError, match="closed"):  # as httpx's closed client: no new one
+        await outbound.post(receiver, content=b"late")
+    assert outbound._client is client
 
 
 async def test_a_refused_connection_is_httpx_s_error_as_before() -> None:
