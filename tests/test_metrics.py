@@ -7,6 +7,7 @@ import contextlib
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -43,7 +44,7 @@ def worker_counts(text: str) -> dict[str, float]:
     return {dict(k[1])["pid"]: v for k, v in samples(text).items() if k[0] == "hallq_worker_sockets"}
 
 
-async def scraped_until(server: LiveServer, holds: Any, within: float) -> str:
+async def scraped_until(server: LiveServer, holds: Callable[[str], bool], within: float) -> str:
     """The first scrape for which ``holds(text)`` is true, polling until ``within`` seconds
     have passed (then the last scrape): socket counts are sampled every 2 s, so a test waits
     for the sample it needs rather than a fixed period."""
