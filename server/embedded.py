@@ -16,6 +16,7 @@ the folder's lock with hallq (:mod:`server.lifeline`) and dies with its parent.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import shutil
@@ -68,11 +69,43 @@ def redis_executable() -> str:
     return found
 
 
+#: Ports :func:`free_port` hands out: below Linux's ephemeral range (32768–60999), where the
+#: kernel never gives a client socket its local port. A port the kernel picked (``bind(0)``)
+#: could be taken as some outgoing connection's local port between the probe and the server's
+#: bind ("Address already in use", seen once in a full test run). ``port + PORT_SPAN`` (a
+#: cluster node's bus port) stays below the range too.
+PORT_BASE = 10_000
+PORT_SPAN = 10_000
+_port_draws = itertools.count()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    """A TCP port on 127.0.0.1 nobody listens on right now, whose ``+ PORT_SPAN`` is free too.
+
+    Each pytest-xdist worker draws from its own share of the range, and each process starts
+    at an offset of its own, so two test processes do not pick the same port in the moment
+    between one's probe and its bind.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    lanes = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    lane = int(worker) % lanes if worker.isdigit() else 0
+    share = PORT_SPAN // lanes
+    start = PORT_BASE + lane * share
+    offset = os.getpid() * 7919
+    for _ in range(share):
+        port = start + (offset + next(_port_draws)) % share
+        if _bindable(port) and _bindable(port + PORT_SPAN):
+            return port
+    raise RuntimeError(f"no free port in {start}–{start + share - 1}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass

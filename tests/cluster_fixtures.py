@@ -28,31 +28,12 @@ def require_debian_redis() -> None:
         pytest.fail(f"{REDIS_SERVER} and redis-cli are needed (apt-get install redis-server)")
 
 
-def low_free_port() -> int:
-    """A free port below 55535: a cluster node also listens on its port + 10000."""
-    while True:
-        port = free_port()
-        if port <= 55_000 and free_port_at(port + 10_000):
-            return port
-
-
-def free_port_at(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @dataclass
 class RedisNode:
     """One real redis-server (or sentinel) process."""
 
     folder: Path
-    port: int = field(default_factory=low_free_port)
+    port: int = field(default_factory=free_port)
     extra: list[str] = field(default_factory=list)
     sentinel: bool = False
     process: subprocess.Popen[bytes] | None = None

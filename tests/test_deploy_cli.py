@@ -296,6 +296,33 @@ def test_procfile_never_serves_the_demo_by_accident(tmp_path: Path) -> None:
     assert result.returncode == 2 and "refusing to serve the demo hall" in result.stderr
 
 
+def test_free_ports_stay_out_of_the_kernels_ephemeral_range_and_out_of_each_others_lanes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A port the kernel may hand to a client socket is no port to start a server on later."""
+    import itertools
+    import socket
+
+    from server import embedded
+
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    lanes = {}
+    for worker in ("gw0", "gw3"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        lanes[worker] = {free_port() for _ in range(50)}
+    for ports in lanes.values():
+        assert all(not low <= port <= high and not low <= port + 10_000 <= high for port in ports)
+    assert max(lanes["gw0"]) < min(lanes["gw3"])
+    monkeypatch.setattr(embedded, "_port_draws", itertools.count())
+    first = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", first))
+        taken.listen()
+        monkeypatch.setattr(embedded, "_port_draws", itertools.count())
+        assert free_port() != first
+
+
 def test_procfile_serves_hallq_config(serve: Any, redis_server: EmbeddedRedis, tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(
