@@ -101,6 +101,8 @@ class SpeechService:
         """Times the worker was found dead or killed and started again."""
         self.last_worker_pid: int | None = None
         """The process id of the worker started last (None until the first cache miss)."""
+        self.worker_started = asyncio.Event()
+        """Set when a worker has started (the first cache miss started it)."""
         self.last_timing: SynthTiming | None = None
         self._ctx = multiprocessing.get_context("spawn")
         self._process: BaseProcess | None = None
@@ -155,6 +157,28 @@ class SpeechService:
     def worker_pid(self) -> int | None:
         """The worker's process id while it runs (tests kill it to check recovery)."""
         return self._process.pid if self._worker_alive() and self._process else None
+
+    async def worker_exit(self) -> None:
+        """Return once the running worker's process has ended (at once when none runs).
+
+        Waits on the process's sentinel, which the kernel makes readable when it exits, so a
+        keeper needs no polling (each wakeup of an idle loop costs ~1 ms here)."""
+        process = self._process
+        if process is None or not process.is_alive():
+            return
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+        sentinel = process.sentinel
+
+        def exited() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        loop.add_reader(sentinel, exited)
+        try:
+            await ended
+        finally:
+            loop.remove_reader(sentinel)
 
     # --- phrases ---------------------------------------------------------
 
@@ -307,6 +331,7 @@ class SpeechService:
             log.error("speech worker failed to start: %s", message[1])
             raise SpeechError(f"speech worker failed to start: {message[1]}")
         self.last_worker_pid = process.pid
+        self.worker_started.set()
         log.info("speech worker started, pid %s", process.pid)
 
     async def _stop_worker(self) -> None:

@@ -186,20 +186,25 @@ class SpeechHost:
 
     async def _keep_worker(self) -> None:
         """Once the first cache miss has started the worker, a worker that dies is started again
-        at once (with back-off while it cannot start), so the next new phrase does not wait for it."""
+        at once (with back-off while it cannot start), so the next new phrase does not wait for it.
+        It waits for the worker's start and exit rather than polling for them."""
         backoff, noticed = 0.5, False
         while True:
+            if self.service.last_worker_pid is None:
+                await self.service.worker_started.wait()
+                continue
             if self.service.worker_pid is not None:
                 backoff, noticed = 0.5, False
-            elif self.service.last_worker_pid is not None:
-                if not noticed:
-                    log.warning("speech worker pid %s is gone; starting it again", self.service.last_worker_pid)
-                    self.service.restarts += 1
-                    noticed = True
-                try:
-                    await self.service.start_worker()
-                except SpeechError:
-                    backoff = min(backoff * 2, 30.0)
+                await self.service.worker_exit()
+                continue
+            if not noticed:
+                log.warning("speech worker pid %s is gone; starting it again", self.service.last_worker_pid)
+                self.service.restarts += 1
+                noticed = True
+            try:
+                await self.service.start_worker()
+            except SpeechError:
+                backoff = min(backoff * 2, 30.0)
             await asyncio.sleep(backoff)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

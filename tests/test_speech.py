@@ -139,6 +139,22 @@ async def test_a_killed_worker_is_restarted_and_the_failure_logged(
     assert any(r.levelno == logging.WARNING and str(pid) in r.getMessage() for r in caplog.records)
 
 
+async def test_worker_exit_returns_when_the_worker_dies_and_at_once_without_one(speech: SpeechService) -> None:
+    """What the speech host's keeper waits on instead of polling the worker twice a second."""
+    await asyncio.wait_for(speech.worker_exit(), 1)  # no worker yet
+    assert not speech.worker_started.is_set()
+    await speech.wav_path("en", "warm up")
+    assert speech.worker_started.is_set()
+    waiting = asyncio.ensure_future(speech.worker_exit())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # the worker runs: nothing to return yet
+    pid = speech.worker_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.wait_for(waiting, 10)
+    assert speech.worker_pid is None
+
+
 async def test_a_worker_killed_mid_request_is_retried(speech: SpeechService, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="hallq.speech")
     await speech.wav_path("en", "warm up")
