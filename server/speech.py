@@ -179,6 +179,9 @@ class SpeechService:
             await ended
         finally:
             loop.remove_reader(sentinel)
+        # The sentinel is readable as the process exits, a moment before it can be reaped:
+        # wait for that, so that worker_pid (is_alive) already says it is gone.
+        await asyncio.to_thread(process.join, 5.0)
 
     # --- phrases ---------------------------------------------------------
 
