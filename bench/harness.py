@@ -7,7 +7,7 @@
   (SIGKILL after 15 s), its Redis stopped and its data folder removed. It reads its own
   resident memory and its process tree's.
 - :class:`Http`: a keep-alive stdlib JSON client for the driver's few requests and logins.
-- :func:`raise_file_limit`, :func:`free_port`, :func:`percentile`.
+- :func:`raise_file_limit`, :func:`percentile`; :func:`free_port` is ``server.embedded``'s.
 
 Used by bench_fanout, bench_memory, bench_issue, bench_phones and bench_city; the display
 clients they drive are in ``lean_clients.py``.
@@ -22,7 +22,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.embedded import EmbeddedRedis
+from server.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,12 +46,6 @@ def raise_file_limit(wanted: int = 8192) -> int:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,8 +64,12 @@ class Server:
     sure: a ``hallq serve`` stopped by SIGTERM does not stop its embedded Redis.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, redis_url: str | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, redis_url: str | None = None, workers: int = 1, root: Path = ROOT
+    ) -> None:
         self.workers = workers
+        self.root = root
+        """The checkout whose ``server`` package runs (another one to compare against it)."""
         self.port = free_port()
         self.data = Path(tempfile.mkdtemp(prefix="hallq-bench-"))
         self.redis = None if redis_url else EmbeddedRedis(self.data / "redis", durable=True)
@@ -110,7 +107,7 @@ class Server:
         ]
         with (self.data / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
