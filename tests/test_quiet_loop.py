@@ -72,14 +72,14 @@ def test_an_idle_server_ticks_once_a_second_and_its_date_header_keeps_up(quiet: 
     try:
         first = running.date()
         ticks_before = running.ticks
-        time.sleep(3.2)
+        time.sleep(3.5)
         ticks = running.ticks - ticks_before
         later = running.date()
     finally:
         running.server.handle_exit(signal.SIGTERM, None)
         running.thread.join(10)
-    # uvicorn's own loop ticks 10 times a second (32 here); ours about once a second
-    assert 2 <= ticks <= 5, ticks
+    # uvicorn's own loop ticks 10 times a second (35 here); ours about once a second
+    assert 1 <= ticks <= 6, ticks
     assert later - first >= 2, (first, later)
 
 
