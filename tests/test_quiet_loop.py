@@ -32,7 +32,7 @@ class Running:
 
     def __init__(self) -> None:
         self.port = free_port()
-        config = uvicorn.Config(hello, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(hello, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", ws="none")
         self.server = uvicorn.Server(config)
         self.ticks = 0
         on_tick = self.server.on_tick
