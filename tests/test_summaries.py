@@ -39,11 +39,11 @@ class SizedDay(DayMachine):
         callable = self.run(self.redis.hgetall(P + "callable"))
         if callable.get("_") != ",".join(WINDOWS):  # not counted since dropped
             return
-        open_ids = set()
+        pipe = self.redis.pipeline(transaction=False)
         for w in WINDOWS:
-            clerk, paused = self.run(self.redis.hmget(P + f"w:{w}", "clerk", "paused"))
-            if clerk and paused != "1":
-                open_ids.add(w)
+            pipe.hmget(P + f"w:{w}", "clerk", "paused")
+        states = self.run(pipe.execute())  # one round trip for every window
+        open_ids = {w for w, (clerk, paused) in zip(WINDOWS, states, strict=True) if clerk and paused != "1"}
         assert {k for k in callable if k != "_"} == open_ids
 
     @invariant()
@@ -53,7 +53,10 @@ class SizedDay(DayMachine):
             return
         groups = self.run(self.redis.smembers(P + "groups"))
         lines = [f"q:{g}:{c}" for g in groups for c in CLASSES] + [f"wx:{w}" for w in WINDOWS]
-        actual = {line: self.run(self.redis.zcard(P + line)) for line in lines}
+        pipe = self.redis.pipeline(transaction=False)
+        for line in lines:
+            pipe.zcard(P + line)
+        actual = dict(zip(lines, self.run(pipe.execute()), strict=True))  # one round trip
         assert {k: int(v) for k, v in sizes.items() if k != "_" and int(v)} == {k: n for k, n in actual.items() if n}
 
 
