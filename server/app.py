@@ -30,6 +30,7 @@ from server import (
     pages,
     push,
     push_sender,
+    quiet_loop,
     reload,
     remote_api,
     screens,
@@ -199,6 +200,7 @@ async def stop_operations(tasks: list[asyncio.Task[None]]) -> None:
 def create_app_from_env() -> Starlette:
     """The app as ``hallq serve`` configures it through the environment (for uvicorn workers)."""
     worker_dies_with_supervisor()
+    quiet_loop.install()  # here: uvicorn's workers are fresh interpreters that only load the app
     trace_memory_on_signal(os.environ.get("HALLQ_TRACEMALLOC"))
     configs = [c for c in os.environ.get("HALLQ_CONFIG", "").split(os.pathsep) if c]
     halls = [load_hall(c) for c in configs] or [load_demo(os.environ.get("HALLQ_DATA", "var"))]

@@ -6,7 +6,7 @@ event loop costs ~1.3 ms of CPU on the 2-core machines we measure on, so those t
 second were 1.3 % of a core per worker, a hall with nothing to do: the largest single
 share of an idle ``hallq serve`` (5.4 % of a core in all).
 
-:func:`install` (called by ``hallq serve`` before uvicorn starts) makes each worker's loop
+:func:`install` (called by the app factory, in every uvicorn worker) makes each worker's loop
 tick once a second, as the header needs, and wake at once when uvicorn's signal handler
 asks it to shut down, so stopping a server is no slower than before. Like
 ``reload.forward_sighup_to_workers`` this replaces a method of uvicorn's class, so
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -31,6 +33,7 @@ async def main_loop(server: Any) -> None:
     """uvicorn's ``Server.main_loop``: tick each :data:`TICK_S` until ``on_tick`` says stop."""
     wake = asyncio.Event()
     server._hallq_wake = (asyncio.get_running_loop(), wake)
+    hear_signals_through(server)
     counter = 0
     should_exit = await server.on_tick(counter)
     while not should_exit:
@@ -38,6 +41,20 @@ async def main_loop(server: Any) -> None:
         counter = (counter + 10) % 864_000
         await woken(wake, TICK_S)
         should_exit = await server.on_tick(counter)
+
+
+def hear_signals_through(server: Any) -> None:
+    """Make SIGINT and SIGTERM, if uvicorn's ``capture_signals`` gave them to ``server``, reach
+    its waking ``handle_exit``: a worker installs this module only when it loads the app, after
+    uvicorn registered the ``handle_exit`` of before (uvicorn restores the handlers it saved
+    when the server stops, as before)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # uvicorn installs no handlers outside the main thread either
+    waking = server.handle_exit
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if getattr(handler, "__self__", None) is server and handler != waking:
+            signal.signal(signum, waking)
 
 
 def install() -> bool:

@@ -259,9 +259,8 @@ def start_speech_host(data: Path) -> SpeechHost:
 
 
 def prepare_process_tree(data: Path) -> None:
-    """Metrics shared by every worker, SIGHUP reaching every worker (see server.reload), and
-    uvicorn's loop ticking once a second (server.quiet_loop)."""
-    from server import quiet_loop, reload
+    """Metrics shared by every worker, and SIGHUP reaching every worker (see server.reload)."""
+    from server import reload
 
     # Before anything imports prometheus_client (it picks its mode at import): one folder
     # per `serve` process, so two servers sharing --data never mix or wipe each other's. In
@@ -277,7 +276,6 @@ def prepare_process_tree(data: Path) -> None:
     own.mkdir(parents=True)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(own.resolve()))
     reload.forward_sighup_to_workers()
-    quiet_loop.install()
 
 
 def _data_tag(data: Path) -> str:

@@ -19,6 +19,8 @@ from server import quiet_loop
 from server.embedded import free_port
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+#: uvicorn's own, as imported before any test installs the waking one
+original_handle_exit = uvicorn.Server.handle_exit
 
 
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -101,3 +103,34 @@ def test_installing_twice_changes_nothing(quiet: None) -> None:
     loop, exit_handler = Server.main_loop, Server.handle_exit
     assert quiet_loop.install()
     assert (Server.main_loop, Server.handle_exit) == (loop, exit_handler)
+
+
+def test_a_worker_that_installs_late_hears_the_signals_through_the_waking_handler(quiet: None) -> None:
+    """uvicorn's workers load the app (which installs this) after ``capture_signals`` gave
+    SIGINT and SIGTERM to the ``handle_exit`` of before: the loop takes them over."""
+    from uvicorn.server import Server
+
+    server = Running().server
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        old = original_handle_exit.__get__(server)
+        for signum in before:
+            signal.signal(signum, old)
+        quiet_loop.hear_signals_through(server)
+        for signum in before:
+            handler = signal.getsignal(signum)
+            assert handler == server.handle_exit and getattr(handler, "__func__", None) is Server.handle_exit
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_handlers_that_are_not_the_servers_are_left_alone(quiet: None) -> None:
+    server = Running().server
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        quiet_loop.hear_signals_through(server)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, before)
