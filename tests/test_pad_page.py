@@ -417,6 +417,28 @@ def test_pad_lists_the_numbers_it_can_call_and_counts_a_combined_ticket_once(
         page.context.close()
 
 
+def test_a_tap_on_a_number_lands_while_the_hall_moves_under_the_finger(browser: Any, live_server: LiveServer) -> None:
+    """The lists are drawn again at every event of the hall: a number pressed as a ticket is
+    issued elsewhere, and released after the list shows it, still opens 特呼 with that number
+    (the button was replaced under the finger, and the tap did nothing)."""
+    numbers = [live_server.issue(["register"])["ticket"]["number"] for _ in range(2)]
+    page = open_pad(browser, live_server.url, "s01", "1")
+    try:
+        button = page.locator(f"#queue-list [data-queue-number='{numbers[1]}']")
+        box = button.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        later = live_server.issue(["register"])["ticket"]["number"]  # the hall moves meanwhile
+        page.wait_for_selector(f"#queue-list [data-queue-number='{later}']")
+        page.mouse.up()
+        page.wait_for_selector("#dlg-number[open]", timeout=3000)
+        assert page.input_value("#number-input") == numbers[1]
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
 def test_a_transfer_never_strands_a_ticket_at_a_closed_window(browser: Any, live_server: LiveServer) -> None:
     """Issue 9, point 3, as a clerk meets it: a transfer to window 5 while nobody is there is
     refused on the pad with the open windows named, the visitor stays in hand; once window 5

@@ -402,36 +402,45 @@
   }
   /** The numbers this window can call (tap: 特呼 with the number filled in) and those on hold. */
   function renderQueue(ok) {
-    var box = byId("queue-list");
-    box.textContent = "";
-    queue.forEach(function (t) {
-      var b = document.createElement("button");
-      b.type = "button";
-      b.className = "hq-btn pad-queue-number" + (t.priority ? " pad-priority" : "");
-      b.setAttribute("data-queue-number", t.number);
-      b.textContent = t.number;
-      b.title = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
-      b.disabled = !ok.call || !wsOpen || !!pending;
-      b.addEventListener("click", function () { askNumber("call", t.number); });
-      box.appendChild(b);
-    });
+    fillNumbers(byId("queue-list"), "data-queue-number", queue, !ok.call || !wsOpen || !!pending,
+      function (number) { askNumber("call", number); },
+      function (b, t) {
+        b.className = "hq-btn pad-queue-number" + (t.priority ? " pad-priority" : "");
+        b.title = t.services.map(function (s) { return HQ.serviceName(s); }).join(HQ.t("list_sep"));
+      });
     var total = queueTotal === null ? queue.length : queueTotal;
     byId("queue-empty").hidden = total > 0;
     byId("queue-more").hidden = total <= queue.length;
     byId("queue-more").textContent = total > queue.length ? HQ.t("p_callable_more", { n: total - queue.length }) : "";
-    var sbox = byId("suspended-list");
-    sbox.textContent = "";
-    suspended.forEach(function (t) {
-      var b = document.createElement("button");
-      b.type = "button";
-      b.className = "hq-btn pad-queue-number";
-      b.setAttribute("data-suspended-number", t.number);
-      b.textContent = t.number;
-      b.disabled = !ok.resume || !wsOpen || !!pending;
-      b.addEventListener("click", function () { askNumber("resume", t.number); });
-      sbox.appendChild(b);
-    });
+    fillNumbers(byId("suspended-list"), "data-suspended-number", suspended, !ok.resume || !wsOpen || !!pending,
+      function (number) { askNumber("resume", number); },
+      function (b) { b.className = "hq-btn pad-queue-number"; });
     byId("suspended-box").hidden = suspended.length === 0;
+  }
+  /**
+   * Show `items` as number buttons (attribute `attr`) in `box`, in their order. A number still
+   * listed keeps its button: the lists are drawn again at every event of the hall, and a tap
+   * whose press and release straddled a redraw landed on a replaced button and did nothing.
+   */
+  function fillNumbers(box, attr, items, disabled, onTap, dress) {
+    var kept = {};
+    Array.prototype.forEach.call(box.querySelectorAll("[" + attr + "]"), function (b) { kept[b.getAttribute(attr)] = b; });
+    var listed = {};
+    items.forEach(function (t, i) {
+      var b = kept[t.number];
+      if (!b) {
+        b = document.createElement("button");
+        b.type = "button";
+        b.setAttribute(attr, t.number);
+        b.textContent = t.number;
+        b.addEventListener("click", function () { onTap(b.getAttribute(attr)); });
+      }
+      dress(b, t);
+      b.disabled = disabled;
+      listed[t.number] = true;
+      if (box.children[i] !== b) box.insertBefore(b, box.children[i] || null);  // moved only when out of place
+    });
+    Object.keys(kept).forEach(function (number) { if (!listed[number]) box.removeChild(kept[number]); });
   }
   function renderSince() {
     var t = win && win.ticket;
