@@ -5,7 +5,7 @@ wakeup of an idle event loop costs ~1 ms of CPU. The bench starts a real ``hallq
 (demo hall, embedded durable Redis started by the bench, so Redis is not counted), waits
 ``--warmup`` seconds, then reads the CPU time and the context switches (its threads'
 wakeups) of the server's process tree over ``--seconds``. Baseline in the same run, rounds
-interleaved: a bare starlette app on uvicorn with the same ``ws`` and ``http`` options (the
+interleaved: a bare ASGI app on uvicorn with hallq's ``ws`` protocol and no access log (the
 floor of the stack), and with ``--compare DIR`` the ``hallq serve`` of another checkout (e.g.
 ``git worktree add /tmp/before <commit>``).
 
@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, Server, free_port
+from bench.harness import ROOT, Server, free_port, process_tree
 
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -38,24 +38,11 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def tree(pid: int) -> list[int]:
-    """``pid`` and every process under it."""
-    found, todo = [], [pid]
-    while todo:
-        each = todo.pop()
-        found.append(each)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{each}/task"):
-                with contextlib.suppress(OSError):
-                    todo += [int(c) for c in Path(f"/proc/{each}/task/{task}/children").read_text().split()]
-    return found
-
-
 def usage(pid: int) -> tuple[float, int]:
     """(CPU seconds, context switches) of every thread of every process under ``pid``."""
     ticks = os.sysconf("SC_CLK_TCK")
     cpu, switches = 0.0, 0
-    for each in tree(pid):
+    for each in process_tree(pid):
         with contextlib.suppress(OSError):
             for task in os.listdir(f"/proc/{each}/task"):
                 with contextlib.suppress(OSError, ValueError):

@@ -7,7 +7,8 @@
   (SIGKILL after 15 s), its Redis stopped and its data folder removed. It reads its own
   resident memory and its process tree's.
 - :class:`Http`: a keep-alive stdlib JSON client for the driver's few requests and logins.
-- :func:`raise_file_limit`, :func:`percentile`; :func:`free_port` is ``server.embedded``'s.
+- :func:`raise_file_limit`, :func:`percentile`, :func:`process_tree`; :func:`free_port` is
+  ``server.embedded``'s.
 
 Used by bench_fanout, bench_memory, bench_issue, bench_phones and bench_city; the display
 clients they drive are in ``lean_clients.py``.
@@ -152,18 +153,26 @@ class Server:
         """Resident memory (VmRSS, KB) of the server and every process under it, by process name."""
         assert self.process is not None
         found: dict[str, int] = {}
-        todo = [self.process.pid]
-        while todo:
-            pid = todo.pop()
+        for pid in process_tree(self.process.pid):
             with contextlib.suppress(OSError):
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    with contextlib.suppress(OSError):
-                        todo += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
                 name = Path(f"/proc/{pid}/comm").read_text().strip()
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
                         found[f"{name} {pid}"] = int(line.split()[1])
         return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process under it (children of any of their threads), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        each = todo.pop()
+        found.append(each)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{each}/task"):
+                with contextlib.suppress(OSError):
+                    todo += [int(c) for c in Path(f"/proc/{each}/task/{task}/children").read_text().split()]
+    return found
 
 
 @contextlib.contextmanager

@@ -312,7 +312,7 @@ def test_free_ports_stay_out_of_the_kernels_ephemeral_range_and_out_of_each_othe
         monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
         lanes[worker] = {free_port() for _ in range(50)}
     for ports in lanes.values():
-        assert all(not low <= port <= high and not low <= port + 10_000 <= high for port in ports)
+        assert all(not low <= port <= high and not low <= port + embedded.PORT_SPAN <= high for port in ports)
     assert max(lanes["gw0"]) < min(lanes["gw3"])
     monkeypatch.setattr(embedded, "_port_draws", itertools.count())
     first = free_port()
