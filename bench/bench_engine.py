@@ -9,7 +9,8 @@ one action at a time (each awaited before the next, as a single busy kiosk or pa
   call them all: ``call_next`` works against a long queue.
 * ``parallel`` (context only): 10 connections at once, each a kiosk and a clerk of its own
   window; ``baseline``: PING, one empty round trip, and a trivial EVALSHA (a script that
-  returns 1): the floor of one script round trip.
+  returns 1): the floor of one script round trip; in the durable mode also the disk's own
+  floor (appends of an action's size, each followed by ``fdatasync``, in Redis's data folder).
 * ``--per-action``: the commands each kind of action runs inside Redis on a short scripted
   morning, and the counting step that then counts its statistics from the stream.
 
@@ -49,6 +50,7 @@ from engine_kit import (
     Result,
     baseline,
     baseline_evalsha,
+    baseline_fsync,
     commandstats,
     one_connection,
     ticket_mix,
@@ -251,9 +253,12 @@ async def commands_per_action(url: str) -> list[tuple[str, int, int]]:
         await admin.aclose()
 
 
-async def bench(url: str, mode: str, actions: int, backlog: int) -> list[Result]:
-    """The two floors, then every pattern, in one mode: the table's rows in order."""
+async def bench(url: str, mode: str, actions: int, backlog: int, folder: Path | None = None) -> list[Result]:
+    """The floors, then every pattern, in one mode: the table's rows in order. With the
+    durable mode's data ``folder``, the disk's own floor first (:func:`baseline_fsync`)."""
+    disk = [baseline_fsync(folder, mode, actions)] if folder is not None and mode == "durable" else []
     return [
+        *disk,
         await baseline(url, mode, actions),
         await baseline_evalsha(url, mode, actions),
         *await run_pattern(url, mode, "steady", actions, backlog),
@@ -284,7 +289,7 @@ def main() -> None:
                 server = EmbeddedRedis(Path(folder), durable=(mode == "durable"))
                 server.start()
                 try:
-                    results += asyncio.run(bench(server.url, mode, args.actions, args.backlog))
+                    results += asyncio.run(bench(server.url, mode, args.actions, args.backlog, Path(folder)))
                 finally:
                     server.stop()
     print(HEADER)

@@ -10,15 +10,18 @@
 - :class:`Result` and :data:`HEADER`: one row of the printed Markdown table (actions/s, round
   trips and EVALSHA per action, µs in Redis, p50 and p99);
 - :func:`baseline` (PING) and :func:`baseline_evalsha` (a script that only returns 1): the
-  floors of one round trip and of one script round trip.
+  floors of one round trip and of one script round trip; :func:`baseline_fsync`: the disk's
+  own floor under the durable mode (one append and ``fdatasync`` at a time, in the data folder).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -148,3 +151,34 @@ async def baseline_evalsha(url: str, mode: str, count: int) -> Result:
     finally:
         await client.aclose()
         await admin.aclose()
+
+
+#: Bytes per append of :func:`baseline_fsync`: what one steady action adds to the append-only
+#: file on average (the script's effects, replicated command by command: an ``issue`` 1.9 KB, a
+#: ``call_next`` 3.5 KB on the demo hall, measured with ``INFO persistence``).
+AOF_RECORD_BYTES = 2_700
+
+
+def baseline_fsync(folder: Path, mode: str, count: int) -> Result:
+    """What the disk under ``folder`` allows for the durable mode: ``count`` appends of
+    :data:`AOF_RECORD_BYTES`, each followed by ``fdatasync`` before the next, as redis-server
+    does with ``appendfsync always`` when one connection sends one action at a time (one flush
+    per turn of its event loop). No action on one connection can be durable faster."""
+    path = folder / "fsync-probe"
+    record = b"x" * AOF_RECORD_BYTES
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, record)
+        os.fdatasync(fd)
+        latencies = []
+        started = time.perf_counter()
+        for _ in range(count):
+            start = time.perf_counter()
+            os.write(fd, record)
+            os.fdatasync(fd)
+            latencies.append((time.perf_counter() - start) * 1000)
+        seconds = time.perf_counter() - started
+    finally:
+        os.close(fd)
+        path.unlink()
+    return Result(mode, "baseline: the disk, append + fdatasync", count, seconds, 0, 0, 0, latencies, 0.0, 0.0)
