@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.queue.constants import REQUEUE_STEP
 from server.queue.rules import (
     WaitingTicket,
     called_before,
@@ -232,10 +233,25 @@ def test_requeue_moves_back_between_neighbours() -> None:
 
 def test_requeue_goes_to_the_end_when_few_are_behind() -> None:
     me = ticket("me", "register", score=3)
-    assert requeue_score([ticket("a", "register", score=4), ticket("b", "transfer", score=5)], me, DEMO, 3) == 5.5
+    two = [ticket("a", "register", score=4), ticket("b", "transfer", score=5)]
+    assert requeue_score(two, me, DEMO, 3) == 5 + REQUEUE_STEP
     line = [ticket(f"t{s}", "pension", score=s) for s in (1, 4, 5, 6)]
-    assert requeue_score(line, me, DEMO, 3) == 6.5, "exactly three behind: just after the last"
-    assert requeue_score([ticket("a", "register", score=7.5)], me, DEMO, 3) == 7.75, "before the next issued (8)"
+    assert requeue_score(line, me, DEMO, 3) == 6 + REQUEUE_STEP, "exactly three behind: just after the last"
+    assert requeue_score([ticket("a", "register", score=7.5)], me, DEMO, 3) == 7.5 + REQUEUE_STEP
+    near = 8 - REQUEUE_STEP / 4  # closer to the next issued ticket (8) than a step: half way
+    assert requeue_score([ticket("a", "register", score=near)], me, DEMO, 3) == (near + 8) / 2
+
+
+def test_no_shows_sent_behind_the_last_again_and_again_never_tie_the_next_ticket() -> None:
+    """Each no-show goes behind the one sent back before it, in a hall where nobody new comes:
+    every place stays distinct and before the next issued ticket's (8). Half way each time,
+    the 48th reached 8 itself and tied it (the order then fell to the random tokens)."""
+    me = ticket("me", "register", score=3)
+    last = 7.0
+    for _ in range(10_000):
+        score = requeue_score([ticket("last", "register", score=last)], me, DEMO, 3)
+        assert last < score < 8
+        last = score
 
 
 def test_requeue_with_nobody_behind_keeps_its_place() -> None:
@@ -267,7 +283,7 @@ def test_requeue_keeps_the_class_order() -> None:
     back = ticket("me", "register", score=score)
     assert people_ahead([*waiting, back], back, DEMO) == 5
     prio = ticket("prio", "register", cls="p", score=3)
-    assert requeue_score(waiting, prio, DEMO, 3) == 10.5, "behind the one priority ticket behind it"
+    assert requeue_score(waiting, prio, DEMO, 3) == 10 + REQUEUE_STEP, "behind the one priority ticket behind it"
 
 
 def test_requeue_of_a_ticket_sent_to_a_window_stays_in_that_window_line() -> None:
@@ -277,7 +293,7 @@ def test_requeue_of_a_ticket_sent_to_a_window_stays_in_that_window_line() -> Non
         ticket("w4", "photo", cls="x", score=5, to_window="4"),
         ticket("photo", "photo", score=6),
     ]
-    assert requeue_score(waiting, me, DEMO, 3) == 4.5
+    assert requeue_score(waiting, me, DEMO, 3) == 4 + REQUEUE_STEP
 
 
 def test_requeue_at_a_specialised_hall_counts_only_lines_its_windows_share() -> None:

@@ -29,6 +29,9 @@ STATS_BATCH: Final[int] = int(_VALUES["stats_batch"])
 #: Every this many events an action checks that the counting is not behind by half the
 #: stream's retention (else it counts a batch itself: no event is trimmed uncounted).
 STATS_CHECK_EVERY: Final[int] = int(_VALUES["stats_check_every"])
+#: A no-show sent behind the last ticket of its line goes this much after it (2**-20: exact in
+#: binary, and below the next whole number, the next issued ticket's place, for 2**20 requeues).
+REQUEUE_STEP: Final[float] = float(_VALUES["requeue_step"])
 #: Every key hallq writes starts with this.
 KEY_PREFIX: Final[str] = str(_VALUES["key_prefix"])
 #: A ticket number: a prefix letter and three digits ("A012").
@@ -48,6 +51,7 @@ def lua_prelude() -> str:
     return (
         f"local RECENT_CALLS = {RECENT_CALLS}\nlocal BAD_MAX = {BAD_MAX}\n"
         f"local STATS_BATCH = {STATS_BATCH}\nlocal STATS_CHECK_EVERY = {STATS_CHECK_EVERY}\n"
+        f"local REQUEUE_STEP = {REQUEUE_STEP!r}\n"
     )
 
 

@@ -549,8 +549,9 @@ local function requeue_score(t, k)
   if #behind == 0 then return own end
   table.sort(behind, function(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end)
   if #behind > k then return (behind[k][1] + behind[k + 1][1]) / 2 end
+  -- behind the last: a fixed step after it (rules.after_last says why not half way)
   local last = behind[#behind][1]
-  return (last + math.floor(last) + 1) / 2
+  return math.min(last + REQUEUE_STEP, (last + math.floor(last) + 1) / 2)
 end
 
 -- life-cycle helpers ------------------------------------------------------------
